@@ -1,0 +1,131 @@
+/**
+ * Snell's key derivation: Argon2id v0x13, t=3, m=8 KiB, p=1, 32-byte output, with the PSK's
+ * raw UTF-8 bytes as the password and the 16-byte stream salt (spec §1).
+ *
+ * Three interchangeable backends, because speed decides how many users a trial scan can cover:
+ * node:crypto's argon2Sync (Node >= 24.7), @node-rs/argon2 (prebuilt native), hash-wasm (portable,
+ * ~20x slower at these parameters since it instantiates WebAssembly on every call).
+ */
+import * as crypto from 'node:crypto';
+import { createRequire } from 'node:module';
+import { InputError } from '../errors.js';
+
+export const KDF_OUTPUT_BYTES = 32;
+export const SALT_BYTES = 16;
+
+export type KdfBackendName = 'node-crypto' | 'node-rs' | 'wasm';
+/** What a user may ask for: a backend, `native` (the best native one) or `auto` (the best one). */
+export type KdfChoice = KdfBackendName | 'native' | 'auto';
+
+export interface KdfBackend {
+  readonly name: KdfBackendName;
+  /** Present on the native backends; the trial scan's hot loop uses it. */
+  readonly deriveSync?: (psk: Uint8Array, salt: Uint8Array) => Uint8Array;
+  readonly derive: (psk: Uint8Array, salt: Uint8Array) => Promise<Uint8Array>;
+}
+
+type Argon2Sync = (algorithm: string, parameters: Record<string, unknown>) => Buffer;
+
+function loadNodeCrypto(): KdfBackend | undefined {
+  const argon2Sync = (crypto as unknown as { argon2Sync?: Argon2Sync }).argon2Sync;
+  if (typeof argon2Sync !== 'function') return undefined;
+  const deriveSync = (psk: Uint8Array, salt: Uint8Array): Uint8Array =>
+    argon2Sync('argon2id', {
+      message: psk,
+      nonce: salt,
+      parallelism: 1,
+      tagLength: KDF_OUTPUT_BYTES,
+      memory: 8,
+      passes: 3,
+    });
+  return { name: 'node-crypto', deriveSync, derive: async (p, s) => deriveSync(p, s) };
+}
+
+interface NodeRsArgon2 {
+  hashRawSync(password: Uint8Array, options: Record<string, unknown>): Buffer;
+}
+
+function loadNodeRs(): KdfBackend | undefined {
+  let lib: NodeRsArgon2;
+  try {
+    // A prebuilt binary may be missing for this platform; that only means another backend.
+    lib = createRequire(import.meta.url)('@node-rs/argon2') as NodeRsArgon2;
+  } catch {
+    return undefined;
+  }
+  const deriveSync = (psk: Uint8Array, salt: Uint8Array): Uint8Array =>
+    // algorithm 2 = Argon2id, version 1 = 0x13 (const enums in the package's typings).
+    lib.hashRawSync(psk, {
+      algorithm: 2,
+      version: 1,
+      timeCost: 3,
+      memoryCost: 8,
+      parallelism: 1,
+      outputLen: KDF_OUTPUT_BYTES,
+      salt,
+    });
+  return { name: 'node-rs', deriveSync, derive: async (p, s) => deriveSync(p, s) };
+}
+
+async function loadWasm(): Promise<KdfBackend> {
+  const { argon2id } = await import('hash-wasm');
+  const derive = async (psk: Uint8Array, salt: Uint8Array): Promise<Uint8Array> =>
+    argon2id({
+      password: psk,
+      salt,
+      parallelism: 1,
+      iterations: 3,
+      memorySize: 8,
+      hashLength: KDF_OUTPUT_BYTES,
+      outputType: 'binary',
+    });
+  return { name: 'wasm', derive };
+}
+
+const loaded = new Map<KdfBackendName, KdfBackend | undefined>();
+
+async function loadBackend(name: KdfBackendName): Promise<KdfBackend | undefined> {
+  if (!loaded.has(name)) {
+    const backend = name === 'node-crypto' ? loadNodeCrypto() : name === 'node-rs' ? loadNodeRs() : await loadWasm();
+    loaded.set(name, backend);
+  }
+  return loaded.get(name);
+}
+
+const PREFERENCE: Record<KdfChoice, KdfBackendName[]> = {
+  auto: ['node-crypto', 'node-rs', 'wasm'],
+  native: ['node-crypto', 'node-rs'],
+  'node-crypto': ['node-crypto'],
+  'node-rs': ['node-rs'],
+  wasm: ['wasm'],
+};
+
+export function parseKdfChoice(text: string | undefined): KdfChoice {
+  const value = (text ?? 'auto').trim();
+  if (value in PREFERENCE) return value as KdfChoice;
+  throw new InputError(`--kdf: unknown backend "${value}" (expected ${Object.keys(PREFERENCE).join(', ')})`);
+}
+
+/** Picks a backend: the flag wins, then AUTHKIT_KDF, then the fastest one this runtime has. */
+export async function selectKdf(choice?: KdfChoice): Promise<KdfBackend> {
+  const wanted = choice ?? parseKdfChoice(process.env.AUTHKIT_KDF);
+  for (const name of PREFERENCE[wanted]) {
+    const backend = await loadBackend(name);
+    if (backend) return backend;
+  }
+  throw new InputError(`KDF backend "${wanted}" is not available in this runtime (Node ${process.versions.node})`);
+}
+
+/** The backends this runtime can run, fastest first (for benchmarks and tests). */
+export async function availableKdfs(): Promise<KdfBackend[]> {
+  const found: KdfBackend[] = [];
+  for (const name of PREFERENCE.auto) {
+    const backend = await loadBackend(name);
+    if (backend) found.push(backend);
+  }
+  return found;
+}
+
+export async function deriveSnellKey(backend: KdfBackend, psk: Uint8Array, salt: Uint8Array): Promise<Uint8Array> {
+  return backend.deriveSync ? backend.deriveSync(psk, salt) : backend.derive(psk, salt);
+}

@@ -1,0 +1,245 @@
+/**
+ * Users files: who may connect, and with which PSK. Four formats, told apart by their content:
+ * a JSON array of {"name","psk"}, JSON Lines, CSV with a `name,psk` header, and `name:psk` lines
+ * (split at the first colon, so a PSK may contain colons).
+ */
+import { readFile } from 'node:fs/promises';
+import { InputError } from '../errors.js';
+import { utf8 } from '../bytes.js';
+
+export interface SnellUser {
+  name: string;
+  /** The PSK string a client configures; its UTF-8 bytes are the Argon2id password. */
+  psk: string;
+}
+
+export type UsersFormat = 'json' | 'jsonl' | 'csv' | 'colon';
+
+/**
+ * An immutable snapshot of users. PSKs are packed into one shared buffer so the scan workers
+ * see a snapshot without copying a million small arrays.
+ */
+export class UserStore {
+  private constructor(
+    readonly names: readonly string[],
+    readonly pskBytes: Uint8Array,
+    /** PSK i is pskBytes[pskOffsets[i] .. pskOffsets[i + 1]). */
+    readonly pskOffsets: Uint32Array,
+  ) {}
+
+  static fromUsers(users: readonly SnellUser[]): UserStore {
+    const encoded = users.map((u) => utf8.encode(u.psk));
+    const total = encoded.reduce((sum, p) => sum + p.length, 0);
+    const pskBytes = new Uint8Array(new SharedArrayBuffer(Math.max(total, 1)), 0, total);
+    const pskOffsets = new Uint32Array(new SharedArrayBuffer(4 * (users.length + 1)));
+    let at = 0;
+    encoded.forEach((psk, i) => {
+      pskBytes.set(psk, at);
+      at += psk.length;
+      pskOffsets[i + 1] = at;
+    });
+    return new UserStore(users.map((u) => u.name), pskBytes, pskOffsets);
+  }
+
+  /** Rebuilds a store from the shared buffers (in a worker thread). Names are not needed there. */
+  static fromShared(pskBytes: Uint8Array, pskOffsets: Uint32Array): UserStore {
+    return new UserStore([], pskBytes, pskOffsets);
+  }
+
+  get size(): number {
+    return this.pskOffsets.length - 1;
+  }
+
+  psk(index: number): Uint8Array {
+    return this.pskBytes.subarray(this.pskOffsets[index]!, this.pskOffsets[index + 1]!);
+  }
+}
+
+export interface ParsedUsers {
+  users: SnellUser[];
+  format: UsersFormat;
+  /** Line of each user in the file, for messages. */
+  lines: number[];
+  warnings: string[];
+}
+
+export function detectUsersFormat(text: string): UsersFormat {
+  const first = text.trimStart()[0];
+  if (first === '[') return 'json';
+  if (first === '{') return 'jsonl';
+  const firstLine = text.trimStart().split(/\r?\n/, 1)[0] ?? '';
+  return /^"?name"?\s*,\s*"?psk"?\s*$/i.test(firstLine.trim()) ? 'csv' : 'colon';
+}
+
+/** `label` names the file in errors: `users.txt:7: ...`. */
+export function parseUsers(text: string, label: string): ParsedUsers {
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  const format = detectUsersFormat(text);
+  const parsed = format === 'json' ? parseJsonArray(text, label) : parseLines(text, label, format);
+  if (parsed.users.length === 0) throw new InputError(`${label}: no users in the file`);
+  return { ...parsed, format, warnings: duplicatePskWarnings(parsed.users, parsed.lines, label) };
+}
+
+export async function loadUsersFile(path: string): Promise<ParsedUsers> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new InputError(`${path}: cannot read users file (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  return parseUsers(text, path);
+}
+
+function checkedUser(value: unknown, where: string): SnellUser {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InputError(`${where}: expected an object {"name","psk"}`);
+  const { name, psk } = value as Record<string, unknown>;
+  if (typeof name !== 'string' || name === '') throw new InputError(`${where}: "name" must be a non-empty string`);
+  if (typeof psk !== 'string' || psk === '') throw new InputError(`${where}: "psk" must be a non-empty string`);
+  return { name, psk };
+}
+
+function parseLines(text: string, label: string, format: Exclude<UsersFormat, 'json'>): Omit<ParsedUsers, 'format' | 'warnings'> {
+  const users: SnellUser[] = [];
+  const lines: number[] = [];
+  const rows = text.split('\n');
+  for (let i = format === 'csv' ? firstContentLine(rows) + 1 : 0; i < rows.length; i++) {
+    const row = rows[i]!.replace(/\r$/, '');
+    if (row.trim() === '' || (format === 'colon' && row.trimStart().startsWith('#'))) continue;
+    const where = `${label}:${i + 1}`;
+    users.push(format === 'jsonl' ? checkedUser(parseJsonLine(row, where), where) : format === 'csv' ? parseCsvRow(row, where) : parseColonRow(row, where));
+    lines.push(i + 1);
+  }
+  return { users, lines };
+}
+
+function firstContentLine(rows: string[]): number {
+  return rows.findIndex((row) => row.trim() !== '');
+}
+
+function parseJsonLine(row: string, where: string): unknown {
+  try {
+    return JSON.parse(row);
+  } catch (error) {
+    throw new InputError(`${where}: invalid JSON (${(error as Error).message})`);
+  }
+}
+
+function parseColonRow(row: string, where: string): SnellUser {
+  const colon = row.indexOf(':');
+  if (colon < 0) throw new InputError(`${where}: expected name:psk`);
+  const name = row.slice(0, colon).trim();
+  const psk = row.slice(colon + 1);
+  if (name === '') throw new InputError(`${where}: empty name`);
+  if (psk === '') throw new InputError(`${where}: empty psk`);
+  return { name, psk };
+}
+
+/** Two fields, either of which may be double-quoted with "" escapes (a PSK may contain commas). */
+function parseCsvRow(row: string, where: string): SnellUser {
+  const fields: string[] = [];
+  let at = 0;
+  while (at <= row.length) {
+    if (row[at] === '"') {
+      let value = '';
+      let i = at + 1;
+      for (;;) {
+        const quote = row.indexOf('"', i);
+        if (quote < 0) throw new InputError(`${where}: unterminated quoted field`);
+        value += row.slice(i, quote);
+        if (row[quote + 1] === '"') {
+          value += '"';
+          i = quote + 2;
+        } else {
+          at = quote + 1;
+          break;
+        }
+      }
+      fields.push(value);
+      if (at < row.length && row[at] !== ',') throw new InputError(`${where}: text after a quoted field`);
+    } else {
+      const comma = fields.length === 0 ? row.indexOf(',', at) : -1;
+      const end = comma < 0 ? row.length : comma;
+      fields.push(row.slice(at, end));
+      at = end;
+    }
+    at += 1;
+  }
+  if (fields.length !== 2) throw new InputError(`${where}: expected 2 fields name,psk, found ${fields.length}`);
+  const [name = '', psk = ''] = fields;
+  if (name.trim() === '') throw new InputError(`${where}: empty name`);
+  if (psk === '') throw new InputError(`${where}: empty psk`);
+  return { name: name.trim(), psk };
+}
+
+function parseJsonArray(text: string, label: string): Omit<ParsedUsers, 'format' | 'warnings'> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    const message = (error as Error).message;
+    const position = /position (\d+)/.exec(message);
+    const line = position ? lineAt(text, Number(position[1])) : undefined;
+    throw new InputError(`${label}${line ? `:${line}` : ''}: invalid JSON (${message.replace(/\s*\(line \d+ column \d+\)/, '')})`);
+  }
+  if (!Array.isArray(value)) throw new InputError(`${label}: expected a JSON array of {"name","psk"}`);
+  const starts = value.length > 0 ? elementStartLines(text) : [];
+  const users = value.map((entry, i) => checkedUser(entry, `${label}:${starts[i] ?? '?'}`));
+  return { users, lines: starts.slice(0, users.length) };
+}
+
+function lineAt(text: string, position: number): number {
+  let line = 1;
+  for (let i = 0; i < position && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
+  return line;
+}
+
+/** Line on which each top-level array element starts: a small scanner aware of strings and nesting. */
+function elementStartLines(text: string): number[] {
+  const starts: number[] = [];
+  let depth = 0;
+  let line = 1;
+  let inString = false;
+  let expectElement = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '\n') line++;
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === ' ' || c === '\t' || c === '\r' || c === '\n') continue;
+    if (depth === 1 && expectElement) {
+      starts.push(line);
+      expectElement = false;
+    }
+    if (c === '"') inString = true;
+    else if (c === '[' || c === '{') {
+      depth++;
+      if (depth === 1) expectElement = true;
+    } else if (c === ']' || c === '}') depth--;
+    else if (c === ',' && depth === 1) expectElement = true;
+  }
+  return starts;
+}
+
+function duplicatePskWarnings(users: SnellUser[], lines: number[], label: string): string[] {
+  const firstIndex = new Map<string, number>();
+  const warnings: string[] = [];
+  let count = 0;
+  users.forEach((user, i) => {
+    const earlier = firstIndex.get(user.psk);
+    if (earlier === undefined) {
+      firstIndex.set(user.psk, i);
+      return;
+    }
+    if (++count <= 5) {
+      warnings.push(
+        `${label}:${lines[i]}: user "${user.name}" has the same PSK as "${users[earlier]!.name}" (line ${lines[earlier]}): ` +
+          'the server cannot tell them apart, and above 16 users which one it picks depends on thread timing',
+      );
+    }
+  });
+  if (count > 5) warnings.push(`${label}: ${count - 5} more users share a PSK with an earlier user`);
+  return warnings;
+}

@@ -1,0 +1,16 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export function fromHex(hex: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(hex, 'hex'));
+}
+
+export function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
+}
+
+// The public vectors, copied from shared/vectors so a clone tests without the workplace beside it.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const vectors: any = JSON.parse(readFileSync(new URL('../fixtures/vectors/snell-public.json', import.meta.url), 'utf8'));
