@@ -22,3 +22,12 @@ export class DecodeError extends Error {
     super(`${what}: ${reason} at offset ${offset}`);
   }
 }
+
+/** A file-system error as a few words for a one-line message. */
+export function describeFsError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EACCES') return 'permission denied';
+  if (code === 'EISDIR') return 'is a directory';
+  return code ?? String(error);
+}

@@ -4,7 +4,7 @@
  * (split at the first colon, so a PSK may contain colons).
  */
 import { readFile } from 'node:fs/promises';
-import { InputError } from '../errors.js';
+import { describeFsError, InputError } from '../errors.js';
 import { utf8 } from '../bytes.js';
 
 export interface SnellUser {
@@ -85,7 +85,7 @@ export async function loadUsersFile(path: string): Promise<ParsedUsers> {
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw new InputError(`${path}: cannot read users file (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+    throw new InputError(`users file ${path}: ${describeFsError(error)}`);
   }
   return parseUsers(text, path);
 }

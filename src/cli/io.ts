@@ -1,0 +1,96 @@
+/** What every subcommand shares: exit codes, colours, secrets, files and flag parsers. */
+import { readFileSync } from 'node:fs';
+import { Chalk, type ChalkInstance } from 'chalk';
+import { InvalidArgumentError } from 'commander';
+import { describeFsError, InputError } from '../errors.js';
+
+export { describeFsError };
+
+export const EXIT_OK = 0;
+export const EXIT_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** Colours only on a terminal, and never when NO_COLOR is set (no-color.org). */
+export function stdoutColors(): ChalkInstance {
+  const noColor = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '';
+  return new Chalk({ level: process.stdout.isTTY && !noColor ? 1 : 0 });
+}
+
+export function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+export function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+export function readBinaryFile(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new InputError(`${what} ${path}: ${describeFsError(error)}`);
+  }
+}
+
+
+export interface SecretSources {
+  value?: string;
+  file?: string;
+  env?: string;
+}
+
+/**
+ * A secret from exactly one of a flag, a file (one trailing newline dropped) or an environment
+ * variable. Flags are visible in `ps`, so the file and the variable are the ones to recommend.
+ */
+export function readSecret(sources: SecretSources, flag: string): string | undefined {
+  const given = [sources.value, sources.file, sources.env].filter((s) => s !== undefined).length;
+  if (given > 1) throw new InputError(`give the ${flag} once: --${flag}, --${flag}-file or --${flag}-env`);
+  if (sources.value !== undefined) {
+    if (sources.value === '') throw new InputError(`--${flag} is empty`);
+    return sources.value;
+  }
+  if (sources.file !== undefined) {
+    const text = readBinaryFile(sources.file, `--${flag}-file`).toString('utf8').replace(/\r?\n$/, '');
+    if (text === '') throw new InputError(`--${flag}-file ${sources.file} is empty`);
+    return text;
+  }
+  if (sources.env !== undefined) {
+    const text = process.env[sources.env];
+    if (text === undefined || text === '') throw new InputError(`--${flag}-env: environment variable ${sources.env} is not set or empty`);
+    return text;
+  }
+  return undefined;
+}
+
+export function integerOption(min: number, max: number): (text: string) => number {
+  return (text) => {
+    const value = Number(text);
+    if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new InvalidArgumentError(`expected an integer from ${min} to ${max}`);
+    }
+    return value;
+  };
+}
+
+export function choiceOption<T extends string>(choices: readonly T[]): (text: string) => T {
+  return (text) => {
+    if (!(choices as readonly string[]).includes(text)) throw new InvalidArgumentError(`expected one of ${choices.join(', ')}`);
+    return text as T;
+  };
+}
+
+/** `HOST:PORT` with brackets around an IPv6 host. */
+export function parseHostPort(text: string, flag: string): { host: string; port: number } {
+  const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
+  const port = match ? Number(match[2]) : NaN;
+  if (!match || port > 65535) throw new InputError(`${flag}: expected HOST:PORT (with [brackets] around an IPv6 address), got "${text}"`);
+  return { host: match[1]!, port };
+}
+
+/** Adapts an action that returns its exit code to commander, which expects void. */
+export function exitsWith<A extends unknown[]>(action: (...args: A) => Promise<number>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    process.exitCode = await action(...args);
+  };
+}

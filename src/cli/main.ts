@@ -1,0 +1,43 @@
+/** The authkit command line: subcommands, and one place that turns errors into exit codes. */
+import { Command, CommanderError } from 'commander';
+import { DecodeError, InputError } from '../errors.js';
+import { EXIT_FAILED, EXIT_USAGE, log } from './io.js';
+import { snellAuthCommand } from './snell-auth.js';
+import { snellGenCommand } from './snell-gen.js';
+
+export function buildProgram(): Command {
+  const program = new Command('authkit')
+    .description('Test, reproduce and load-test proxy authentication backends (Snell multi-user, Xray ExtAuth, Proksi external_auth)')
+    .enablePositionalOptions()
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText('after', '\nExample:\n  authkit snell-gen --psk-env SNELL_PSK --host example.com --port 443');
+  program.addCommand(snellGenCommand());
+  program.addCommand(snellAuthCommand());
+  program.exitOverride();
+  for (const command of program.commands) {
+    command.exitOverride();
+    for (const sub of command.commands) sub.exitOverride();
+  }
+  return program;
+}
+
+/** Runs the CLI; resolves to the exit code. Never lets a stack trace reach the user unless AUTHKIT_DEBUG=1. */
+export async function main(argv: string[]): Promise<number> {
+  process.exitCode = 0;
+  try {
+    await buildProgram().parseAsync(argv);
+    return Number(process.exitCode ?? 0);
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // commander has already printed its one-line message (or the help).
+      return error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? 0 : EXIT_USAGE;
+    }
+    if (error instanceof InputError || error instanceof DecodeError) {
+      log(`authkit: ${error.message}`);
+      return EXIT_USAGE;
+    }
+    if (process.env.AUTHKIT_DEBUG === '1') log((error as Error)?.stack ?? String(error));
+    else log(`authkit: internal error: ${(error as Error)?.message ?? String(error)} (AUTHKIT_DEBUG=1 shows the stack)`);
+    return EXIT_FAILED;
+  }
+}

@@ -1,0 +1,157 @@
+/** `authkit snell-auth`: which user does a captured first frame belong to, found as OpenSnell would. */
+import { Command } from 'commander';
+import { availableKdfs, parseKdfChoice, selectKdf } from '../snell/kdf.js';
+import { authenticateCapture, capturesFromPcap, parseCapturesJsonl, type Capture, type CaptureOutcome } from '../snell/captures.js';
+import { TrialAuthenticator } from '../snell/trial-auth.js';
+import { benchTrialAuth, type TrialBenchRow } from '../snell/trial-bench.js';
+import { loadUsersFile, UserStore } from '../snell/users.js';
+import type { ObfsChoice } from '../snell/obfs.js';
+import { parseHex } from '../bytes.js';
+import { InputError } from '../errors.js';
+import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readBinaryFile, stdoutColors } from './io.js';
+import { isIP } from 'node:net';
+
+interface AuthFlags {
+  users?: string;
+  blob?: string;
+  in?: string;
+  captures?: string;
+  pcap?: string;
+  port?: number;
+  sourceIp?: string;
+  obfs: ObfsChoice;
+  legacy: boolean;
+  json?: boolean;
+  kdf?: string;
+}
+
+export function snellAuthCommand(): Command {
+  const command = new Command('snell-auth')
+    .description('find which user a captured Snell first frame belongs to, by trial decryption as OpenSnell does')
+    .enablePositionalOptions()
+    .option('--users <file>', 'users file (required): JSON array, JSON Lines, CSV (name,psk) or name:psk lines')
+    .option('--blob <hex>', 'the captured client bytes, in hex')
+    .option('--in <file>', 'the captured client bytes, raw')
+    .option('--captures <file>', 'JSON Lines {"blob": HEX, "sourceIp"?: IP}, run in order through one IP cache')
+    .option('--pcap <file>', 'a classic libpcap capture: the first client bytes of each TCP stream to --port')
+    .option('--port <port>', 'server port of the streams to take from --pcap', integerOption(0, 65535))
+    .option('--source-ip <ip>', 'client address of --blob or --in (fills the IP cache)')
+    .option('--obfs <mode>', 'auto, off, http or tls: strip a simple-obfs wrapper first', choiceOption(['auto', 'off', 'http', 'tls'] as const), 'auto')
+    .option('--no-legacy', 'do not look for legacy v1-v3 streams on a miss')
+    .option('--json', 'one JSON line per capture on stdout')
+    .option('--kdf <backend>', 'Argon2id backend: auto, native, node-crypto, wasm-simd, node-rs, wasm (or AUTHKIT_KDF)')
+    .addHelpText('after', '\nExamples:\n  authkit snell-auth --users users.txt --blob 6c7e88d6...\n  authkit snell-auth --users users.txt --pcap node.pcap --port 8443 --json\n  authkit snell-auth bench --users 1000')
+    .action(exitsWith(snellAuth));
+  command
+    .command('bench')
+    .description('measure trial authentication per KDF backend on synthetic users')
+    .option('--users <n>', 'number of synthetic users', integerOption(1, 10_000_000), 1000)
+    .option('--seconds <s>', 'time per measurement', integerOption(1, 600), 2)
+    .option('--json', 'print the figures as JSON')
+    .option('--kdf <backend>', 'measure only this backend')
+    .action(exitsWith(snellAuthBench));
+  return command;
+}
+
+function readCaptures(flags: AuthFlags): Capture[] {
+  const inputs = [flags.blob, flags.in, flags.captures, flags.pcap].filter((v) => v !== undefined).length;
+  if (flags.port !== undefined && flags.pcap === undefined) throw new InputError('--port only applies to --pcap');
+  if (inputs !== 1) throw new InputError('give exactly one capture: --blob HEX, --in FILE, --captures FILE or --pcap FILE --port N');
+  if (flags.sourceIp !== undefined && (flags.captures !== undefined || flags.pcap !== undefined)) {
+    throw new InputError('--source-ip applies to --blob and --in; --captures and --pcap carry their own');
+  }
+  if (flags.sourceIp !== undefined && isIP(flags.sourceIp) === 0) throw new InputError(`--source-ip: not an IP address: ${flags.sourceIp}`);
+  if (flags.blob !== undefined) return [{ blob: parseHex(flags.blob, '--blob'), sourceIp: flags.sourceIp, source: 'blob' }];
+  if (flags.in !== undefined) return [{ blob: readBinaryFile(flags.in, '--in'), sourceIp: flags.sourceIp, source: flags.in }];
+  if (flags.captures !== undefined) return parseCapturesJsonl(readBinaryFile(flags.captures, '--captures').toString('utf8'), flags.captures);
+  if (flags.port === undefined) throw new InputError('--pcap needs --port N (the Snell server port)');
+  return capturesFromPcap(readBinaryFile(flags.pcap!, '--pcap'), flags.port, flags.pcap!);
+}
+
+async function snellAuth(flags: AuthFlags): Promise<number> {
+  // Checked here rather than by commander, which would also demand it of `snell-auth bench`.
+  if (flags.users === undefined) throw new InputError('--users FILE is required');
+  const captures = readCaptures(flags);
+  const { users, warnings } = await loadUsersFile(flags.users);
+  warnings.forEach((w) => log(`warning: ${w}`));
+  const kdf = await selectKdf(flags.kdf === undefined ? undefined : parseKdfChoice(flags.kdf));
+  const auth = await TrialAuthenticator.create(UserStore.fromUsers(users), { kdf, detectLegacy: flags.legacy });
+  const fromPcap = flags.pcap !== undefined;
+  const tally = new Map<string, number>();
+  let failed = 0;
+  try {
+    for (const capture of captures) {
+      const outcome = await authenticateCapture(auth, capture, flags.obfs);
+      const key = outcome.ok ? outcome.path : outcome.reason;
+      tally.set(key, (tally.get(key) ?? 0) + 1);
+      if (!outcome.ok) failed++;
+      out(flags.json ? jsonLine(outcome, fromPcap ? capture.source : undefined) : humanLine(outcome, capture, captures.length));
+    }
+  } finally {
+    await auth.close();
+  }
+  if (captures.length > 1) {
+    const summary = `${captures.length - failed} of ${captures.length} captures matched (${[...tally].map(([k, n]) => `${k} ${n}`).join(', ')})`;
+    if (flags.json) log(summary);
+    else out(summary);
+  }
+  return failed === 0 ? EXIT_OK : EXIT_FAILED;
+}
+
+function jsonLine(outcome: CaptureOutcome, stream: string | undefined): string {
+  const fields: Record<string, unknown> = outcome.ok
+    ? { ok: true, user: outcome.user, index: outcome.index, path: outcome.path, trials: outcome.trials, micros: outcome.micros }
+    : { ...outcome };
+  if (stream !== undefined) fields.stream = stream;
+  return JSON.stringify(fields);
+}
+
+function humanLine(outcome: CaptureOutcome, capture: Capture, count: number): string {
+  const c = stdoutColors();
+  const where = count > 1 || capture.source.includes(':') ? `${capture.source}: ` : '';
+  const cost = `${outcome.trials} ${outcome.trials === 1 ? 'trial' : 'trials'}, ${outcome.micros} µs`;
+  if (outcome.ok) return `${c.green('✔')} ${where}user ${c.bold(outcome.user)} (index ${outcome.index}), ${outcome.path} path, ${cost}`;
+  switch (outcome.reason) {
+    case 'truncated':
+      return `${c.red('✘')} ${where}truncated: ${outcome.bytes} bytes, a server needs 39 (salt 16 + sealed header 23)`;
+    case 'empty-store':
+      return `${c.red('✘')} ${where}no users: the store is empty and the server fails closed`;
+    case 'no-match':
+      return `${c.red('✘')} ${where}no user's PSK opens the first header, ${cost}`;
+    case 'obfs-mismatch':
+      return `${c.red('✘')} ${where}obfs: ${outcome.detail}`;
+    default:
+      return `${c.yellow('✘')} ${where}${outcome.reason} stream of user ${c.bold(outcome.user ?? '?')} (index ${outcome.index}): OpenSnell serves v4/v5 only, ${cost}`;
+  }
+}
+
+interface BenchFlags {
+  users: number;
+  seconds: number;
+  json?: boolean;
+  kdf?: string;
+}
+
+async function snellAuthBench(flags: BenchFlags): Promise<number> {
+  const kdfs = flags.kdf === undefined ? await availableKdfs() : [await selectKdf(parseKdfChoice(flags.kdf))];
+  const rows = await benchTrialAuth({ users: flags.users, kdfs, seconds: flags.seconds, progress: (m) => log(`measuring ${m}`) });
+  if (flags.json) {
+    out(JSON.stringify(rows));
+    return EXIT_OK;
+  }
+  out(benchTable(rows));
+  return EXIT_OK;
+}
+
+function benchTable(rows: TrialBenchRow[]): string {
+  const fmt = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
+  const header = ['kdf', 'derivations/s (1 thread)', `cold: user-trials/s`, 'cold: ms/conn', 'serial conn/s', 'parallel conn/s', 'cache-hit conn/s'];
+  const body = rows.map((r) => [
+    r.kdf, fmt(r.derivationsPerSec), fmt(r.cold.userTrialsPerSec), r.cold.msPerConnection.toFixed(2),
+    fmt(r.serial.connectionsPerSec), fmt(r.parallel.connectionsPerSec), fmt(r.cacheHit.connectionsPerSec),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
+  const line = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  const users = rows[0] ? `${rows[0].users} users (cold and parallel), ${rows[0].serial.users} (serial); a cache hit costs ${rows[0].cacheHit.trials} derivation` : '';
+  return [line(header), ...body.map(line), users].join('\n');
+}

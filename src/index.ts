@@ -1,0 +1,23 @@
+/** authkit as a library: the Snell codecs and trial authentication, usable without the CLI. */
+export { InputError, DecodeError } from './errors.js';
+export { selectKdf, availableKdfs, deriveSnellKey, parseKdfChoice, type KdfBackend, type KdfBackendName, type KdfChoice } from './snell/kdf.js';
+export { seal, open, aeadKey, counterNonce, AeadDirection, type AeadName } from './snell/aead.js';
+export { sealFrame, openFrame, encodeFrameHeader, decodeFrameHeader, swapPadding, type FrameHeader, type OpenedFrame } from './snell/frame.js';
+export { sealLegacyChunk, openLegacyChunk, legacyAead } from './snell/legacy.js';
+export { encodeRequest, decodeRequest, COMMANDS, type SnellRequest, type SnellCommand } from './snell/request.js';
+export { encodeReply, decodeReply, type ServerReply } from './snell/reply.js';
+export { encodeClientDatagram, decodeClientDatagram, encodeServerDatagram, decodeServerDatagram, type UdpDatagram } from './snell/udp.js';
+export { sealQuicEnvelope, openQuicEnvelope, quicSafeSalt, type QuicEnvelope } from './snell/quic.js';
+export { wrapObfs, stripObfs, wrapHttp, stripHttp, wrapTls, stripTls, type ObfsMode } from './snell/obfs.js';
+export { buildFirstPacket, buildQuicPacket, type FirstPacket, type FirstPacketOptions, type SnellVersion } from './snell/client.js';
+export { parseUsers, loadUsersFile, UserStore, type SnellUser, type ParsedUsers } from './snell/users.js';
+export {
+  TrialAuthenticator,
+  trialAuthenticate,
+  trialAuthenticate as trialAuth,
+  type TrialOutcome,
+  type TrialPath,
+  type TrialOptions,
+} from './snell/trial-auth.js';
+export { readPcapStreams, type CapturedStream } from './snell/pcap.js';
+export { authenticateCapture, parseCapturesJsonl, capturesFromPcap, type Capture } from './snell/captures.js';

@@ -1,0 +1,75 @@
+/**
+ * Captured client first bytes, from the places snell-auth takes them: one blob, a JSON Lines
+ * file of {"blob","sourceIp"?}, or a pcap. Each is stripped of obfs and trial-authenticated
+ * in order through one authenticator, so the IP cache behaves as on a live server.
+ */
+import { isIP } from 'node:net';
+import { parseHex } from '../bytes.js';
+import { DecodeError, InputError } from '../errors.js';
+import { stripObfs, type ObfsChoice } from './obfs.js';
+import { readPcapStreams } from './pcap.js';
+import type { TrialAuthenticator, TrialOutcome } from './trial-auth.js';
+
+export interface Capture {
+  blob: Uint8Array;
+  sourceIp?: string;
+  /** Where the capture came from, for messages: `line 3`, `10.0.0.1:5555`. */
+  source: string;
+}
+
+export function parseCapturesJsonl(text: string, label: string): Capture[] {
+  const captures: Capture[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '') return;
+    const where = `${label}:${i + 1}`;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (error) {
+      throw new InputError(`${where}: invalid JSON (${(error as Error).message})`);
+    }
+    const { blob, sourceIp } = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
+    if (typeof blob !== 'string') throw new InputError(`${where}: expected {"blob": HEX, "sourceIp"?: IP}`);
+    if (sourceIp !== undefined && (typeof sourceIp !== 'string' || isIP(sourceIp) === 0)) {
+      throw new InputError(`${where}: "sourceIp" must be an IP address`);
+    }
+    captures.push({ blob: parseHex(blob, `${where}: "blob"`), sourceIp: sourceIp as string | undefined, source: `line ${i + 1}` });
+  });
+  if (captures.length === 0) throw new InputError(`${label}: no captures in the file`);
+  return captures;
+}
+
+export function capturesFromPcap(bytes: Uint8Array, port: number, label: string): Capture[] {
+  let streams;
+  try {
+    streams = readPcapStreams(bytes, port);
+  } catch (error) {
+    if (error instanceof InputError) throw new InputError(`${label}: ${error.message}`);
+    throw error;
+  }
+  if (streams.length === 0) throw new InputError(`${label}: no TCP stream to port ${port} with client data`);
+  return streams.map((s) => ({
+    blob: s.bytes,
+    sourceIp: s.sourceIp,
+    source: s.sourceIp.includes(':') ? `[${s.sourceIp}]:${s.sourcePort}` : `${s.sourceIp}:${s.sourcePort}`,
+  }));
+}
+
+export type CaptureOutcome = TrialOutcome | { ok: false; reason: 'obfs-mismatch'; detail: string; trials: 0; micros: 0 };
+
+/**
+ * Strips the obfs wrapper and authenticates. A wrapper cut short is `truncated`, like a short
+ * read on a server; bytes that are not the wrapper asked for are `obfs-mismatch`.
+ */
+export async function authenticateCapture(auth: TrialAuthenticator, capture: Capture, obfs: ObfsChoice): Promise<CaptureOutcome> {
+  let bytes: Uint8Array;
+  try {
+    bytes = stripObfs(capture.blob, obfs).bytes;
+  } catch (error) {
+    if (!(error instanceof DecodeError)) throw error;
+    if (error.reason.startsWith('truncated')) return { ok: false, reason: 'truncated', bytes: capture.blob.length, trials: 0, micros: 0 };
+    return { ok: false, reason: 'obfs-mismatch', detail: error.message, trials: 0, micros: 0 };
+  }
+  return auth.authenticate(bytes, capture.sourceIp);
+}
