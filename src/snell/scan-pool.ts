@@ -57,15 +57,26 @@ export class ScanPool {
   private nextScanId = 1;
   private active = 0;
   private failure: Error | undefined;
+  /** Settles when every worker has loaded its KDF and run one trial. */
+  readonly ready: Promise<void>;
 
   constructor(kdf: KdfBackendName, size = Math.max(2, availableParallelism())) {
     const file = workerFile();
+    const started: Promise<void>[] = [];
     this.workers = Array.from({ length: size }, () => {
       const worker = new Worker(file, { workerData: { kdf } });
-      worker.on('message', (reply: ScanReply) => this.pending.get(reply.scanId)?.(reply));
+      started.push(new Promise((resolve, reject) => {
+        worker.once('message', () => resolve());
+        worker.once('error', reject);
+      }));
+      worker.on('message', (reply: ScanReply | { ready: true }) => {
+        if ('scanId' in reply) this.pending.get(reply.scanId)?.(reply);
+      });
       worker.on('error', (error) => this.fail(error));
-      worker.unref();
       return worker;
+    });
+    this.ready = Promise.all(started).then(() => {
+      if (this.active === 0) for (const worker of this.workers) worker.unref();
     });
   }
 
