@@ -5,9 +5,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { availableKdfs, trialAuthenticate } from '../dist/index.js';
-import { benchTrialAuth, syntheticUsers } from '../dist/snell/trial-bench.js';
-import { buildFirstPacket } from '../dist/snell/client.js';
+import { availableKdfs, TrialAuthenticator } from '../../dist/index.js';
+import { benchTrialAuth, syntheticUsers } from '../../dist/snell/trial-bench.js';
+import { buildFirstPacket } from '../../dist/snell/client.js';
 
 const USERS = Number(process.env.BENCH_USERS ?? 1000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -30,7 +30,6 @@ try {
 // A cache hit costs one derivation and one open: check it rather than assume it.
 const users = syntheticUsers(64);
 const blob = (await buildFirstPacket({ psk: users[40].psk, request: { command: 'connect-v2', clientId: new Uint8Array(0), host: 'example.com', port: 443 } })).wire;
-const { TrialAuthenticator } = await import('../dist/index.js');
 const auth = await TrialAuthenticator.create(users);
 await auth.authenticate(blob, '192.0.2.7');
 const hit = await auth.authenticate(blob, '192.0.2.7');

@@ -1,0 +1,219 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, vectors } from '../helpers.js';
+import { expectOneLineError, runCli } from './run.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'authkit-cli-'));
+const fixture = (name: string): string => join(ROOT, 'fixtures', 'snell', name);
+const trial = vectors.trial_auth;
+const match = trial[0];
+
+describe('authkit --help', () => {
+  it('lists every subcommand with a one-line description', async () => {
+    const result = await runCli(['--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/snell-gen \[options\]\s+build the first bytes/);
+    expect(result.stdout).toMatch(/snell-auth \[options\]\s+find which user/);
+  });
+
+  it('exits 2 on an unknown subcommand or option', async () => {
+    expect((await runCli(['no-such-command'])).code).toBe(2);
+    expect((await runCli(['snell-gen', '--bogus'])).code).toBe(2);
+  });
+});
+
+describe('authkit snell-gen', () => {
+  const v = vectors.v4_first_packets[0];
+  const frame = v.frames[0];
+  const exact = ['--host', v.host, '--port', String(v.port), '--salt', v.salt_hex, '--padding', frame.padding_plain];
+
+  it('builds the public vector byte for byte, with the PSK from a flag, a file or the environment', async () => {
+    writeFileSync(join(dir, 'psk'), `${v.psk}\n`);
+    for (const [args, env] of [
+      [['--psk', v.psk], {}],
+      [['--psk-file', join(dir, 'psk')], {}],
+      [['--psk-env', 'TEST_SNELL_PSK'], { TEST_SNELL_PSK: v.psk }],
+    ] as [string[], Record<string, string>][]) {
+      const result = await runCli(['snell-gen', ...args, ...exact], env);
+      expect(result.code).toBe(0);
+      expect(result.stdout.trim()).toBe(v.wire_hex);
+    }
+  });
+
+  it('prints the documented JSON and never the PSK', async () => {
+    const result = await runCli(['snell-gen', '--psk-env', 'P', ...exact, '--json'], { P: v.psk });
+    const json = JSON.parse(result.stdout);
+    expect(Object.keys(json)).toEqual(['version', 'salt', 'headerPlain', 'paddingLen', 'payloadLen', 'request', 'wire']);
+    expect(json).toMatchObject({ version: 4, salt: v.salt_hex, headerPlain: frame.header_plain, paddingLen: 256, payloadLen: 17, request: v.request_hex, wire: v.wire_hex });
+    expect(result.stdout + result.stderr).not.toContain(v.psk);
+  });
+
+  it('defaults to CONNECT-v2 with 256..511 bytes of random padding and a random salt', async () => {
+    const a = JSON.parse((await runCli(['snell-gen', '--psk-env', 'P', '--host', 'a.example', '--port', '1', '--json'], { P: 'x' })).stdout);
+    const b = JSON.parse((await runCli(['snell-gen', '--psk-env', 'P', '--host', 'a.example', '--port', '1', '--json'], { P: 'x' })).stdout);
+    expect(a.request.slice(0, 4)).toBe('0105');
+    expect(a.paddingLen).toBeGreaterThanOrEqual(256);
+    expect(a.paddingLen).toBeLessThanOrEqual(511);
+    expect(a.salt).not.toBe(b.salt);
+  });
+
+  it('writes raw bytes to --out and base64 to stdout', async () => {
+    const out = join(dir, 'frame.bin');
+    expect((await runCli(['snell-gen', '--psk', v.psk, ...exact, '--format', 'raw', '--out', out])).code).toBe(0);
+    expect(readFileSync(out).toString('hex')).toBe(v.wire_hex);
+    const b64 = await runCli(['snell-gen', '--psk', v.psk, ...exact, '--format', 'base64']);
+    expect(Buffer.from(b64.stdout.trim(), 'base64').toString('hex')).toBe(v.wire_hex);
+  });
+
+  it('builds a v5 QUIC envelope with the QUIC fixed bit clear in the salt', async () => {
+    const result = await runCli(['snell-gen', '--psk', 'x', '--quic', '--host', 'www.cloudflare.com', '--port', '443', '--inner', 'cd0000000108', '--json']);
+    const json = JSON.parse(result.stdout);
+    expect(parseInt(json.salt.slice(0, 2), 16) & 0x40).toBe(0);
+    expect(json.wire.length / 2).toBe(16 + 23 + 1 + 1 + 1 + 1 + 18 + 2 + 6 + 16);
+  });
+
+  it('writes one frame per user with --users, each of which snell-auth attributes to its user', async () => {
+    const gen = await runCli(['snell-gen', '--users', fixture('users.txt'), '--host', 'example.com', '--port', '443', '--obfs', 'http']);
+    const lines = gen.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.user)).toEqual(['panel-user-1', 'panel-user-2', 'panel-user-3']);
+    writeFileSync(join(dir, 'caps.jsonl'), lines.map((l) => JSON.stringify({ blob: l.wire })).join('\n'));
+    const auth = await runCli(['snell-auth', '--users', fixture('users.txt'), '--captures', join(dir, 'caps.jsonl'), '--json']);
+    expect(auth.code).toBe(0);
+    expect(auth.stdout.trim().split('\n').map((l) => JSON.parse(l).user)).toEqual(['panel-user-1', 'panel-user-2', 'panel-user-3']);
+  });
+
+  it.each([
+    [['--host', 'a', '--port', '1'], /a PSK is required/],
+    [['--psk', 'x', '--host', 'a', '--port', '1', '--salt', 'abc'], /--salt: odd number of hex digits/],
+    [['--psk', 'x', '--host', 'a', '--port', '1', '--salt', '00'], /--salt: expected 16 bytes/],
+    [['--psk', 'x', '--host', 'a', '--port', '1', '--version', '2', '--padding-len', '10'], /padding is v4\/v5 only/],
+    [['--psk', 'x', '--port', '1'], /needs --host and --port/],
+    [['--psk', 'x', '--psk-env', 'HOME', '--host', 'a', '--port', '1'], /give the psk once/],
+    [['--psk-env', 'AUTHKIT_NOT_SET', '--host', 'a', '--port', '1'], /AUTHKIT_NOT_SET is not set/],
+    [['--psk', 'x', '--host', 'a', '--port', '70000'], /--port.*expected an integer from 0 to 65535/],
+  ])('rejects bad input %j with one line and exit 2', async (args, message) => {
+    const result = await runCli(['snell-gen', ...args]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('authkit snell-auth', () => {
+  const users = join(dir, 'vector-users.json');
+  writeFileSync(users, JSON.stringify(match.users));
+
+  it('finds the user of a vector frame and prints exactly the documented JSON line', async () => {
+    const result = await runCli(['snell-auth', '--users', users, '--blob', match.blob_hex, '--json']);
+    expect(result.code).toBe(0);
+    const json = JSON.parse(result.stdout);
+    expect(Object.keys(json)).toEqual(['ok', 'user', 'index', 'path', 'trials', 'micros']);
+    expect(json).toMatchObject({ ok: true, user: 'panel-user-2', index: 1, path: 'serial', trials: 2 });
+    expect(result.stdout + result.stderr).not.toContain('user-2-random-psk');
+  });
+
+  it('finds a user among 10,000 on the parallel path', async () => {
+    const result = await runCli(['snell-auth', '--users', fixture('users-10k.csv'), '--blob', match.blob_hex, '--json']);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: true, user: 'panel-user-2', index: 7311, path: 'parallel' });
+  });
+
+  it('reads raw bytes with --in, and strips obfs in auto mode', async () => {
+    writeFileSync(join(dir, 'capture.bin'), Buffer.from(match.blob_hex, 'hex'));
+    expect(JSON.parse((await runCli(['snell-auth', '--users', users, '--in', join(dir, 'capture.bin'), '--json'])).stdout).user).toBe('panel-user-2');
+  });
+
+  it('runs --captures in order through one IP cache, one line each, summary on stderr, exit 1 if any failed', async () => {
+    const result = await runCli(['snell-auth', '--users', fixture('users.txt'), '--captures', fixture('captures.jsonl'), '--json']);
+    expect(result.code).toBe(1);
+    const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.ok ? `${l.user}/${l.path}` : l.reason)).toEqual([
+      'panel-user-2/serial', 'panel-user-2/cache', 'panel-user-1/serial', 'no-match', 'truncated',
+    ]);
+    expect(lines[4]).toMatchObject({ ok: false, reason: 'truncated', bytes: 30 });
+    expect(result.stderr).toMatch(/3 of 5 captures matched/);
+  });
+
+  it('reads a real tcpdump capture: the first client bytes of each stream, with their source IPs', async () => {
+    const result = await runCli(['snell-auth', '--users', fixture('users.txt'), '--pcap', fixture('snell-loopback.pcap'), '--port', '18443', '--json']);
+    const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => [l.ok ? l.user : l.reason, l.path, l.stream.replace(/:\d+$/, '')])).toEqual([
+      ['panel-user-1', 'serial', '127.0.0.1'],
+      ['panel-user-1', 'cache', '127.0.0.1'],
+      ['panel-user-3', 'serial', '[::1]'],
+      ['no-match', undefined, '127.0.0.2'],
+      ['panel-user-2', 'serial', '127.0.0.3'],
+    ]);
+    expect(result.code).toBe(1);
+  });
+
+  it('reports a short capture as truncated with its length, exit 1', async () => {
+    const result = await runCli(['snell-auth', '--users', users, '--blob', match.blob_hex.slice(0, 76), '--json']);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toEqual({ ok: false, reason: 'truncated', bytes: 38, trials: 0, micros: expect.any(Number) });
+  });
+
+  it('reports no-match and legacy streams, exit 1', async () => {
+    const miss = await runCli(['snell-auth', '--users', users, '--blob', trial[2].blob_hex, '--json']);
+    expect(JSON.parse(miss.stdout)).toMatchObject({ ok: false, reason: 'no-match', trials: 3 });
+    writeFileSync(join(dir, 'legacy-users.txt'), 'someone:else\nold-client:password\n');
+    const legacy = await runCli(['snell-auth', '--users', join(dir, 'legacy-users.txt'), '--blob', vectors.legacy_first_packets[1].wire_hex]);
+    expect(legacy.code).toBe(1);
+    expect(legacy.stdout).toMatch(/legacy-v2 stream of user old-client \(index 1\)/);
+  });
+
+  it('warns on stderr about users sharing a PSK', async () => {
+    writeFileSync(join(dir, 'dups.txt'), 'a:same\nb:same\n');
+    const result = await runCli(['snell-auth', '--users', join(dir, 'dups.txt'), '--blob', match.blob_hex]);
+    expect(result.stderr).toMatch(/warning: .*dups\.txt:2: user "b" has the same PSK as "a"/);
+  });
+
+  it('prints no colour codes when stdout is not a terminal', async () => {
+    const result = await runCli(['snell-auth', '--users', users, '--blob', match.blob_hex]);
+    expect(result.stdout).toMatch(/^✔ user panel-user-2 \(index 1\), serial path, 2 trials, \d+ µs\n$/);
+    expect(result.stdout).not.toContain('\u001b[');
+  });
+
+  it.each([
+    ['odd-length --blob', ['--blob', 'abc'], /--blob: odd number of hex digits \(3\)/],
+    ['non-hex --blob', ['--blob', 'zz'], /--blob: not hex/],
+    ['--port without --pcap', ['--blob', '00', '--port', '1'], /--port only applies to --pcap/],
+    ['a pcap that is not a pcap', ['--pcap', fixture('users.txt'), '--port', '1'], /users\.txt: not a pcap file/],
+    ['no capture', [], /give exactly one capture/],
+    ['a missing --in file', ['--in', '/nonexistent/x'], /--in \/nonexistent\/x: no such file/],
+  ])('rejects %s with one line and exit 2', async (_what, args, message) => {
+    const result = await runCli(['snell-auth', '--users', users, ...args]);
+    expect(result.code).toBe(2);
+    expect(expectOneLineError(result)).toMatch(message);
+  });
+
+  it('rejects an empty users file and one with a broken line 7, naming file and line', async () => {
+    writeFileSync(join(dir, 'empty.txt'), '');
+    const empty = await runCli(['snell-auth', '--users', join(dir, 'empty.txt'), '--blob', match.blob_hex]);
+    expect(empty.code).toBe(2);
+    expect(expectOneLineError(empty)).toMatch(/empty\.txt: no users in the file/);
+    const lines = Array.from({ length: 9 }, (_, i) => `user${i}:psk${i}`);
+    lines[6] = 'broken line without a separator';
+    writeFileSync(join(dir, 'broken.txt'), lines.join('\n'));
+    const broken = await runCli(['snell-auth', '--users', join(dir, 'broken.txt'), '--blob', match.blob_hex]);
+    expect(broken.code).toBe(2);
+    expect(expectOneLineError(broken)).toMatch(/broken\.txt:7: expected name:psk/);
+  });
+
+  it('rejects a broken captures line, naming it, before printing anything', async () => {
+    writeFileSync(join(dir, 'bad-captures.jsonl'), `{"blob":"${match.blob_hex}"}\n{"blob": "xyz"}\n`);
+    const result = await runCli(['snell-auth', '--users', users, '--captures', join(dir, 'bad-captures.jsonl'), '--json']);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(expectOneLineError(result)).toMatch(/bad-captures\.jsonl:2: "blob": not hex/);
+  });
+
+  it('benchmarks every KDF backend with `bench`', async () => {
+    const result = await runCli(['snell-auth', 'bench', '--users', '20', '--seconds', '1', '--kdf', 'wasm-simd', '--json']);
+    expect(result.code).toBe(0);
+    const [row] = JSON.parse(result.stdout);
+    expect(row).toMatchObject({ kdf: 'wasm-simd', users: 20, cold: { path: 'parallel' }, cacheHit: { trials: 1 } });
+    expect(row.cold.userTrialsPerSec).toBeGreaterThan(0);
+  }, 30_000);
+});
