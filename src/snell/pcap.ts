@@ -4,7 +4,7 @@
  * would have received them. Only what is needed for that is decoded; anything in the
  * packets we cannot make sense of is skipped, because real captures are full of it.
  */
-import { SocketAddress } from 'node:net';
+import { ipText, isIpv4Mapped } from '../ip.js';
 import { InputError } from '../errors.js';
 
 export interface CapturedStream {
@@ -203,7 +203,7 @@ function decodeIPv4(ip: Uint8Array): Segment | undefined {
   if ((dv.getUint16(6) & 0x1fff) !== 0) return undefined; // later fragments carry no TCP header
   // Bound by total length so Ethernet padding/FCS is not taken as payload; use less if the snaplen cut it.
   const body = ip.subarray(ihl, Math.min(total, ip.length));
-  return decodeTcp(body, ipv4Text(ip.subarray(12, 16)), ipv4Text(ip.subarray(16, 20)));
+  return decodeTcp(body, ipText(ip.subarray(12, 16)), ipText(ip.subarray(16, 20)));
 }
 
 function decodeIPv6(ip: Uint8Array): Segment | undefined {
@@ -243,14 +243,7 @@ function decodeTcp(tcp: Uint8Array, srcIp: string, dstIp: string): Segment | und
   };
 }
 
-function ipv4Text(b: Uint8Array): string {
-  return Array.from(b).join('.');
-}
-
-/** The form Node's net module reports (libuv's inet_ntop), with IPv4-mapped addresses as plain IPv4. */
+/** The form Node's net module reports, with IPv4-mapped addresses as plain IPv4 (as servers see them). */
 function ipv6Text(b: Uint8Array): string {
-  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) return ipv4Text(b.subarray(12));
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(((b[i]! << 8) | b[i + 1]!).toString(16));
-  return new SocketAddress({ address: groups.join(':'), family: 'ipv6' }).address;
+  return isIpv4Mapped(b) ? ipText(b.subarray(12)) : ipText(b);
 }

@@ -6,6 +6,7 @@
  *   server -> client: 04 | ip4 | port16 | payload,  06 | ip16 | port16 | payload
  */
 import { isIP } from 'node:net';
+import { ipText, ipToBytes } from '../ip.js';
 import { DecodeError } from '../errors.js';
 import { utf8, utf8Decoder } from '../bytes.js';
 
@@ -13,46 +14,6 @@ export interface UdpDatagram {
   host: string;
   port: number;
   payload: Uint8Array;
-}
-
-export function ipToBytes(ip: string): Uint8Array {
-  const family = isIP(ip);
-  if (family === 4) return Uint8Array.from(ip.split('.').map(Number));
-  if (family !== 6) throw new RangeError(`not an IP address: ${ip}`);
-  const [left = '', right] = ip.split('::');
-  const head = ipv6Words(left);
-  const tail = right === undefined ? [] : ipv6Words(right);
-  const all = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  return Uint8Array.from(all.flatMap((w) => [w >> 8, w & 0xff]));
-}
-
-function ipv6Words(part: string): number[] {
-  const words: number[] = [];
-  for (const piece of part === '' ? [] : part.split(':')) {
-    if (piece.includes('.')) {
-      const [a = 0, b = 0, c = 0, d = 0] = ipToBytes(piece);
-      words.push((a << 8) | b, (c << 8) | d);
-    } else {
-      words.push(parseInt(piece, 16));
-    }
-  }
-  return words;
-}
-
-export function bytesToIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return bytes.join('.');
-  const words: string[] = [];
-  for (let i = 0; i < 16; i += 2) words.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
-  // Compress the longest run of zero words, as Go and Node print IPv6 addresses.
-  let best = -1, bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && words[j] === '0') j++;
-    if (j - i > bestLen && j - i > 1) [best, bestLen] = [i, j - i];
-    i = j === i ? i + 1 : j;
-  }
-  if (best < 0) return words.join(':');
-  return `${words.slice(0, best).join(':')}::${words.slice(best + bestLen).join(':')}`;
 }
 
 function portBytes(port: number): number[] {
@@ -105,7 +66,7 @@ function decodeAddressed(bytes: Uint8Array, offset: number, what: string): UdpDa
   const end = offset + 1 + size + 2;
   if (bytes.length < end) throw new DecodeError(what, offset + 1, 'truncated address or port');
   return {
-    host: bytesToIp(bytes.subarray(offset + 1, offset + 1 + size)),
+    host: ipText(bytes.subarray(offset + 1, offset + 1 + size)),
     port: (bytes[end - 2]! << 8) | bytes[end - 1]!,
     payload: bytes.slice(end),
   };
