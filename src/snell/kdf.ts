@@ -2,12 +2,14 @@
  * Snell's key derivation: Argon2id v0x13, t=3, m=8 KiB, p=1, 32-byte output, with the PSK's
  * raw UTF-8 bytes as the password and the 16-byte stream salt (spec §1).
  *
- * Interchangeable backends, because speed decides how many users a trial scan can cover
- * (measured on this project's 2-core machines; `npm run bench` re-measures):
- *   node-crypto  node:crypto argon2Sync, Node >= 24.7 (OpenSSL)
+ * Interchangeable backends, because speed decides how many users a trial scan can cover.
+ * `auto` takes the fastest this runtime has, by measurement on this project's 2-core machines
+ * (`npm run bench` re-measures):
  *   wasm-simd    the reference libargon2 compiled to WebAssembly SIMD (@phi-ag/argon2's wasm),
  *                called through its C API: ~26 µs, close to native libargon2 (~22 µs)
  *   node-rs      @node-rs/argon2, prebuilt Rust: ~47 µs here, the Rust crate has no SIMD
+ *   node-crypto  node:crypto argon2Sync (Node >= 24.7, OpenSSL): ~570 µs on Node 24.9, where
+ *                each call sets up OpenSSL's KDF afresh, so it is not preferred despite being built in
  *   wasm         hash-wasm: ~700 µs, it instantiates WebAssembly on every call
  * All are synchronous except hash-wasm.
  */
@@ -153,8 +155,8 @@ async function loadBackend(name: KdfBackendName): Promise<KdfBackend | undefined
 }
 
 const PREFERENCE: Record<KdfChoice, KdfBackendName[]> = {
-  auto: ['node-crypto', 'wasm-simd', 'node-rs', 'wasm'],
-  native: ['node-crypto', 'node-rs'],
+  auto: ['wasm-simd', 'node-rs', 'node-crypto', 'wasm'],
+  native: ['node-rs', 'node-crypto'],
   'node-crypto': ['node-crypto'],
   'wasm-simd': ['wasm-simd'],
   'node-rs': ['node-rs'],
