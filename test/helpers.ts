@@ -14,3 +14,14 @@ export function hex(bytes: Uint8Array): string {
 // The public vectors, copied from shared/vectors so a clone tests without the workplace beside it.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const vectors: any = JSON.parse(readFileSync(new URL('../fixtures/vectors/snell-public.json', import.meta.url), 'utf8'));
+
+/** Runs `fn`, which must throw an instance of `type`; returns the error for further checks. */
+export function thrownBy<E extends Error>(type: new (...args: never[]) => E, fn: () => unknown): E {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof type) return error;
+    throw new Error(`expected ${type.name}, got ${String(error)}`);
+  }
+  throw new Error(`expected ${type.name}, nothing was thrown`);
+}

@@ -1,8 +1,8 @@
 /** `authkit snell-gen`: the first bytes a Snell client sends, for a PSK or for every user of a file. */
 import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { buildFirstPacket, buildQuicPacket, defaultCommand, isFramedVersion, type SnellVersion } from '../snell/client.js';
-import { parseKdfChoice, selectKdf } from '../snell/kdf.js';
+import { buildFirstPacket, buildQuicPacket, defaultCommand, isFramedVersion, type FirstPacket, type SnellVersion } from '../snell/client.js';
+import { parseKdfChoice, selectKdf, type KdfBackend } from '../snell/kdf.js';
 import { MAX_PADDING } from '../snell/frame.js';
 import { wrapObfs, type ObfsMode } from '../snell/obfs.js';
 import { carriesTarget, COMMANDS, type SnellCommand } from '../snell/request.js';
@@ -106,28 +106,17 @@ async function snellGen(flags: GenFlags): Promise<number> {
   return emit(flags, { ...packet, wire: wrapObfs(packet.wire, flags.obfs, flags.obfsHost) });
 }
 
-async function quicPacket(flags: GenFlags, psk: string | undefined, kdf: Awaited<ReturnType<typeof selectKdf>>, salt: Uint8Array | undefined) {
+async function quicPacket(flags: GenFlags, psk: string | undefined, kdf: KdfBackend, salt: Uint8Array | undefined): Promise<FirstPacket> {
   if (psk === undefined) throw new InputError('--quic builds one envelope: give a PSK, not --users');
   if (flags.version !== 4 && flags.version !== 5) throw new InputError('--quic is a v5 envelope; --version must be 5');
   if (flags.obfs !== 'off') throw new InputError('--quic envelopes are not wrapped in obfs');
   if (flags.host === undefined || flags.port === undefined) throw new InputError('--quic needs --host and --port (the target)');
   if (flags.inner === undefined) throw new InputError('--quic needs --inner HEX (the inner QUIC packet)');
   if (salt && salt[0]! & 0x40) log('warning: the salt\'s first byte has bit 0x40 set; the official v5 server treats such a datagram as raw QUIC');
-  const packet = await buildQuicPacket({ psk, kdf, salt, host: flags.host, port: flags.port, inner: parseHex(flags.inner, '--inner') });
-  return { ...packet, version: 5 as const, paddingLen: 0, request: new Uint8Array(0) };
+  return buildQuicPacket({ psk, kdf, salt, host: flags.host, port: flags.port, inner: parseHex(flags.inner, '--inner') });
 }
 
-interface Emitted {
-  version: number;
-  salt: Uint8Array;
-  headerPlain: Uint8Array;
-  paddingLen: number;
-  payloadLen: number;
-  request: Uint8Array;
-  wire: Uint8Array;
-}
-
-function emit(flags: GenFlags, packet: Emitted): number {
+function emit(flags: GenFlags, packet: FirstPacket): number {
   if (flags.json) {
     const json = {
       version: packet.version, salt: toHex(packet.salt), headerPlain: toHex(packet.headerPlain),

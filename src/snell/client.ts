@@ -105,11 +105,13 @@ export interface QuicPacketOptions {
   kdf?: KdfBackend;
 }
 
-export async function buildQuicPacket(options: QuicPacketOptions): Promise<{ salt: Uint8Array; headerPlain: Uint8Array; payloadLen: number; wire: Uint8Array }> {
+/** A v5 QUIC envelope, described as a first packet: its "request" is the CONNECT inside the envelope. */
+export async function buildQuicPacket(options: QuicPacketOptions): Promise<FirstPacket> {
   const salt = options.salt ?? quicSafeSalt();
   const kdf = options.kdf ?? (await selectKdf());
   const key = aeadKey(await deriveSnellKey(kdf, pskBytes(options.psk), salt), 'aes-128-gcm');
   const wire = sealQuicEnvelope(key, salt, { host: options.host, port: options.port, inner: options.inner });
-  const payloadLen = encodeRequest({ command: 'connect', clientId: new Uint8Array(0), host: options.host, port: options.port }).length + options.inner.length;
-  return { salt, headerPlain: encodeFrameHeader(0, payloadLen), payloadLen, wire };
+  const request = encodeRequest({ command: 'connect', clientId: new Uint8Array(0), host: options.host, port: options.port });
+  const payloadLen = request.length + options.inner.length;
+  return { version: 5, salt, headerPlain: encodeFrameHeader(0, payloadLen), paddingLen: 0, payloadLen, request, wire };
 }

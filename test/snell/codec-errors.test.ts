@@ -9,17 +9,9 @@ import { decodeReply } from '../../src/snell/reply.js';
 import { decodeClientDatagram, decodeServerDatagram, encodeServerDatagram } from '../../src/snell/udp.js';
 import { openQuicEnvelope, sealQuicEnvelope } from '../../src/snell/quic.js';
 import { stripHttp, stripObfs, stripTls, wrapHttp, wrapTls } from '../../src/snell/obfs.js';
-import { fromHex, hex } from '../helpers.js';
+import { fromHex, hex, thrownBy } from '../helpers.js';
 
-function decodeError(fn: () => unknown): DecodeError {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(DecodeError);
-    return error as DecodeError;
-  }
-  throw new Error('expected a DecodeError');
-}
+const decodeError = (fn: () => unknown): DecodeError => thrownBy(DecodeError, fn);
 
 describe('decoders name what is wrong and where, and never throw a raw RangeError', () => {
   const key = randomBytes(16);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { thrownBy } from '../helpers.js';
 import { describe, it, expect } from 'vitest';
 import { InputError } from '../../src/errors.js';
 import { readPcapStreams, type CapturedStream } from '../../src/snell/pcap.js';
@@ -101,15 +102,7 @@ const T0 = 1_700_000_000_000_000;
 const seq = (frames: Uint8Array[], wrap = ethV4) => frames.map((f, i) => ({ micros: T0 + i * 1000, frame: wrap(f) }));
 const simple = (s: CapturedStream) => ({ ...s, bytes: text(s.bytes) });
 
-function inputError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(InputError);
-    return (e as Error).message;
-  }
-  throw new Error('expected an InputError');
-}
+const inputError = (fn: () => unknown): string => thrownBy(InputError, fn).message;
 
 // ---- synthetic captures -------------------------------------------------------------------
 

@@ -1,3 +1,4 @@
+import { thrownBy } from '../helpers.js';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
 import { parseUsers, UserStore } from '../../src/snell/users.js';
@@ -7,15 +8,7 @@ const expected = [
   { name: 'bob', psk: 'pässwörd-密码' },
 ];
 
-function inputError(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(InputError);
-    return (error as Error).message;
-  }
-  throw new Error('expected an InputError');
-}
+const inputError = (fn: () => unknown): string => thrownBy(InputError, fn).message;
 
 describe('users files', () => {
   it.each([
