@@ -2,7 +2,7 @@
 natively by libargon2 (Debian python3-argon2) and OpenSSL AES-GCM (python3-cryptography), on
 the same machine and the same parameters. Prints one JSON object.
 
-usage: reference_trial.py USERS SECONDS
+usage: reference_trial.py USERS SECONDS [serial|threads|processes ...]
 """
 import json
 import os
@@ -45,15 +45,19 @@ def measure(run_once, seconds):
 
 def main():
     users, seconds = int(sys.argv[1]), float(sys.argv[2])
+    modes = sys.argv[3:] or ["serial", "threads", "processes"]
     psks = [os.urandom(16).hex().encode() for _ in range(users)]
     salt, header = os.urandom(16), os.urandom(23)
     halves = [(psks[: users // 2], salt, header), (psks[users // 2 :], salt, header)]
     result = {"users": users, "cores": os.cpu_count()}
-    result["serialUserTrialsPerSec"] = measure(lambda: scan((psks, salt, header)), seconds) * users
-    with ThreadPoolExecutor(2) as threads:
-        result["twoThreadsUserTrialsPerSec"] = measure(lambda: list(threads.map(scan, halves)), seconds) * users
-    with Pool(2) as processes:
-        result["twoProcessesUserTrialsPerSec"] = measure(lambda: processes.map(scan, halves), seconds) * users
+    if "serial" in modes:
+        result["serialUserTrialsPerSec"] = measure(lambda: scan((psks, salt, header)), seconds) * users
+    if "threads" in modes:
+        with ThreadPoolExecutor(2) as threads:
+            result["twoThreadsUserTrialsPerSec"] = measure(lambda: list(threads.map(scan, halves)), seconds) * users
+    if "processes" in modes:
+        with Pool(2) as processes:
+            result["twoProcessesUserTrialsPerSec"] = measure(lambda: processes.map(scan, halves), seconds) * users
     print(json.dumps(result))
 
 
