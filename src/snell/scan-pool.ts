@@ -78,6 +78,8 @@ export class ScanPool {
     this.ready = Promise.all(started).then(() => {
       if (this.active === 0) for (const worker of this.workers) worker.unref();
     });
+    // A worker that fails to start rejects the next scan; until then the rejection is not unhandled.
+    this.ready.catch(() => undefined);
   }
 
   get size(): number {
@@ -101,6 +103,7 @@ export class ScanPool {
   }
 
   async scan(store: UserStore, first: FirstBytes, detectLegacy: boolean): Promise<ScanResult> {
+    await this.ready;
     if (this.failure) throw this.failure;
     const storeId = this.storeId(store);
     const slices = Math.min(this.workers.length, store.size);
