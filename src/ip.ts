@@ -37,3 +37,13 @@ export function ipText(bytes: Uint8Array): string {
 export function isIpv4Mapped(bytes: Uint8Array): boolean {
   return bytes.length === 16 && bytes.subarray(0, 10).every((x) => x === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
 }
+
+/** As servers see an address: IPv4-mapped IPv6 is the IPv4 address (Go's net.IP.String()). */
+export function ipTextUnmapped(bytes: Uint8Array): string {
+  return ipText(isIpv4Mapped(bytes) ? bytes.subarray(12) : bytes);
+}
+
+/** One spelling per address (`2001:0db8::1` and `2001:db8::1` are one client); other text lower-cased. */
+export function canonicalIp(ip: string): string {
+  return isIP(ip) === 0 ? ip.toLowerCase() : ipTextUnmapped(ipToBytes(ip));
+}

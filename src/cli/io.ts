@@ -9,6 +9,8 @@ export { describeFsError };
 export const EXIT_OK = 0;
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
+/** A bug in authkit, not a verdict on the backend: BSD's EX_SOFTWARE. */
+export const EXIT_INTERNAL = 70;
 
 /** Colours only on a terminal, and never when NO_COLOR is set (no-color.org). */
 export function stdoutColors(): ChalkInstance {
@@ -78,14 +80,6 @@ export function choiceOption<T extends string>(choices: readonly T[]): (text: st
     if (!(choices as readonly string[]).includes(text)) throw new InvalidArgumentError(`expected one of ${choices.join(', ')}`);
     return text as T;
   };
-}
-
-/** `HOST:PORT` with brackets around an IPv6 host. */
-export function parseHostPort(text: string, flag: string): { host: string; port: number } {
-  const match = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
-  const port = match ? Number(match[2]) : NaN;
-  if (!match || port > 65535) throw new InputError(`${flag}: expected HOST:PORT (with [brackets] around an IPv6 address), got "${text}"`);
-  return { host: match[1]!, port };
 }
 
 /** Adapts an action that returns its exit code to commander, which expects void. */

@@ -1,7 +1,7 @@
 /** The authkit command line: subcommands, and one place that turns errors into exit codes. */
 import { Command, CommanderError } from 'commander';
 import { DecodeError, InputError } from '../errors.js';
-import { EXIT_FAILED, EXIT_USAGE, log } from './io.js';
+import { EXIT_INTERNAL, EXIT_USAGE, log } from './io.js';
 import { snellAuthCommand } from './snell-auth.js';
 import { snellGenCommand } from './snell-gen.js';
 
@@ -38,6 +38,6 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (process.env.AUTHKIT_DEBUG === '1') log((error as Error)?.stack ?? String(error));
     else log(`authkit: internal error: ${(error as Error)?.message ?? String(error)} (AUTHKIT_DEBUG=1 shows the stack)`);
-    return EXIT_FAILED;
+    return EXIT_INTERNAL;
   }
 }

@@ -65,7 +65,9 @@ function readCaptures(flags: AuthFlags): Capture[] {
   if (flags.in !== undefined) return [{ blob: readBinaryFile(flags.in, '--in'), sourceIp: flags.sourceIp, source: flags.in }];
   if (flags.captures !== undefined) return parseCapturesJsonl(readBinaryFile(flags.captures, '--captures').toString('utf8'), flags.captures);
   if (flags.port === undefined) throw new InputError('--pcap needs --port N (the Snell server port)');
-  return capturesFromPcap(readBinaryFile(flags.pcap!, '--pcap'), flags.port, flags.pcap!);
+  const { captures, withoutSyn } = capturesFromPcap(readBinaryFile(flags.pcap!, '--pcap'), flags.port, flags.pcap!);
+  if (withoutSyn > 0) log(`note: ${withoutSyn} stream(s) left out: their SYN is not in the capture, so their first bytes may be mid-stream`);
+  return captures;
 }
 
 async function snellAuth(flags: AuthFlags): Promise<number> {
@@ -148,7 +150,7 @@ function benchTable(rows: TrialBenchRow[]): string {
   const header = ['kdf', 'derivations/s (1 thread)', `cold: user-trials/s`, 'cold: ms/conn', 'serial conn/s', 'parallel conn/s', 'cache-hit conn/s'];
   const body = rows.map((r) => [
     r.kdf, fmt(r.derivationsPerSec), fmt(r.cold.userTrialsPerSec), r.cold.msPerConnection.toFixed(2),
-    fmt(r.serial.connectionsPerSec), fmt(r.parallel.connectionsPerSec), fmt(r.cacheHit.connectionsPerSec),
+    fmt(r.serial.connectionsPerSec), r.parallel ? fmt(r.parallel.connectionsPerSec) : 'n/a', fmt(r.cacheHit.connectionsPerSec),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
   const line = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');

@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { buildFirstPacket, buildQuicPacket, defaultCommand, isFramedVersion, type FirstPacket, type SnellVersion } from '../snell/client.js';
 import { parseKdfChoice, selectKdf, type KdfBackend } from '../snell/kdf.js';
-import { MAX_PADDING } from '../snell/frame.js';
+import { MAX_PADDING, MAX_PAYLOAD } from '../snell/frame.js';
+import { QUIC_FIXED_BIT } from '../snell/quic.js';
 import { wrapObfs, type ObfsMode } from '../snell/obfs.js';
 import { carriesTarget, COMMANDS, type SnellCommand } from '../snell/request.js';
 import { loadUsersFile } from '../snell/users.js';
@@ -63,7 +64,7 @@ export function snellGenCommand(): Command {
     .action(exitsWith(snellGen));
 }
 
-async function snellGen(flags: GenFlags): Promise<number> {
+async function snellGen(flags: GenFlags, cli: Command): Promise<number> {
   const psk = readSecret({ value: flags.psk, file: flags.pskFile, env: flags.pskEnv }, 'psk');
   if (psk === undefined && flags.users === undefined) throw new InputError('a PSK is required: --psk-file, --psk-env or --psk (or --users FILE)');
   if (psk !== undefined && flags.users !== undefined) throw new InputError('give either a PSK or --users, not both');
@@ -72,7 +73,7 @@ async function snellGen(flags: GenFlags): Promise<number> {
   const salt = flags.salt === undefined ? undefined : parseHex(flags.salt, '--salt');
   if (salt && salt.length !== 16) throw new InputError(`--salt: expected 16 bytes, got ${salt.length}`);
 
-  if (flags.quic) return emit(flags, await quicPacket(flags, psk, kdf, salt));
+  if (flags.quic) return emit(flags, await quicPacket(flags, cli, psk, kdf, salt));
 
   const version = flags.version as SnellVersion;
   const command = flags.command ?? defaultCommand(version);
@@ -85,7 +86,7 @@ async function snellGen(flags: GenFlags): Promise<number> {
   if (padding instanceof Uint8Array && padding.length > MAX_PADDING) throw new InputError(`--padding: at most ${MAX_PADDING} bytes`);
   const clientId = flags.clientId === undefined ? new Uint8Array(0) : parseHex(flags.clientId, '--client-id');
   if (clientId.length > 255) throw new InputError('--client-id: at most 255 bytes');
-  if (flags.host !== undefined && (Buffer.byteLength(flags.host) < 1 || Buffer.byteLength(flags.host) > 255)) throw new InputError('--host: 1 to 255 bytes');
+  if (flags.host !== undefined) checkHost(flags.host);
   const options = {
     version, kdf, salt, padding,
     request: { command, clientId, host: flags.host, port: flags.port },
@@ -106,14 +107,32 @@ async function snellGen(flags: GenFlags): Promise<number> {
   return emit(flags, { ...packet, wire: wrapObfs(packet.wire, flags.obfs, flags.obfsHost) });
 }
 
-async function quicPacket(flags: GenFlags, psk: string | undefined, kdf: KdfBackend, salt: Uint8Array | undefined): Promise<FirstPacket> {
-  if (psk === undefined) throw new InputError('--quic builds one envelope: give a PSK, not --users');
-  if (flags.version !== 4 && flags.version !== 5) throw new InputError('--quic is a v5 envelope; --version must be 5');
+/** Flags that shape a TCP first frame and mean nothing in a QUIC envelope. */
+const TCP_ONLY_FLAGS = ['command', 'paddingLen', 'padding', 'early', 'clientId', 'users'] as const;
+
+async function quicPacket(flags: GenFlags, cli: Command, psk: string | undefined, kdf: KdfBackend, salt: Uint8Array | undefined): Promise<FirstPacket> {
+  const ignored = TCP_ONLY_FLAGS.filter((name) => flags[name] !== undefined);
+  if (ignored.length > 0) throw new InputError(`--quic builds a QUIC envelope; it takes no ${ignored.map(flagName).join(', ')}`);
+  if (psk === undefined) throw new InputError('--quic needs a PSK');
+  if (cli.getOptionValueSource('version') !== 'default' && flags.version !== 5) throw new InputError('--quic is a v5 envelope; --version must be 5');
   if (flags.obfs !== 'off') throw new InputError('--quic envelopes are not wrapped in obfs');
   if (flags.host === undefined || flags.port === undefined) throw new InputError('--quic needs --host and --port (the target)');
+  checkHost(flags.host);
   if (flags.inner === undefined) throw new InputError('--quic needs --inner HEX (the inner QUIC packet)');
-  if (salt && salt[0]! & 0x40) log('warning: the salt\'s first byte has bit 0x40 set; the official v5 server treats such a datagram as raw QUIC');
-  return buildQuicPacket({ psk, kdf, salt, host: flags.host, port: flags.port, inner: parseHex(flags.inner, '--inner') });
+  const inner = parseHex(flags.inner, '--inner');
+  const room = MAX_PAYLOAD - (4 + Buffer.byteLength(flags.host) + 2);
+  if (inner.length > room) throw new InputError(`--inner: ${inner.length} bytes, at most ${room} fit in one envelope with this host`);
+  if (salt && salt[0]! & QUIC_FIXED_BIT) log('warning: the salt\'s first byte has bit 0x40 set; the official v5 server treats such a datagram as raw QUIC');
+  return buildQuicPacket({ psk, kdf, salt, host: flags.host, port: flags.port, inner });
+}
+
+function flagName(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+function checkHost(host: string): void {
+  const length = Buffer.byteLength(host);
+  if (length < 1 || length > 255) throw new InputError(`--host: ${length} bytes, expected 1 to 255`);
 }
 
 function emit(flags: GenFlags, packet: FirstPacket): number {

@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { parseHex } from '../bytes.js';
 import { DecodeError, InputError } from '../errors.js';
+import { parseJsonText } from '../json.js';
 import { stripObfs, type ObfsChoice } from './obfs.js';
 import { readPcapStreams } from './pcap.js';
 import type { TrialAuthenticator, TrialOutcome } from './trial-auth.js';
@@ -23,12 +24,7 @@ export function parseCapturesJsonl(text: string, label: string): Capture[] {
     const line = raw.trim();
     if (line === '') return;
     const where = `${label}:${i + 1}`;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (error) {
-      throw new InputError(`${where}: invalid JSON (${(error as Error).message})`);
-    }
+    const value = parseJsonText(line, label, i + 1);
     const { blob, sourceIp } = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
     if (typeof blob !== 'string') throw new InputError(`${where}: expected {"blob": HEX, "sourceIp"?: IP}`);
     if (sourceIp !== undefined && (typeof sourceIp !== 'string' || isIP(sourceIp) === 0)) {
@@ -40,7 +36,13 @@ export function parseCapturesJsonl(text: string, label: string): Capture[] {
   return captures;
 }
 
-export function capturesFromPcap(bytes: Uint8Array, port: number, label: string): Capture[] {
+export interface PcapCaptures {
+  captures: Capture[];
+  /** Streams left out because their SYN was not captured: their first bytes may be mid-stream. */
+  withoutSyn: number;
+}
+
+export function capturesFromPcap(bytes: Uint8Array, port: number, label: string): PcapCaptures {
   let streams;
   try {
     streams = readPcapStreams(bytes, port);
@@ -48,12 +50,17 @@ export function capturesFromPcap(bytes: Uint8Array, port: number, label: string)
     if (error instanceof InputError) throw new InputError(`${label}: ${error.message}`);
     throw error;
   }
-  if (streams.length === 0) throw new InputError(`${label}: no TCP stream to port ${port} with client data`);
-  return streams.map((s) => ({
+  const opened = streams.filter((s) => s.synSeen);
+  if (opened.length === 0) {
+    const why = streams.length > 0 ? ` (${streams.length} without their SYN, so not from their start)` : '';
+    throw new InputError(`${label}: no TCP stream to port ${port} with client data from its start${why}`);
+  }
+  const captures = opened.map((s) => ({
     blob: s.bytes,
     sourceIp: s.sourceIp,
     source: s.sourceIp.includes(':') ? `[${s.sourceIp}]:${s.sourcePort}` : `${s.sourceIp}:${s.sourcePort}`,
   }));
+  return { captures, withoutSyn: streams.length - opened.length };
 }
 
 export type CaptureOutcome = TrialOutcome | { ok: false; reason: 'obfs-mismatch'; detail: string; trials: 0; micros: 0 };

@@ -121,8 +121,3 @@ export function openFrame(direction: AeadDirection, bytes: Uint8Array, offset: n
 export function initialPaddingLength(random: () => number = Math.random): number {
   return 256 + Math.floor(random() * 256);
 }
-
-/** First-frame payload limit given that padding: 1460 - 55 - padding (spec §3). */
-export function firstFramePayloadLimit(paddingLen: number): number {
-  return Math.max(0, 1460 - 55 - paddingLen);
-}

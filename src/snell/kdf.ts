@@ -163,15 +163,16 @@ const PREFERENCE: Record<KdfChoice, KdfBackendName[]> = {
   wasm: ['wasm'],
 };
 
-export function parseKdfChoice(text: string | undefined): KdfChoice {
+/** `source` names where the text came from, for the error: the flag or the variable. */
+export function parseKdfChoice(text: string | undefined, source = '--kdf'): KdfChoice {
   const value = (text ?? 'auto').trim();
   if (value in PREFERENCE) return value as KdfChoice;
-  throw new InputError(`--kdf: unknown backend "${value}" (expected ${Object.keys(PREFERENCE).join(', ')})`);
+  throw new InputError(`${source}: unknown KDF backend "${value}" (expected ${Object.keys(PREFERENCE).join(', ')})`);
 }
 
 /** Picks a backend: the flag wins, then AUTHKIT_KDF, then the fastest one this runtime has. */
 export async function selectKdf(choice?: KdfChoice): Promise<KdfBackend> {
-  const wanted = choice ?? parseKdfChoice(process.env.AUTHKIT_KDF);
+  const wanted = choice ?? parseKdfChoice(process.env.AUTHKIT_KDF, 'AUTHKIT_KDF');
   for (const name of PREFERENCE[wanted]) {
     const backend = await loadBackend(name);
     if (backend) return backend;

@@ -4,7 +4,7 @@
  * would have received them. Only what is needed for that is decoded; anything in the
  * packets we cannot make sense of is skipped, because real captures are full of it.
  */
-import { ipText, isIpv4Mapped } from '../ip.js';
+import { ipText, ipTextUnmapped } from '../ip.js';
 import { InputError } from '../errors.js';
 
 export interface CapturedStream {
@@ -16,6 +16,11 @@ export interface CapturedStream {
   bytes: Uint8Array;
   /** Capture timestamp of the stream's first packet, microseconds since the epoch. */
   firstSeenMicros: number;
+  /**
+   * Whether the client's SYN was captured. Without it the capture may have started mid-stream,
+   * and `bytes` may not be the connection's opening.
+   */
+  synSeen: boolean;
 }
 
 interface Segment {
@@ -29,7 +34,7 @@ interface Segment {
 }
 
 interface StreamState {
-  info: Omit<CapturedStream, 'bytes'>;
+  info: Omit<CapturedStream, 'bytes' | 'synSeen'>;
   order: number;
   isn: number | undefined;
   /** Sequence number of the first payload byte; set by the SYN or else the first data seen. */
@@ -117,7 +122,7 @@ export function readPcapStreams(
   const out: CapturedStream[] = [];
   for (const st of [...finished, ...active.values()].sort((a, b) => a.order - b.order)) {
     const bytes = assemble(st.chunks);
-    if (bytes.length > 0) out.push({ ...st.info, bytes });
+    if (bytes.length > 0) out.push({ ...st.info, bytes, synSeen: st.isn !== undefined });
   }
   return out;
 }
@@ -224,7 +229,7 @@ function decodeIPv6(ip: Uint8Array): Segment | undefined {
     next = body[0]!;
     body = body.subarray(len); // subarray clamps, and a short body then fails the checks above
   }
-  return decodeTcp(body, ipv6Text(ip.subarray(8, 24)), ipv6Text(ip.subarray(24, 40)));
+  return decodeTcp(body, ipTextUnmapped(ip.subarray(8, 24)), ipTextUnmapped(ip.subarray(24, 40)));
 }
 
 function decodeTcp(tcp: Uint8Array, srcIp: string, dstIp: string): Segment | undefined {
@@ -243,7 +248,3 @@ function decodeTcp(tcp: Uint8Array, srcIp: string, dstIp: string): Segment | und
   };
 }
 
-/** The form Node's net module reports, with IPv4-mapped addresses as plain IPv4 (as servers see them). */
-function ipv6Text(b: Uint8Array): string {
-  return isIpv4Mapped(b) ? ipText(b.subarray(12)) : ipText(b);
-}

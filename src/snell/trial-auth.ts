@@ -13,13 +13,13 @@ import { openLegacyChunk } from './legacy.js';
 import { decodeRequest } from './request.js';
 import { IpCache } from './ip-cache.js';
 import { ScanPool } from './scan-pool.js';
-import { matchDerived, splitFirstBytes, TRIAL_BYTES, type FirstBytes, type MatchKind } from './trial-match.js';
+import { scanSlice, splitFirstBytes, TRIAL_BYTES, type FirstBytes, type MatchKind, type ScanTest, type SliceResult } from './trial-match.js';
 import { UserStore, type SnellUser } from './users.js';
 
 export const SERIAL_THRESHOLD = 16;
 
 export type TrialPath = 'cache' | 'serial' | 'parallel';
-export type LegacyVersion = 'legacy-v1' | 'legacy-v2' | 'legacy-v3';
+export type LegacyVersion = 'legacy-v1' | 'legacy-v2' | 'legacy-v3' | 'legacy-v2-v3';
 export type TrialFailure = 'no-match' | 'empty-store' | 'truncated' | LegacyVersion;
 
 export type TrialOutcome =
@@ -38,7 +38,10 @@ export type TrialOutcome =
 
 export interface TrialOptions {
   kdf?: KdfBackend;
-  /** Also recognise v1-v3 streams (costs up to two more opens per user on a miss). Default true. */
+  /**
+   * After OpenSnell's scan misses, scan again for a v1-v3 stream and name it. Default true; it
+   * doubles the cost of a miss but never changes the reported `trials` and `micros`.
+   */
   detectLegacy?: boolean;
   cacheCapacity?: number;
   /** Scan workers; defaults to one per core, at least two. */
@@ -109,27 +112,30 @@ export class TrialAuthenticator {
     if (blob.length < TRIAL_BYTES) return { ok: false, reason: 'truncated', bytes: blob.length, trials: 0, micros: micros() };
     if (store.size === 0) return { ok: false, reason: 'empty-store', trials: 0, micros: micros() };
     const first = splitFirstBytes(blob);
-    const detectLegacy = this.options.detectLegacy ?? true;
     let trials = 0;
 
     const cached = sourceIp === undefined ? undefined : this.cache.get(sourceIp);
     if (cached !== undefined && cached < store.size) {
       trials++;
-      if ((await this.tryUser(store, cached, first, false)) === 'v4') {
+      if ((await scanSlice(this.kdf, store, first, 'v4', cached, cached + 1)).kind) {
         return { ok: true, user: store.names[cached]!, index: cached, path: 'cache', trials, micros: micros() };
       }
     }
 
     const path: TrialPath = store.size <= SERIAL_THRESHOLD ? 'serial' : 'parallel';
-    const found = path === 'serial' ? await this.scanSerial(store, first, detectLegacy) : await this.scanParallel(store, first, detectLegacy);
+    const found = await this.scan(store, first, 'v4');
     trials += found.trials;
-    if (found.index < 0 || !found.kind) return { ok: false, reason: 'no-match', trials, micros: micros() };
-    if (found.kind !== 'v4') {
-      const reason = await this.legacyVersion(store, found.index, found.kind, blob);
-      return { ok: false, reason, user: store.names[found.index]!, index: found.index, trials, micros: micros() };
+    if (found.index >= 0) {
+      if (sourceIp !== undefined) this.cache.set(sourceIp, found.index);
+      return { ok: true, user: store.names[found.index]!, index: found.index, path, trials, micros: micros() };
     }
-    if (sourceIp !== undefined) this.cache.set(sourceIp, found.index);
-    return { ok: true, user: store.names[found.index]!, index: found.index, path, trials, micros: micros() };
+    // What the server spent ends here; the legacy pass below is authkit's diagnosis on top.
+    const spent = micros();
+    if (!(this.options.detectLegacy ?? true)) return { ok: false, reason: 'no-match', trials, micros: spent };
+    const legacy = await this.scan(store, first, 'legacy');
+    if (legacy.index < 0 || !legacy.kind) return { ok: false, reason: 'no-match', trials, micros: spent };
+    const reason = await this.legacyVersion(store, legacy.index, legacy.kind, blob);
+    return { ok: false, reason, user: store.names[legacy.index]!, index: legacy.index, trials, micros: spent };
   }
 
   async close(): Promise<void> {
@@ -137,32 +143,23 @@ export class TrialAuthenticator {
     this.pool = undefined;
   }
 
-  private async tryUser(store: UserStore, index: number, first: FirstBytes, detectLegacy: boolean): Promise<MatchKind | undefined> {
-    const out = await deriveSnellKey(this.kdf, store.psk(index), first.salt);
-    return matchDerived(out, first, detectLegacy);
+  private scan(store: UserStore, first: FirstBytes, test: ScanTest): Promise<SliceResult> {
+    if (store.size <= SERIAL_THRESHOLD) return scanSlice(this.kdf, store, first, test, 0, store.size);
+    return this.startPool().scan(store, first, test);
   }
 
-  private async scanSerial(store: UserStore, first: FirstBytes, detectLegacy: boolean): Promise<{ index: number; kind?: MatchKind; trials: number }> {
-    for (let i = 0; i < store.size; i++) {
-      const kind = await this.tryUser(store, i, first, detectLegacy);
-      if (kind) return { index: i, kind, trials: i + 1 };
-    }
-    return { index: -1, trials: store.size };
-  }
-
-  private async scanParallel(store: UserStore, first: FirstBytes, detectLegacy: boolean): Promise<{ index: number; kind?: MatchKind; trials: number }> {
-    return this.startPool().scan(store, first, detectLegacy);
-  }
-
-  /** v1 is the ChaCha20 one; among AES streams, the request's command tells v2 (05) from v3 (01, 06). */
+  /**
+   * v1 is the ChaCha20 one. Among AES streams the request's command tells v2 (CONNECT-v2) from
+   * v3 (CONNECT, UDP); when the capture ends before the request, it cannot be told.
+   */
   private async legacyVersion(store: UserStore, index: number, kind: MatchKind, blob: Uint8Array): Promise<LegacyVersion> {
     if (kind === 'legacy-chacha') return 'legacy-v1';
-    const out = await deriveSnellKey(this.kdf, store.psk(index), blob.subarray(0, 16));
+    const out = await deriveSnellKey(this.kdf, store.psk(index), blob.subarray(0, SALT_BYTES));
     try {
-      const { payload } = openLegacyChunk(new AeadDirection('aes-128-gcm', aeadKey(out, 'aes-128-gcm')), blob, 16);
+      const { payload } = openLegacyChunk(new AeadDirection('aes-128-gcm', aeadKey(out, 'aes-128-gcm')), blob, SALT_BYTES);
       return decodeRequest(payload).request.command === 'connect-v2' ? 'legacy-v2' : 'legacy-v3';
     } catch {
-      return 'legacy-v2';
+      return 'legacy-v2-v3';
     }
   }
 }

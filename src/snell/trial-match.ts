@@ -8,15 +8,17 @@
  * and the full Open only runs when the decrypted marker is 0x04, for 1 user in 256 on a miss.
  * The decision is still exactly OpenSnell's: marker 0x04 and a verified tag.
  *
- * The legacy tests find v1-v3 streams, which OpenSnell cannot serve, so they can be named.
- * They use the same keystream trick: real legacy writers send a first length of 1..0x3fff,
- * so the tag is only checked when the decrypted length is in that range.
+ * The legacy test finds v1-v3 streams, which OpenSnell cannot serve, so they can be named. It
+ * runs only after OpenSnell's scan has missed, so it never changes what that scan costs, and it
+ * uses the same keystream trick: real legacy writers send a first length of 1..0x3fff, so the
+ * tag is only checked when the decrypted length is in that range.
  */
 import { createCipheriv } from 'node:crypto';
 import { aeadKey, open } from './aead.js';
 import { FRAME_MARKER, HEADER_PLAIN_BYTES, HEADER_SEALED_BYTES } from './frame.js';
 import { LEGACY_MAX_PAYLOAD, LENGTH_CHUNK_BYTES } from './legacy.js';
-import { SALT_BYTES } from './kdf.js';
+import { SALT_BYTES, type KdfBackend } from './kdf.js';
+import type { UserStore } from './users.js';
 
 export const TRIAL_BYTES = SALT_BYTES + HEADER_SEALED_BYTES;
 
@@ -56,18 +58,58 @@ function plausibleLegacyLength(sealed: Uint8Array, keystream: Uint8Array): boole
   return length >= 1 && length <= LEGACY_MAX_PAYLOAD;
 }
 
-export function matchDerived(kdfOutput: Uint8Array, first: FirstBytes, detectLegacy: boolean): MatchKind | undefined {
+/** OpenSnell's test (spec §9 step 6): the header opens at nonce 0 and starts with 0x04. */
+export function matchesV4(kdfOutput: Uint8Array, first: FirstBytes): boolean {
   const aesKey = aeadKey(kdfOutput, 'aes-128-gcm');
-  const keystream = gcmFirstKeystream(aesKey);
-  if ((first.header[0]! ^ keystream[0]!) === FRAME_MARKER) {
-    const plain = open('aes-128-gcm', aesKey, 0, first.header);
-    if (plain && plain.length === HEADER_PLAIN_BYTES && plain[0] === FRAME_MARKER) return 'v4';
-  }
-  if (!detectLegacy) return undefined;
-  if (plausibleLegacyLength(first.legacyLength, keystream) && open('aes-128-gcm', aesKey, 0, first.legacyLength)) return 'legacy-aes';
+  if ((first.header[0]! ^ gcmFirstKeystream(aesKey)[0]!) !== FRAME_MARKER) return false;
+  const plain = open('aes-128-gcm', aesKey, 0, first.header);
+  return plain !== undefined && plain.length === HEADER_PLAIN_BYTES && plain[0] === FRAME_MARKER;
+}
+
+/** authkit's own test: does the same derivation open a legacy v1-v3 length chunk? */
+export function matchesLegacy(kdfOutput: Uint8Array, first: FirstBytes): MatchKind | undefined {
+  const aesKey = aeadKey(kdfOutput, 'aes-128-gcm');
+  if (plausibleLegacyLength(first.legacyLength, gcmFirstKeystream(aesKey)) && open('aes-128-gcm', aesKey, 0, first.legacyLength)) return 'legacy-aes';
   const chachaKey = aeadKey(kdfOutput, 'chacha20-poly1305');
   if (plausibleLegacyLength(first.legacyLength, chachaFirstKeystream(chachaKey)) && open('chacha20-poly1305', chachaKey, 0, first.legacyLength)) {
     return 'legacy-chacha';
   }
   return undefined;
+}
+
+/** Which test a scan runs: OpenSnell's, or the legacy one authkit adds after a miss. */
+export type ScanTest = 'v4' | 'legacy';
+
+export function testDerived(kdfOutput: Uint8Array, first: FirstBytes, test: ScanTest): MatchKind | undefined {
+  if (test === 'v4') return matchesV4(kdfOutput, first) ? 'v4' : undefined;
+  return matchesLegacy(kdfOutput, first);
+}
+
+export interface SliceResult {
+  index: number;
+  kind?: MatchKind;
+  trials: number;
+}
+
+/**
+ * Tries users start..end-1 in order and stops at the first match, or as soon as `stop` is set
+ * by another worker of the same scan. Serves the serial path and every scan worker.
+ */
+export async function scanSlice(
+  kdf: KdfBackend, store: UserStore, first: FirstBytes, test: ScanTest, start: number, end: number, stop?: Int32Array,
+): Promise<SliceResult> {
+  let trials = 0;
+  for (let i = start; i < end; i++) {
+    if (stop && Atomics.load(stop, 0) !== 0) break;
+    const psk = store.psk(i);
+    // The synchronous call where there is one: an await per user costs more than the open.
+    const out = kdf.deriveSync?.(psk, first.salt) ?? (await kdf.derive(psk, first.salt));
+    trials++;
+    const kind = testDerived(out, first, test);
+    if (kind) {
+      if (stop) Atomics.store(stop, 0, 1);
+      return { index: i, kind, trials };
+    }
+  }
+  return { index: -1, trials };
 }

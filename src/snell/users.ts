@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { describeFsError, InputError } from '../errors.js';
+import { parseJsonText } from '../json.js';
 
 export interface SnellUser {
   name: string;
@@ -79,14 +80,39 @@ export function parseUsers(text: string, label: string): ParsedUsers {
   return { ...parsed, format, warnings: duplicatePskWarnings(parsed.users, parsed.lines, label) };
 }
 
-export async function loadUsersFile(path: string): Promise<ParsedUsers> {
-  let text: string;
+/**
+ * Strict UTF-8: a PSK is its UTF-8 bytes, so a file with invalid bytes cannot be read as the
+ * client's PSK strings. Replacing them (as a lenient decoder would) would test other keys.
+ */
+function decodeUtf8(bytes: Buffer, label: string): string {
   try {
-    text = await readFile(path, 'utf8');
+    return strictUtf8.decode(bytes);
+  } catch {
+    let start = 0;
+    for (let line = 1; start <= bytes.length; line++) {
+      const newline = bytes.indexOf(0x0a, start);
+      const end = newline < 0 ? bytes.length : newline;
+      try {
+        strictUtf8.decode(bytes.subarray(start, end));
+      } catch {
+        throw new InputError(`${label}:${line}: not valid UTF-8`);
+      }
+      start = end + 1;
+    }
+    throw new InputError(`${label}: not valid UTF-8`);
+  }
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+export async function loadUsersFile(path: string): Promise<ParsedUsers> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
   } catch (error) {
     throw new InputError(`users file ${path}: ${describeFsError(error)}`);
   }
-  return parseUsers(text, path);
+  return parseUsers(decodeUtf8(bytes, path), path);
 }
 
 function checkedUser(value: unknown, where: string): SnellUser {
@@ -105,7 +131,7 @@ function parseLines(text: string, label: string, format: Exclude<UsersFormat, 'j
     const row = rows[i]!.replace(/\r$/, '');
     if (row.trim() === '' || (format === 'colon' && row.trimStart().startsWith('#'))) continue;
     const where = `${label}:${i + 1}`;
-    users.push(format === 'jsonl' ? checkedUser(parseJsonLine(row, where), where) : format === 'csv' ? parseCsvRow(row, where) : parseColonRow(row, where));
+    users.push(format === 'jsonl' ? checkedUser(parseJsonText(row, label, i + 1), where) : format === 'csv' ? parseCsvRow(row, where) : parseColonRow(row, where));
     lines.push(i + 1);
   }
   return { users, lines };
@@ -113,14 +139,6 @@ function parseLines(text: string, label: string, format: Exclude<UsersFormat, 'j
 
 function firstContentLine(rows: string[]): number {
   return rows.findIndex((row) => row.trim() !== '');
-}
-
-function parseJsonLine(row: string, where: string): unknown {
-  try {
-    return JSON.parse(row);
-  } catch (error) {
-    throw new InputError(`${where}: invalid JSON (${(error as Error).message})`);
-  }
 }
 
 function parseColonRow(row: string, where: string): SnellUser {
@@ -171,25 +189,11 @@ function parseCsvRow(row: string, where: string): SnellUser {
 }
 
 function parseJsonArray(text: string, label: string): Omit<ParsedUsers, 'format' | 'warnings'> {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    const message = (error as Error).message;
-    const position = /position (\d+)/.exec(message);
-    const line = position ? lineAt(text, Number(position[1])) : undefined;
-    throw new InputError(`${label}${line ? `:${line}` : ''}: invalid JSON (${message.replace(/\s*\(line \d+ column \d+\)/, '')})`);
-  }
+  const value = parseJsonText(text, label);
   if (!Array.isArray(value)) throw new InputError(`${label}: expected a JSON array of {"name","psk"}`);
   const starts = value.length > 0 ? elementStartLines(text) : [];
   const users = value.map((entry, i) => checkedUser(entry, `${label}:${starts[i] ?? '?'}`));
   return { users, lines: starts.slice(0, users.length) };
-}
-
-function lineAt(text: string, position: number): number {
-  let line = 1;
-  for (let i = 0; i < position && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
-  return line;
 }
 
 /** Line on which each top-level array element starts: a small scanner aware of strings and nesting. */

@@ -93,6 +93,10 @@ describe('authkit snell-gen', () => {
     [['--psk', 'x', '--psk-env', 'HOME', '--host', 'a', '--port', '1'], /give the psk once/],
     [['--psk-env', 'AUTHKIT_NOT_SET', '--host', 'a', '--port', '1'], /AUTHKIT_NOT_SET is not set/],
     [['--psk', 'x', '--host', 'a', '--port', '70000'], /--port.*expected an integer from 0 to 65535/],
+    [['--psk', 'x', '--quic', '--host', '', '--port', '443', '--inner', '00'], /--host: 0 bytes, expected 1 to 255/],
+    [['--psk', 'x', '--quic', '--host', 'a', '--port', '443', '--inner', '00'.repeat(17000)], /--inner: 17000 bytes, at most 16376/],
+    [['--psk', 'x', '--quic', '--host', 'a', '--port', '443', '--inner', '00', '--early', '00'], /takes no --early/],
+    [['--psk', 'x', '--quic', '--version', '4', '--host', 'a', '--port', '443', '--inner', '00'], /--version must be 5/],
   ])('rejects bad input %j with one line and exit 2', async (args, message) => {
     const result = await runCli(['snell-gen', ...args]);
     expect(result.code).toBe(2);
@@ -208,6 +212,38 @@ describe('authkit snell-auth', () => {
     expect(result.stdout).toBe('');
     expect(expectOneLineError(result)).toMatch(/bad-captures\.jsonl:2: "blob": not hex/);
   });
+
+  it('never quotes a users file (which holds PSKs) in a JSON syntax error', async () => {
+    writeFileSync(join(dir, 'leak.json'), '[{"name":"a","psk":SuperSecretPSK-alice}]\n');
+    writeFileSync(join(dir, 'leak2.json'), '[\n{"name":"alice","psk":"SuperSecretPSK-alice"},\n]\n');
+    writeFileSync(join(dir, 'leak.jsonl'), '{"name":"a","psk":"ok"}\n{"name":"b","psk":SuperSecretPSK-bob}\n');
+    for (const [file, message] of [['leak.json', /leak\.json(:\d+:\d+)?: invalid JSON \(syntax error\)$/], ['leak2.json', /leak2\.json:3:1: invalid JSON/], ['leak.jsonl', /leak\.jsonl:2(:\d+)?: invalid JSON/]] as const) {
+      const result = await runCli(['snell-auth', '--users', join(dir, file), '--blob', match.blob_hex]);
+      expect(result.code).toBe(2);
+      expect(expectOneLineError(result)).toMatch(message);
+      expect(result.stderr).not.toContain('SuperSecret');
+    }
+  });
+
+  it('refuses a users file that is not valid UTF-8, naming the line', async () => {
+    writeFileSync(join(dir, 'latin1.txt'), Buffer.concat([Buffer.from('a:fine\nb:caf'), Buffer.from([0xe9]), Buffer.from('\n')]));
+    const result = await runCli(['snell-auth', '--users', join(dir, 'latin1.txt'), '--blob', match.blob_hex]);
+    expect(result.code).toBe(2);
+    expect(expectOneLineError(result)).toMatch(/latin1\.txt:2: not valid UTF-8/);
+  });
+
+  it('names AUTHKIT_KDF when its value is unknown', async () => {
+    const result = await runCli(['snell-auth', '--users', users, '--blob', match.blob_hex], { AUTHKIT_KDF: 'bogus' });
+    expect(result.code).toBe(2);
+    expect(expectOneLineError(result)).toMatch(/AUTHKIT_KDF: unknown KDF backend "bogus"/);
+  });
+
+  it('ends quietly when the reader closes the pipe early', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const output = execFileSync('bash', ['-c', `node ${join(ROOT, 'bin', 'authkit.js')} snell-gen --users ${fixture('users-10k.csv')} --host a.example --port 1 2>&1 | head -c 20; echo " [\${PIPESTATUS[0]}]"`], { encoding: 'utf8' });
+    expect(output).not.toMatch(/EPIPE|\n\s+at /);
+    expect(output).toMatch(/ \[0\]\n$/);
+  }, 60_000);
 
   it('benchmarks every KDF backend with `bench`', async () => {
     const result = await runCli(['snell-auth', 'bench', '--users', '20', '--seconds', '1', '--kdf', 'wasm-simd', '--json']);

@@ -111,7 +111,7 @@ describe('readPcapStreams: synthetic captures', () => {
     const c = conv('10.0.0.1', 40000, '10.0.0.2', 1000);
     const data = pcap(seq([c.syn(), c.synAck(), c.ack(), c.c(0, 'hello'), c.c(5, ' world'), c.s('reply'), c.c(11, 'late')]));
     expect(readPcapStreams(data, PORT).map(simple)).toEqual([
-      { sourceIp: '10.0.0.1', sourcePort: 40000, destIp: '10.0.0.2', destPort: PORT, bytes: 'hello world', firstSeenMicros: T0 },
+      { sourceIp: '10.0.0.1', sourcePort: 40000, destIp: '10.0.0.2', destPort: PORT, bytes: 'hello world', firstSeenMicros: T0, synSeen: true },
     ]);
   });
 
@@ -172,7 +172,7 @@ describe('readPcapStreams: synthetic captures', () => {
   it('starts at the first data segment when the SYN was not captured', () => {
     const c = conv('10.0.0.1', 40004, '10.0.0.2', 500);
     const frames = [c.c(3, 'def'), c.c(6, 'ghi'), c.c(0, 'abc')]; // earlier bytes arrive late: ignored
-    expect(readPcapStreams(pcap(seq(frames)), PORT).map((s) => text(s.bytes))).toEqual(['defghi']);
+    expect(readPcapStreams(pcap(seq(frames)), PORT).map((s) => [text(s.bytes), s.synSeen])).toEqual([['defghi', false]]);
   });
 
   it('omits streams without client payload, including server-speaks-first ones', () => {
@@ -322,9 +322,9 @@ describe('readPcapStreams: file-level errors', () => {
 describe('readPcapStreams: real tcpdump captures', () => {
   const bin = Buffer.from(Array.from({ length: 256 }, (_, i) => i)).toString('latin1');
   const expected = [
-    { sourceIp: '127.0.0.1', sourcePort: 46337, destIp: '127.0.0.1', destPort: 47391, bytes: 'snell-ipv4-hello\n' },
-    { sourceIp: '::1', sourcePort: 35273, destIp: '::1', destPort: 47391, bytes: `snell-ipv6:${bin}` },
-    { sourceIp: '127.0.0.2', sourcePort: 43341, destIp: '127.0.0.1', destPort: 47391, bytes: 'second-ipv4-from-127.0.0.2' },
+    { sourceIp: '127.0.0.1', sourcePort: 46337, destIp: '127.0.0.1', destPort: 47391, bytes: 'snell-ipv4-hello\n', synSeen: true },
+    { sourceIp: '::1', sourcePort: 35273, destIp: '::1', destPort: 47391, bytes: `snell-ipv6:${bin}`, synSeen: true },
+    { sourceIp: '127.0.0.2', sourcePort: 43341, destIp: '127.0.0.1', destPort: 47391, bytes: 'second-ipv4-from-127.0.0.2', synSeen: true },
   ];
 
   for (const file of ['loopback-ipv4-ipv6.pcap', 'loopback-any-sll2.pcap']) {

@@ -4,7 +4,8 @@ import { fromHex, vectors } from '../helpers.js';
 import { TrialAuthenticator, trialAuthenticate } from '../../src/snell/trial-auth.js';
 import { buildFirstPacket } from '../../src/snell/client.js';
 import { selectKdf } from '../../src/snell/kdf.js';
-import { IpCache, normalizeSourceIp } from '../../src/snell/ip-cache.js';
+import { IpCache } from '../../src/snell/ip-cache.js';
+import { canonicalIp } from '../../src/ip.js';
 import type { SnellUser } from '../../src/snell/users.js';
 
 const kdf = await selectKdf();
@@ -79,10 +80,44 @@ describe('trial authentication paths (OpenSnell alpha, spec §9)', () => {
     expect(await trialAuthenticate(legacyUsers, fromHex(v1.wire_hex), { kdf, detectLegacy: false })).toMatchObject({ ok: false, reason: 'no-match' });
   });
 
+  it('cannot tell v2 from v3 when the capture ends before the request', async () => {
+    const v3 = await buildFirstPacket({ psk: 'password', version: 3, kdf, request: { command: 'connect', clientId: new Uint8Array(0), host: 'a.example', port: 80 } });
+    const outcome = await trialAuthenticate([{ name: 'legacy', psk: 'password' }], v3.wire.subarray(0, 39), { kdf });
+    expect(outcome).toMatchObject({ ok: false, reason: 'legacy-v2-v3', user: 'legacy' });
+  });
+
+  it('reports what the server spent on a legacy stream: the v4 scan, not authkit\'s legacy pass', async () => {
+    const legacyUsers = [...users.slice(0, 5), { name: 'legacy', psk: 'password' }];
+    const outcome = await trialAuthenticate(legacyUsers, fromHex(vectors.legacy_first_packets[0].wire_hex), { kdf });
+    expect(outcome).toMatchObject({ ok: false, reason: 'legacy-v1', index: 5, trials: 6 });
+  });
+
   it('finds legacy streams on the parallel path too', async () => {
     const many = [...users.slice(0, 40), { name: 'legacy', psk: 'password' }];
     const outcome = await trialAuthenticate(many, fromHex(vectors.legacy_first_packets[0].wire_hex), { kdf });
     expect(outcome).toMatchObject({ ok: false, reason: 'legacy-v1', index: 40 });
+  });
+});
+
+describe('the scan pool', () => {
+  it('scans a snapshot again after more than four others were used since', async () => {
+    const snapshots = Array.from({ length: 6 }, (_, k) => users.slice(k, k + 40));
+    const rotating = await TrialAuthenticator.create(snapshots[0]!, { kdf });
+    for (const snapshot of [...snapshots.slice(1), snapshots[0]!]) {
+      rotating.replaceUsers(snapshot);
+      expect(await rotating.authenticate(await frameFor(snapshot[30]!.psk))).toMatchObject({ ok: true, index: 30, path: 'parallel' });
+    }
+    await rotating.close();
+  });
+
+  it('rejects a scan that is running when the authenticator is closed, instead of leaving it pending', async () => {
+    const many = Array.from({ length: 3000 }, (_, i) => ({ name: `m${i}`, psk: `m${i}` }));
+    const closing = await TrialAuthenticator.create(many, { kdf });
+    const blob = await frameFor('nobody');
+    const rejected = expect(closing.authenticate(blob)).rejects.toThrow(/scan pool closed/);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await closing.close();
+    await rejected;
   });
 });
 
@@ -94,8 +129,13 @@ describe('the IP cache', () => {
     expect(cache.get('d')).toBe(3);
   });
 
-  it('folds IPv4-mapped IPv6 addresses to IPv4', () => {
-    expect(normalizeSourceIp('::FFFF:10.1.2.3')).toBe('10.1.2.3');
-    expect(normalizeSourceIp('2001:DB8::1')).toBe('2001:db8::1');
+  it('keys one spelling per address, IPv4-mapped IPv6 as IPv4', () => {
+    expect(canonicalIp('::FFFF:10.1.2.3')).toBe('10.1.2.3');
+    expect(canonicalIp('::ffff:7f00:1')).toBe('127.0.0.1');
+    expect(canonicalIp('2001:DB8::1')).toBe('2001:db8::1');
+    expect(canonicalIp('2001:0db8:0::1')).toBe('2001:db8::1');
+    const cache = new IpCache();
+    cache.set('2001:0db8:0:0::1', 7);
+    expect(cache.get('2001:db8::1')).toBe(7);
   });
 });
