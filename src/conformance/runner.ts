@@ -1,0 +1,202 @@
+/**
+ * Runs a suite against a backend: one check at a time in suite order, each under a timeout, and
+ * no check can crash the run. Printing is left to the reporters in src/report/.
+ */
+import { inspect } from 'node:util';
+import { InputError } from '../errors.js';
+import {
+  gates,
+  statusOf,
+  type Check,
+  type CheckInfo,
+  type CheckLevel,
+  type CheckOutcome,
+  type CheckStatus,
+  type CheckTools,
+  type Evidence,
+  type OutcomeStatus,
+  type Suite,
+} from './check.js';
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+export interface RunOptions {
+  /** IDs to run, as parseOnly returns them; the other checks are left out of the report. */
+  only?: readonly string[];
+  /** Per check, default 30 s; Infinity for none. A check that overruns is an `error`. */
+  timeoutMs?: number;
+  /** Whether this run has a capability; without it every check with `requires` is skipped. */
+  has?: (capability: string) => boolean;
+  /** Live progress: a check starting, and its result. */
+  onStart?: (check: CheckInfo) => void;
+  onResult?: (result: CheckResult) => void;
+}
+
+export interface CheckResult {
+  id: string;
+  level: CheckLevel;
+  title: string;
+  status: CheckStatus;
+  message?: string;
+  evidence?: Evidence[];
+  durationMs: number;
+}
+
+/** Counts by status; `mustFailed` counts MUST checks that failed or errored. */
+export interface Summary extends Record<CheckStatus, number> {
+  total: number;
+  mustFailed: number;
+}
+
+export interface SuiteReport {
+  suite: string;
+  /** ISO 8601, UTC. */
+  startedAt: string;
+  durationMs: number;
+  results: CheckResult[];
+  summary: Summary;
+  /** No MUST check failed or errored. */
+  passed: boolean;
+}
+
+export async function runSuite<C>(suite: Suite<C>, ctx: C, options: RunOptions = {}): Promise<SuiteReport> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  if (!(timeoutMs > 0)) throw new InputError(`the check timeout must be a positive number of milliseconds, not ${timeoutMs}`);
+  indexById(suite);
+  const selected = options.only === undefined ? undefined : new Set(resolveIds(options.only, suite));
+  const has = options.has ?? (() => false);
+  const startedAt = new Date().toISOString();
+  const start = performance.now();
+  const results: CheckResult[] = [];
+  for (const check of suite.checks) {
+    if (selected && !selected.has(check.id)) continue;
+    options.onStart?.(infoOf(check));
+    const result = await runCheck(check, ctx, timeoutMs, has);
+    results.push(result);
+    options.onResult?.(result);
+  }
+  const summary = summarize(results);
+  return { suite: suite.name, startedAt, durationMs: since(start), results, summary, passed: summary.mustFailed === 0 };
+}
+
+/** For --list: free, it runs nothing. */
+export function listChecks<C>(suite: Suite<C>): CheckInfo[] {
+  indexById(suite);
+  return suite.checks.map(infoOf);
+}
+
+/** "X01,X07" or "x01 x07" to the suite's IDs; an ID the suite lacks is the user's mistake. */
+export function parseOnly<C>(text: string, suite: Suite<C>): string[] {
+  return resolveIds(text.split(/[\s,]+/).filter((id) => id !== ''), suite);
+}
+
+const TIMED_OUT = Symbol('timed out');
+/** setTimeout fires at once for longer delays, so those mean "no timeout". */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const OUTCOMES = new Set<string>(['pass', 'fail', 'warn', 'skip', 'info'] satisfies OutcomeStatus[]);
+
+async function runCheck<C>(check: Check<C>, ctx: C, timeoutMs: number, has: (capability: string) => boolean): Promise<CheckResult> {
+  const info = { id: check.id, level: check.level, title: check.title };
+  const missing = (check.requires ?? []).filter((capability) => !has(capability));
+  if (missing.length > 0) return { ...info, status: 'skip', message: `needs ${missing.join(', ')}`, durationMs: 0 };
+
+  const controller = new AbortController();
+  const recorded: Evidence[] = [];
+  const tools = toolsFor(controller.signal, recorded);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    if (timeoutMs <= MAX_TIMER_MS) timer = setTimeout(() => reject(TIMED_OUT), timeoutMs);
+  });
+  const start = performance.now();
+  let status: CheckStatus;
+  let message: string | undefined;
+  let evidence: Evidence[];
+  try {
+    // Through a promise, so a check that throws before its first await is caught the same way.
+    const outcome = (await Promise.race([Promise.resolve().then(() => check.run(ctx, tools)), deadline])) ?? tools.pass();
+    if (!OUTCOMES.has(outcome.status)) throw new Error(`the check returned an unknown status ${inspect(outcome.status)}`);
+    status = statusOf(check.level, outcome.status);
+    message = outcome.message;
+    evidence = [...recorded, ...(outcome.evidence ?? [])];
+  } catch (error) {
+    if (error === TIMED_OUT) controller.abort(new Error(`timed out after ${timeoutMs} ms`));
+    status = 'error';
+    message = error === TIMED_OUT ? `timed out after ${timeoutMs} ms` : describeThrown(error);
+    evidence = [...recorded];
+  } finally {
+    clearTimeout(timer);
+  }
+  return {
+    ...info,
+    status,
+    ...(message === undefined ? {} : { message }),
+    ...(evidence.length === 0 ? {} : { evidence }),
+    durationMs: since(start),
+  };
+}
+
+function toolsFor(signal: AbortSignal, recorded: Evidence[]): CheckTools {
+  const withEvidence = (outcome: CheckOutcome, evidence: Evidence | undefined): CheckOutcome =>
+    evidence === undefined ? outcome : { ...outcome, evidence: [evidence] };
+  return {
+    signal,
+    evidence: (e) => void recorded.push(e),
+    pass: (message) => (message === undefined ? { status: 'pass' } : { status: 'pass', message }),
+    fail: (message, evidence) => withEvidence({ status: 'fail', message }, evidence),
+    warn: (message, evidence) => withEvidence({ status: 'warn', message }, evidence),
+    skip: (reason) => ({ status: 'skip', message: reason }),
+    info: (message) => ({ status: 'info', message }),
+  };
+}
+
+/** One line a user can act on; a failed fetch says why through its `cause`. */
+function describeThrown(error: unknown): string {
+  if (error instanceof InputError) return error.message;
+  if (!(error instanceof Error)) return `threw ${inspect(error, { depth: 2, breakLength: Infinity })}`;
+  let text = `${error.name}: ${error.message}`;
+  let cause = error.cause;
+  for (let depth = 0; cause !== undefined && depth < 3; depth++) {
+    text += ` (cause: ${cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)})`;
+    cause = cause instanceof Error ? cause.cause : undefined;
+  }
+  return text;
+}
+
+function summarize(results: readonly CheckResult[]): Summary {
+  const summary: Summary = { total: results.length, pass: 0, fail: 0, warn: 0, skip: 0, info: 0, error: 0, mustFailed: 0 };
+  for (const result of results) {
+    summary[result.status] += 1;
+    if (gates(result.level, result.status)) summary.mustFailed += 1;
+  }
+  return summary;
+}
+
+function resolveIds<C>(ids: readonly string[], suite: Suite<C>): string[] {
+  if (ids.length === 0) throw new InputError('--only needs at least one check ID, e.g. --only X01,X07');
+  const byId = indexById(suite);
+  const unknown = ids.filter((id) => !byId.has(id.toUpperCase()));
+  if (unknown.length > 0) {
+    const noun = unknown.length === 1 ? 'check' : 'checks';
+    throw new InputError(`--only: ${suite.name} has no ${noun} ${unknown.join(', ')} (--list shows its checks)`);
+  }
+  return [...new Set(ids.map((id) => byId.get(id.toUpperCase())!))];
+}
+
+/** IDs are matched without regard to case, so two that differ only in case are a suite bug. */
+function indexById<C>(suite: Suite<C>): Map<string, string> {
+  const byId = new Map<string, string>();
+  for (const { id } of suite.checks) {
+    if (byId.has(id.toUpperCase())) throw new Error(`suite ${suite.name} has two checks with ID ${id}`);
+    byId.set(id.toUpperCase(), id);
+  }
+  return byId;
+}
+
+function infoOf<C>(check: Check<C>): CheckInfo {
+  const { id, level, title, requires } = check;
+  return requires === undefined ? { id, level, title } : { id, level, title, requires: [...requires] };
+}
+
+function since(start: number): number {
+  return Math.round(performance.now() - start);
+}

@@ -1,0 +1,147 @@
+/**
+ * Sends one event the way Xray's Go client does (spec §2.2): POST, compact JSON with a fixed
+ * Content-Length, `User-Agent: Go-http-client/1.1`, `Accept-Encoding: gzip` (and gzip replies
+ * decoded), the secret or custom headers, one timeout over the whole exchange, no retries and
+ * no redirects followed (a redirect is reported instead).
+ */
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { gunzipSync } from 'node:zlib';
+import { Agent, request, type Dispatcher } from 'undici';
+import { buildEventBody, type ConnectionFacts, type Dialect, type EventType } from './dialect.js';
+import { failedRequestVerdict, readReply, type Reply, type Verdict } from './contract.js';
+
+/** Enough for any real reply; a larger body is cut here and classified from its beginning. */
+export const MAX_REPLY_BYTES = 1 << 20;
+
+export interface EventRequest {
+  url: string;
+  dialect: Dialect;
+  type: EventType;
+  facts: ConnectionFacts;
+  secret?: string;
+  headers?: readonly [string, string][];
+  /** Seconds over the whole exchange; 0 = none (Xray's default for authorization and heartbeat). */
+  timeoutSeconds: number;
+  kickOnDeny?: boolean;
+  /** Reuse connections across events (a session, a suite); one is made and closed otherwise. */
+  dispatcher?: Dispatcher;
+  unixSocket?: string;
+  now?: Date;
+}
+
+export interface EventExchange {
+  request: { method: 'POST'; url: string; headers: Record<string, string>; body: string };
+  reply?: { status: number; headers: Record<string, string>; body: string; bytes: number; truncated: boolean };
+  latencyMs: number;
+  verdict: Verdict;
+}
+
+export function newConnectionId(): string {
+  return randomUUID();
+}
+
+/** A dispatcher for the target: a Unix socket, or TCP with keep-alive like Go's DefaultTransport. */
+export function eventDispatcher(unixSocket?: string): Agent {
+  return new Agent({ connect: unixSocket ? { socketPath: unixSocket } : {}, keepAliveTimeout: 90_000, pipelining: 1 });
+}
+
+export function requestHeaders(request: Pick<EventRequest, 'dialect' | 'secret' | 'headers'>, body: string): Record<string, string> {
+  const headers: Record<string, string> = {
+    'user-agent': 'Go-http-client/1.1',
+    'content-length': String(Buffer.byteLength(body)),
+    'content-type': 'application/json',
+  };
+  if (request.secret !== undefined && request.dialect.secret === 'bearer') headers.authorization = `Bearer ${request.secret}`;
+  for (const [name, value] of request.headers ?? []) headers[name.toLowerCase()] = value;
+  headers['accept-encoding'] = 'gzip';
+  return headers;
+}
+
+export async function sendEvent(event: EventRequest): Promise<EventExchange> {
+  const body = buildEventBody(event.dialect, event.type, event.facts, event.now);
+  const headers = requestHeaders(event, body);
+  const sent = { method: 'POST' as const, url: event.url, headers, body };
+  const ownDispatcher = event.dispatcher ? undefined : eventDispatcher(event.unixSocket);
+  // Xray gives connect and disconnect 5 s when its timeout is 0 (spec §2.5).
+  const seconds = event.timeoutSeconds > 0 ? event.timeoutSeconds : event.type === 'connect' || event.type === 'disconnect' ? 5 : 0;
+  const started = performance.now();
+  const latency = (): number => Math.round((performance.now() - started) * 100) / 100;
+  try {
+    const response = await request(event.url, {
+      // undici follows no redirects unless asked to, so a 3xx comes back to be reported.
+      method: 'POST', headers, body, dispatcher: event.dispatcher ?? ownDispatcher,
+      signal: seconds > 0 ? AbortSignal.timeout(seconds * 1000) : undefined,
+      headersTimeout: 0, bodyTimeout: 0,
+    });
+    const { bytes, truncated } = await readBounded(response.body);
+    const replyHeaders = headersThatMatter(response.headers);
+    let text: string;
+    try {
+      text = decodeBody(bytes, replyHeaders['content-encoding'], truncated);
+    } catch (error) {
+      const verdict = failedRequestVerdict(event.dialect, event.type, 'network-error', `a gzip body that does not decompress (${(error as Error).message})`);
+      return { request: sent, reply: { status: response.statusCode, headers: replyHeaders, body: '', bytes: bytes.length, truncated }, latencyMs: latency(), verdict };
+    }
+    const reply: Reply = { status: response.statusCode, contentType: replyHeaders['content-type'], body: text, truncated };
+    return {
+      request: sent,
+      reply: { status: response.statusCode, headers: replyHeaders, body: text, bytes: bytes.length, truncated },
+      latencyMs: latency(),
+      verdict: readReply(event.dialect, event.type, reply, event.kickOnDeny),
+    };
+  } catch (error) {
+    const timedOut = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
+    const reason = timedOut ? `no complete reply within ${seconds} s` : describeNetworkError(error);
+    return { request: sent, latencyMs: latency(), verdict: failedRequestVerdict(event.dialect, event.type, timedOut ? 'timeout' : 'network-error', reason) };
+  } finally {
+    await ownDispatcher?.close();
+  }
+}
+
+async function readBounded(body: Dispatcher.ResponseData['body']): Promise<{ bytes: Buffer; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    length += chunk.length;
+    if (length > MAX_REPLY_BYTES) {
+      body.destroy();
+      return { bytes: Buffer.concat(chunks).subarray(0, MAX_REPLY_BYTES), truncated: true };
+    }
+  }
+  return { bytes: Buffer.concat(chunks), truncated: false };
+}
+
+function decodeBody(bytes: Buffer, encoding: string | undefined, truncated: boolean): string {
+  if (encoding?.toLowerCase() !== 'gzip' || bytes.length === 0) return bytes.toString('utf8');
+  // A cut gzip stream cannot finish; what decompresses is still the body's beginning.
+  const plain = gunzipSync(bytes, { maxOutputLength: MAX_REPLY_BYTES, finishFlush: truncated ? 2 : undefined });
+  return plain.toString('utf8');
+}
+
+const HEADERS_THAT_MATTER = ['content-type', 'content-length', 'content-encoding', 'location', 'transfer-encoding', 'www-authenticate'];
+
+function headersThatMatter(headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of HEADERS_THAT_MATTER) {
+    const value = headers[name];
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return out;
+}
+
+export function describeNetworkError(error: unknown): string {
+  const e = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  const code = e.code ?? e.cause?.code;
+  const known: Record<string, string> = {
+    ECONNREFUSED: 'connection refused',
+    ENOTFOUND: 'host not found',
+    ECONNRESET: 'connection reset by the backend',
+    ENOENT: 'no such socket',
+    EACCES: 'permission denied',
+    UND_ERR_SOCKET: 'the backend closed the connection before the reply was complete',
+    UND_ERR_CONNECT_TIMEOUT: 'could not connect in time',
+  };
+  return (code && known[code]) ?? `${code ? `${code}: ` : ''}${e.message}`;
+}
