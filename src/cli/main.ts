@@ -4,6 +4,7 @@ import { DecodeError, InputError } from '../errors.js';
 import { EXIT_INTERNAL, EXIT_USAGE, log } from './io.js';
 import { snellAuthCommand } from './snell-auth.js';
 import { snellGenCommand } from './snell-gen.js';
+import { xraySimCommand } from './xray-sim.js';
 
 export function buildProgram(): Command {
   const program = new Command('authkit')
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nExample:\n  authkit snell-gen --psk-env SNELL_PSK --host example.com --port 443');
   program.addCommand(snellGenCommand());
   program.addCommand(snellAuthCommand());
+  program.addCommand(xraySimCommand());
   program.exitOverride();
   for (const command of program.commands) {
     command.exitOverride();

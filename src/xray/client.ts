@@ -52,7 +52,10 @@ export function requestHeaders(request: Pick<EventRequest, 'dialect' | 'secret' 
     'content-length': String(Buffer.byteLength(body)),
     'content-type': 'application/json',
   };
-  if (request.secret !== undefined && request.dialect.secret === 'bearer') headers.authorization = `Bearer ${request.secret}`;
+  // src sends its `secret` as a bearer token; the wiki's headers map carries one the same way.
+  if (request.secret !== undefined && (request.dialect.secret === 'bearer' || request.dialect.customHeaders)) {
+    headers.authorization = `Bearer ${request.secret}`;
+  }
   for (const [name, value] of request.headers ?? []) headers[name.toLowerCase()] = value;
   headers['accept-encoding'] = 'gzip';
   return headers;

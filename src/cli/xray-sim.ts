@@ -1,0 +1,181 @@
+/** `authkit xray-sim`: play the proxy's side of ExtAuth / Hysteria 2 auth against a backend. */
+import { randomInt } from 'node:crypto';
+import { isIP } from 'node:net';
+import { Command, Option } from 'commander';
+import { InputError } from '../errors.js';
+import { EVENT_TYPES, type ConnectionFacts, type Dialect, type EventType } from '../xray/dialect.js';
+import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
+import { newConnectionId, sendEvent, type EventExchange } from '../xray/client.js';
+import { xrayCredential } from '../xray/credential.js';
+import { redactBody, redactHeaders } from '../xray/redact.js';
+import { EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stdoutColors } from './io.js';
+
+export interface SimFlags {
+  url?: string;
+  unixSocket?: string;
+  dialect: string;
+  event: EventType;
+  credential?: string;
+  sourceIp: string;
+  sourcePort?: number;
+  localIp: string;
+  localPort: number;
+  inboundTag?: string;
+  email?: string;
+  level?: number;
+  tx: string;
+  header: string[];
+  secret?: string;
+  secretEnv?: string;
+  secretFile?: string;
+  timeout?: number;
+  kickOnDeny?: boolean;
+  json?: boolean;
+}
+
+export function xraySimCommand(): Command {
+  return new Command('xray-sim')
+    .description('play Xray\'s VLESS inbound (ExtAuth) or Hysteria 2 against an auth backend and show what the proxy decides')
+    .option('--url <url>', 'the backend URL the proxy POSTs to')
+    .option('--unix-socket <path>', 'connect to the backend over this Unix socket (the URL still names host and path)')
+    .option('--dialect <name>', `field names and reply rules: ${Object.keys(DIALECTS).join(', ')}`, 'wiki')
+    .addOption(new Option('--event <type>', 'the event to send').choices([...EVENT_TYPES]).default('authorization'))
+    .option('--credential <uuid>', 'the VLESS UUID (or Xray text id; for hysteria2 the auth string)')
+    .option('--source-ip <ip>', 'client address the proxy reports', '198.51.100.10')
+    .option('--source-port <port>', 'client port (default random)', integerOption(0, 65535))
+    .option('--local-ip <ip>', 'the inbound\'s local address', '10.0.0.1')
+    .option('--local-port <port>', 'the inbound\'s local port', integerOption(0, 65535), 443)
+    .option('--inbound-tag <tag>', 'the inbound\'s tag')
+    .option('--email <email>', 'wiki dialect: the email hint (a backend must not trust it)')
+    .option('--level <n>', 'wiki dialect: the level hint', integerOption(0, 0xffffffff))
+    .option('--tx <bytes-per-second>', 'hysteria2: the client\'s declared receive rate (uint64, 0 = unknown)', '0')
+    .option('--header <header>', "a custom header 'K: V' (repeatable; wiki dialect)", (value: string, all: string[]) => [...all, value], [] as string[])
+    .option('--secret-env <var>', 'the secret from an environment variable (sent as Authorization: Bearer)')
+    .option('--secret-file <file>', 'the secret from a file')
+    .option('--secret <secret>', 'the secret (visible in ps: prefer --secret-env or --secret-file)')
+    .option('--timeout <seconds>', 'the proxy\'s timeout in seconds; 0 = none, as Xray\'s default (dialect default: 5, hysteria2: 10)', integerOption(0, 3600))
+    .option('--kick-on-deny', 'a 401/403 on a heartbeat ends the connection (default on for wiki)')
+    .option('--no-kick-on-deny', 'a 401/403 on a heartbeat only deletes the cache entry (the archived code)')
+    .option('--json', 'print {"verdict","class","status","user","latencyMs","request","warnings"}')
+    .addHelpText('after', '\nExample:\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000')
+    .action(exitsWith(xraySim));
+}
+
+export interface PreparedEvent {
+  url: string;
+  dialect: Dialect;
+  secret?: string;
+  headers: [string, string][];
+  timeoutSeconds: number;
+  kickOnDeny: boolean;
+  notes: string[];
+}
+
+/** The flags every xray-sim mode shares, checked once. */
+export function prepareEvent(flags: SimFlags): PreparedEvent {
+  if (flags.url === undefined) throw new InputError('--url is required (the backend URL the proxy POSTs to)');
+  let url: URL;
+  try {
+    url = new URL(flags.url);
+  } catch {
+    throw new InputError(`--url: not a URL: ${flags.url}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InputError(`--url: expected http:// or https://, got ${url.protocol}`);
+  const dialect = dialectNamed(flags.dialect);
+  const notes: string[] = [];
+  const headers = flags.header.map((text): [string, string] => {
+    const colon = text.indexOf(':');
+    if (colon < 1) throw new InputError(`--header: expected 'Name: value', got "${text}"`);
+    return [text.slice(0, colon).trim(), text.slice(colon + 1).trim()];
+  });
+  const secret = readSecret({ value: flags.secret, file: flags.secretFile, env: flags.secretEnv }, 'secret');
+  if (flags.secret !== undefined) log('note: --secret is visible to other local users in ps; --secret-env or --secret-file keep it private');
+  if ((secret !== undefined || headers.length > 0) && dialect.secret === 'none' && !dialect.customHeaders) {
+    throw new InputError(`the ${dialect.name} dialect sends no secret and no custom headers (protect the backend with a URL token or network ACLs)`);
+  }
+  if (headers.length > 0 && !dialect.customHeaders) notes.push(`the ${dialect.name} dialect has no custom headers; sending them anyway`);
+  const timeoutSeconds = flags.timeout ?? dialect.timeout.default;
+  if (flags.timeout !== undefined && dialect.timeout.fixed && flags.timeout !== dialect.timeout.default) {
+    notes.push(`${dialect.name} hard-codes a ${dialect.timeout.default} s timeout; using ${flags.timeout} s as asked`);
+  }
+  if (timeoutSeconds === 0) notes.push('--timeout 0: no timeout on authorization and heartbeat, as Xray does; a hung backend hangs this too');
+  return { url: flags.url, dialect, secret, headers, timeoutSeconds, kickOnDeny: flags.kickOnDeny ?? dialect.kickOnDenyDefault, notes };
+}
+
+export function connectionFacts(flags: SimFlags, dialect: Dialect): { facts: ConnectionFacts; notes: string[] } {
+  if (flags.credential === undefined) throw new InputError('--credential is required');
+  const notes: string[] = [];
+  let credential = flags.credential;
+  if (dialect.reply === 'extauth-user') {
+    const parsed = xrayCredential(flags.credential);
+    credential = parsed.credential;
+    if (parsed.note) notes.push(parsed.note);
+  }
+  for (const [flag, ip] of [['--source-ip', flags.sourceIp], ['--local-ip', flags.localIp]] as const) {
+    if (isIP(ip) === 0) notes.push(`${flag} ${ip} is not an IP address (as on a Unix-socket inbound); sent as given`);
+  }
+  if (!/^\d+$/.test(flags.tx) || BigInt(flags.tx) > 2n ** 64n - 1n) throw new InputError('--tx: expected an integer 0..18446744073709551615');
+  return {
+    facts: {
+      credential, connectionId: newConnectionId(), protocol: 'vless', inboundTag: flags.inboundTag,
+      sourceIp: flags.sourceIp, sourcePort: flags.sourcePort ?? randomInt(32768, 61000),
+      localIp: flags.localIp, localPort: flags.localPort, email: flags.email, level: flags.level, tx: flags.tx,
+    },
+    notes,
+  };
+}
+
+async function xraySim(flags: SimFlags): Promise<number> {
+  const prepared = prepareEvent(flags);
+  const { facts, notes } = connectionFacts(flags, prepared.dialect);
+  if (!prepared.dialect.events.includes(flags.event)) {
+    throw new InputError(`the ${prepared.dialect.name} dialect has no ${flags.event} event (it has ${prepared.dialect.events.join(', ')})`);
+  }
+  [...prepared.notes, ...notes].forEach((n) => log(`note: ${n}`));
+  const exchange = await sendEvent({ ...prepared, type: flags.event, facts, unixSocket: flags.unixSocket });
+  const custom = prepared.headers.map(([name]) => name);
+  if (flags.json) out(JSON.stringify(exchangeJson(exchange, facts.credential, custom)));
+  else out(renderExchange(exchange, prepared.dialect, flags.event, facts.credential, custom));
+  return exchange.verdict.class === 'allow' ? EXIT_OK : EXIT_FAILED;
+}
+
+export function exchangeJson(exchange: EventExchange, credential: string, customHeaders: readonly string[]): Record<string, unknown> {
+  return {
+    verdict: exchange.verdict.verdict,
+    class: exchange.verdict.class,
+    status: exchange.reply?.status ?? null,
+    user: exchange.verdict.user ?? null,
+    latencyMs: exchange.latencyMs,
+    request: { ...exchange.request, headers: redactHeaders(exchange.request.headers, customHeaders), body: redactBody(exchange.request.body, credential) },
+    warnings: exchange.verdict.warnings,
+    reason: exchange.verdict.reason,
+    effect: exchange.verdict.effect,
+    reply: exchange.reply ? { headers: exchange.reply.headers, body: truncate(exchange.reply.body), bytes: exchange.reply.bytes, truncated: exchange.reply.truncated } : null,
+  };
+}
+
+function truncate(text: string, limit = 4096): string {
+  return text.length <= limit ? text : `${text.slice(0, limit)}… (${text.length - limit} more characters)`;
+}
+
+export function renderExchange(exchange: EventExchange, dialect: Dialect, event: EventType, credential: string, customHeaders: readonly string[]): string {
+  const c = stdoutColors();
+  const lines: string[] = [];
+  lines.push(c.bold(`POST ${exchange.request.url}`) + c.dim(`  (${dialect.name} dialect, ${event})`));
+  for (const [name, value] of Object.entries(redactHeaders(exchange.request.headers, customHeaders))) lines.push(c.dim(`> ${name}: ${value}`));
+  lines.push(`> ${redactBody(exchange.request.body, credential)}`);
+  if (exchange.reply) {
+    lines.push(c.bold(`< ${exchange.reply.status}`) + c.dim(`  ${exchange.latencyMs} ms, ${exchange.reply.bytes} bytes${exchange.reply.truncated ? ' (cut at the read limit)' : ''}`));
+    for (const [name, value] of Object.entries(exchange.reply.headers)) lines.push(c.dim(`< ${name}: ${value}`));
+    if (exchange.reply.body !== '') lines.push(`< ${truncate(exchange.reply.body, 2000)}`);
+  } else {
+    lines.push(c.bold('< no reply') + c.dim(`  after ${exchange.latencyMs} ms`));
+  }
+  const v = exchange.verdict;
+  const paint = v.class === 'allow' ? c.green : v.verdict === 'ignored' ? c.yellow : c.red;
+  lines.push(`${paint(`${v.verdict.toUpperCase()} (${v.class})`)}: ${v.reason}`);
+  if (v.user) lines.push(`user: ${JSON.stringify(v.user)}`);
+  lines.push(`effect: ${v.effect}`);
+  for (const warning of v.warnings) lines.push(c.yellow(`warning: ${warning}`));
+  return lines.join('\n');
+}
