@@ -47,3 +47,19 @@ export function ipTextUnmapped(bytes: Uint8Array): string {
 export function canonicalIp(ip: string): string {
   return isIP(ip) === 0 ? ip.toLowerCase() : ipTextUnmapped(ipToBytes(ip));
 }
+
+/** `count` addresses counting up from `first` (198.51.100.10, .11, ...); non-IP text gets a suffix. */
+export function countUpAddresses(first: string, count: number): string[] {
+  if (isIP(first) === 0) return Array.from({ length: count }, (_, i) => (i === 0 ? first : `${first}-${i}`));
+  const start = ipToBytes(first);
+  return Array.from({ length: count }, (_, i) => {
+    const bytes = Uint8Array.from(start);
+    let carry = i;
+    for (let at = bytes.length - 1; at >= 0 && carry > 0; at--) {
+      const sum = bytes[at]! + carry;
+      bytes[at] = sum & 0xff;
+      carry = sum >> 8;
+    }
+    return ipText(bytes);
+  });
+}

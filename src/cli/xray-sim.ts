@@ -1,13 +1,15 @@
 /** `authkit xray-sim`: play the proxy's side of ExtAuth / Hysteria 2 auth against a backend. */
 import { randomInt } from 'node:crypto';
 import { isIP } from 'node:net';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { InputError } from '../errors.js';
 import { EVENT_TYPES, type ConnectionFacts, type Dialect, type EventType } from '../xray/dialect.js';
 import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
 import { newConnectionId, sendEvent, type EventExchange } from '../xray/client.js';
 import { xrayCredential } from '../xray/credential.js';
 import { redactBody, redactHeaders } from '../xray/redact.js';
+import { runSessions, type TimelineEntry } from '../xray/session.js';
+import { countUpAddresses } from '../ip.js';
 import { EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stdoutColors } from './io.js';
 
 export interface SimFlags {
@@ -31,6 +33,13 @@ export interface SimFlags {
   timeout?: number;
   kickOnDeny?: boolean;
   json?: boolean;
+  session?: boolean;
+  heartbeat: number;
+  duration: number;
+  ttl: number;
+  connections: number;
+  ips: number;
+  stagger: number;
 }
 
 export function xraySimCommand(): Command {
@@ -57,7 +66,14 @@ export function xraySimCommand(): Command {
     .option('--kick-on-deny', 'a 401/403 on a heartbeat ends the connection (default on for wiki)')
     .option('--no-kick-on-deny', 'a 401/403 on a heartbeat only deletes the cache entry (the archived code)')
     .option('--json', 'print {"verdict","class","status","user","latencyMs","request","warnings"}')
-    .addHelpText('after', '\nExample:\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000')
+    .option('--session', 'run whole connections (authorization, connect, heartbeats, disconnect) and print the timeline')
+    .option('--heartbeat <seconds>', '--session: heartbeat interval (0 = none)', secondsOption, 1)
+    .option('--duration <seconds>', '--session: how long each connection lives', secondsOption, 3)
+    .option('--ttl <seconds>', '--session: the proxy\'s positive cache lifetime (0 = no cache, Xray\'s default)', secondsOption, 60)
+    .option('--connections <n>', '--session: connections for the credential', integerOption(1, 1000), 1)
+    .option('--ips <k>', '--session: source IPs they come from (counting up from --source-ip)', integerOption(1, 1000), 1)
+    .option('--stagger <seconds>', '--session: time between connection starts', secondsOption, 0.2)
+    .addHelpText('after', '\nExamples:\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000 --session --connections 4 --ips 2')
     .action(exitsWith(xraySim));
 }
 
@@ -125,9 +141,19 @@ export function connectionFacts(flags: SimFlags, dialect: Dialect): { facts: Con
   };
 }
 
+function secondsOption(text: string): number {
+  const value = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !Number.isFinite(value) || value > 86_400) throw new InvalidArgumentError('expected seconds, 0 to 86400');
+  return value;
+}
+
 async function xraySim(flags: SimFlags): Promise<number> {
   const prepared = prepareEvent(flags);
   const { facts, notes } = connectionFacts(flags, prepared.dialect);
+  if (flags.session) {
+    [...prepared.notes, ...notes].forEach((n) => log(`note: ${n}`));
+    return simulateSessions(flags, prepared, facts);
+  }
   if (!prepared.dialect.events.includes(flags.event)) {
     throw new InputError(`the ${prepared.dialect.name} dialect has no ${flags.event} event (it has ${prepared.dialect.events.join(', ')})`);
   }
@@ -178,4 +204,39 @@ export function renderExchange(exchange: EventExchange, dialect: Dialect, event:
   lines.push(`effect: ${v.effect}`);
   for (const warning of v.warnings) lines.push(c.yellow(`warning: ${warning}`));
   return lines.join('\n');
+}
+
+async function simulateSessions(flags: SimFlags, prepared: PreparedEvent, facts: ConnectionFacts): Promise<number> {
+  const sourceIps = countUpAddresses(flags.sourceIp, flags.ips);
+  const c = stdoutColors();
+  const line = (entry: TimelineEntry): string => {
+    const at = `+${(entry.atMs / 1000).toFixed(3)}s`.padStart(9);
+    const who = `conn ${entry.connection}`.padEnd(8);
+    const ip = entry.sourceIp.padEnd(16);
+    if (!entry.exchange) return `${at}  ${who} ${ip} ${c.yellow(entry.event.padEnd(13))} ${entry.note ?? ''}`;
+    const v = entry.exchange.verdict;
+    const paint = v.class === 'allow' ? c.green : v.verdict === 'ignored' ? c.yellow : c.red;
+    const status = entry.exchange.reply ? String(entry.exchange.reply.status) : '---';
+    return `${at}  ${who} ${ip} ${entry.event.padEnd(13)} ${status} ${paint(v.class.padEnd(14))} ${entry.exchange.latencyMs} ms${v.verdict === 'deny' ? `  ${v.effect}` : ''}`;
+  };
+  const report = await runSessions({
+    ...prepared, unixSocket: flags.unixSocket, facts, sourceIps, connections: flags.connections, staggerSeconds: flags.stagger,
+    heartbeatSeconds: flags.heartbeat, durationSeconds: flags.duration, ttlSeconds: flags.ttl,
+    onEvent: flags.json ? undefined : (entry) => out(line(entry)),
+  });
+  const summary = `${report.admitted} of ${flags.connections} connections admitted and never denied; ` +
+    `authorization ${report.counts.authorization}, cache hits ${report.counts['cache-hit']}, connect ${report.counts.connect}, ` +
+    `heartbeat ${report.counts.heartbeat}, disconnect ${report.counts.disconnect}, refused ${report.counts.refused}, kicked ${report.counts.kicked}`;
+  if (flags.json) {
+    const timeline = report.timeline.map((e) => ({
+      atMs: e.atMs, connection: e.connection, sourceIp: e.sourceIp, event: e.event, note: e.note ?? null,
+      status: e.exchange?.reply?.status ?? null, verdict: e.exchange?.verdict.verdict ?? null, class: e.exchange?.verdict.class ?? null,
+      latencyMs: e.exchange?.latencyMs ?? null,
+    }));
+    out(JSON.stringify({ timeline, counts: report.counts, admitted: report.admitted, denied: report.denied }));
+    log(summary);
+  } else {
+    out(summary);
+  }
+  return report.denied === 0 ? EXIT_OK : EXIT_FAILED;
 }

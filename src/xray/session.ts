@@ -1,0 +1,153 @@
+/**
+ * Connections as Xray runs them against ExtAuth (spec §2.6-2.7): a positive-only TTL cache
+ * keyed on (credential, source IP) that skips authorization but not connect; connect sent
+ * asynchronously; a heartbeat every N s on a ticker (a slow reply delays the next tick, as a
+ * synchronous request in Go's loop does); a 401/403 on a heartbeat deleting the cache entry and,
+ * with kick-on-deny, ending the connection; disconnect once at the end. No retries anywhere.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Dispatcher } from 'undici';
+import { eventDispatcher, newConnectionId, sendEvent, type EventExchange } from './client.js';
+import type { ConnectionFacts, Dialect, EventType } from './dialect.js';
+
+export interface SessionOptions {
+  url: string;
+  unixSocket?: string;
+  dialect: Dialect;
+  secret?: string;
+  headers?: readonly [string, string][];
+  timeoutSeconds: number;
+  kickOnDeny: boolean;
+  /** Base facts; each connection gets its own id, and its source IP from `sourceIps`. */
+  facts: Omit<ConnectionFacts, 'connectionId'>;
+  sourceIps: string[];
+  connections: number;
+  /** Seconds between connection starts. */
+  staggerSeconds: number;
+  heartbeatSeconds: number;
+  durationSeconds: number;
+  ttlSeconds: number;
+  onEvent?: (entry: TimelineEntry) => void;
+}
+
+export interface TimelineEntry {
+  /** Milliseconds since the run started, when the event was sent. */
+  atMs: number;
+  connection: number;
+  sourceIp: string;
+  event: EventType | 'cache-hit' | 'kicked' | 'refused';
+  exchange?: EventExchange;
+  note?: string;
+}
+
+export interface SessionReport {
+  timeline: TimelineEntry[];
+  counts: Record<EventType | 'cache-hit' | 'kicked' | 'refused', number>;
+  /** Connections that were admitted and never denied a heartbeat. */
+  admitted: number;
+  denied: number;
+}
+
+/** The positive-only cache: allowed users by (credential, source IP), until their expiry. */
+class ExtAuthCache {
+  private readonly entries = new Map<string, number>();
+  constructor(private readonly ttlMs: number) {}
+  private key(credential: string, ip: string): string {
+    return `${credential}\u0000${ip}`;
+  }
+  hit(credential: string, ip: string): boolean {
+    const expires = this.entries.get(this.key(credential, ip));
+    return expires !== undefined && performance.now() < expires;
+  }
+  store(credential: string, ip: string): void {
+    if (this.ttlMs > 0) this.entries.set(this.key(credential, ip), performance.now() + this.ttlMs);
+  }
+  remove(credential: string, ip: string): void {
+    this.entries.delete(this.key(credential, ip));
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+export async function runSessions(options: SessionOptions): Promise<SessionReport> {
+  const started = performance.now();
+  const now = (): number => Math.round(performance.now() - started);
+  const cache = new ExtAuthCache(options.ttlSeconds * 1000);
+  const timeline: TimelineEntry[] = [];
+  const record = (entry: TimelineEntry): void => {
+    timeline.push(entry);
+    options.onEvent?.(entry);
+  };
+  const dispatcher = eventDispatcher(options.unixSocket);
+  const outcomes: boolean[] = [];
+  try {
+    await Promise.all(
+      Array.from({ length: options.connections }, async (_, i) => {
+        await sleep(i * options.staggerSeconds * 1000);
+        outcomes[i] = await runConnection(i + 1, options.sourceIps[i % options.sourceIps.length]!, options, cache, dispatcher, now, record);
+      }),
+    );
+  } finally {
+    await dispatcher.close();
+  }
+  const counts = { authorization: 0, connect: 0, heartbeat: 0, disconnect: 0, 'cache-hit': 0, kicked: 0, refused: 0 };
+  for (const entry of timeline) counts[entry.event]++;
+  const admitted = outcomes.filter(Boolean).length;
+  return { timeline: timeline.sort((a, b) => a.atMs - b.atMs), counts, admitted, denied: options.connections - admitted };
+}
+
+async function runConnection(
+  connection: number,
+  sourceIp: string,
+  options: SessionOptions,
+  cache: ExtAuthCache,
+  dispatcher: Dispatcher,
+  now: () => number,
+  record: (entry: TimelineEntry) => void,
+): Promise<boolean> {
+  const facts: ConnectionFacts = { ...options.facts, sourceIp, connectionId: newConnectionId() };
+  const send = async (type: EventType): Promise<EventExchange> => {
+    const atMs = now();
+    const exchange = await sendEvent({ ...options, type, facts, dispatcher });
+    record({ atMs, connection, sourceIp, event: type, exchange });
+    return exchange;
+  };
+  const endAt = now() + options.durationSeconds * 1000;
+
+  if (cache.hit(facts.credential, sourceIp)) {
+    record({ atMs: now(), connection, sourceIp, event: 'cache-hit', note: 'no authorization request' });
+  } else {
+    const auth = await send('authorization');
+    if (auth.verdict.class !== 'allow') {
+      record({ atMs: now(), connection, sourceIp, event: 'refused', note: auth.verdict.reason });
+      return false;
+    }
+    cache.store(facts.credential, sourceIp);
+  }
+  if (!options.dialect.events.includes('connect')) return true;
+
+  // Fire-and-forget, as the latest archived code does: it may land after the first heartbeat.
+  const connect = send('connect');
+  let admitted = true;
+  if (options.heartbeatSeconds > 0) {
+    let next = now() + options.heartbeatSeconds * 1000;
+    while (next < endAt) {
+      await sleep(next - now());
+      const beat = await send('heartbeat');
+      if (beat.verdict.verdict === 'deny') {
+        admitted = false;
+        cache.remove(facts.credential, sourceIp);
+        if (options.kickOnDeny) {
+          record({ atMs: now(), connection, sourceIp, event: 'kicked', note: 'heartbeat denied: connection ended' });
+          break;
+        }
+      }
+      // A Go ticker drops ticks that pass while the request is in flight.
+      next += options.heartbeatSeconds * 1000 * Math.max(1, Math.ceil((now() - next) / (options.heartbeatSeconds * 1000)));
+    }
+  }
+  if (admitted || !options.kickOnDeny) await sleep(endAt - now());
+  await connect;
+  await send('disconnect');
+  return admitted;
+}
