@@ -2,7 +2,7 @@
 import { randomInt } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { InputError } from '../errors.js';
+import { describeFsError, InputError } from '../errors.js';
 import { EVENT_TYPES, type ConnectionFacts, type Dialect, type EventType } from '../xray/dialect.js';
 import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
 import { newConnectionId, sendEvent, type EventExchange } from '../xray/client.js';
@@ -10,6 +10,18 @@ import { xrayCredential } from '../xray/credential.js';
 import { redactBody, redactHeaders } from '../xray/redact.js';
 import { runSessions, type TimelineEntry } from '../xray/session.js';
 import { countUpAddresses } from '../ip.js';
+import { writeFileSync } from 'node:fs';
+import { listChecks, parseOnly, runSuite } from '../conformance/runner.js';
+import { renderText } from '../report/text.js';
+import { renderJson } from '../report/json.js';
+import { renderJunit } from '../report/junit.js';
+import { renderCheckList } from '../report/list.js';
+import { eventDispatcher } from '../xray/client.js';
+import { fixtureCapabilities, loadFixture } from '../xray/fixture.js';
+import { extAuthSuite, targetCapabilities } from '../xray/suite.js';
+import { hysteriaSuite } from '../xray/suite-hysteria.js';
+import type { XraySuiteContext } from '../xray/suite-context.js';
+
 import { EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stdoutColors } from './io.js';
 
 export interface SimFlags {
@@ -40,6 +52,12 @@ export interface SimFlags {
   connections: number;
   ips: number;
   stagger: number;
+  conformance?: boolean;
+  fixture?: string;
+  list?: boolean;
+  only?: string;
+  junit?: string;
+  burst: number;
 }
 
 export function xraySimCommand(): Command {
@@ -73,7 +91,13 @@ export function xraySimCommand(): Command {
     .option('--connections <n>', '--session: connections for the credential', integerOption(1, 1000), 1)
     .option('--ips <k>', '--session: source IPs they come from (counting up from --source-ip)', integerOption(1, 1000), 1)
     .option('--stagger <seconds>', '--session: time between connection starts', secondsOption, 0.2)
-    .addHelpText('after', '\nExamples:\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000 --session --connections 4 --ips 2')
+    .option('--conformance', 'run the conformance suite (ExtAuth X01-X31, or Hysteria 2 H01-H13) against the backend')
+    .option('--fixture <file>', '--conformance: JSON naming allowed and denied credentials, limits and a revoke hook')
+    .option('--list', '--conformance: list the checks without running them')
+    .option('--only <ids>', '--conformance: run only these checks, e.g. X01,X07')
+    .option('--junit <file>', '--conformance: also write a JUnit XML report')
+    .option('--burst <n>', '--conformance: parallel requests in the burst checks', integerOption(1, 5000), 200)
+    .addHelpText('after', '\nExamples:\n  authkit xray-sim --url http://127.0.0.1:8080/auth --conformance --fixture fixture.json --junit report.xml\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000 --session --connections 4 --ips 2')
     .action(exitsWith(xraySim));
 }
 
@@ -148,6 +172,7 @@ function secondsOption(text: string): number {
 }
 
 async function xraySim(flags: SimFlags): Promise<number> {
+  if (flags.conformance || flags.list) return runConformance(flags);
   const prepared = prepareEvent(flags);
   const { facts, notes } = connectionFacts(flags, prepared.dialect);
   if (flags.session) {
@@ -239,4 +264,40 @@ async function simulateSessions(flags: SimFlags, prepared: PreparedEvent, facts:
     out(summary);
   }
   return report.denied === 0 ? EXIT_OK : EXIT_FAILED;
+}
+
+async function runConformance(flags: SimFlags): Promise<number> {
+  const dialect = dialectNamed(flags.dialect);
+  const suite = dialect.reply === 'hysteria-ok' ? hysteriaSuite : extAuthSuite;
+  if (flags.list) {
+    out(renderCheckList(listChecks(suite)));
+    return EXIT_OK;
+  }
+  const only = flags.only === undefined ? undefined : parseOnly(flags.only, suite);
+  const prepared = prepareEvent(flags);
+  prepared.notes.forEach((n) => log(`note: ${n}`));
+  const fixture = flags.fixture === undefined ? undefined : loadFixture(flags.fixture, dialect.reply === 'extauth-user');
+  if (!fixture) log('note: no --fixture: the checks that need known credentials are skipped');
+  const dispatcher = eventDispatcher(flags.unixSocket);
+  const ctx: XraySuiteContext = { target: prepared, fixture, dispatcher, burst: flags.burst };
+  const has = new Set([...fixtureCapabilities(fixture), ...targetCapabilities(ctx)]);
+  let report;
+  try {
+    report = await runSuite(suite, ctx, {
+      only, has: (capability) => has.has(capability),
+      onStart: (check) => log(`running ${check.id} ${check.title}`),
+    });
+  } finally {
+    await dispatcher.close();
+  }
+  if (flags.junit !== undefined) {
+    try {
+      writeFileSync(flags.junit, renderJunit(report));
+    } catch (error) {
+      throw new InputError(`--junit ${flags.junit}: ${describeFsError(error)}`);
+    }
+    log(`wrote the JUnit report to ${flags.junit}`);
+  }
+  out(flags.json ? renderJson(report) : renderText(report, { color: stdoutColors() }));
+  return report.passed ? EXIT_OK : EXIT_FAILED;
 }

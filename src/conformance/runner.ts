@@ -17,6 +17,9 @@ import {
   type OutcomeStatus,
   type Suite,
 } from './check.js';
+import { indexById, infoOf, resolveIds } from './select.js';
+
+export { listChecks, parseOnly } from './select.js';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
@@ -79,17 +82,6 @@ export async function runSuite<C>(suite: Suite<C>, ctx: C, options: RunOptions =
   return { suite: suite.name, startedAt, durationMs: since(start), results, summary, passed: summary.mustFailed === 0 };
 }
 
-/** For --list: free, it runs nothing. */
-export function listChecks<C>(suite: Suite<C>): CheckInfo[] {
-  indexById(suite);
-  return suite.checks.map(infoOf);
-}
-
-/** "X01,X07" or "x01 x07" to the suite's IDs; an ID the suite lacks is the user's mistake. */
-export function parseOnly<C>(text: string, suite: Suite<C>): string[] {
-  return resolveIds(text.split(/[\s,]+/).filter((id) => id !== ''), suite);
-}
-
 const TIMED_OUT = Symbol('timed out');
 /** setTimeout fires at once for longer delays, so those mean "no timeout". */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -119,9 +111,11 @@ async function runCheck<C>(check: Check<C>, ctx: C, timeoutMs: number, has: (cap
     message = outcome.message;
     evidence = [...recorded, ...(outcome.evidence ?? [])];
   } catch (error) {
-    if (error === TIMED_OUT) controller.abort(new Error(`timed out after ${timeoutMs} ms`));
+    const timedOut = `timed out after ${timeoutMs} ms`;
+    // The reason fetch and undici reject with, as for AbortSignal.timeout().
+    if (error === TIMED_OUT) controller.abort(new DOMException(timedOut, 'TimeoutError'));
     status = 'error';
-    message = error === TIMED_OUT ? `timed out after ${timeoutMs} ms` : describeThrown(error);
+    message = error === TIMED_OUT ? timedOut : describeThrown(error);
     evidence = [...recorded];
   } finally {
     clearTimeout(timer);
@@ -169,32 +163,6 @@ function summarize(results: readonly CheckResult[]): Summary {
     if (gates(result.level, result.status)) summary.mustFailed += 1;
   }
   return summary;
-}
-
-function resolveIds<C>(ids: readonly string[], suite: Suite<C>): string[] {
-  if (ids.length === 0) throw new InputError('--only needs at least one check ID, e.g. --only X01,X07');
-  const byId = indexById(suite);
-  const unknown = ids.filter((id) => !byId.has(id.toUpperCase()));
-  if (unknown.length > 0) {
-    const noun = unknown.length === 1 ? 'check' : 'checks';
-    throw new InputError(`--only: ${suite.name} has no ${noun} ${unknown.join(', ')} (--list shows its checks)`);
-  }
-  return [...new Set(ids.map((id) => byId.get(id.toUpperCase())!))];
-}
-
-/** IDs are matched without regard to case, so two that differ only in case are a suite bug. */
-function indexById<C>(suite: Suite<C>): Map<string, string> {
-  const byId = new Map<string, string>();
-  for (const { id } of suite.checks) {
-    if (byId.has(id.toUpperCase())) throw new Error(`suite ${suite.name} has two checks with ID ${id}`);
-    byId.set(id.toUpperCase(), id);
-  }
-  return byId;
-}
-
-function infoOf<C>(check: Check<C>): CheckInfo {
-  const { id, level, title, requires } = check;
-  return requires === undefined ? { id, level, title } : { id, level, title, requires: [...requires] };
 }
 
 function since(start: number): number {

@@ -1,0 +1,111 @@
+/**
+ * What the ExtAuth and Hysteria 2 checks share: the target as the proxy is configured, the
+ * fixture, and ways to send a proper event, a raw body, or run a revoke hook.
+ */
+import { execFile } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { request, type Dispatcher } from 'undici';
+import { newConnectionId, requestHeaders, sendEvent, describeNetworkError, type EventExchange } from './client.js';
+import type { ConnectionFacts, Dialect, EventType } from './dialect.js';
+import type { FixtureHook, XrayFixture } from './fixture.js';
+import { redactBody } from './redact.js';
+
+export interface XrayTarget {
+  url: string;
+  dialect: Dialect;
+  secret?: string;
+  headers: [string, string][];
+  timeoutSeconds: number;
+}
+
+export interface XraySuiteContext {
+  target: XrayTarget;
+  fixture?: XrayFixture;
+  dispatcher: Dispatcher;
+  /** Parallel requests in the burst checks. */
+  burst: number;
+}
+
+export function facts(credential: string, extra: Partial<ConnectionFacts> = {}): ConnectionFacts {
+  return {
+    credential, connectionId: newConnectionId(), protocol: 'vless', inboundTag: 'vless-in',
+    sourceIp: '198.51.100.10', sourcePort: randomInt(32768, 61000), localIp: '10.0.0.1', localPort: 443, tx: '0', ...extra,
+  };
+}
+
+export interface SendOptions {
+  /** Leave out the secret and custom headers (X06), or send these instead. */
+  auth?: 'omit' | { secret?: string; headers: [string, string][] };
+  extraHeaders?: [string, string][];
+  now?: Date;
+}
+
+export function send(ctx: XraySuiteContext, type: EventType, eventFacts: ConnectionFacts, options: SendOptions = {}): Promise<EventExchange> {
+  const auth = options.auth === 'omit' ? { secret: undefined, headers: [] } : (options.auth ?? { secret: ctx.target.secret, headers: ctx.target.headers });
+  return sendEvent({
+    ...ctx.target, ...auth, headers: [...auth.headers, ...(options.extraHeaders ?? [])], type, facts: eventFacts,
+    dispatcher: ctx.dispatcher, now: options.now,
+  });
+}
+
+export interface RawReply {
+  status?: number;
+  body: string;
+  error?: string;
+}
+
+/** POSTs any body with the proxy's headers (and the secret), for the malformed-request checks. */
+export async function postRaw(ctx: XraySuiteContext, body: string, contentType: string | null = 'application/json'): Promise<RawReply> {
+  const headers = requestHeaders(ctx.target, body);
+  if (contentType === null) delete headers['content-type'];
+  else headers['content-type'] = contentType;
+  try {
+    const response = await request(ctx.target.url, {
+      method: 'POST', headers, body, dispatcher: ctx.dispatcher, signal: AbortSignal.timeout(Math.max(1, ctx.target.timeoutSeconds || 5) * 1000),
+    });
+    return { status: response.statusCode, body: (await response.body.text()).slice(0, 2048) };
+  } catch (error) {
+    return { body: '', error: describeNetworkError(error) };
+  }
+}
+
+/** Runs a fixture hook: an HTTP call carrying the suite's secret and headers, or a command. */
+export async function runHook(ctx: XraySuiteContext, hook: FixtureHook, credential: string): Promise<string> {
+  if ('command' in hook) {
+    return new Promise((resolve, reject) => {
+      // The credential goes through the environment, never spliced into the shell text.
+      execFile('sh', ['-c', hook.command], { env: { ...process.env, AUTHKIT_CREDENTIAL: credential }, timeout: 10_000 }, (error, _stdout, stderr) => {
+        if (error) reject(new Error(`hook command failed: ${String(stderr).trim().split('\n')[0] || error.message}`));
+        else resolve('command ran');
+      });
+    });
+  }
+  const body = hook.body === undefined ? undefined : JSON.stringify(hook.body).split('{credential}').join(credential);
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (ctx.target.secret !== undefined) headers.authorization = `Bearer ${ctx.target.secret}`;
+  for (const [name, value] of ctx.target.headers) headers[name.toLowerCase()] = value;
+  const response = await request(hook.url.split('{credential}').join(encodeURIComponent(credential)), {
+    method: hook.method as Dispatcher.HttpMethod, headers, body, signal: AbortSignal.timeout(10_000),
+  });
+  await response.body.dump();
+  if (response.statusCode >= 300) throw new Error(`hook ${hook.method} ${hook.url} answered ${response.statusCode}`);
+  return `${hook.method} answered ${response.statusCode}`;
+}
+
+/** A random UUIDv4 no backend knows. */
+export function unknownCredential(): string {
+  return newConnectionId();
+}
+
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+}
+
+/** The part of an exchange a report shows: the request body, the status, the body, the verdict. */
+export function shown(exchange: EventExchange, credential: string): { sent: unknown; received: unknown } {
+  return {
+    sent: redactBody(exchange.request.body, credential),
+    received: exchange.reply ? { status: exchange.reply.status, body: exchange.reply.body.slice(0, 512) } : exchange.verdict.reason,
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * The ExtAuth suite against a backend that gets the contract wrong in the ways the issue's
+ * users found out in production: the checks that should fail do, and say why.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { runSuite } from '../../src/conformance/runner.js';
+import { renderJunit } from '../../src/report/junit.js';
+import { eventDispatcher } from '../../src/xray/client.js';
+import { src } from '../../src/xray/dialects/src.js';
+import { parseFixture } from '../../src/xray/fixture.js';
+import { extAuthSuite, targetCapabilities } from '../../src/xray/suite.js';
+import type { XraySuiteContext } from '../../src/xray/suite-context.js';
+import { fixtureCapabilities } from '../../src/xray/fixture.js';
+import { httpServer } from './servers.js';
+
+const alice = '11111111-1111-4111-8111-111111111111';
+const disabled = '22222222-2222-4222-8222-222222222222';
+
+// Denies with a 200 and a null user, never checks the secret, crashes on bad JSON, answers
+// heartbeats with 204 and connects for unknown ids with 404.
+const broken = await httpServer((request, res) => {
+  let event: Record<string, unknown>;
+  try {
+    event = JSON.parse(request.body);
+  } catch {
+    res.statusCode = 500;
+    return res.end('internal error');
+  }
+  if (event.type === 'authorization') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return res.end(event.credential === alice ? '{"user":{"email":"alice@example.com","level":0}}' : '{"user":null}');
+  }
+  res.statusCode = event.type === 'connect' ? 404 : 204;
+  res.end();
+});
+afterAll(() => broken.close());
+
+describe('the ExtAuth suite against a deliberately broken backend', async () => {
+  const dispatcher = eventDispatcher();
+  const ctx: XraySuiteContext = {
+    target: { url: broken.url, dialect: src, secret: 'expected-secret', headers: [], timeoutSeconds: 2 },
+    fixture: parseFixture({ allowed: [alice], denied: [{ credential: disabled, why: 'disabled' }] }, 'fixture', true),
+    dispatcher, burst: 20,
+  };
+  const has = new Set([...fixtureCapabilities(ctx.fixture), ...targetCapabilities(ctx)]);
+  const report = await runSuite(extAuthSuite, ctx, { has: (c) => has.has(c) });
+  await dispatcher.close();
+  const result = (id: string) => report.results.find((r) => r.id === id)!;
+
+  it('fails the run', () => {
+    expect(report.passed).toBe(false);
+  });
+
+  it.each([
+    ['X03', 'fail', /a random unknown UUID: protocol-error: "user" is null/],
+    ['X04', 'fail', /disabled/],
+    ['X05', 'warn', /a deny sent as 200/],
+    ['X06', 'fail', /no secret or header: Xray would ALLOW it/],
+    ['X07', 'fail', /invalid JSON: answered 500/],
+    ['X19', 'fail', /connect answered 404/],
+    ['X21', 'fail', /heartbeat 1 answered 204/],
+  ])('%s is %s, saying why', (id, status, message) => {
+    expect(result(id).status).toBe(status);
+    expect(result(id).message).toMatch(message);
+  });
+
+  it('passes what the backend gets right', () => {
+    expect(result('X01').status).toBe('pass');
+    expect(result('X14').status).toBe('pass');
+  });
+
+  it('shows what was sent and received, with the credential masked', () => {
+    const x03 = result('X03');
+    expect(JSON.stringify(x03.evidence)).toMatch(/"user\\":null/);
+    expect(JSON.stringify(report)).not.toContain(alice);
+  });
+
+  it('skips the checks the fixture does not enable, saying what is missing', () => {
+    expect(result('X22').status).toBe('skip');
+    expect(result('X22').message).toMatch(/fixture\.revoke/);
+  });
+
+  it('writes a JUnit report that names the failed checks', () => {
+    const xml = renderJunit(report);
+    expect(xml).toMatch(/<testcase [^>]*name="X06[^"]*"[^>]*>\s*<failure/);
+  });
+});
