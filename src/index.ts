@@ -21,3 +21,19 @@ export {
 } from './snell/trial-auth.js';
 export { readPcapStreams, type CapturedStream } from './snell/pcap.js';
 export { authenticateCapture, parseCapturesJsonl, capturesFromPcap, type Capture } from './snell/captures.js';
+
+// Xray ExtAuth and Hysteria 2 HTTP auth: play the proxy against a backend.
+export { EVENT_TYPES, buildEventBody, parseEventBody, type Dialect, type EventType, type ConnectionFacts } from './xray/dialect.js';
+export { DIALECTS, dialectNamed } from './xray/dialects/index.js';
+export { sendEvent, type EventRequest, type EventExchange } from './xray/client.js';
+export { readReply, type Verdict, type VerdictClass } from './xray/contract.js';
+export { runSessions, type SessionOptions, type SessionReport } from './xray/session.js';
+export { extAuthSuite } from './xray/suite.js';
+export { hysteriaSuite } from './xray/suite-hysteria.js';
+
+// The conformance runner and its reports, shared by every protocol's suite.
+export { runSuite, listChecks, parseOnly, type SuiteReport, type CheckResult } from './conformance/runner.js';
+export type { Check, Suite, CheckLevel, CheckStatus } from './conformance/check.js';
+export { renderText } from './report/text.js';
+export { renderJson } from './report/json.js';
+export { renderJunit } from './report/junit.js';
