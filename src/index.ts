@@ -30,6 +30,7 @@ export { readReply, type Verdict, type VerdictClass } from './xray/contract.js';
 export { runSessions, type SessionOptions, type SessionReport } from './xray/session.js';
 export { extAuthSuite } from './xray/suite.js';
 export { hysteriaSuite } from './xray/suite-hysteria.js';
+export { startXrayBackend, type XrayBackend, type XrayBackendOptions } from './xray/backend/server.js';
 
 // The conformance runner and its reports, shared by every protocol's suite.
 export { runSuite, listChecks, parseOnly, type SuiteReport, type CheckResult } from './conformance/runner.js';

@@ -5,6 +5,7 @@ import { EXIT_INTERNAL, EXIT_USAGE, log } from './io.js';
 import { snellAuthCommand } from './snell-auth.js';
 import { snellGenCommand } from './snell-gen.js';
 import { xraySimCommand } from './xray-sim.js';
+import { xrayBackendCommand } from './xray-backend.js';
 
 export function buildProgram(): Command {
   const program = new Command('authkit')
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
   program.addCommand(snellGenCommand());
   program.addCommand(snellAuthCommand());
   program.addCommand(xraySimCommand());
+  program.addCommand(xrayBackendCommand());
   program.exitOverride();
   for (const command of program.commands) {
     command.exitOverride();

@@ -1,0 +1,151 @@
+/** `authkit xray-backend`: a stand-in ExtAuth / Hysteria 2 auth backend with sessions, an admin API and fault injection. */
+import { Command } from 'commander';
+import { InputError } from '../errors.js';
+import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
+import { startXrayBackend, type XrayBackend, type XrayBackendOptions } from '../xray/backend/server.js';
+import { choiceOption, EXIT_OK, exitsWith, log, readSecret } from './io.js';
+
+export interface BackendFlags {
+  listen?: string;
+  unixSocket?: string;
+  users?: string;
+  dialect: string;
+  secret?: string;
+  secretFile?: string;
+  secretEnv?: string;
+  header?: string[];
+  latencyMs?: string;
+  errorRate?: string;
+  garbageRate?: string;
+  sessionIdle?: string;
+}
+
+/** For embedding and tests: where log lines go, and a signal that stops the backend like SIGINT does. */
+export interface BackendHooks {
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+  /** Called once the backend listens. */
+  onListening?: (backend: XrayBackend) => void;
+}
+
+export function xrayBackendCommand(hooks: BackendHooks = {}): Command {
+  return new Command('xray-backend')
+    .description('run an auth backend for Xray ExtAuth or Hysteria 2 (users file, sessions, IP limits, admin API, fault injection)')
+    .option('--listen <host:port>', 'listen on TCP, e.g. 127.0.0.1:8080 (port 0: any free port)')
+    .option('--unix-socket <path>', 'listen on a Unix socket instead')
+    .option('--users <file>', 'users: a JSON array or JSON Lines of {credential, email, level, enabled, expiresAt, quotaBytes, usedBytes, maxIps}; reloaded when it changes')
+    .option('--dialect <name>', `the contract to serve: ${Object.keys(DIALECTS).join(', ')}`, choiceOption(Object.keys(DIALECTS)), 'wiki')
+    .option('--secret-env <var>', 'require Authorization: Bearer <secret from this environment variable> (events and /admin/)')
+    .option('--secret-file <file>', 'the secret from a file')
+    .option('--secret <secret>', 'the secret (visible in ps: prefer --secret-env or --secret-file)')
+    .option('--header <header>', "require this header 'K: V' (repeatable; the wiki dialect's headers map)", (value: string, all: string[] = []) => [...all, value])
+    .option('--latency-ms <n[-m]>', 'delay every event reply by N ms, or a random N..M ms')
+    .option('--error-rate <p>', 'answer this share (0..1) of events with 503, without acting on them')
+    .option('--garbage-rate <p>', 'answer this share (0..1) of events with 200 and a broken body')
+    .option('--session-idle <seconds>', 'a session not heard from for this long (or 3 heartbeat intervals) expires (default 90)')
+    .addHelpText(
+      'after',
+      '\nExample:\n  authkit xray-backend --listen 127.0.0.1:8080 --users fixtures/xray/users.json --dialect src --secret-env EXTAUTH_SECRET' +
+        '\n\nEvents are POSTed to any path outside /admin/. Admin API (same secret or headers):' +
+        '\n  GET /admin/sessions, GET /admin/stats, POST /admin/revoke and /admin/restore with {"credential": "..."}',
+    )
+    .action(exitsWith((flags: BackendFlags) => xrayBackend(flags, hooks)));
+}
+
+async function xrayBackend(flags: BackendFlags, hooks: BackendHooks): Promise<number> {
+  const say = hooks.log ?? log;
+  const { options, notes } = backendOptions(flags);
+  const backend = await startXrayBackend({ ...options, log: say });
+  const where = backend.unixSocket === undefined ? backend.url : `unix:${backend.unixSocket} (xray-sim: --url ${backend.url} --unix-socket ${backend.unixSocket})`;
+  say(`xray-backend: ${options.dialect.name} dialect, ${backend.state.users.users.length} users from ${flags.users}, listening on ${where}`);
+  notes.forEach((note) => say(`note: ${note}`));
+  hooks.onListening?.(backend);
+  await stopRequested(hooks.signal);
+  say('xray-backend: stopping');
+  await backend.close();
+  return EXIT_OK;
+}
+
+/** Resolves on SIGINT, SIGTERM or the hook's abort; a second signal then ends the process as usual. */
+function stopRequested(signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      signal?.removeEventListener('abort', stop);
+      resolve();
+    };
+    if (signal?.aborted) return stop();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    signal?.addEventListener('abort', stop, { once: true });
+  });
+}
+
+/** The flags as backend options, or an InputError naming the flag; `notes` are things to tell the user. */
+export function backendOptions(flags: BackendFlags): { options: Omit<XrayBackendOptions, 'log'>; notes: string[] } {
+  const notes: string[] = [];
+  if (flags.listen !== undefined && flags.unixSocket !== undefined) throw new InputError('give --listen or --unix-socket, not both');
+  if (flags.listen === undefined && flags.unixSocket === undefined) throw new InputError('where to listen: --listen HOST:PORT or --unix-socket PATH');
+  if (flags.users === undefined) throw new InputError('--users FILE is required');
+  const dialect = dialectNamed(flags.dialect);
+  const secret = readSecret({ value: flags.secret, file: flags.secretFile, env: flags.secretEnv }, 'secret');
+  if (flags.secret !== undefined) notes.push('--secret is visible to other local users in ps; --secret-file or --secret-env keep it private');
+  const headers = (flags.header ?? []).map(parseHeader);
+  const guarded = secret !== undefined || headers.length > 0;
+  if (dialect.secret === 'none' && !dialect.customHeaders) {
+    if (guarded) notes.push(`the ${dialect.name} dialect sends no secret and no headers: they guard only /admin/ (protect events with a URL token or network ACLs)`);
+  } else if (headers.length > 0 && !dialect.customHeaders) {
+    notes.push(`Xray's ${dialect.name} dialect sends no custom headers: a real proxy cannot pass --header (use --secret)`);
+  }
+  if (!guarded) notes.push('no --secret or --header: anyone who can reach the backend can use it and its admin API (revoke, sessions)');
+
+  const options: Omit<XrayBackendOptions, 'log'> = { dialect, usersFile: flags.users, secret, headers, faults: {} };
+  if (flags.listen !== undefined) Object.assign(options, parseListen(flags.listen));
+  else options.unixSocket = flags.unixSocket;
+  if (flags.latencyMs !== undefined) options.faults!.latencyMs = parseLatency(flags.latencyMs);
+  if (flags.errorRate !== undefined) options.faults!.errorRate = parseRate(flags.errorRate, '--error-rate');
+  if (flags.garbageRate !== undefined) options.faults!.garbageRate = parseRate(flags.garbageRate, '--garbage-rate');
+  if ((options.faults!.errorRate ?? 0) + (options.faults!.garbageRate ?? 0) > 1) throw new InputError('--error-rate and --garbage-rate add up to more than 1');
+  if (flags.sessionIdle !== undefined) options.sessionIdleMs = parseSeconds(flags.sessionIdle, '--session-idle') * 1000;
+  return { options, notes };
+}
+
+/** `127.0.0.1:8080`, `localhost:0`, `[::1]:8080`. */
+export function parseListen(text: string): { host: string; port: number } {
+  const match = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([^\s:[\]]+):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match || port > 65535) throw new InputError(`--listen: expected HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080), got "${text}"`);
+  return { host: match[1]!, port };
+}
+
+/** `N` or `N-M` milliseconds. */
+export function parseLatency(text: string): [number, number] {
+  const match = /^\s*(\d{1,7})\s*(?:-\s*(\d{1,7})\s*)?$/.exec(text);
+  const min = Number(match?.[1]);
+  const max = match?.[2] === undefined ? min : Number(match[2]);
+  if (!match || max < min) throw new InputError(`--latency-ms: expected N or N-M milliseconds with N <= M, got "${text}"`);
+  return [min, max];
+}
+
+export function parseRate(text: string, flag: string): number {
+  const value = Number(text);
+  if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(text) || value > 1) throw new InputError(`${flag}: expected a share from 0 to 1 (0.05 = 5 %), got "${text}"`);
+  return value;
+}
+
+function parseSeconds(text: string, flag: string): number {
+  const value = Number(text);
+  if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(text) || !(value > 0) || value > 7 * 86400) throw new InputError(`${flag}: expected seconds, more than 0 and at most a week, got "${text}"`);
+  return value;
+}
+
+/** `Name: value`. The value may be a token, so it never appears in a message. */
+export function parseHeader(text: string): [string, string] {
+  const colon = text.indexOf(':');
+  const name = text.slice(0, Math.max(colon, 0)).trim();
+  const value = text.slice(colon + 1).trim();
+  if (colon < 1 || name === '' || value === '') throw new InputError("--header: expected 'Name: value' with a non-empty name and value");
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new InputError(`--header: "${name}" is not a valid header name`);
+  return [name, value];
+}
