@@ -14,8 +14,12 @@ export interface FixtureUser {
   why?: string;
 }
 
-/** An HTTP call (with the suite's secret and headers) or a shell command; `{credential}` is substituted. */
-export type FixtureHook = { url: string; method: string; body?: unknown } | { command: string };
+/**
+ * An HTTP call or a shell command; `{credential}` is substituted. The call carries the suite's
+ * secret and headers plus its own `headers`, whose values may name environment variables as
+ * `${VAR}` so an admin token need not sit in the file.
+ */
+export type FixtureHook = { url: string; method: string; body?: unknown; headers: [string, string][] } | { command: string };
 
 export interface XrayFixture {
   allowed: FixtureUser[];
@@ -90,7 +94,13 @@ export function parseFixture(value: unknown, label: string, uuids: boolean): Xra
         fail(`${where}.url`, 'is not a URL');
       }
       if (h.method !== undefined && typeof h.method !== 'string') fail(`${where}.method`, 'must be a string');
-      return { url: h.url, method: ((h.method as string | undefined) ?? 'POST').toUpperCase(), body: h.body };
+      const headers = h.headers ?? {};
+      if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) fail(`${where}.headers`, 'must be an object of strings');
+      const pairs = Object.entries(headers as Record<string, unknown>).map(([name, value]): [string, string] => {
+        if (typeof value !== 'string') return fail(`${where}.headers.${name}`, 'must be a string');
+        return [name, expandEnv(value as string, `${where}.headers.${name}`, fail)];
+      });
+      return { url: h.url, method: ((h.method as string | undefined) ?? 'POST').toUpperCase(), body: h.body, headers: pairs };
     };
     fixture.revoke = {
       credential: revoke.credential === undefined ? (fixture.allowed[0]?.credential ?? fail('"revoke".credential', 'is missing and there is no allowed user to revoke')) : credentialAt(revoke.credential, '"revoke".credential'),
@@ -99,6 +109,10 @@ export function parseFixture(value: unknown, label: string, uuids: boolean): Xra
     };
   }
   return fixture;
+}
+
+function expandEnv(value: string, where: string, fail: (where: string, what: string) => never): string {
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_m, name: string) => process.env[name] ?? fail(where, `names \${${name}}, which is not set`));
 }
 
 /** The run's capabilities, for the checks' `requires`. */

@@ -83,7 +83,7 @@ export async function runHook(ctx: XraySuiteContext, hook: FixtureHook, credenti
   const body = hook.body === undefined ? undefined : JSON.stringify(hook.body).split('{credential}').join(credential);
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (ctx.target.secret !== undefined) headers.authorization = `Bearer ${ctx.target.secret}`;
-  for (const [name, value] of ctx.target.headers) headers[name.toLowerCase()] = value;
+  for (const [name, value] of [...ctx.target.headers, ...hook.headers]) headers[name.toLowerCase()] = value;
   const response = await request(hook.url.split('{credential}').join(encodeURIComponent(credential)), {
     method: hook.method as Dispatcher.HttpMethod, headers, body, signal: AbortSignal.timeout(10_000),
   });
