@@ -91,7 +91,7 @@ export function xraySimCommand(): Command {
     .option('--connections <n>', '--session: connections for the credential', integerOption(1, 1000), 1)
     .option('--ips <k>', '--session: source IPs they come from (counting up from --source-ip)', integerOption(1, 1000), 1)
     .option('--stagger <seconds>', '--session: time between connection starts', secondsOption, 0.2)
-    .option('--conformance', 'run the conformance suite (ExtAuth X01-X31, or Hysteria 2 H01-H13) against the backend')
+    .option('--conformance', 'run the conformance suite (ExtAuth X01-X31, or Hysteria 2 H01-H14) against the backend')
     .option('--fixture <file>', '--conformance: JSON naming allowed and denied credentials, limits and a revoke hook')
     .option('--list', '--conformance: list the checks without running them')
     .option('--only <ids>', '--conformance: run only these checks, e.g. X01,X07')

@@ -1,5 +1,5 @@
 /**
- * The Hysteria 2 HTTP-auth conformance suite (spec §6). Hysteria calls the backend once per
+ * The Hysteria 2 HTTP-auth conformance suite (spec §6), H01-H14. Hysteria calls the backend once per
  * client connection, reads the reply with json.Unmarshal (the whole body, strictly typed) and
  * waits at most 10 s.
  */
@@ -144,6 +144,19 @@ export const hysteriaChecks: HCheck[] = [
     async run(ctx, t) {
       const e = await send(ctx, 'authorization', facts(valid(ctx)), { auth: 'omit' });
       return t.info(okTrue(e) ? 'works without any header, as Hysteria calls it' : `without headers: ${e.verdict.reason} (Hysteria cannot send a header: use a token in the URL)`);
+    },
+  },
+  {
+    id: 'H14', level: 'SHOULD', requires: ['fixture.sessionLimit'],
+    title: 'with a limit of k devices, the (k+1)-th client address is refused',
+    async run(ctx, t) {
+      const { credential, maxIps } = ctx.fixture!.sessionLimit!;
+      for (let i = 0; i < maxIps; i++) {
+        const e = await auth(ctx, credential, { sourceIp: `198.51.100.${150 + i}` });
+        if (!okTrue(e)) return t.fail(`client ${i + 1} of ${maxIps} was refused: ${e.verdict.reason}`, shown(e, credential));
+      }
+      const extra = await auth(ctx, credential, { sourceIp: `198.51.100.${150 + maxIps}` });
+      if (okTrue(extra)) return t.fail(`client ${maxIps + 1} was accepted with a limit of ${maxIps}`, shown(extra, credential));
     },
   },
 ];
