@@ -36,3 +36,36 @@ function errorPosition(message: string, text: string): number | undefined {
   if (at < 0) return undefined;
   return at + (ellipsis ? 10 : Math.max(0, context.indexOf(char)));
 }
+
+/**
+ * The line on which each element of a top-level JSON array starts, so that an error about entry
+ * i can name its line: a small scanner aware of strings and nesting.
+ */
+export function arrayElementLines(text: string): number[] {
+  const starts: number[] = [];
+  let depth = 0;
+  let line = 1;
+  let inString = false;
+  let expectElement = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === '\n') line++;
+    if (inString) {
+      if (c === '\\') i++;
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === ' ' || c === '\t' || c === '\r' || c === '\n') continue;
+    if (depth === 1 && expectElement) {
+      starts.push(line);
+      expectElement = false;
+    }
+    if (c === '"') inString = true;
+    else if (c === '[' || c === '{') {
+      depth++;
+      if (depth === 1) expectElement = true;
+    } else if (c === ']' || c === '}') depth--;
+    else if (c === ',' && depth === 1) expectElement = true;
+  }
+  return starts;
+}

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { describeFsError, InputError } from '../errors.js';
-import { parseJsonText } from '../json.js';
+import { arrayElementLines, parseJsonText } from '../json.js';
 
 export interface SnellUser {
   name: string;
@@ -191,40 +191,11 @@ function parseCsvRow(row: string, where: string): SnellUser {
 function parseJsonArray(text: string, label: string): Omit<ParsedUsers, 'format' | 'warnings'> {
   const value = parseJsonText(text, label);
   if (!Array.isArray(value)) throw new InputError(`${label}: expected a JSON array of {"name","psk"}`);
-  const starts = value.length > 0 ? elementStartLines(text) : [];
+  const starts = value.length > 0 ? arrayElementLines(text) : [];
   const users = value.map((entry, i) => checkedUser(entry, `${label}:${starts[i] ?? '?'}`));
   return { users, lines: starts.slice(0, users.length) };
 }
 
-/** Line on which each top-level array element starts: a small scanner aware of strings and nesting. */
-function elementStartLines(text: string): number[] {
-  const starts: number[] = [];
-  let depth = 0;
-  let line = 1;
-  let inString = false;
-  let expectElement = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c === '\n') line++;
-    if (inString) {
-      if (c === '\\') i++;
-      else if (c === '"') inString = false;
-      continue;
-    }
-    if (c === ' ' || c === '\t' || c === '\r' || c === '\n') continue;
-    if (depth === 1 && expectElement) {
-      starts.push(line);
-      expectElement = false;
-    }
-    if (c === '"') inString = true;
-    else if (c === '[' || c === '{') {
-      depth++;
-      if (depth === 1) expectElement = true;
-    } else if (c === ']' || c === '}') depth--;
-    else if (c === ',' && depth === 1) expectElement = true;
-  }
-  return starts;
-}
 
 function duplicatePskWarnings(users: SnellUser[], lines: number[], label: string): string[] {
   const firstIndex = new Map<string, number>();

@@ -12,7 +12,7 @@ import { watch, watchFile, unwatchFile, type FSWatcher, type Stats } from 'node:
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { describeFsError, InputError } from '../../errors.js';
-import { parseJsonText } from '../../json.js';
+import { arrayElementLines, parseJsonText } from '../../json.js';
 import { isUuid, uuidFromText } from '../credential.js';
 import type { Dialect } from '../dialect.js';
 
@@ -83,7 +83,7 @@ export function parseXrayUsers(text: string, label: string, kind: CredentialKind
   if (first === '[') {
     const value = parseJsonText(text, label);
     if (!Array.isArray(value)) throw new InputError(`${label}: expected a JSON array of users`);
-    const starts = elementStartLines(text);
+    const starts = arrayElementLines(text);
     entries = value.map((entry, i) => ({ value: entry, line: starts[i] ?? 1 }));
   } else if (first === '{') {
     entries = [];
@@ -216,35 +216,6 @@ function duplicateEmailWarnings(users: readonly XrayUser[], label: string): stri
   return warnings;
 }
 
-/** Line on which each top-level array element starts: a small scanner aware of strings and nesting. */
-function elementStartLines(text: string): number[] {
-  const starts: number[] = [];
-  let depth = 0;
-  let line = 1;
-  let inString = false;
-  let expectElement = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c === '\n') line++;
-    if (inString) {
-      if (c === '\\') i++;
-      else if (c === '"') inString = false;
-      continue;
-    }
-    if (c === ' ' || c === '\t' || c === '\r' || c === '\n') continue;
-    if (depth === 1 && expectElement) {
-      starts.push(line);
-      expectElement = false;
-    }
-    if (c === '"') inString = true;
-    else if (c === '[' || c === '{') {
-      depth++;
-      if (depth === 1) expectElement = true;
-    } else if (c === ']' || c === '}') depth--;
-    else if (c === ',' && depth === 1) expectElement = true;
-  }
-  return starts;
-}
 
 export interface UsersWatcherOptions {
   /** The snapshot already loaded; the watcher replaces it only when the content changes. */
