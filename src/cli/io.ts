@@ -88,3 +88,36 @@ export function exitsWith<A extends unknown[]>(action: (...args: A) => Promise<n
     process.exitCode = await action(...args);
   };
 }
+
+/** Seconds as a number, fractions allowed; `flag` names the flag in the error. */
+export function parseSeconds(text: string, flag: string, range: { min?: number; max?: number } = {}): number {
+  const value = Number(text);
+  const min = range.min ?? 0;
+  const max = range.max ?? 86_400;
+  if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(text) || value < min || value > max) {
+    throw new InputError(`${flag}: expected seconds from ${min} to ${max}, got "${text}"`);
+  }
+  return value;
+}
+
+/** Commander's parser for a seconds flag (its own error wording adds the flag name). */
+export function secondsOption(text: string): number {
+  const value = Number(text);
+  if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(text) || value > 86_400) throw new InvalidArgumentError('expected seconds, 0 to 86400');
+  return value;
+}
+
+/** Names that frame the request or belong to the connection: a configured header may not set them. */
+const FRAMING_HEADERS = new Set(['content-length', 'transfer-encoding', 'host', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect', 'proxy-connection']);
+
+/** `--header 'Name: value'`. The value may be a token, so it never appears in a message. */
+export function parseHeader(text: string): [string, string] {
+  const colon = text.indexOf(':');
+  const name = text.slice(0, Math.max(colon, 0)).trim();
+  const value = text.slice(colon + 1).trim();
+  if (colon < 1 || name === '' || value === '') throw new InputError("--header: expected 'Name: value' with a non-empty name and value");
+  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new InputError(`--header: "${name}" is not a valid header name`);
+  if (FRAMING_HEADERS.has(name.toLowerCase())) throw new InputError(`--header: ${name} is set by the HTTP client, not configurable`);
+  if (/[\r\n\0]/.test(value)) throw new InputError(`--header: the value of ${name} contains a line break or NUL`);
+  return [name, value];
+}

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
 import { startXrayBackend, type XrayBackend, type XrayBackendOptions } from '../xray/backend/server.js';
-import { choiceOption, EXIT_OK, exitsWith, log, readSecret } from './io.js';
+import { choiceOption, EXIT_OK, exitsWith, log, readSecret, parseHeader, parseSeconds } from './io.js';
 
 export interface BackendFlags {
   listen?: string;
@@ -107,11 +107,13 @@ export function backendOptions(flags: BackendFlags): { options: Omit<XrayBackend
   if (flags.errorRate !== undefined) options.faults!.errorRate = parseRate(flags.errorRate, '--error-rate');
   if (flags.garbageRate !== undefined) options.faults!.garbageRate = parseRate(flags.garbageRate, '--garbage-rate');
   if ((options.faults!.errorRate ?? 0) + (options.faults!.garbageRate ?? 0) > 1) throw new InputError('--error-rate and --garbage-rate add up to more than 1');
-  if (flags.sessionIdle !== undefined) options.sessionIdleMs = parseSeconds(flags.sessionIdle, '--session-idle') * 1000;
+  if (flags.sessionIdle !== undefined) options.sessionIdleMs = parseSeconds(flags.sessionIdle, '--session-idle', { min: 0.001, max: 7 * 86400 }) * 1000;
   return { options, notes };
 }
 
 /** `127.0.0.1:8080`, `localhost:0`, `[::1]:8080`. */
+export { parseHeader };
+
 export function parseListen(text: string): { host: string; port: number } {
   const match = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([^\s:[\]]+):(\d{1,5})$/.exec(text);
   const port = Number(match?.[2]);
@@ -132,20 +134,4 @@ export function parseRate(text: string, flag: string): number {
   const value = Number(text);
   if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(text) || value > 1) throw new InputError(`${flag}: expected a share from 0 to 1 (0.05 = 5 %), got "${text}"`);
   return value;
-}
-
-function parseSeconds(text: string, flag: string): number {
-  const value = Number(text);
-  if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(text) || !(value > 0) || value > 7 * 86400) throw new InputError(`${flag}: expected seconds, more than 0 and at most a week, got "${text}"`);
-  return value;
-}
-
-/** `Name: value`. The value may be a token, so it never appears in a message. */
-export function parseHeader(text: string): [string, string] {
-  const colon = text.indexOf(':');
-  const name = text.slice(0, Math.max(colon, 0)).trim();
-  const value = text.slice(colon + 1).trim();
-  if (colon < 1 || name === '' || value === '') throw new InputError("--header: expected 'Name: value' with a non-empty name and value");
-  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new InputError(`--header: "${name}" is not a valid header name`);
-  return [name, value];
 }

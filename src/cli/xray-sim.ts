@@ -1,11 +1,11 @@
 /** `authkit xray-sim`: play the proxy's side of ExtAuth / Hysteria 2 auth against a backend. */
 import { randomInt } from 'node:crypto';
 import { isIP } from 'node:net';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { describeFsError, InputError } from '../errors.js';
 import { EVENT_TYPES, type ConnectionFacts, type Dialect, type EventType } from '../xray/dialect.js';
 import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
-import { newConnectionId, sendEvent, type EventExchange } from '../xray/client.js';
+import { eventDispatcher, newConnectionId, sendEvent, type EventExchange } from '../xray/client.js';
 import { xrayCredential } from '../xray/credential.js';
 import { redactBody, redactHeaders } from '../xray/redact.js';
 import { runSessions, type TimelineEntry } from '../xray/session.js';
@@ -16,13 +16,12 @@ import { renderText } from '../report/text.js';
 import { renderJson } from '../report/json.js';
 import { renderJunit } from '../report/junit.js';
 import { renderCheckList } from '../report/list.js';
-import { eventDispatcher } from '../xray/client.js';
 import { fixtureCapabilities, loadFixture } from '../xray/fixture.js';
 import { extAuthSuite, targetCapabilities } from '../xray/suite.js';
 import { hysteriaSuite } from '../xray/suite-hysteria.js';
 import type { XraySuiteContext } from '../xray/suite-context.js';
 
-import { EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stdoutColors } from './io.js';
+import { EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, parseHeader, readSecret, secondsOption, stdoutColors } from './io.js';
 
 export interface SimFlags {
   url?: string;
@@ -123,11 +122,7 @@ export function prepareEvent(flags: SimFlags): PreparedEvent {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InputError(`--url: expected http:// or https://, got ${url.protocol}`);
   const dialect = dialectNamed(flags.dialect);
   const notes: string[] = [];
-  const headers = flags.header.map((text): [string, string] => {
-    const colon = text.indexOf(':');
-    if (colon < 1) throw new InputError(`--header: expected 'Name: value', got "${text}"`);
-    return [text.slice(0, colon).trim(), text.slice(colon + 1).trim()];
-  });
+  const headers = flags.header.map(parseHeader);
   const secret = readSecret({ value: flags.secret, file: flags.secretFile, env: flags.secretEnv }, 'secret');
   if (flags.secret !== undefined) log('note: --secret is visible to other local users in ps; --secret-env or --secret-file keep it private');
   if ((secret !== undefined || headers.length > 0) && dialect.secret === 'none' && !dialect.customHeaders) {
@@ -163,12 +158,6 @@ export function connectionFacts(flags: SimFlags, dialect: Dialect): { facts: Con
     },
     notes,
   };
-}
-
-function secondsOption(text: string): number {
-  const value = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text.trim()) || !Number.isFinite(value) || value > 86_400) throw new InvalidArgumentError('expected seconds, 0 to 86400');
-  return value;
 }
 
 async function xraySim(flags: SimFlags): Promise<number> {

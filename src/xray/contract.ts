@@ -3,7 +3,7 @@
  * verdict: what it decides, why, and anything a strict reading would have judged differently.
  */
 import type { Dialect, EventType } from './dialect.js';
-import { decodeFirstValue, goBool, goField, goKind, goString, goUint32, JsonSyntaxError, unmarshalWhole, type GoJson } from './go-json.js';
+import { decodeFirstValue, goDecodeStruct, goKeyMatches, goKind, JsonSyntaxError, unmarshalWhole, type GoDecoding, type GoJson } from './go-json.js';
 
 export type VerdictClass = 'allow' | 'policy-deny' | 'upstream-error' | 'protocol-error' | 'timeout' | 'network-error';
 
@@ -73,35 +73,31 @@ function readExtAuthUser(reply: Reply, warnings: string[]): Read {
     if (first.rest.trim() !== '') warnings.push(`${first.rest.length} bytes after the JSON object: Go's decoder reads only the first value and ignores them`);
   } catch (error) {
     if (error instanceof JsonSyntaxError && reply.truncated) return protocolError(`the body is larger than authkit's read limit and its first JSON value does not end within it`);
-    return protocolError(reply.body.trim() === '' ? 'empty body on a 200: the proxy denies' : `invalid JSON on a 200 (${(error as Error).message}): the proxy denies`);
+    return protocolError(reply.body.trim() === '' ? 'empty body on a 200: the proxy denies' : `invalid JSON on a 200 (${describeSyntax(error)}): the proxy denies`);
   }
   if (value.kind === 'null') return protocolError('the body is null: no user, the proxy denies');
   if (value.kind !== 'object') return protocolError(`the body is a JSON ${goKind(value)}, not an object: cannot unmarshal, the proxy denies`);
-  const user = goField(value, 'user');
-  if (!user || user.value.kind === 'null') {
+  // A pointer field: null sets it to nil, an object fills the struct it points to (a second
+  // "user" object adds to the first), anything else is a type error.
+  const decoding: GoDecoding = { warnings };
+  let user: { email: string; level: number } | null = null;
+  let seen = false;
+  for (const [key, item] of value.entries) {
+    const match = goKeyMatches(key, 'user');
+    if (!match) continue;
+    seen = true;
+    if (!match.exact) warnings.push(`key "${key}" accepted as "user" only because Go matches keys case-insensitively`);
+    if (item.kind === 'null') user = null;
+    else if (item.kind === 'object') goDecodeStruct(item, { email: 'string', level: 'uint32' }, (user ??= { email: '', level: 0 }), decoding, 'user.');
+    else decoding.firstError ??= `"user" is a JSON ${goKind(item)}, not an object: cannot unmarshal`;
+  }
+  if (decoding.firstError) return protocolError(`${decoding.firstError}${/uint32/.test(decoding.firstError) ? ' (0..4294967295)' : ''}, the proxy denies`);
+  if (!user) {
     warnings.push('a 200 without a user used as a deny is ambiguous: answer 401 or 403');
-    return protocolError(`"user" is ${user ? 'null' : 'missing'}: the proxy denies`);
+    return protocolError(`"user" is ${seen ? 'null' : 'missing'}: the proxy denies`);
   }
-  if (!user.exact) warnings.push(`key "${user.key}" accepted as "user" only because Go matches keys case-insensitively`);
-  if (user.value.kind !== 'object') return protocolError(`"user" is a JSON ${goKind(user.value)}, not an object: cannot unmarshal, the proxy denies`);
-  let email = '';
-  let level = 0;
-  const emailField = goField(user.value, 'email');
-  if (emailField) {
-    const read = goString(emailField.value);
-    if (!read.ok) return protocolError(`"user.email": ${read.reason}, the proxy denies`);
-    if (!emailField.exact) warnings.push(`key "${emailField.key}" accepted as "email" only because Go matches keys case-insensitively`);
-    email = read.value;
-  }
-  const levelField = goField(user.value, 'level');
-  if (levelField) {
-    const read = goUint32(levelField.value);
-    if (!read.ok) return protocolError(`"user.level": ${read.reason} (0..4294967295), the proxy denies`);
-    if (!levelField.exact) warnings.push(`key "${levelField.key}" accepted as "level" only because Go matches keys case-insensitively`);
-    level = read.value;
-  }
-  if (email === '') warnings.push('empty email: Xray keeps no per-user traffic stats or online state for this user');
-  return { reason: '200 with a user', user: { email, level } };
+  if (user.email === '') warnings.push('empty email: Xray keeps no per-user traffic stats or online state for this user');
+  return { reason: '200 with a user', user };
 }
 
 /** json.Unmarshal(whole body, &struct{OK bool; ID string}). */
@@ -111,29 +107,22 @@ function readHysteriaOk(reply: Reply, warnings: string[]): Read {
     value = unmarshalWhole(reply.body);
   } catch (error) {
     if (reply.truncated) return protocolError('the body is larger than authkit\'s read limit');
-    return protocolError(reply.body.trim() === '' ? 'empty body on a 200: Hysteria denies' : `not one JSON value (${(error as Error).message}): json.Unmarshal fails, Hysteria denies`);
+    return protocolError(reply.body.trim() === '' ? 'empty body on a 200: Hysteria denies' : `not one JSON value (${describeSyntax(error)}): json.Unmarshal fails, Hysteria denies`);
   }
-  if (value.kind === 'null') return { deny: 'the body is null: ok is false, Hysteria denies', class: 'protocol-error' };
+  if (value.kind === 'null') return protocolError('the body is null: ok is false, Hysteria denies');
   if (value.kind !== 'object') return protocolError(`the body is a JSON ${goKind(value)}, not an object: Hysteria denies`);
-  let ok = false;
-  let id = '';
-  const okField = goField(value, 'ok');
-  if (okField) {
-    const read = goBool(okField.value);
-    if (!read.ok) return protocolError(`"ok": ${read.reason}, Hysteria denies`);
-    if (!okField.exact) warnings.push(`key "${okField.key}" accepted as "ok" only because Go matches keys case-insensitively`);
-    ok = read.value;
-  }
-  const idField = goField(value, 'id');
-  if (idField) {
-    const read = goString(idField.value);
-    if (!read.ok) return protocolError(`"id": ${read.reason}, Hysteria denies`);
-    if (!idField.exact) warnings.push(`key "${idField.key}" accepted as "id" only because Go matches keys case-insensitively`);
-    id = read.value;
-  }
-  if (!ok) return { deny: '200 with "ok": false', class: 'policy-deny' };
-  if (id === '') warnings.push('empty id: Hysteria keys this client\'s traffic under ""');
-  return { reason: '200 with "ok": true', user: { id } };
+  const decoding: GoDecoding = { warnings };
+  const result: { ok?: boolean; id?: string } = {};
+  goDecodeStruct(value, { ok: 'bool', id: 'string' }, result, decoding);
+  if (decoding.firstError) return protocolError(`${decoding.firstError}, Hysteria denies`);
+  if (!result.ok) return { deny: '200 with "ok": false', class: 'policy-deny' };
+  if (!result.id) warnings.push('empty id: Hysteria keys this client\'s traffic under ""');
+  return { reason: '200 with "ok": true', user: { id: result.id ?? '' } };
+}
+
+/** JavaScript runs out of stack before Go's 10000-level limit; say so rather than quote V8. */
+function describeSyntax(error: unknown): string {
+  return error instanceof RangeError ? 'nested deeper than authkit follows' : (error as Error).message;
 }
 
 function readNotificationReply(event: EventType, reply: Reply, kickOnDeny: boolean): Verdict {

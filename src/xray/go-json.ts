@@ -23,6 +23,8 @@ export class JsonSyntaxError extends Error {
 }
 
 const WHITESPACE = new Set([' ', '\t', '\n', '\r']);
+/** Sticky, so a number is matched where it stands without copying the rest of the text. */
+const NUMBER = /-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
 
 class Reader {
   at = 0;
@@ -37,7 +39,8 @@ class Reader {
   }
 
   value(depth: number): GoJson {
-    if (depth > 10_000) this.fail('nested too deeply');
+    // Go allows 10000 levels; JavaScript's stack gives out first, and says so as a RangeError.
+    if (depth > 10_000) this.fail('exceeded max depth');
     this.skipWhitespace();
     const c = this.text[this.at];
     if (c === '{') return this.object(depth);
@@ -113,7 +116,8 @@ class Reader {
   }
 
   number(): string {
-    const match = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(this.text.slice(this.at, this.at + 400));
+    NUMBER.lastIndex = this.at;
+    const match = NUMBER.exec(this.text);
     if (!match) this.fail('invalid number');
     this.at += match![0].length;
     return match![0];
@@ -137,17 +141,44 @@ export function unmarshalWhole(text: string): GoJson {
 }
 
 /**
- * The value Go assigns to struct field `name` from an object: the last key matching it exactly
- * or case-insensitively. `exact` is false when only a case-insensitive key matched.
+ * Go's case-insensitive key match (bytes.EqualFold-style simple folding): besides ASCII case,
+ * U+017F (long s) folds to "s" and U+212A (Kelvin sign) to "k", so both can spell a field.
  */
-export function goField(object: GoJson & { kind: 'object' }, name: string): { value: GoJson; key: string; exact: boolean } | undefined {
-  let found: { value: GoJson; key: string; exact: boolean } | undefined;
-  const lower = name.toLowerCase();
+export function goKeyMatches(key: string, name: string): { exact: boolean } | undefined {
+  if (key === name) return { exact: true };
+  const folded = key.replace(/\u017f/g, 's').replace(/\u212a/g, 'k').toLowerCase();
+  return folded === name.toLowerCase() ? { exact: false } : undefined;
+}
+
+export type GoFieldKind = 'string' | 'uint32' | 'bool';
+
+/** What decoding into a Go value found: the first type error (Go reports that one) and warnings. */
+export interface GoDecoding {
+  firstError?: string;
+  warnings: string[];
+}
+
+/**
+ * Decodes an object's entries, in order, into the fields of a Go struct: a later entry for a
+ * field overwrites an earlier one, a type error is remembered (the first one is what Go returns)
+ * and decoding goes on, unknown keys are ignored.
+ */
+export function goDecodeStruct(
+  object: GoJson & { kind: 'object' }, fields: Record<string, GoFieldKind>, into: Record<string, unknown>, decoding: GoDecoding, path = '',
+): void {
   for (const [key, value] of object.entries) {
-    if (key === name) found = { value, key, exact: true };
-    else if (key.toLowerCase() === lower) found = { value, key, exact: false };
+    for (const [name, kind] of Object.entries(fields)) {
+      const match = goKeyMatches(key, name);
+      if (!match) continue;
+      if (!match.exact) decoding.warnings.push(`key "${path}${key}" accepted as "${path}${name}" only because Go matches keys case-insensitively`);
+      // null into a string, number or bool leaves the field as it was.
+      if (value.kind === 'null') break;
+      const read = kind === 'string' ? goString(value) : kind === 'uint32' ? goUint32(value) : goBool(value);
+      if (read.ok) into[name] = read.value;
+      else decoding.firstError ??= `"${path}${name}": ${read.reason}`;
+      break;
+    }
   }
-  return found;
 }
 
 /** Go's decoding of a JSON value into a uint32 field: an integer literal in range, or null (left 0). */

@@ -54,8 +54,17 @@ describe('how Xray reads an authorization reply (spec §2.4)', () => {
     expect(verdict.warnings.join('\n')).toMatch(/"User" accepted as "user" only because Go matches keys case-insensitively/);
   });
 
-  it('lets a later key for the same field win, as Go does', () => {
+  it('decodes duplicate keys as Go does: later values overwrite, a second user object fills the first, the first type error wins', () => {
     expect(auth(json(200, '{"user":{"email":"first"},"USER":{"email":"second"}}')).user).toEqual({ email: 'second', level: 0 });
+    expect(auth(json(200, '{"user":{"email":"a@x"},"user":{"level":2}}')).user).toEqual({ email: 'a@x', level: 2 });
+    expect(auth(json(200, '{"user":{"email":"a@x","level":-1,"level":1}}'))).toMatchObject({ verdict: 'deny', reason: expect.stringMatching(/-1 into uint32/) });
+    expect(auth(json(200, '{"user":{"email":"a@x","level":3,"level":null}}')).user).toEqual({ email: 'a@x', level: 3 });
+    expect(auth(json(200, '{"user":{"email":"a"},"user":null}'))).toMatchObject({ verdict: 'deny', reason: expect.stringMatching(/"user" is null/) });
+  });
+
+  it('folds keys as Go does (U+017F long s, U+212A Kelvin sign) and reads long numbers in unknown fields', () => {
+    expect(auth(json(200, '{"u\u017fer":{"email":"a@x"}}')).verdict).toBe('allow');
+    expect(auth(json(200, `{"user":{"email":"a@x"},"x":${'9'.repeat(500)}}`)).verdict).toBe('allow');
   });
 
   it('warns about a missing or wrong Content-Type and an empty email, but still allows', () => {
@@ -97,6 +106,7 @@ describe('how Hysteria 2 reads a reply (spec §6)', () => {
   it('requires the whole body to be one value, unlike ExtAuth', () => {
     expect(hy(json(200, '{"ok":true,"id":"a"} x')).reason).toMatch(/not one JSON value/);
     expect(hy(json(200, '{"ok":"true","id":"a"}')).reason).toMatch(/cannot unmarshal string into bool/);
+    expect(hy(json(200, '{"ok":"yes","ok":true,"id":"a"}')).verdict).toBe('deny');
   });
 
   it('warns about an empty id', () => {
