@@ -86,7 +86,7 @@ export function xraySimCommand(): Command {
     .option('--session', 'run whole connections (authorization, connect, heartbeats, disconnect) and print the timeline')
     .option('--heartbeat <seconds>', '--session: heartbeat interval (0 = none)', secondsOption, 1)
     .option('--duration <seconds>', '--session: how long each connection lives', secondsOption, 3)
-    .option('--ttl <seconds>', '--session: the proxy\'s positive cache lifetime (0 = no cache, Xray\'s default)', secondsOption, 60)
+    .option('--ttl <seconds>', '--session: the proxy\'s positive cache lifetime (0 = no cache, Xray\'s default)', secondsOption, 0)
     .option('--connections <n>', '--session: connections for the credential', integerOption(1, 1000), 1)
     .option('--ips <k>', '--session: source IPs they come from (counting up from --source-ip)', integerOption(1, 1000), 1)
     .option('--stagger <seconds>', '--session: time between connection starts', secondsOption, 0.2)
@@ -221,6 +221,7 @@ export function renderExchange(exchange: EventExchange, dialect: Dialect, event:
 }
 
 async function simulateSessions(flags: SimFlags, prepared: PreparedEvent, facts: ConnectionFacts): Promise<number> {
+  if (!prepared.dialect.cache && flags.ttl > 0) log(`note: ${prepared.dialect.name} has no cache: every connection is authorized, --ttl is not used`);
   const sourceIps = countUpAddresses(flags.sourceIp, flags.ips);
   const c = stdoutColors();
   const line = (entry: TimelineEntry): string => {

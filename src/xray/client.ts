@@ -28,6 +28,8 @@ export interface EventRequest {
   dispatcher?: Dispatcher;
   unixSocket?: string;
   now?: Date;
+  /** Cancels the request (the connection ended, the check timed out). */
+  signal?: AbortSignal;
 }
 
 export interface EventExchange {
@@ -46,19 +48,23 @@ export function eventDispatcher(unixSocket?: string): Agent {
   return new Agent({ connect: unixSocket ? { socketPath: unixSocket } : {}, keepAliveTimeout: 90_000, pipelining: 1 });
 }
 
+/** The secret and the configured headers: src sends its secret as a bearer token, and the wiki's headers map carries one the same way. */
+export function authHeaders(request: Pick<EventRequest, 'secret' | 'headers'>): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (request.secret !== undefined) headers.authorization = `Bearer ${request.secret}`;
+  for (const [name, value] of request.headers ?? []) headers[name.toLowerCase()] = value;
+  return headers;
+}
+
 export function requestHeaders(request: Pick<EventRequest, 'dialect' | 'secret' | 'headers'>, body: string): Record<string, string> {
-  const headers: Record<string, string> = {
+  const canSend = request.dialect.secret === 'bearer' || request.dialect.customHeaders;
+  return {
     'user-agent': 'Go-http-client/1.1',
     'content-length': String(Buffer.byteLength(body)),
     'content-type': 'application/json',
+    ...authHeaders({ secret: canSend ? request.secret : undefined, headers: request.headers }),
+    'accept-encoding': 'gzip',
   };
-  // src sends its `secret` as a bearer token; the wiki's headers map carries one the same way.
-  if (request.secret !== undefined && (request.dialect.secret === 'bearer' || request.dialect.customHeaders)) {
-    headers.authorization = `Bearer ${request.secret}`;
-  }
-  for (const [name, value] of request.headers ?? []) headers[name.toLowerCase()] = value;
-  headers['accept-encoding'] = 'gzip';
-  return headers;
 }
 
 export async function sendEvent(event: EventRequest): Promise<EventExchange> {
@@ -74,7 +80,7 @@ export async function sendEvent(event: EventRequest): Promise<EventExchange> {
     const response = await request(event.url, {
       // undici follows no redirects unless asked to, so a 3xx comes back to be reported.
       method: 'POST', headers, body, dispatcher: event.dispatcher ?? ownDispatcher,
-      signal: seconds > 0 ? AbortSignal.timeout(seconds * 1000) : undefined,
+      signal: abortSignal(seconds, event.signal),
       headersTimeout: 0, bodyTimeout: 0,
     });
     const { bytes, truncated } = await readBounded(response.body);
@@ -94,12 +100,20 @@ export async function sendEvent(event: EventRequest): Promise<EventExchange> {
       verdict: readReply(event.dialect, event.type, reply, event.kickOnDeny),
     };
   } catch (error) {
+    if (event.signal?.aborted) {
+      return { request: sent, latencyMs: latency(), verdict: failedRequestVerdict(event.dialect, event.type, 'network-error', 'cancelled before the reply was complete') };
+    }
     const timedOut = (error as Error).name === 'TimeoutError' || (error as Error).name === 'AbortError';
     const reason = timedOut ? `no complete reply within ${seconds} s` : describeNetworkError(error);
     return { request: sent, latencyMs: latency(), verdict: failedRequestVerdict(event.dialect, event.type, timedOut ? 'timeout' : 'network-error', reason) };
   } finally {
     await ownDispatcher?.close();
   }
+}
+
+function abortSignal(seconds: number, cancel: AbortSignal | undefined): AbortSignal | undefined {
+  const signals = [seconds > 0 ? AbortSignal.timeout(seconds * 1000) : undefined, cancel].filter((s): s is AbortSignal => s !== undefined);
+  return signals.length > 1 ? AbortSignal.any(signals) : signals[0];
 }
 
 async function readBounded(body: Dispatcher.ResponseData['body']): Promise<{ bytes: Buffer; truncated: boolean }> {

@@ -52,10 +52,12 @@ export interface Dialect {
   summary: string;
   events: readonly EventType[];
   body: readonly BodyField[];
-  /** `bearer`: --secret goes as `Authorization: Bearer <secret>`; `none`: the proxy has no secret. */
+  /** `bearer`: the proxy's `secret` goes as `Authorization: Bearer <secret>`; `none`: the config has no secret key. */
   secret: 'bearer' | 'none';
-  /** Whether the proxy config has a free-form headers map. */
+  /** Whether the proxy config has a free-form headers map (which can carry a bearer token too). */
   customHeaders: boolean;
+  /** Whether the proxy keeps a positive cache of allowed (credential, source IP) pairs. */
+  cache: boolean;
   /** Seconds; `fixed` when the proxy hard-codes it. */
   timeout: { default: number; fixed: boolean };
   /** Whether a 401/403 on a heartbeat ends the connection by default (wiki says so, the code does not). */

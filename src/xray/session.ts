@@ -1,9 +1,10 @@
 /**
  * Connections as Xray runs them against ExtAuth (spec §2.6-2.7): a positive-only TTL cache
  * keyed on (credential, source IP) that skips authorization but not connect; connect sent
- * asynchronously; a heartbeat every N s on a ticker (a slow reply delays the next tick, as a
- * synchronous request in Go's loop does); a 401/403 on a heartbeat deleting the cache entry and,
- * with kick-on-deny, ending the connection; disconnect once at the end. No retries anywhere.
+ * asynchronously; a heartbeat every N s on a ticker (a request still running when a tick is due
+ * skips that tick; Go's ticker would keep one for right after); a 401/403 on a heartbeat deleting
+ * the cache entry and, with kick-on-deny, ending the connection; a heartbeat in flight cancelled
+ * when the connection ends; disconnect once at the end. No retries. Hysteria has no cache.
  */
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
@@ -106,15 +107,18 @@ async function runConnection(
   record: (entry: TimelineEntry) => void,
 ): Promise<boolean> {
   const facts: ConnectionFacts = { ...options.facts, sourceIp, connectionId: newConnectionId() };
-  const send = async (type: EventType): Promise<EventExchange> => {
+  // The connection's context: a heartbeat still in flight when it ends is cancelled (spec §2.5).
+  const connectionContext = new AbortController();
+  const send = async (type: EventType, signal?: AbortSignal): Promise<EventExchange> => {
     const atMs = now();
-    const exchange = await sendEvent({ ...options, type, facts, dispatcher });
+    const exchange = await sendEvent({ ...options, type, facts, dispatcher, signal });
     record({ atMs, connection, sourceIp, event: type, exchange });
     return exchange;
   };
   const endAt = now() + options.durationSeconds * 1000;
+  const caching = options.dialect.cache;
 
-  if (cache.hit(facts.credential, sourceIp)) {
+  if (caching && cache.hit(facts.credential, sourceIp)) {
     record({ atMs: now(), connection, sourceIp, event: 'cache-hit', note: 'no authorization request' });
   } else {
     const auth = await send('authorization');
@@ -122,18 +126,21 @@ async function runConnection(
       record({ atMs: now(), connection, sourceIp, event: 'refused', note: auth.verdict.reason });
       return false;
     }
-    cache.store(facts.credential, sourceIp);
+    if (caching) cache.store(facts.credential, sourceIp);
   }
   if (!options.dialect.events.includes('connect')) return true;
 
-  // Fire-and-forget, as the latest archived code does: it may land after the first heartbeat.
+  // Fire-and-forget, as the latest archived code does: it may land after the first heartbeat,
+  // or after the disconnect of a short connection.
   const connect = send('connect');
+  const ending = setTimeout(() => connectionContext.abort(), Math.max(0, endAt - now()));
   let admitted = true;
   if (options.heartbeatSeconds > 0) {
     let next = now() + options.heartbeatSeconds * 1000;
     while (next < endAt) {
       await sleep(next - now());
-      const beat = await send('heartbeat');
+      const beat = await send('heartbeat', connectionContext.signal);
+      if (connectionContext.signal.aborted) break;
       if (beat.verdict.verdict === 'deny') {
         admitted = false;
         cache.remove(facts.credential, sourceIp);
@@ -147,7 +154,8 @@ async function runConnection(
     }
   }
   if (admitted || !options.kickOnDeny) await sleep(endAt - now());
-  await connect;
+  clearTimeout(ending);
   await send('disconnect');
+  await connect;
   return admitted;
 }

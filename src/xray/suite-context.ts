@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
-import { newConnectionId, requestHeaders, sendEvent, describeNetworkError, type EventExchange } from './client.js';
+import { authHeaders, newConnectionId, requestHeaders, sendEvent, describeNetworkError, type EventExchange } from './client.js';
 import type { ConnectionFacts, Dialect, EventType } from './dialect.js';
 import type { FixtureHook, XrayFixture } from './fixture.js';
 import { redactBody } from './redact.js';
@@ -81,9 +81,7 @@ export async function runHook(ctx: XraySuiteContext, hook: FixtureHook, credenti
     });
   }
   const body = hook.body === undefined ? undefined : JSON.stringify(hook.body).split('{credential}').join(credential);
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (ctx.target.secret !== undefined) headers.authorization = `Bearer ${ctx.target.secret}`;
-  for (const [name, value] of [...ctx.target.headers, ...hook.headers]) headers[name.toLowerCase()] = value;
+  const headers = { 'content-type': 'application/json', ...authHeaders({ secret: ctx.target.secret, headers: [...ctx.target.headers, ...hook.headers] }) };
   const response = await request(hook.url.split('{credential}').join(encodeURIComponent(credential)), {
     method: hook.method as Dispatcher.HttpMethod, headers, body, signal: AbortSignal.timeout(10_000),
   });

@@ -57,7 +57,7 @@ describe('authkit xray-sim against authkit xray-backend', () => {
   });
 
   it('runs a session with a timeline and a summary', async () => {
-    const result = await sim(['--credential', alice, '--session', '--connections', '2', '--heartbeat', '0.3', '--duration', '0.7', '--stagger', '0.1']);
+    const result = await sim(['--credential', alice, '--session', '--connections', '2', '--heartbeat', '0.3', '--duration', '0.7', '--stagger', '0.1', '--ttl', '60']);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/conn 1 +198\.51\.100\.10 +authorization 200 allow/);
     expect(result.stdout).toMatch(/conn 2 +198\.51\.100\.10 +cache-hit/);

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { runSessions, type SessionOptions } from '../../src/xray/session.js';
 import { src } from '../../src/xray/dialects/src.js';
 import { wiki } from '../../src/xray/dialects/wiki.js';
+import { hysteria2 } from '../../src/xray/dialects/hysteria2.js';
 import { httpServer, type TestServer } from './servers.js';
 
 const credential = '550e8400-e29b-41d4-a716-446655440000';
@@ -76,6 +77,28 @@ describe('connections as Xray runs them against ExtAuth', () => {
     const report = await runSessions(options(server.url, { dialect: wiki, kickOnDeny: true, durationSeconds: 1 }));
     expect(types(server)).toEqual(['authorization', 'connect', 'heartbeat', 'disconnect']);
     expect(report.counts.kicked).toBe(1);
+  });
+
+  it('cancels a heartbeat still in flight when the connection ends, then disconnects', async () => {
+    server = await httpServer((request, res) => {
+      if (JSON.parse(request.body).type === 'heartbeat') return; // never answers
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"user":{"email":"a@x","level":0}}');
+    });
+    const started = Date.now();
+    const report = await runSessions(options(server.url, { timeoutSeconds: 0, heartbeatSeconds: 0.2, durationSeconds: 0.6 }));
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(report.counts.disconnect).toBe(1);
+    expect(report.timeline.find((e) => e.event === 'heartbeat')?.exchange?.verdict.reason).toMatch(/cancelled/);
+  });
+
+  it('has no cache for Hysteria 2: every connection is authorized', async () => {
+    server = await httpServer((_r, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"ok":true,"id":"a"}');
+    });
+    const report = await runSessions(options(server.url, { dialect: hysteria2, connections: 3, heartbeatSeconds: 0, durationSeconds: 0.05 }));
+    expect(report.counts).toMatchObject({ authorization: 3, 'cache-hit': 0 });
   });
 
   it('refuses a denied connection: no connect, no heartbeat, no disconnect', async () => {

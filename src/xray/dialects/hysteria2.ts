@@ -14,6 +14,7 @@ export const hysteria2: Dialect = {
     { key: 'tx', fact: 'tx', format: 'uint64' },
   ],
   secret: 'none',
+  cache: false,
   customHeaders: false,
   timeout: { default: 10, fixed: true },
   kickOnDenyDefault: false,

@@ -19,6 +19,7 @@ export const src: Dialect = {
     { key: 'local_ip', fact: 'localIp', format: 'ip', omitEmpty: true },
   ],
   secret: 'bearer',
+  cache: true,
   customHeaders: false,
   timeout: { default: 5, fixed: false },
   kickOnDenyDefault: false,

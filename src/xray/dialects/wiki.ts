@@ -24,6 +24,7 @@ export const wiki: Dialect = {
     { key: 'timestamp', fact: 'timestamp', format: 'number' },
   ],
   secret: 'none',
+  cache: true,
   customHeaders: true,
   timeout: { default: 5, fixed: false },
   kickOnDenyDefault: true,
