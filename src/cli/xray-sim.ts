@@ -7,7 +7,7 @@ import { EVENT_TYPES, type ConnectionFacts, type Dialect, type EventType } from 
 import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
 import { eventDispatcher, newConnectionId, sendEvent, type EventExchange } from '../xray/client.js';
 import { xrayCredential } from '../xray/credential.js';
-import { redactBody, redactHeaders } from '../xray/redact.js';
+import { redactBody, redactHeaders, redactText, redactUrl } from '../xray/redact.js';
 import { runSessions, type TimelineEntry } from '../xray/session.js';
 import { countUpAddresses } from '../ip.js';
 import { writeFileSync } from 'node:fs';
@@ -174,23 +174,34 @@ async function xraySim(flags: SimFlags): Promise<number> {
   [...prepared.notes, ...notes].forEach((n) => log(`note: ${n}`));
   const exchange = await sendEvent({ ...prepared, type: flags.event, facts, unixSocket: flags.unixSocket });
   const custom = prepared.headers.map(([name]) => name);
-  if (flags.json) out(JSON.stringify(exchangeJson(exchange, facts.credential, custom)));
-  else out(renderExchange(exchange, prepared.dialect, flags.event, facts.credential, custom));
+  const secrets = secretsOf(facts.credential, prepared);
+  if (flags.json) out(JSON.stringify(exchangeJson(exchange, facts.credential, custom, secrets)));
+  else out(renderExchange(exchange, prepared.dialect, flags.event, facts.credential, custom, secrets));
   return exchange.verdict.class === 'allow' ? EXIT_OK : EXIT_FAILED;
 }
 
-export function exchangeJson(exchange: EventExchange, credential: string, customHeaders: readonly string[]): Record<string, unknown> {
+/** What must never be printed: the credential, the secret and the configured header values. */
+export function secretsOf(credential: string, prepared: Pick<PreparedEvent, 'secret' | 'headers'>): string[] {
+  return [credential, ...(prepared.secret === undefined ? [] : [prepared.secret]), ...prepared.headers.map(([, value]) => value)];
+}
+
+export function exchangeJson(exchange: EventExchange, credential: string, customHeaders: readonly string[], secrets: readonly string[]): Record<string, unknown> {
   return {
     verdict: exchange.verdict.verdict,
     class: exchange.verdict.class,
     status: exchange.reply?.status ?? null,
     user: exchange.verdict.user ?? null,
     latencyMs: exchange.latencyMs,
-    request: { ...exchange.request, headers: redactHeaders(exchange.request.headers, customHeaders), body: redactBody(exchange.request.body, credential) },
-    warnings: exchange.verdict.warnings,
-    reason: exchange.verdict.reason,
+    request: {
+      ...exchange.request, url: redactUrl(exchange.request.url),
+      headers: redactHeaders(exchange.request.headers, customHeaders), body: redactBody(exchange.request.body, credential, secrets),
+    },
+    warnings: exchange.verdict.warnings.map((w) => redactText(w, secrets)),
+    reason: redactText(exchange.verdict.reason, secrets),
     effect: exchange.verdict.effect,
-    reply: exchange.reply ? { headers: exchange.reply.headers, body: truncate(exchange.reply.body), bytes: exchange.reply.bytes, truncated: exchange.reply.truncated } : null,
+    reply: exchange.reply
+      ? { headers: redactHeaders(exchange.reply.headers, [], secrets), body: redactText(truncate(exchange.reply.body), secrets), bytes: exchange.reply.bytes, truncated: exchange.reply.truncated }
+      : null,
   };
 }
 
@@ -198,25 +209,27 @@ function truncate(text: string, limit = 4096): string {
   return text.length <= limit ? text : `${text.slice(0, limit)}… (${text.length - limit} more characters)`;
 }
 
-export function renderExchange(exchange: EventExchange, dialect: Dialect, event: EventType, credential: string, customHeaders: readonly string[]): string {
+export function renderExchange(
+  exchange: EventExchange, dialect: Dialect, event: EventType, credential: string, customHeaders: readonly string[], secrets: readonly string[],
+): string {
   const c = stdoutColors();
   const lines: string[] = [];
-  lines.push(c.bold(`POST ${exchange.request.url}`) + c.dim(`  (${dialect.name} dialect, ${event})`));
+  lines.push(c.bold(`POST ${redactUrl(exchange.request.url)}`) + c.dim(`  (${dialect.name} dialect, ${event})`));
   for (const [name, value] of Object.entries(redactHeaders(exchange.request.headers, customHeaders))) lines.push(c.dim(`> ${name}: ${value}`));
-  lines.push(`> ${redactBody(exchange.request.body, credential)}`);
+  lines.push(`> ${redactBody(exchange.request.body, credential, secrets)}`);
   if (exchange.reply) {
     lines.push(c.bold(`< ${exchange.reply.status}`) + c.dim(`  ${exchange.latencyMs} ms, ${exchange.reply.bytes} bytes${exchange.reply.truncated ? ' (cut at the read limit)' : ''}`));
-    for (const [name, value] of Object.entries(exchange.reply.headers)) lines.push(c.dim(`< ${name}: ${value}`));
-    if (exchange.reply.body !== '') lines.push(`< ${truncate(exchange.reply.body, 2000)}`);
+    for (const [name, value] of Object.entries(redactHeaders(exchange.reply.headers, [], secrets))) lines.push(c.dim(`< ${name}: ${value}`));
+    if (exchange.reply.body !== '') lines.push(`< ${redactText(truncate(exchange.reply.body, 2000), secrets)}`);
   } else {
     lines.push(c.bold('< no reply') + c.dim(`  after ${exchange.latencyMs} ms`));
   }
   const v = exchange.verdict;
   const paint = v.class === 'allow' ? c.green : v.verdict === 'ignored' ? c.yellow : c.red;
-  lines.push(`${paint(`${v.verdict.toUpperCase()} (${v.class})`)}: ${v.reason}`);
+  lines.push(`${paint(`${v.verdict.toUpperCase()} (${v.class})`)}: ${redactText(v.reason, secrets)}`);
   if (v.user) lines.push(`user: ${JSON.stringify(v.user)}`);
   lines.push(`effect: ${v.effect}`);
-  for (const warning of v.warnings) lines.push(c.yellow(`warning: ${warning}`));
+  for (const warning of v.warnings) lines.push(c.yellow(`warning: ${redactText(warning, secrets)}`));
   return lines.join('\n');
 }
 
@@ -271,14 +284,17 @@ async function runConformance(flags: SimFlags): Promise<number> {
   const dispatcher = eventDispatcher(flags.unixSocket);
   const ctx: XraySuiteContext = { target: prepared, fixture, dispatcher, burst: flags.burst };
   const has = new Set([...fixtureCapabilities(fixture), ...targetCapabilities(ctx)]);
+  // The longest checks send 50 requests one after another, each allowed the proxy's timeout.
+  const timeoutMs = prepared.timeoutSeconds > 0 ? (55 * prepared.timeoutSeconds + 10) * 1000 : 120_000;
   let report;
   try {
     report = await runSuite(suite, ctx, {
-      only, has: (capability) => has.has(capability),
+      only, timeoutMs, has: (capability) => has.has(capability),
       onStart: (check) => log(`running ${check.id} ${check.title}`),
     });
   } finally {
-    await dispatcher.close();
+    // A request a timed-out check left behind must not hold the report back.
+    await dispatcher.destroy();
   }
   if (flags.junit !== undefined) {
     try {

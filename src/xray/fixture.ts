@@ -102,11 +102,14 @@ export function parseFixture(value: unknown, label: string, uuids: boolean): Xra
       });
       return { url: h.url, method: ((h.method as string | undefined) ?? 'POST').toUpperCase(), body: h.body, headers: pairs };
     };
-    fixture.revoke = {
-      credential: revoke.credential === undefined ? (fixture.allowed[0]?.credential ?? fail('"revoke".credential', 'is missing and there is no allowed user to revoke')) : credentialAt(revoke.credential, '"revoke".credential'),
-      revoke: hook(revoke.hook ?? revoke, '"revoke"'),
-      restore: revoke.restore === undefined ? undefined : hook(revoke.restore, '"revoke".restore'),
-    };
+    const explicit = revoke.credential === undefined ? undefined : credentialAt(revoke.credential, '"revoke".credential');
+    const credential = explicit ?? fixture.allowed[0]?.credential ?? fail('"revoke".credential', 'is missing and there is no allowed user to revoke');
+    const restore = revoke.restore === undefined ? undefined : hook(revoke.restore, '"revoke".restore');
+    // Without a restore hook the revoked user stays revoked: it must not be one the other checks need.
+    if (!restore && fixture.allowed.some((u) => u.credential === credential)) {
+      fail('"revoke"', 'needs a "restore" hook, or a "credential" of its own that is not in "allowed": otherwise the run leaves an allowed user revoked');
+    }
+    fixture.revoke = { credential, revoke: hook(revoke.hook ?? revoke, '"revoke"'), restore };
   }
   return fixture;
 }

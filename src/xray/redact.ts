@@ -1,6 +1,8 @@
 /**
- * What xray-sim may print of a request: the credential (a VLESS UUID or a Hysteria password is
- * the user's secret) and any Authorization value are masked, the rest shown as sent.
+ * What authkit may print of an exchange. Credentials (a VLESS UUID or a Hysteria password is
+ * the user's secret), the proxy's secret and configured header values are masked wherever they
+ * appear, in requests and in replies (backends echo them in error messages), and so are a URL's
+ * userinfo and query values (Hysteria users put a token there).
  */
 import { isUuid } from './credential.js';
 
@@ -9,19 +11,64 @@ export function maskCredential(credential: string): string {
   return `<${Buffer.byteLength(credential)} bytes>`;
 }
 
-export function redactBody(body: string, credential: string): string {
-  if (credential === '') return body;
-  return body.split(JSON.stringify(credential).slice(1, -1)).join(maskCredential(credential));
+/** Short values would mask innocent text ("a" everywhere), so only these are masked in free text. */
+const MIN_MASKED_LENGTH = 6;
+
+/** Masks each secret wherever it occurs in free text (reply bodies, messages). */
+export function redactText(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret.length < MIN_MASKED_LENGTH) continue;
+    out = out.split(secret).join(isUuid(secret) ? maskCredential(secret) : '<redacted>');
+  }
+  return out;
 }
 
-const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'x-api-key']);
+/**
+ * A request body: the credential as a JSON string value (not a key, however short), then any
+ * other secret in free text.
+ */
+export function redactBody(body: string, credential: string, secrets: readonly string[] = []): string {
+  const token = JSON.stringify(credential);
+  const asValue = credential === '' ? body : body.replace(new RegExp(`${escapeRegExp(token)}(?!\\s*:)`, 'g'), JSON.stringify(maskCredential(credential)));
+  return redactText(asValue, secrets);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']);
 
 /** `custom`: the names of headers the user configured, which may carry tokens too. */
-export function redactHeaders(headers: Record<string, string>, custom: readonly string[] = []): Record<string, string> {
+export function redactHeaders(headers: Record<string, string>, custom: readonly string[] = [], secrets: readonly string[] = []): Record<string, string> {
   const hidden = new Set([...SECRET_HEADERS, ...custom.map((name) => name.toLowerCase())]);
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
-    out[name] = hidden.has(name) ? value.replace(/^(\w+\s+)?.*$/, (_m, scheme: string | undefined) => `${scheme ?? ''}<redacted>`) : value;
+    out[name] = hidden.has(name) ? value.replace(/^(\w+\s+)?.*$/, (_m, scheme: string | undefined) => `${scheme ?? ''}<redacted>`) : redactText(value, secrets);
   }
   return out;
+}
+
+export function redactUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return text;
+  }
+  if (url.username) url.username = 'redacted';
+  if (url.password) url.password = 'redacted';
+  for (const key of [...url.searchParams.keys()]) url.searchParams.set(key, 'redacted');
+  return url.toString();
+}
+
+/** Every string inside a value (evidence for a report), with the secrets masked. */
+export function redactDeep(value: unknown, secrets: readonly string[]): unknown {
+  if (typeof value === 'string') return redactText(value, secrets);
+  if (Array.isArray(value)) return value.map((item) => redactDeep(item, secrets));
+  if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactDeep(v, secrets)]));
+  }
+  return value;
 }

@@ -8,7 +8,9 @@ import { request, type Dispatcher } from 'undici';
 import { authHeaders, newConnectionId, requestHeaders, sendEvent, describeNetworkError, type EventExchange } from './client.js';
 import type { ConnectionFacts, Dialect, EventType } from './dialect.js';
 import type { FixtureHook, XrayFixture } from './fixture.js';
-import { redactBody } from './redact.js';
+import { readReply, type Verdict } from './contract.js';
+import type { Check, CheckTools } from '../conformance/check.js';
+import { redactBody, redactDeep, redactText } from './redact.js';
 
 export interface XrayTarget {
   url: string;
@@ -24,6 +26,10 @@ export interface XraySuiteContext {
   dispatcher: Dispatcher;
   /** Parallel requests in the burst checks. */
   burst: number;
+  /** Set while a check runs (see withCleanup): its abort signal, and the connections it opened. */
+  check?: { signal: AbortSignal; open: Map<string, ConnectionFacts> };
+  /** A prefix unique to this run, so address-counting checks never meet an earlier run's sessions. */
+  runPrefix?: string;
 }
 
 export function facts(credential: string, extra: Partial<ConnectionFacts> = {}): ConnectionFacts {
@@ -42,16 +48,71 @@ export interface SendOptions {
 
 export function send(ctx: XraySuiteContext, type: EventType, eventFacts: ConnectionFacts, options: SendOptions = {}): Promise<EventExchange> {
   const auth = options.auth === 'omit' ? { secret: undefined, headers: [] } : (options.auth ?? { secret: ctx.target.secret, headers: ctx.target.headers });
+  // Remember what this check opens on the backend, so it can be closed when the check ends.
+  if (type === 'disconnect') ctx.check?.open.delete(eventFacts.connectionId);
+  else if (ctx.target.dialect.events.includes('disconnect')) ctx.check?.open.set(eventFacts.connectionId, eventFacts);
   return sendEvent({
     ...ctx.target, ...auth, headers: [...auth.headers, ...(options.extraHeaders ?? [])], type, facts: eventFacts,
-    dispatcher: ctx.dispatcher, now: options.now,
+    dispatcher: ctx.dispatcher, now: options.now, signal: ctx.check?.signal,
   });
+}
+
+/**
+ * Runs each check with its abort signal in the context and, whatever happens, disconnects the
+ * connections it left open: a backend counts sessions, and a second run must find none.
+ */
+export function withCleanup(check: Check<XraySuiteContext>): Check<XraySuiteContext> {
+  return {
+    ...check,
+    async run(ctx, t) {
+      ctx.check = { signal: t.signal, open: new Map() };
+      const { open } = ctx.check;
+      try {
+        return await check.run(ctx, redactingTools(t, targetSecrets(ctx)));
+      } finally {
+        ctx.check = undefined;
+        await Promise.all([...open.values()].map((facts) => sendEvent({ ...ctx.target, type: 'disconnect', facts, dispatcher: ctx.dispatcher })));
+      }
+    },
+  };
+}
+
+/** The secret and configured header values, never to appear in a report. */
+function targetSecrets(ctx: XraySuiteContext): string[] {
+  return [...(ctx.target.secret === undefined ? [] : [ctx.target.secret]), ...ctx.target.headers.map(([, value]) => value)];
+}
+
+/** The check's tools, with every message and piece of evidence passed through the redactor. */
+function redactingTools(t: CheckTools, secrets: string[]): CheckTools {
+  const clean = <T>(value: T): T => redactDeep(value, secrets) as T;
+  return {
+    signal: t.signal,
+    evidence: (e) => t.evidence(clean(e)),
+    pass: (message) => t.pass(message === undefined ? undefined : clean(message)),
+    fail: (message, e) => t.fail(clean(message), e === undefined ? undefined : clean(e)),
+    warn: (message, e) => t.warn(clean(message), e === undefined ? undefined : clean(e)),
+    skip: (reason) => t.skip(clean(reason)),
+    info: (message) => t.info(clean(message)),
+  };
+}
+
+/** Addresses no earlier run used: `100.64.<run>.<i>`, from the shared address space of RFC 6598. */
+export function runAddress(ctx: XraySuiteContext, i: number): string {
+  ctx.runPrefix ??= `100.${64 + randomInt(0, 64)}.${randomInt(0, 256)}`;
+  return `${ctx.runPrefix}.${i % 256}`;
 }
 
 export interface RawReply {
   status?: number;
   body: string;
+  contentType?: string;
   error?: string;
+}
+
+/** How the proxy would read a raw reply to an authorization. */
+export function rawVerdict(ctx: XraySuiteContext, reply: RawReply): Verdict | undefined {
+  if (reply.status === undefined) return undefined;
+  return readReply(ctx.target.dialect, 'authorization', { status: reply.status, body: reply.body, contentType: reply.contentType, truncated: false });
 }
 
 /** POSTs any body with the proxy's headers (and the secret), for the malformed-request checks. */
@@ -60,10 +121,12 @@ export async function postRaw(ctx: XraySuiteContext, body: string, contentType: 
   if (contentType === null) delete headers['content-type'];
   else headers['content-type'] = contentType;
   try {
+    const timeout = AbortSignal.timeout(Math.max(1, ctx.target.timeoutSeconds || 5) * 1000);
     const response = await request(ctx.target.url, {
-      method: 'POST', headers, body, dispatcher: ctx.dispatcher, signal: AbortSignal.timeout(Math.max(1, ctx.target.timeoutSeconds || 5) * 1000),
+      method: 'POST', headers, body, dispatcher: ctx.dispatcher, signal: ctx.check ? AbortSignal.any([timeout, ctx.check.signal]) : timeout,
     });
-    return { status: response.statusCode, body: (await response.body.text()).slice(0, 2048) };
+    const text = (await response.body.text()).slice(0, 1 << 20);
+    return { status: response.statusCode, body: text, contentType: response.headers['content-type'] as string | undefined };
   } catch (error) {
     return { body: '', error: describeNetworkError(error) };
   }
@@ -104,6 +167,6 @@ export function percentile(values: number[], p: number): number {
 export function shown(exchange: EventExchange, credential: string): { sent: unknown; received: unknown } {
   return {
     sent: redactBody(exchange.request.body, credential),
-    received: exchange.reply ? { status: exchange.reply.status, body: exchange.reply.body.slice(0, 512) } : exchange.verdict.reason,
+    received: exchange.reply ? { status: exchange.reply.status, body: redactText(exchange.reply.body.slice(0, 512), [credential]) } : exchange.verdict.reason,
   };
 }

@@ -5,7 +5,8 @@
  */
 import type { Check, CheckTools, Suite } from '../conformance/check.js';
 import type { EventExchange } from './client.js';
-import { facts, percentile, postRaw, runHook, send, shown, unknownCredential, type XraySuiteContext } from './suite-context.js';
+import { uuidFromText } from './credential.js';
+import { facts, percentile, postRaw, rawVerdict, runAddress, runHook, send, shown, unknownCredential, withCleanup, type XraySuiteContext } from './suite-context.js';
 
 type XCheck = Check<XraySuiteContext>;
 
@@ -14,7 +15,11 @@ const isPolicyDeny = (e: EventExchange): boolean => e.reply?.status === 401 || e
 const is2xx = (e: EventExchange): boolean => e.reply !== undefined && e.reply.status >= 200 && e.reply.status < 300;
 
 function expectAllow(t: CheckTools, e: EventExchange, credential: string, what: string): ReturnType<CheckTools['fail']> | undefined {
-  if (e.verdict.class === 'allow') return undefined;
+  if (e.verdict.class === 'allow') {
+    // Allowed, but only because Go reads leniently: a strict client (or the rewrite) may not.
+    const lenient = e.verdict.warnings.filter((w) => /Go/.test(w));
+    return lenient.length > 0 ? t.warn(`${what}: allowed by Xray only because ${lenient.join('; ')}`, shown(e, credential)) : undefined;
+  }
   return t.fail(`${what}: Xray would deny (${e.verdict.class}: ${e.verdict.reason})`, { ...shown(e, credential), expected: '200 with {"user":{"email","level"}}' });
 }
 
@@ -30,9 +35,7 @@ export const extAuthChecks: XCheck[] = [
     title: 'authorization for a known credential answers 200 with a user: email a string, level an integer 0..2^32-1',
     async run(ctx, t) {
       const credential = first(ctx);
-      const e = await send(ctx, 'authorization', facts(credential));
-      t.evidence(shown(e, credential));
-      return expectAllow(t, e, credential, 'the allowed fixture user');
+      return expectAllow(t, await send(ctx, 'authorization', facts(credential)), credential, 'the allowed fixture user');
     },
   },
   {
@@ -75,10 +78,13 @@ export const extAuthChecks: XCheck[] = [
     },
   },
   {
-    id: 'X06', level: 'MUST', requires: ['auth.configured'],
+    id: 'X06', level: 'MUST', requires: ['auth.configured', 'fixture.allowed'],
     title: 'a request without, or with a wrong, secret or configured header answers 401 or 403, never 200 with a user',
     async run(ctx, t) {
-      const credential = ctx.fixture?.allowed[0]?.credential ?? unknownCredential();
+      // A user the backend allows with the right secret, or the check proves nothing.
+      const credential = first(ctx);
+      const control = await send(ctx, 'authorization', facts(credential));
+      if (control.verdict.class !== 'allow') return t.skip(`the allowed fixture user is not allowed even with the secret (${control.verdict.reason})`);
       const none = await send(ctx, 'authorization', facts(credential), { auth: 'omit' });
       const failed = expectPolicyDeny(t, none, credential, 'no secret or header');
       if (failed) return failed;
@@ -104,7 +110,7 @@ export const extAuthChecks: XCheck[] = [
       for (const [what, body] of bodies) {
         if (what === 'an unknown type' && !keys.type) continue;
         const reply = await postRaw(ctx, body);
-        const allowed = reply.status === 200 && /"user"\s*:\s*\{/.test(reply.body);
+        const allowed = rawVerdict(ctx, reply)?.class === 'allow';
         if (reply.status === undefined || reply.status < 400 || reply.status >= 500 || allowed) {
           return t.fail(`${what}: ${reply.status === undefined ? reply.error : `answered ${reply.status}`}`, { sent: body.replace(credential, '<credential>'), received: reply, expected: '400 or 422' });
         }
@@ -115,7 +121,8 @@ export const extAuthChecks: XCheck[] = [
     id: 'X08', level: 'SHOULD', requires: ['fixture.allowed'],
     title: 'a valid body with no Content-Type, or text/plain, is handled or refused with 4xx/415, never 5xx',
     async run(ctx, t) {
-      const body = JSON.stringify({ [keyOf(ctx, 'type')]: 'authorization', [keyOf(ctx, 'credential')]: first(ctx), [keyOf(ctx, 'connectionId')]: unknownCredential() });
+      const connection = opened(ctx, facts(first(ctx)));
+      const body = JSON.stringify({ [keyOf(ctx, 'type')]: 'authorization', [keyOf(ctx, 'credential')]: first(ctx), [keyOf(ctx, 'connectionId')]: connection.connectionId });
       for (const contentType of [null, 'text/plain']) {
         const reply = await postRaw(ctx, body, contentType);
         if (reply.status === undefined || reply.status >= 500) return t.fail(`Content-Type ${contentType ?? 'missing'}: ${reply.error ?? `answered ${reply.status}`}`, { received: reply, expected: '200, or a 4xx' });
@@ -123,8 +130,8 @@ export const extAuthChecks: XCheck[] = [
     },
   },
   {
-    id: 'X09', level: 'MUST', requires: ['fixture.allowed'],
-    title: 'optional fields absent (no protocol, inbound tag, ip or local ip) still allow a valid user',
+    id: 'X09', level: 'MUST', requires: ['fixture.allowed', 'dialect.src'],
+    title: 'src dialect: optional fields absent (no protocol, inbound tag, ip or local ip) still allow a valid user',
     async run(ctx, t) {
       const credential = first(ctx);
       const e = await send(ctx, 'authorization', facts(credential, { inboundTag: undefined, sourceIp: '', localIp: '' }));
@@ -136,12 +143,11 @@ export const extAuthChecks: XCheck[] = [
     title: 'unknown extra fields (the other dialect\'s, a future "flow") are ignored',
     async run(ctx, t) {
       const credential = first(ctx);
-      const body = JSON.parse(
-        JSON.stringify({ [keyOf(ctx, 'type')]: 'authorization', [keyOf(ctx, 'credential')]: credential, [keyOf(ctx, 'connectionId')]: unknownCredential() }),
-      ) as Record<string, unknown>;
+      const connection = opened(ctx, facts(credential, { sourceIp: '1.2.3.4' }));
+      const body: Record<string, unknown> = { [keyOf(ctx, 'type')]: 'authorization', [keyOf(ctx, 'credential')]: credential, [keyOf(ctx, 'connectionId')]: connection.connectionId };
       Object.assign(body, { flow: 'xtls-rprx-vision', connection_id_extra: 'x', sourceIP: '1.2.3.4', ip: '1.2.3.4', authkitFuture: { nested: true } });
       const reply = await postRaw(ctx, JSON.stringify(body));
-      if (reply.status !== 200 || !/"user"/.test(reply.body)) return t.fail(`extra fields: ${reply.error ?? `answered ${reply.status}`}`, { received: reply, expected: '200 with the user' });
+      if (rawVerdict(ctx, reply)?.class !== 'allow') return t.fail(`extra fields: ${reply.error ?? `answered ${reply.status}`}`, { received: reply, expected: '200 with the user' });
     },
   },
   {
@@ -170,7 +176,6 @@ export const extAuthChecks: XCheck[] = [
     id: 'X13', level: 'INFO', requires: ['fixture.textIds'],
     title: 'a client configured with a short text id sends its UUIDv5: does the backend match it?',
     async run(ctx, t) {
-      const { uuidFromText } = await import('./credential.js');
       const results = [];
       for (const id of ctx.fixture!.textIds) results.push((await send(ctx, 'authorization', facts(uuidFromText(id)))).verdict.class);
       return t.info(`text ids: ${results.join(', ')}`);
@@ -279,15 +284,14 @@ export const extAuthChecks: XCheck[] = [
       const before = await send(ctx, 'authorization', connection);
       if (before.verdict.class !== 'allow') return t.skip(`the user to revoke is not allowed to begin with (${before.verdict.reason})`);
       await send(ctx, 'connect', connection);
-      t.evidence({ label: 'revoke hook', received: await runHook(ctx, revoke, credential) });
       try {
+        t.evidence({ label: 'revoke hook', received: await runHook(ctx, revoke, credential) });
         const beat = await send(ctx, 'heartbeat', connection);
         const failed = expectPolicyDeny(t, beat, credential, 'the heartbeat after revoking');
         if (failed) return failed;
         const again = await send(ctx, 'authorization', facts(credential, { sourceIp: '198.51.100.99' }));
         return expectPolicyDeny(t, again, credential, 'a new authorization after revoking');
       } finally {
-        await send(ctx, 'disconnect', connection);
         if (restore) await runHook(ctx, restore, credential);
       }
     },
@@ -336,24 +340,20 @@ export const extAuthChecks: XCheck[] = [
     async run(ctx, t) {
       const { credential, maxIps } = ctx.fixture!.sessionLimit!;
       const live = [];
-      try {
-        for (let i = 0; i < maxIps; i++) {
-          const connection = facts(credential, { sourceIp: `198.51.100.${100 + i}` });
-          const e = await send(ctx, 'authorization', connection);
-          const failed = expectAllow(t, e, credential, `IP ${i + 1} of ${maxIps}`);
-          if (failed) return failed;
-          await send(ctx, 'connect', connection);
-          live.push(connection);
-        }
-        const extra = await send(ctx, 'authorization', facts(credential, { sourceIp: `198.51.100.${100 + maxIps}` }));
-        const failed = expectPolicyDeny(t, extra, credential, `IP ${maxIps + 1} with a limit of ${maxIps}`);
+      for (let i = 0; i < maxIps; i++) {
+        const connection = facts(credential, { sourceIp: runAddress(ctx, i) });
+        const e = await send(ctx, 'authorization', connection);
+        const failed = expectAllow(t, e, credential, `IP ${i + 1} of ${maxIps}`);
         if (failed) return failed;
-        await send(ctx, 'disconnect', live.shift()!);
-        const freed = await send(ctx, 'authorization', facts(credential, { sourceIp: '198.51.100.250' }));
-        return expectAllow(t, freed, credential, 'a new IP after a disconnect freed a slot');
-      } finally {
-        for (const connection of live) await send(ctx, 'disconnect', connection);
+        await send(ctx, 'connect', connection);
+        live.push(connection);
       }
+      const extra = await send(ctx, 'authorization', facts(credential, { sourceIp: runAddress(ctx, maxIps) }));
+      const failed = expectPolicyDeny(t, extra, credential, `IP ${maxIps + 1} with a limit of ${maxIps}`);
+      if (failed) return failed;
+      await send(ctx, 'disconnect', live.shift()!);
+      const freed = await send(ctx, 'authorization', facts(credential, { sourceIp: runAddress(ctx, 200) }));
+      return expectAllow(t, freed, credential, 'a new IP after a disconnect freed a slot');
     },
   },
   {
@@ -404,11 +404,17 @@ export const extAuthChecks: XCheck[] = [
   },
 ];
 
+/** A connection a raw request opens on the backend, to be disconnected when the check ends. */
+function opened(ctx: XraySuiteContext, connection: ReturnType<typeof facts>): ReturnType<typeof facts> {
+  ctx.check?.open.set(connection.connectionId, connection);
+  return connection;
+}
+
 function keyOf(ctx: XraySuiteContext, fact: string): string {
   return ctx.target.dialect.body.find((f) => f.fact === fact)?.key ?? fact;
 }
 
-export const extAuthSuite: Suite<XraySuiteContext> = { name: 'xray-extauth', checks: extAuthChecks };
+export const extAuthSuite: Suite<XraySuiteContext> = { name: 'xray-extauth', checks: extAuthChecks.map(withCleanup) };
 
 /** Capabilities the dialect and target give, beside the fixture's. */
 export function targetCapabilities(ctx: XraySuiteContext): Set<string> {
@@ -417,6 +423,7 @@ export function targetCapabilities(ctx: XraySuiteContext): Set<string> {
   if (ctx.target.dialect.body.some((f) => f.fact === 'email')) has.add('dialect.hints');
   if (ctx.target.dialect.body.some((f) => f.fact === 'timestamp')) has.add('dialect.timestamp');
   if (ctx.target.dialect.reply === 'extauth-user') has.add('dialect.uuid');
+  if (ctx.target.dialect.name === 'src') has.add('dialect.src');
   return has;
 }
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers.js';
 import { expectOneLineError, runCli } from './run.js';
-import { closedPortUrl, rawServer, type TestServer } from '../xray/servers.js';
+import { closedPortUrl, httpServer, rawServer, type TestServer } from '../xray/servers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authkit-xray-cli-'));
 const alice = '550e8400-e29b-41d4-a716-446655440000';
@@ -83,6 +83,28 @@ describe('authkit xray-sim against authkit xray-backend', () => {
 });
 
 describe('xray-sim on bad input and misbehaving backends', () => {
+  it('masks the credential, the secret and a URL token even when the backend echoes them back', async () => {
+    const echo = await httpServer((request, res) => {
+      res.writeHead(403, { 'content-type': 'application/json', 'x-echo': String(request.headers.authorization) });
+      res.end(JSON.stringify({ error: `denied ${request.body} with ${request.headers.authorization}` }));
+    });
+    servers.push(echo);
+    for (const json of [[], ['--json']]) {
+      const result = await runCli(['xray-sim', '--url', `${echo.url}?token=URLTOKEN123`, '--credential', alice, '--secret-env', 'S', ...json], { S: 'echoed-secret-value' });
+      expect(result.code).toBe(1);
+      expect(result.stdout).not.toContain(alice);
+      expect(result.stdout).not.toContain('echoed-secret-value');
+      expect(result.stdout).not.toContain('URLTOKEN123');
+    }
+  });
+
+  it('does not mangle the body for a short hysteria2 auth string', async () => {
+    const result = await runCli(['xray-sim', '--url', await closedPortUrl(), '--dialect', 'hysteria2', '--credential', 'a', '--json']);
+    const body = JSON.parse(JSON.parse(result.stdout).request.body);
+    expect(Object.keys(body)).toEqual(['addr', 'auth', 'tx']);
+    expect(body.auth).toBe('<1 bytes>');
+  });
+
   it('connection refused: exit 1, network-error, one clear reason', async () => {
     const result = await runCli(['xray-sim', '--url', await closedPortUrl(), '--credential', alice, '--json']);
     expect(result.code).toBe(1);
@@ -114,6 +136,8 @@ describe('xray-sim on bad input and misbehaving backends', () => {
     ['a missing --url', ['--credential', alice], /--url is required/],
     ['a URL that is not one', ['--url', 'not a url', '--credential', alice], /--url: not a URL/],
     ['a bad --header', ['--url', 'http://127.0.0.1:1/', '--credential', alice, '--header', 'nocolon'], /--header: expected 'Name: value'/],
+    ['a header name with a space', ['--url', 'http://127.0.0.1:1/', '--credential', alice, '--header', 'Bad Name: x'], /"Bad Name" is not a valid header name/],
+    ['a framing header', ['--url', 'http://127.0.0.1:1/', '--credential', alice, '--header', 'Content-Length: 5'], /Content-Length is set by the HTTP client/],
     ['an unknown dialect', ['--url', 'http://127.0.0.1:1/', '--credential', alice, '--dialect', 'nope'], /--dialect: unknown dialect "nope"/],
     ['a secret for hysteria2', ['--url', 'http://127.0.0.1:1/', '--credential', 'x', '--dialect', 'hysteria2', '--secret-env', 'HOME'], /sends no secret/],
     ['an unknown --only check', ['--url', 'http://127.0.0.1:1/', '--conformance', '--only', 'X99'], /X99/],

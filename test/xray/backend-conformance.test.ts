@@ -63,6 +63,23 @@ describe('xray-backend passes the conformance suite', () => {
     expect(report.results.find((r) => r.id === 'X13')?.message).toBe('text ids: allow');
   }, 60_000);
 
+  it('passes a second run right after the first: the checks leave no sessions behind', async () => {
+    const dialect = dialectNamed('src');
+    const backend = await startXrayBackend({ dialect, usersFile: join(fixtures, 'users.json'), port: 0, secret: SECRET });
+    started.push(backend);
+    const text = readFileSync(join(fixtures, 'conformance.json'), 'utf8').split('http://127.0.0.1:8080/').join(backend.url);
+    const fixture = parseFixture(JSON.parse(text), 'conformance.json', true);
+    for (let run = 1; run <= 2; run++) {
+      const dispatcher = eventDispatcher();
+      const ctx: XraySuiteContext = { target: { url: backend.url, dialect, secret: SECRET, headers: [], timeoutSeconds: 5 }, fixture, dispatcher, burst: 50 };
+      const has = new Set([...fixtureCapabilities(fixture), ...targetCapabilities(ctx)]);
+      const report = await runSuite(extAuthSuite, ctx, { has: (c) => has.has(c), timeoutMs: 20_000 });
+      await dispatcher.close();
+      expect(failures(report), `run ${run}`).toEqual([]);
+    }
+    expect(backend.state.sessions().map((s) => JSON.stringify(s))).toEqual([]);
+  }, 60_000);
+
   it('Hysteria 2', async () => {
     // Hysteria sends no secret: only the revoke hooks carry it, to the admin API.
     const report = await run('hysteria2', 'hysteria-users.json', 'hysteria-conformance.json', { headers: [] }, SECRET);

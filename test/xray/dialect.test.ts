@@ -66,3 +66,21 @@ describe('credentials as Xray sends them', () => {
     expect(text.credential).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
   });
 });
+
+describe('conformance fixtures', async () => {
+  const { parseFixture } = await import('../../src/xray/fixture.js');
+  const { InputError } = await import('../../src/errors.js');
+  const alice = '550e8400-e29b-41d4-a716-446655440000';
+
+  it('refuses a revoke hook that would leave an allowed user revoked', () => {
+    expect(thrownBy(InputError, () => parseFixture({ allowed: [alice], revoke: { url: 'http://x/revoke' } }, 'f.json', true)).message)
+      .toMatch(/f\.json: "revoke" needs a "restore" hook/);
+    expect(parseFixture({ allowed: [alice], revoke: { url: 'http://x/revoke', credential: '11111111-1111-4111-8111-111111111111' } }, 'f.json', true).revoke).toBeDefined();
+  });
+
+  it('names the field of a bad entry, and an unset variable in a hook header', () => {
+    expect(thrownBy(InputError, () => parseFixture({ denied: [{ credential: alice, why: 5 }] }, 'f.json', true)).message).toBe('f.json: "denied"[0].why must be a string');
+    expect(thrownBy(InputError, () => parseFixture({ allowed: [alice], revoke: { url: 'http://x/', credential: alice, restore: { url: 'http://x/r', headers: { A: '${AUTHKIT_UNSET_VAR}' } } } }, 'f.json', true)).message)
+      .toMatch(/"revoke".restore.headers.A names \$\{AUTHKIT_UNSET_VAR\}, which is not set/);
+  });
+});

@@ -133,9 +133,10 @@ export class BackendState {
    * IP limit; otherwise refreshed, or adopted if the backend has never seen it (X23).
    */
   heartbeat(facts: EventFacts): Decision {
-    const user = this.lookup(facts.credential);
-    if (user) this.touch(user.credential, facts, ipKey(facts.sourceIp), 'heartbeat');
-    return this.standing(facts.credential);
+    const standing = this.standing(facts.credential);
+    // A denied user's heartbeats must not keep its sessions alive (or hold IP slots).
+    if (standing.allow) this.touch(standing.user.credential, facts, ipKey(facts.sourceIp), 'heartbeat');
+    return standing;
   }
 
   /** Always accepted: the proxy has let the connection in (it may be a cache hit, X19). */
