@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { gunzipSync } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { Agent, request, type Dispatcher } from 'undici';
 import { buildEventBody, type ConnectionFacts, type Dialect, type EventType } from './dialect.js';
 import { failedRequestVerdict, readReply, type Reply, type Verdict } from './contract.js';
@@ -83,11 +83,14 @@ export async function sendEvent(event: EventRequest): Promise<EventExchange> {
       signal: abortSignal(seconds, event.signal),
       headersTimeout: 0, bodyTimeout: 0,
     });
-    const { bytes, truncated } = await readBounded(response.body);
+    const { bytes, truncated: cut } = await readBounded(response.body);
+    let truncated = cut;
     const replyHeaders = headersThatMatter(response.headers);
     let text: string;
     try {
-      text = decodeBody(bytes, replyHeaders['content-encoding'], truncated);
+      const decoded = await decodeBody(bytes, replyHeaders['content-encoding']);
+      text = decoded.text;
+      truncated ||= decoded.truncated;
     } catch (error) {
       const verdict = failedRequestVerdict(event.dialect, event.type, 'network-error', `a gzip body that does not decompress (${(error as Error).message})`);
       return { request: sent, reply: { status: response.statusCode, headers: replyHeaders, body: '', bytes: bytes.length, truncated }, latencyMs: latency(), verdict };
@@ -130,11 +133,31 @@ async function readBounded(body: Dispatcher.ResponseData['body']): Promise<{ byt
   return { bytes: Buffer.concat(chunks), truncated: false };
 }
 
-function decodeBody(bytes: Buffer, encoding: string | undefined, truncated: boolean): string {
-  if (encoding?.toLowerCase() !== 'gzip' || bytes.length === 0) return bytes.toString('utf8');
-  // A cut gzip stream cannot finish; what decompresses is still the body's beginning.
-  const plain = gunzipSync(bytes, { maxOutputLength: MAX_REPLY_BYTES, finishFlush: truncated ? 2 : undefined });
-  return plain.toString('utf8');
+/**
+ * A gzip reply decompressed as a stream, stopping at the read limit: a small body may expand
+ * a thousandfold, and what fits is still the body's beginning, classified like any cut body.
+ */
+async function decodeBody(bytes: Buffer, encoding: string | undefined): Promise<{ text: string; truncated: boolean }> {
+  if (encoding?.toLowerCase() !== 'gzip' || bytes.length === 0) return { text: bytes.toString('utf8'), truncated: false };
+  const gunzip = createGunzip();
+  const chunks: Buffer[] = [];
+  let length = 0;
+  const done = new Promise<boolean>((resolve, reject) => {
+    gunzip.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      length += chunk.length;
+      if (length > MAX_REPLY_BYTES) {
+        gunzip.destroy();
+        resolve(true);
+      }
+    });
+    gunzip.on('end', () => resolve(false));
+    // A body cut at the read limit ends mid-stream: what came out so far is still its beginning.
+    gunzip.on('error', (error: NodeJS.ErrnoException) => (length > 0 || error.code === 'Z_BUF_ERROR' ? resolve(true) : reject(error)));
+  });
+  gunzip.end(bytes);
+  const truncated = await done;
+  return { text: Buffer.concat(chunks).subarray(0, MAX_REPLY_BYTES).toString('utf8'), truncated };
 }
 
 const HEADERS_THAT_MATTER = ['content-type', 'content-length', 'content-encoding', 'location', 'transfer-encoding', 'www-authenticate'];

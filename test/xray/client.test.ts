@@ -108,6 +108,18 @@ describe('every verdict class, from servers that misbehave on purpose', () => {
     expect(exchange.verdict.verdict).toBe('allow');
   });
 
+  it('decompresses a gzip bomb only up to the read limit, and classifies what fits', async () => {
+    const bomb = gzipSync(Buffer.concat([Buffer.from('{"user":{"email":"a@x","level":0}}'), Buffer.alloc(50 * 1024 * 1024, 0x20)]));
+    server = await httpServer((_r, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+      res.end(bomb);
+    });
+    const exchange = await sendEvent(event(server.url));
+    expect(bomb.length).toBeLessThan(MAX_REPLY_BYTES);
+    expect(exchange.reply?.truncated).toBe(true);
+    expect(exchange.verdict.verdict).toBe('allow');
+  });
+
   it('a notification that fails changes nothing in Xray', async () => {
     const exchange = await sendEvent(event(await closedPortUrl(), { type: 'disconnect' }));
     expect(exchange.verdict).toMatchObject({ verdict: 'ignored', class: 'network-error' });
