@@ -1,8 +1,8 @@
 /**
  * Connections as Xray runs them against ExtAuth (spec §2.6-2.7): a positive-only TTL cache
  * keyed on (credential, source IP) that skips authorization but not connect; connect sent
- * asynchronously; a heartbeat every N s on a ticker (a request still running when a tick is due
- * skips that tick; Go's ticker would keep one for right after); a 401/403 on a heartbeat deleting
+ * asynchronously; a heartbeat every N s on a ticker (ticks that fall due while a request runs
+ * are dropped but one, as Go's buffered ticker channel does); a 401/403 on a heartbeat deleting
  * the cache entry and, with kick-on-deny, ending the connection; a heartbeat in flight cancelled
  * when the connection ends; disconnect once at the end. No retries. Hysteria has no cache.
  */
@@ -136,9 +136,11 @@ async function runConnection(
   const ending = setTimeout(() => connectionContext.abort(), Math.max(0, endAt - now()));
   let admitted = true;
   if (options.heartbeatSeconds > 0) {
-    let next = now() + options.heartbeatSeconds * 1000;
-    while (next < endAt) {
-      await sleep(next - now());
+    const interval = options.heartbeatSeconds * 1000;
+    const start = now();
+    let tick = 1;
+    while (start + tick * interval < endAt) {
+      await sleep(start + tick * interval - now());
       const beat = await send('heartbeat', connectionContext.signal);
       if (connectionContext.signal.aborted) break;
       if (beat.verdict.verdict === 'deny') {
@@ -149,8 +151,9 @@ async function runConnection(
           break;
         }
       }
-      // A Go ticker drops ticks that pass while the request is in flight.
-      next += options.heartbeatSeconds * 1000 * Math.max(1, Math.ceil((now() - next) / (options.heartbeatSeconds * 1000)));
+      // A Go ticker's channel holds one tick: if ticks fell due while the request ran, the last of
+      // them fires at once and the others are dropped; otherwise the next one is on the grid.
+      tick = Math.max(tick + 1, Math.floor((now() - start) / interval));
     }
   }
   if (admitted || !options.kickOnDeny) await sleep(endAt - now());
