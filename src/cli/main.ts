@@ -6,6 +6,7 @@ import { snellAuthCommand } from './snell-auth.js';
 import { snellGenCommand } from './snell-gen.js';
 import { xraySimCommand } from './xray-sim.js';
 import { xrayBackendCommand } from './xray-backend.js';
+import { capnpCheckCommand } from './capnp-check.js';
 
 export function buildProgram(): Command {
   const program = new Command('authkit')
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   program.addCommand(snellAuthCommand());
   program.addCommand(xraySimCommand());
   program.addCommand(xrayBackendCommand());
+  program.addCommand(capnpCheckCommand());
   program.exitOverride();
   for (const command of program.commands) {
     command.exitOverride();

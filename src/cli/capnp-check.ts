@@ -1,0 +1,114 @@
+/** `authkit capnp-check`: call a Proksi external_auth service as Proksi does, and show what Proksi would do. */
+import { Command } from 'commander';
+import { InputError } from '../errors.js';
+import { AuthServiceClient, CallError } from '../capnp/client.js';
+import { buildAuthRequest, errorOutcome, PROKSI_DEFAULTS, proksiOutcome, type ClientRequest, type ProksiOptions, type ProksiOutcome } from '../capnp/proksi.js';
+import type { AuthDecision } from '../capnp/schema.js';
+import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, stdoutColors } from './io.js';
+
+interface CheckFlags {
+  socket?: string;
+  method: string;
+  host: string;
+  path: string;
+  query: string;
+  clientIp: string;
+  header: string[];
+  forwardHeaders?: string;
+  maxHeaders: number;
+  timeoutMs: number;
+  onError: 'deny' | 'allow';
+  upstreamHeader: string;
+  json?: boolean;
+}
+
+export function capnpCheckCommand(): Command {
+  return new Command('capnp-check')
+    .description('call a Proksi external_auth service over Cap\'n Proto RPC as Proksi does, and show what Proksi would do')
+    .option('--socket <path>', 'the service\'s Unix socket')
+    .option('--method <method>', 'the client request\'s method', 'GET')
+    .option('--host <host>', 'the client\'s Host header (Proksi strips the port)', 'example.com')
+    .option('--path <path>', 'the request path, raw', '/')
+    .option('--query <query>', 'the query string, without ?', '')
+    .option('--client-ip <ip:port>', 'the client address, as Proksi sends it', '203.0.113.7:51234')
+    .option('--header <header>', "a client request header 'Name: value' (repeatable, order and duplicates kept)", (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--forward-headers <names>', 'Proksi\'s forward_headers allowlist, comma-separated ("" = none)')
+    .option('--max-headers <n>', 'Proksi\'s max_headers', integerOption(0, 1_000_000), PROKSI_DEFAULTS.maxHeaders)
+    .option('--timeout-ms <n>', 'Proksi\'s timeout_ms', integerOption(1, 3_600_000), PROKSI_DEFAULTS.timeoutMs)
+    .option('--on-error <mode>', 'Proksi\'s on_error: deny or allow', choiceOption(['deny', 'allow'] as const), PROKSI_DEFAULTS.onError)
+    .option('--upstream-header <name>', 'Proksi\'s upstream_header', PROKSI_DEFAULTS.upstreamHeader)
+    .option('--json', 'print {"decision","proksi","warnings","latencyMs"}')
+    .addHelpText('after', "\nExample:\n  authkit capnp-check --socket /run/auth.sock --path /admin --header 'authorization: Bearer t0ken'")
+    .action(exitsWith(capnpCheck));
+}
+
+/** `Name: value` of a client request: any value, even empty or non-ASCII, as clients send them. */
+function clientHeader(text: string): [string, string] {
+  const colon = text.indexOf(':');
+  const name = text.slice(0, Math.max(colon, 0)).trim();
+  if (colon < 1 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new InputError(`--header: expected 'Name: value' with a valid header name, got "${text.slice(0, 40)}"`);
+  return [name, text.slice(colon + 1).trim()];
+}
+
+export function proksiOptionsOf(flags: Pick<CheckFlags, 'forwardHeaders' | 'maxHeaders' | 'timeoutMs' | 'onError' | 'upstreamHeader'>): ProksiOptions {
+  const forwardHeaders = flags.forwardHeaders === undefined ? undefined : flags.forwardHeaders.split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== '');
+  return { forwardHeaders, maxHeaders: flags.maxHeaders, timeoutMs: flags.timeoutMs, onError: flags.onError, upstreamHeader: flags.upstreamHeader.toLowerCase() };
+}
+
+async function capnpCheck(flags: CheckFlags): Promise<number> {
+  if (flags.socket === undefined) throw new InputError('--socket PATH is required (the service\'s Unix socket)');
+  if (!/^(\[[^\]]+\]|[^:[\]]+):\d{1,5}$/.test(flags.clientIp)) throw new InputError(`--client-ip: expected IP:PORT as Proksi sends it (e.g. 203.0.113.7:51234 or [2001:db8::1]:443), got "${flags.clientIp}"`);
+  const client: ClientRequest = { method: flags.method, host: flags.host, path: flags.path, query: flags.query.replace(/^\?/, ''), clientIp: flags.clientIp, headers: flags.header.map(clientHeader) };
+  const options = proksiOptionsOf(flags);
+  const { request, notes } = buildAuthRequest(client, options);
+  notes.forEach((n) => log(`note: ${n}`));
+
+  let decision: AuthDecision | undefined;
+  let latencyMs: number | undefined;
+  let failure: CallError | undefined;
+  let connection: AuthServiceClient | undefined;
+  try {
+    connection = await AuthServiceClient.connect(flags.socket, options.timeoutMs);
+    ({ decision, latencyMs } = await connection.check(request, { timeoutMs: options.timeoutMs }));
+  } catch (error) {
+    if (!(error instanceof CallError)) throw error;
+    failure = error;
+  } finally {
+    connection?.close();
+  }
+  const result = decision ? proksiOutcome(decision, client, options) : errorOutcome(client, options);
+  if (flags.json) {
+    out(JSON.stringify({
+      decision: decision ? { action: decision.action, statusCode: decision.statusCode, upstreamValue: decision.upstreamValue, redirectLocation: decision.redirectLocation, responseBody: decision.responseBody } : null,
+      proksi: result.proksi, warnings: result.warnings, latencyMs: latencyMs ?? null,
+      ...(failure ? { error: { kind: failure.kind, message: failure.message } } : {}),
+    }));
+  } else {
+    out(renderCheck(decision, failure, result.proksi, result.warnings, latencyMs, options));
+  }
+  return failure ? EXIT_FAILED : EXIT_OK;
+}
+
+function renderCheck(decision: AuthDecision | undefined, failure: CallError | undefined, proksi: ProksiOutcome, warnings: string[], latencyMs: number | undefined, options: ProksiOptions): string {
+  const c = stdoutColors();
+  const lines: string[] = [];
+  if (decision) {
+    lines.push(`${c.bold('decision')}: ${decision.action}  statusCode ${decision.statusCode}  upstreamValue ${JSON.stringify(decision.upstreamValue)}  redirectLocation ${JSON.stringify(decision.redirectLocation)}  responseBody ${JSON.stringify(decision.responseBody)}  ${c.dim(`(${latencyMs} ms)`)}`);
+  } else {
+    lines.push(`${c.red('call failed')} (${failure!.kind}): ${failure!.message}; Proksi applies on_error=${options.onError}`);
+  }
+  const headers = proksi.headers.map(([name, value]) => `  ${name}: ${value}`);
+  switch (proksi.outcome) {
+    case 'proxied':
+      lines.push(`${c.green('Proksi proxies the request')}; upstream request headers:`, ...headers);
+      break;
+    case 'fail-open':
+      lines.push(`${c.red('Proksi FAILS OPEN')}: the request goes upstream unauthenticated, with headers:`, ...headers);
+      break;
+    default:
+      lines.push(`${c.yellow(`Proksi answers ${proksi.status}`)}${proksi.outcome === 'redirected' ? ' (redirect)' : ''}; response headers:`, ...headers);
+      if (proksi.body !== '') lines.push(`  body: ${JSON.stringify(proksi.body)}`);
+  }
+  for (const warning of warnings) lines.push(c.yellow(`warning: ${warning}`));
+  return lines.join('\n');
+}
