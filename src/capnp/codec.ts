@@ -314,7 +314,9 @@ export class MessageBuilder {
 
   initStructAt(pointerWord: number, dataWords: number, ptrCount: number): StructBuilder {
     const start = this.allocate(dataWords + ptrCount);
-    this.setPointer(pointerWord, ((start - pointerWord - 1) << 2) >>> 0, (ptrCount << 16) | dataWords);
+    // An empty struct points at itself (offset -1), so that it is not the null pointer.
+    const offset = dataWords + ptrCount === 0 ? -1 : start - pointerWord - 1;
+    this.setPointer(pointerWord, (offset << 2) >>> 0, (ptrCount << 16) | dataWords);
     return new StructBuilder(this, start, dataWords, ptrCount);
   }
 

@@ -1,0 +1,386 @@
+/**
+ * The server side of our two-party RPC subset: an ExternalAuthService on a Unix socket
+ * (spec §8 item 5). Every connection has its own answer table. It accepts Bootstrap (answered
+ * with the service as export 0) and Calls on that export or pipelined on the bootstrap's promised
+ * answer; a wrong interface or method gets an exception Return in the C++ library's wording; a
+ * handler that throws or rejects gets an exception Return, never a crash. Finish before Return
+ * does not cancel: the Return is still sent and the answer forgotten once both happened. Release
+ * is ignored (the one export lives as long as the connection), Abort closes the connection, and
+ * any other message, or bytes that are not RPC, get an Abort and the connection closed.
+ */
+import { existsSync } from 'node:fs';
+import { chmod, lstat, unlink } from 'node:fs/promises';
+import net from 'node:net';
+import { dirname } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { describeFsError, InputError } from '../errors.js';
+import { FrameReader, MAX_FRAME_BYTES, type StructReader } from './codec.js';
+import { encodeAbort, encodeBootstrapReturn, encodeDecisionReturn, encodeExceptionReturn, readRpcMessage, type ExceptionType, type RpcMessage } from './rpc.js';
+import { CHECK_METHOD_ID, DECISION_ACTIONS, EXTERNAL_AUTH_INTERFACE_ID, readAuthRequest, type AuthDecision, type AuthRequest } from './schema.js';
+
+/** As the C++ library names the interface in its "not implemented" exceptions. */
+const INTERFACE_NAME = 'external_auth.capnp:ExternalAuthService';
+/** Answers (calls not yet both returned and finished) a connection may hold before it is aborted. */
+export const DEFAULT_MAX_ANSWERS = 65_536;
+
+export interface AuthServerOptions {
+  socketPath: string;
+  /** The socket file's mode; default 0o660. */
+  mode?: number;
+  decide: (request: AuthRequest) => Promise<AuthDecision> | AuthDecision;
+  /** One line per call and per connection aborted; never a header value. Default: silent. */
+  log?: (line: string) => void;
+  /** Whether every call gets a log line (default true); aborted connections are always logged. */
+  logCalls?: boolean;
+  /** A frame larger than this aborts the connection; default (and at most) 64 MiB, C++'s limit. */
+  maxFrameBytes?: number;
+  /** Outstanding answers per connection before it is aborted; default 65536. */
+  maxAnswers?: number;
+}
+
+export interface AuthServerStats {
+  /** Connections open now, and since the start. */
+  connections: number;
+  connectionsTotal: number;
+  /** Calls answered with a decision, per action. */
+  decisions: Record<'pass' | 'block' | 'redirect' | 'other', number>;
+  /** Calls answered with an exception Return (handler errors and unimplemented interface or method). */
+  exceptions: number;
+  /** Connections this side aborted (garbage, oversized frames, protocol errors). */
+  aborted: number;
+}
+
+export interface AuthServer {
+  path: string;
+  stats(): AuthServerStats;
+  /** Stops listening, closes every connection and removes the socket file. */
+  close(): Promise<void>;
+}
+
+interface Answer {
+  bootstrap: boolean;
+  returned: boolean;
+  finished: boolean;
+}
+
+export async function startAuthServer(options: AuthServerOptions): Promise<AuthServer> {
+  const mode = options.mode ?? 0o660;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new InputError('socket mode: expected permission bits from 000 to 777');
+  const maxFrameBytes = Math.min(options.maxFrameBytes ?? MAX_FRAME_BYTES, MAX_FRAME_BYTES);
+  const path = options.socketPath;
+  const stats: AuthServerStats = { connections: 0, connectionsTotal: 0, decisions: { pass: 0, block: 0, redirect: 0, other: 0 }, exceptions: 0, aborted: 0 };
+  const connections = new Set<Connection>();
+  const log = options.log ?? (() => {});
+  const settings: ConnectionSettings = {
+    decide: options.decide, log, logCall: options.logCalls === false ? () => {} : log, maxFrameBytes, maxAnswers: options.maxAnswers ?? DEFAULT_MAX_ANSWERS, stats,
+  };
+
+  await clearStaleSocket(path);
+  const server = net.createServer((socket) => {
+    stats.connections++;
+    stats.connectionsTotal++;
+    const connection = new Connection(socket, stats.connectionsTotal, settings);
+    connections.add(connection);
+    socket.once('close', () => {
+      connections.delete(connection);
+      stats.connections--;
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, path)));
+    server.listen(path, () => {
+      server.removeAllListeners('error');
+      resolve();
+    });
+  });
+  server.on('error', () => {}); // after listening, errors belong to connections
+  try {
+    await chmod(path, mode);
+  } catch (error) {
+    server.close();
+    throw new InputError(`socket ${path}: cannot set its mode: ${describeFsError(error)}`);
+  }
+
+  let closing: Promise<void> | undefined;
+  return {
+    path,
+    stats: () => structuredClone(stats),
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        // Node removes the socket file once the listening handle is closed.
+        server.close(() => resolve());
+        for (const connection of connections) connection.destroy();
+      });
+      return closing;
+    },
+  };
+}
+
+interface ConnectionSettings {
+  decide: AuthServerOptions['decide'];
+  log: (line: string) => void;
+  logCall: (line: string) => void;
+  maxFrameBytes: number;
+  maxAnswers: number;
+  stats: AuthServerStats;
+}
+
+class Connection {
+  private readonly frames = new FrameReader();
+  private readonly answers = new Map<number, Answer>();
+  /** The service has been handed out as export 0 (after a Bootstrap). */
+  private exported = false;
+  private closed = false;
+  private paused = false;
+
+  constructor(
+    private readonly socket: net.Socket,
+    private readonly id: number,
+    private readonly settings: ConnectionSettings,
+  ) {
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('error', () => {}); // 'close' follows
+    socket.once('close', () => {
+      this.closed = true;
+    });
+  }
+
+  destroy(): void {
+    this.closed = true;
+    this.socket.destroy();
+  }
+
+  private receive(chunk: Buffer): void {
+    if (this.closed) return;
+    let frames: Uint8Array[][];
+    try {
+      frames = this.frames.push(chunk);
+    } catch (error) {
+      return this.abort('failed', `not a Cap'n Proto frame: ${(error as Error).message}`);
+    }
+    if (this.frames.buffered > this.settings.maxFrameBytes) return this.abort('failed', `a frame larger than ${this.settings.maxFrameBytes} bytes`);
+    for (const segments of frames) {
+      if (this.closed) return;
+      let message: RpcMessage;
+      try {
+        message = readRpcMessage(segments);
+      } catch (error) {
+        return this.abort('failed', `not an RPC message: ${(error as Error).message}`);
+      }
+      try {
+        this.handle(message);
+      } catch (error) {
+        return this.abort('failed', `internal error: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  private handle(message: RpcMessage): void {
+    switch (message.type) {
+      case 'bootstrap':
+        if (this.answers.has(message.questionId)) return this.abort('failed', `questionId ${message.questionId} is already in use`);
+        this.answers.set(message.questionId, { bootstrap: true, returned: true, finished: false });
+        this.exported = true;
+        this.send(encodeBootstrapReturn(message.questionId, 0));
+        return;
+      case 'call':
+        return this.call(message);
+      case 'finish': {
+        const answer = this.answers.get(message.questionId);
+        if (!answer) return; // lenient: C++ aborts on a Finish for an unknown question
+        answer.finished = true;
+        if (answer.returned) this.answers.delete(message.questionId);
+        return;
+      }
+      case 'release':
+        return; // the one export lives as long as the connection
+      case 'abort':
+        this.settings.log(`conn ${this.id}: the peer aborted: ${clean(`${message.exception.type}: ${message.exception.reason}`)}`);
+        return this.destroy();
+      case 'unimplemented':
+        return; // we send only Returns and Abort; nothing to undo
+      case 'return':
+        return this.abort('failed', 'Return for a question this service never asked');
+      default:
+        return this.abort('unimplemented', `message type ${message.which} is not implemented by this service (Bootstrap, Call, Finish, Release and Abort are)`);
+    }
+  }
+
+  private call(message: Extract<RpcMessage, { type: 'call' }>): void {
+    const { questionId } = message;
+    if (this.answers.has(questionId)) return this.abort('failed', `questionId ${questionId} is already in use`);
+    if (this.answers.size >= this.settings.maxAnswers) return this.abort('overloaded', `more than ${this.settings.maxAnswers} calls outstanding on one connection`);
+    const target = message.target;
+    if ('importedCap' in target) {
+      if (target.importedCap !== 0 || !this.exported) return this.abort('failed', 'Message target is not a current export ID.');
+    } else {
+      const promised = this.answers.get(target.promisedAnswer);
+      if (!promised) return this.abort('failed', 'PromisedAnswer.questionId is not a current question.');
+      if (!promised.bootstrap) return this.exception(questionId, 'failed', 'Pipeline call on a request that returned no capabilities or was already closed.', `call on the answer to question ${target.promisedAnswer}`);
+    }
+    if (message.interfaceId !== EXTERNAL_AUTH_INTERFACE_ID) {
+      return this.exception(questionId, 'unimplemented', `Requested interface not implemented.; actualInterfaceName = ${INTERFACE_NAME}; requestedTypeId = ${message.interfaceId}`, `call to interface 0x${message.interfaceId.toString(16)}`);
+    }
+    if (message.methodId !== CHECK_METHOD_ID) {
+      return this.exception(questionId, 'unimplemented', `Method not implemented.; interfaceName = ${INTERFACE_NAME}; typeId = ${EXTERNAL_AUTH_INTERFACE_ID}; methodId = ${message.methodId}`, `call to method ${message.methodId}`);
+    }
+    let request: AuthRequest;
+    try {
+      request = requestOf(message.content);
+    } catch (error) {
+      return this.exception(questionId, 'failed', `cannot read the check() params: ${(error as Error).message}`, 'check with unreadable params');
+    }
+    const answer: Answer = { bootstrap: false, returned: false, finished: false };
+    this.answers.set(questionId, answer);
+    const started = performance.now();
+    const what = `${clean(request.method)} ${clean(request.host)} ${clean(request.path)}`;
+    let result: Promise<AuthDecision> | AuthDecision;
+    try {
+      result = this.settings.decide(request);
+    } catch (error) {
+      return this.fail(questionId, answer, error, what, started);
+    }
+    if (isPromiseLike(result)) {
+      Promise.resolve(result).then(
+        (decision) => this.reply(questionId, answer, decision, what, started),
+        (error: unknown) => this.fail(questionId, answer, error, what, started),
+      );
+    } else {
+      this.reply(questionId, answer, result, what, started);
+    }
+  }
+
+  private reply(questionId: number, answer: Answer, decision: AuthDecision, what: string, started: number): void {
+    let frame: Uint8Array;
+    try {
+      frame = encodeDecisionReturn(questionId, checkedDecision(decision));
+    } catch (error) {
+      return this.fail(questionId, answer, error, what, started);
+    }
+    const action = typeof decision.action === 'string' ? decision.action : 'other';
+    this.settings.stats.decisions[action]++;
+    this.returned(questionId, answer, frame);
+    this.settings.logCall(`conn ${this.id}: ${what} -> ${action === 'other' ? `action ${decision.action}` : action} ${decision.statusCode} (${elapsed(started)} ms)${answer.finished ? ' after the caller finished it' : ''}`);
+  }
+
+  private fail(questionId: number, answer: Answer, error: unknown, what: string, started: number): void {
+    const reason = error instanceof Error ? error.message : String(error);
+    this.settings.stats.exceptions++;
+    this.returned(questionId, answer, encodeExceptionReturn(questionId, { type: 'failed', reason }));
+    this.settings.logCall(`conn ${this.id}: ${what} -> exception failed: ${clean(reason)} (${elapsed(started)} ms)`);
+  }
+
+  /** An exception Return for a call that never reached the handler. */
+  private exception(questionId: number, type: ExceptionType, reason: string, what: string): void {
+    this.settings.stats.exceptions++;
+    const answer: Answer = { bootstrap: false, returned: false, finished: false };
+    this.answers.set(questionId, answer);
+    this.returned(questionId, answer, encodeExceptionReturn(questionId, { type, reason }));
+    this.settings.logCall(`conn ${this.id}: ${what} -> exception ${type}: ${reason.replace(/;.*/, '')}`);
+  }
+
+  private returned(questionId: number, answer: Answer, frame: Uint8Array): void {
+    answer.returned = true;
+    if (answer.finished && this.answers.get(questionId) === answer) this.answers.delete(questionId);
+    this.send(frame);
+  }
+
+  /** Writes a frame; reading pauses while the peer does not read what we send (bounded memory). */
+  private send(frame: Uint8Array): void {
+    if (this.closed) return;
+    if (!this.socket.write(frame) && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+      this.socket.once('drain', () => {
+        this.paused = false;
+        if (!this.closed) this.socket.resume();
+      });
+    }
+  }
+
+  /** Sends an Abort, then closes this connection (the others go on). */
+  private abort(type: ExceptionType, reason: string): void {
+    if (this.closed) return;
+    this.settings.stats.aborted++;
+    this.settings.log(`conn ${this.id}: aborted: ${clean(reason)}`);
+    this.socket.write(encodeAbort({ type, reason }));
+    this.closed = true;
+    this.answers.clear();
+    this.socket.end();
+    // A peer that never reads must not keep the socket half-open.
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+}
+
+/** The request of a check() call; a null params or request struct reads as the default (empty) request. */
+function requestOf(params: StructReader | undefined): AuthRequest {
+  const request = params?.struct(0);
+  return request ? readAuthRequest(request) : { method: '', host: '', path: '', query: '', clientIp: '', headers: [] };
+}
+
+/** What a handler returned, checked so the wire gets what it means (a TypeError becomes an exception Return). */
+function checkedDecision(decision: AuthDecision): AuthDecision {
+  if (typeof decision !== 'object' || decision === null) throw new TypeError('the handler returned no decision');
+  const { action, statusCode } = decision;
+  const actionOk = typeof action === 'number' ? Number.isInteger(action) && action >= 0 && action <= 0xffff : (DECISION_ACTIONS as readonly string[]).includes(action);
+  if (!actionOk) throw new TypeError('the handler returned a decision with an invalid action');
+  if (!Number.isInteger(statusCode) || statusCode < 0 || statusCode > 0xffff) throw new TypeError('the handler returned a decision with an invalid statusCode');
+  for (const field of ['upstreamValue', 'redirectLocation', 'responseBody'] as const) {
+    if (decision[field] !== undefined && typeof decision[field] !== 'string') throw new TypeError(`the handler returned a decision with a non-string ${field}`);
+  }
+  return { action, statusCode, upstreamValue: decision.upstreamValue ?? '', redirectLocation: decision.redirectLocation ?? '', responseBody: decision.responseBody ?? '' };
+}
+
+function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+function elapsed(started: number): string {
+  return (performance.now() - started).toFixed(2);
+}
+
+/** A request field for a log line: control bytes escaped, long values cut. */
+function clean(text: string): string {
+  const escaped = text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return escaped.length > 200 ? `${escaped.slice(0, 200)}...` : escaped || '""';
+}
+
+function listenError(error: NodeJS.ErrnoException, path: string): Error {
+  const known: Record<string, string> = {
+    EADDRINUSE: 'address already in use',
+    EACCES: 'permission denied',
+    ENOENT: 'no such directory',
+    ENOTDIR: 'a parent is not a directory',
+    EINVAL: 'not a valid socket path (too long?)',
+  };
+  // libuv reports a missing directory as EACCES.
+  const code = error.code === 'EACCES' && !existsSync(dirname(path)) ? 'ENOENT' : error.code;
+  const reason = code && known[code];
+  return reason ? new InputError(`cannot listen on ${path}: ${reason}`) : error;
+}
+
+/** A socket file left by a service that died is removed; a live socket or any other file is refused. */
+async function clearStaleSocket(path: string): Promise<void> {
+  let isSocket: boolean;
+  try {
+    isSocket = (await lstat(path)).isSocket();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw new InputError(`socket ${path}: ${describeFsError(error)}`);
+  }
+  if (!isSocket) throw new InputError(`socket ${path}: exists and is not a socket (not replaced)`);
+  const alive = await new Promise<boolean>((resolve) => {
+    const probe = net.connect(path, () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.setTimeout(1000, () => {
+      // Accepted by the kernel but never answered: someone holds it; do not steal it.
+      probe.destroy();
+      resolve(true);
+    });
+    probe.on('error', () => resolve(false));
+  });
+  if (alive) throw new InputError(`socket ${path}: another process is listening on it`);
+  await unlink(path).catch(() => {});
+}
