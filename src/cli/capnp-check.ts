@@ -1,6 +1,11 @@
 /** `authkit capnp-check`: call a Proksi external_auth service as Proksi does, and show what Proksi would do. */
 import { Command } from 'commander';
-import { InputError } from '../errors.js';
+import { readFileSync } from 'node:fs';
+import { describeFsError, InputError } from '../errors.js';
+import { parseJsonText } from '../json.js';
+import { parseOnly } from '../conformance/runner.js';
+import { capnpCapabilities, capnpSuite, parseCapnpFixture, type CapnpFixture, type CapnpSuiteContext } from '../capnp/suite.js';
+import { listSuite, runSuiteCli } from './conformance.js';
 import { AuthServiceClient, CallError } from '../capnp/client.js';
 import { buildAuthRequest, errorOutcome, PROKSI_DEFAULTS, proksiOutcome, type ClientRequest, type ProksiOptions, type ProksiOutcome } from '../capnp/proksi.js';
 import type { AuthDecision } from '../capnp/schema.js';
@@ -20,6 +25,11 @@ interface CheckFlags {
   onError: 'deny' | 'allow';
   upstreamHeader: string;
   json?: boolean;
+  conformance?: boolean;
+  fixture?: string;
+  list?: boolean;
+  only?: string;
+  junit?: string;
 }
 
 export function capnpCheckCommand(): Command {
@@ -38,6 +48,11 @@ export function capnpCheckCommand(): Command {
     .option('--on-error <mode>', 'Proksi\'s on_error: deny or allow', choiceOption(['deny', 'allow'] as const), PROKSI_DEFAULTS.onError)
     .option('--upstream-header <name>', 'Proksi\'s upstream_header', PROKSI_DEFAULTS.upstreamHeader)
     .option('--json', 'print {"decision","proksi","warnings","latencyMs"}')
+    .option('--conformance', 'run the conformance suite (C01-C15) against the service')
+    .option('--fixture <file>', '--conformance: JSON {"pass","block","redirect"} listing requests and what the service must decide')
+    .option('--list', '--conformance: list the checks without running them')
+    .option('--only <ids>', '--conformance: run only these checks, e.g. C01,C04')
+    .option('--junit <file>', '--conformance: also write a JUnit XML report')
     .addHelpText('after', "\nExample:\n  authkit capnp-check --socket /run/auth.sock --path /admin --header 'authorization: Bearer t0ken'")
     .action(exitsWith(capnpCheck));
 }
@@ -56,6 +71,8 @@ export function proksiOptionsOf(flags: Pick<CheckFlags, 'forwardHeaders' | 'maxH
 }
 
 async function capnpCheck(flags: CheckFlags): Promise<number> {
+  if (flags.list) return listSuite(capnpSuite);
+  if (flags.conformance) return capnpConformance(flags);
   if (flags.socket === undefined) throw new InputError('--socket PATH is required (the service\'s Unix socket)');
   if (!/^(\[[^\]]+\]|[^:[\]]+):\d{1,5}$/.test(flags.clientIp)) throw new InputError(`--client-ip: expected IP:PORT as Proksi sends it (e.g. 203.0.113.7:51234 or [2001:db8::1]:443), got "${flags.clientIp}"`);
   const client: ClientRequest = { method: flags.method, host: flags.host, path: flags.path, query: flags.query.replace(/^\?/, ''), clientIp: flags.clientIp, headers: flags.header.map(clientHeader) };
@@ -111,4 +128,23 @@ function renderCheck(decision: AuthDecision | undefined, failure: CallError | un
   }
   for (const warning of warnings) lines.push(c.yellow(`warning: ${warning}`));
   return lines.join('\n');
+}
+
+async function capnpConformance(flags: CheckFlags): Promise<number> {
+  if (flags.only !== undefined) parseOnly(flags.only, capnpSuite);
+  if (flags.socket === undefined) throw new InputError('--socket PATH is required (the service\'s Unix socket)');
+  let fixture: CapnpFixture | undefined;
+  if (flags.fixture !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(flags.fixture, 'utf8');
+    } catch (error) {
+      throw new InputError(`--fixture ${flags.fixture}: ${describeFsError(error)}`);
+    }
+    fixture = parseCapnpFixture(parseJsonText(text, flags.fixture), flags.fixture);
+  } else {
+    log('note: no --fixture: the checks that need requests with known decisions are skipped');
+  }
+  const ctx: CapnpSuiteContext = { socket: flags.socket, options: proksiOptionsOf(flags), fixture, latencies: [], decisions: [] };
+  return runSuiteCli(capnpSuite, ctx, flags, { has: capnpCapabilities(fixture), timeoutMs: Math.max(30_000, ctx.options.timeoutMs * 120) });
 }

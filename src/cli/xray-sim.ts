@@ -2,7 +2,7 @@
 import { randomInt } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Command, Option } from 'commander';
-import { describeFsError, InputError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { EVENT_TYPES, type ConnectionFacts, type Dialect, type EventType } from '../xray/dialect.js';
 import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
 import { eventDispatcher, newConnectionId, sendEvent, type EventExchange } from '../xray/client.js';
@@ -10,12 +10,8 @@ import { xrayCredential } from '../xray/credential.js';
 import { redactBody, redactHeaders, redactText, redactUrl } from '../xray/redact.js';
 import { runSessions, type TimelineEntry } from '../xray/session.js';
 import { countUpAddresses } from '../ip.js';
-import { writeFileSync } from 'node:fs';
-import { listChecks, parseOnly, runSuite } from '../conformance/runner.js';
-import { renderText } from '../report/text.js';
-import { renderJson } from '../report/json.js';
-import { renderJunit } from '../report/junit.js';
-import { renderCheckList } from '../report/list.js';
+import { parseOnly } from '../conformance/runner.js';
+import { listSuite, runSuiteCli } from './conformance.js';
 import { fixtureCapabilities, loadFixture } from '../xray/fixture.js';
 import { extAuthSuite, targetCapabilities } from '../xray/suite.js';
 import { hysteriaSuite } from '../xray/suite-hysteria.js';
@@ -272,38 +268,19 @@ async function simulateSessions(flags: SimFlags, prepared: PreparedEvent, facts:
 async function runConformance(flags: SimFlags): Promise<number> {
   const dialect = dialectNamed(flags.dialect);
   const suite = dialect.reply === 'hysteria-ok' ? hysteriaSuite : extAuthSuite;
-  if (flags.list) {
-    out(renderCheckList(listChecks(suite)));
-    return EXIT_OK;
-  }
-  const only = flags.only === undefined ? undefined : parseOnly(flags.only, suite);
+  if (flags.list) return listSuite(suite);
+  if (flags.only !== undefined) parseOnly(flags.only, suite);
   const prepared = prepareEvent(flags);
   prepared.notes.forEach((n) => log(`note: ${n}`));
   const fixture = flags.fixture === undefined ? undefined : loadFixture(flags.fixture, dialect.reply === 'extauth-user');
   if (!fixture) log('note: no --fixture: the checks that need known credentials are skipped');
   const dispatcher = eventDispatcher(flags.unixSocket);
   const ctx: XraySuiteContext = { target: prepared, fixture, dispatcher, burst: flags.burst };
-  const has = new Set([...fixtureCapabilities(fixture), ...targetCapabilities(ctx)]);
   // The longest checks send 50 requests one after another, each allowed the proxy's timeout.
   const timeoutMs = prepared.timeoutSeconds > 0 ? (55 * prepared.timeoutSeconds + 10) * 1000 : 120_000;
-  let report;
-  try {
-    report = await runSuite(suite, ctx, {
-      only, timeoutMs, has: (capability) => has.has(capability),
-      onStart: (check) => log(`running ${check.id} ${check.title}`),
-    });
-  } finally {
+  return runSuiteCli(suite, ctx, flags, {
+    has: new Set([...fixtureCapabilities(fixture), ...targetCapabilities(ctx)]), timeoutMs,
     // A request a timed-out check left behind must not hold the report back.
-    await dispatcher.destroy();
-  }
-  if (flags.junit !== undefined) {
-    try {
-      writeFileSync(flags.junit, renderJunit(report));
-    } catch (error) {
-      throw new InputError(`--junit ${flags.junit}: ${describeFsError(error)}`);
-    }
-    log(`wrote the JUnit report to ${flags.junit}`);
-  }
-  out(flags.json ? renderJson(report) : renderText(report, { color: stdoutColors() }));
-  return report.passed ? EXIT_OK : EXIT_FAILED;
+    cleanup: () => dispatcher.destroy(),
+  });
 }

@@ -126,3 +126,27 @@ describe.skipIf(!available)('the TS client against the C++ server', async () => 
     expect(JSON.parse(fail.stdout)).toMatchObject({ decision: null, proksi: { outcome: 'blocked', status: 403 }, error: { kind: 'timeout' } });
   });
 });
+
+describe.skipIf(!available)('capnp-check --conformance against the C++ server', async () => {
+  const peers = available ? await buildPeers() : undefined!;
+  it('passes every check with a fixture, and writes a JUnit report', async () => {
+    const path = tempSocketPath();
+    const server = await startServer(peers.server, path);
+    const { mkdtempSync, writeFileSync, readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'authkit-capnp-conf-'));
+    writeFileSync(join(dir, 'fixture.json'), JSON.stringify({
+      pass: [{ headers: [['authorization', 'Bearer good']] }], block: [{ path: '/admin' }],
+      redirect: [{ path: '/redirect/x', headers: [['authorization', 'Bearer good']] }],
+    }));
+    try {
+      const result = await runCli(['capnp-check', '--socket', path, '--conformance', '--fixture', join(dir, 'fixture.json'), '--junit', join(dir, 'report.xml')]);
+      expect(result.stdout).toMatch(/15 checks: 14 passed, 1 info/);
+      expect(result.code).toBe(0);
+      expect(readFileSync(join(dir, 'report.xml'), 'utf8')).toMatch(/<testsuite [^>]*tests="15"[^>]*failures="0"/);
+    } finally {
+      await server.stop();
+    }
+  });
+});
