@@ -38,3 +38,10 @@ export type { Check, Suite, CheckLevel, CheckStatus } from './conformance/check.
 export { renderText } from './report/text.js';
 export { renderJson } from './report/json.js';
 export { renderJunit } from './report/junit.js';
+
+// Proksi external_auth over Cap'n Proto RPC.
+export { AuthServiceClient, CallError } from './capnp/client.js';
+export { startAuthServer } from './capnp/server.js';
+export { buildAuthRequest, proksiOutcome, PROKSI_DEFAULTS, type ClientRequest, type ProksiOptions } from './capnp/proksi.js';
+export { capnpSuite } from './capnp/suite.js';
+export type { AuthRequest, AuthDecision } from './capnp/schema.js';

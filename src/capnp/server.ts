@@ -72,7 +72,7 @@ export async function startAuthServer(options: AuthServerOptions): Promise<AuthS
   const connections = new Set<Connection>();
   const log = options.log ?? (() => {});
   const settings: ConnectionSettings = {
-    decide: options.decide, log, logCall: options.logCalls === false ? () => {} : log, maxFrameBytes, maxAnswers: options.maxAnswers ?? DEFAULT_MAX_ANSWERS, stats,
+    decide: options.decide, log, logCall: options.logCalls === false || options.log === undefined ? undefined : log, maxFrameBytes, maxAnswers: options.maxAnswers ?? DEFAULT_MAX_ANSWERS, stats,
   };
 
   await clearStaleSocket(path);
@@ -119,7 +119,8 @@ export async function startAuthServer(options: AuthServerOptions): Promise<AuthS
 interface ConnectionSettings {
   decide: AuthServerOptions['decide'];
   log: (line: string) => void;
-  logCall: (line: string) => void;
+  /** Undefined when calls are not logged, so nothing is formatted for them. */
+  logCall: ((line: string) => void) | undefined;
   maxFrameBytes: number;
   maxAnswers: number;
   stats: AuthServerStats;
@@ -159,6 +160,17 @@ class Connection {
       return this.abort('failed', `not a Cap'n Proto frame: ${(error as Error).message}`);
     }
     if (this.frames.buffered > this.settings.maxFrameBytes) return this.abort('failed', `a frame larger than ${this.settings.maxFrameBytes} bytes`);
+    // Replies decided at once to several calls of one chunk leave in one write.
+    const batch = frames.length > 1;
+    if (batch) this.socket.cork();
+    try {
+      this.handleFrames(frames);
+    } finally {
+      if (batch) this.socket.uncork();
+    }
+  }
+
+  private handleFrames(frames: Uint8Array[][]): void {
     for (const segments of frames) {
       if (this.closed) return;
       let message: RpcMessage;
@@ -232,42 +244,41 @@ class Connection {
     }
     const answer: Answer = { bootstrap: false, returned: false, finished: false };
     this.answers.set(questionId, answer);
-    const started = performance.now();
-    const what = `${clean(request.method)} ${clean(request.host)} ${clean(request.path)}`;
+    const started = this.settings.logCall ? performance.now() : 0;
     let result: Promise<AuthDecision> | AuthDecision;
     try {
       result = this.settings.decide(request);
     } catch (error) {
-      return this.fail(questionId, answer, error, what, started);
+      return this.fail(questionId, answer, error, request, started);
     }
     if (isPromiseLike(result)) {
       Promise.resolve(result).then(
-        (decision) => this.reply(questionId, answer, decision, what, started),
-        (error: unknown) => this.fail(questionId, answer, error, what, started),
+        (decision) => this.reply(questionId, answer, decision, request, started),
+        (error: unknown) => this.fail(questionId, answer, error, request, started),
       );
     } else {
-      this.reply(questionId, answer, result, what, started);
+      this.reply(questionId, answer, result, request, started);
     }
   }
 
-  private reply(questionId: number, answer: Answer, decision: AuthDecision, what: string, started: number): void {
+  private reply(questionId: number, answer: Answer, decision: AuthDecision, request: AuthRequest, started: number): void {
     let frame: Uint8Array;
     try {
       frame = encodeDecisionReturn(questionId, checkedDecision(decision));
     } catch (error) {
-      return this.fail(questionId, answer, error, what, started);
+      return this.fail(questionId, answer, error, request, started);
     }
     const action = typeof decision.action === 'string' ? decision.action : 'other';
     this.settings.stats.decisions[action]++;
     this.returned(questionId, answer, frame);
-    this.settings.logCall(`conn ${this.id}: ${what} -> ${action === 'other' ? `action ${decision.action}` : action} ${decision.statusCode} (${elapsed(started)} ms)${answer.finished ? ' after the caller finished it' : ''}`);
+    this.settings.logCall?.(`conn ${this.id}: ${described(request)} -> ${action === 'other' ? `action ${decision.action}` : action} ${decision.statusCode} (${elapsed(started)} ms)${answer.finished ? ' after the caller finished it' : ''}`);
   }
 
-  private fail(questionId: number, answer: Answer, error: unknown, what: string, started: number): void {
+  private fail(questionId: number, answer: Answer, error: unknown, request: AuthRequest, started: number): void {
     const reason = error instanceof Error ? error.message : String(error);
     this.settings.stats.exceptions++;
     this.returned(questionId, answer, encodeExceptionReturn(questionId, { type: 'failed', reason }));
-    this.settings.logCall(`conn ${this.id}: ${what} -> exception failed: ${clean(reason)} (${elapsed(started)} ms)`);
+    this.settings.logCall?.(`conn ${this.id}: ${described(request)} -> exception failed: ${clean(reason)} (${elapsed(started)} ms)`);
   }
 
   /** An exception Return for a call that never reached the handler. */
@@ -276,7 +287,7 @@ class Connection {
     const answer: Answer = { bootstrap: false, returned: false, finished: false };
     this.answers.set(questionId, answer);
     this.returned(questionId, answer, encodeExceptionReturn(questionId, { type, reason }));
-    this.settings.logCall(`conn ${this.id}: ${what} -> exception ${type}: ${reason.replace(/;.*/, '')}`);
+    this.settings.logCall?.(`conn ${this.id}: ${what} -> exception ${type}: ${reason.replace(/;.*/, '')}`);
   }
 
   private returned(questionId: number, answer: Answer, frame: Uint8Array): void {
@@ -333,6 +344,11 @@ function checkedDecision(decision: AuthDecision): AuthDecision {
 
 function isPromiseLike<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/** A call in a log line: method, host and path (never a header). */
+function described(request: AuthRequest): string {
+  return `${clean(request.method)} ${clean(request.host)} ${clean(request.path)}`;
 }
 
 function elapsed(started: number): string {

@@ -7,6 +7,7 @@ import { snellGenCommand } from './snell-gen.js';
 import { xraySimCommand } from './xray-sim.js';
 import { xrayBackendCommand } from './xray-backend.js';
 import { capnpCheckCommand } from './capnp-check.js';
+import { capnpServeCommand } from './capnp-serve.js';
 
 export function buildProgram(): Command {
   const program = new Command('authkit')
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   program.addCommand(xraySimCommand());
   program.addCommand(xrayBackendCommand());
   program.addCommand(capnpCheckCommand());
+  program.addCommand(capnpServeCommand());
   program.exitOverride();
   for (const command of program.commands) {
     command.exitOverride();

@@ -270,13 +270,31 @@ describe('capnp-serve server: bad peers', () => {
     inFlight.on('error', () => {});
     inFlight.on('connect', () => {
       inFlight.write(encodeBootstrap(0));
-      inFlight.write(encodeCheckCall(1, { promisedAnswer: 0 }, request()));
-      inFlight.destroy();
+      inFlight.end(encodeCheckCall(1, { promisedAnswer: 0 }, request()));
     });
     await waitFor(() => server.lines.length === 1); // the decision came after the peer left
     const client = await connect(server);
     expect(await decision(client, request({ path: '/login' }))).toMatchObject({ action: 'redirect' });
     await waitFor(() => server.stats().connections === 1);
+  });
+});
+
+describe('capnp-serve server: bounded answers and quiet logs', () => {
+  it('more outstanding calls than maxAnswers on one connection gets an Abort of type overloaded', async () => {
+    const server = await start({ maxAnswers: 3, decide: () => new Promise(() => {}) });
+    const calls = [encodeBootstrap(0), ...[1, 2, 3].map((q) => encodeCheckCall(q, { promisedAnswer: 0 }, request()))];
+    const { messages, closed } = await rawExchange(server.path, calls);
+    expect(closed).toBe(true);
+    expect(messages.map((m) => m.type)).toEqual(['return', 'abort']);
+    expect(messages[1]).toMatchObject({ exception: { type: 'overloaded', reason: 'more than 3 calls outstanding on one connection' } });
+  });
+
+  it('logCalls false: no line per call, but an aborted connection is still logged', async () => {
+    const server = await start({ logCalls: false });
+    const client = await connect(server);
+    await decision(client, request());
+    await rawExchange(server.path, [Buffer.from('garbage!')]);
+    expect(server.lines).toEqual([expect.stringMatching(/^conn 2: aborted: not a Cap'n Proto frame: capnp frame: \d+ segments, at most 512 at offset 0$/)]);
   });
 });
 

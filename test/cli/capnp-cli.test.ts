@@ -1,0 +1,89 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import net from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FrameReader } from '../../src/capnp/codec.js';
+import { encodeBootstrapReturn, readRpcMessage } from '../../src/capnp/rpc.js';
+import { expectOneLineError, runCli } from './run.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'authkit-capnp-cli-'));
+const servers: net.Server[] = [];
+afterAll(() => servers.forEach((s) => s.close()));
+
+/** A Unix-socket peer that does `behaviour` with each connection. */
+async function peer(name: string, behaviour: (socket: net.Socket) => void): Promise<string> {
+  const path = join(dir, name);
+  const server = net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    behaviour(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  servers.push(server);
+  return path;
+}
+
+const check = (socket: string, extra: string[] = []) => runCli(['capnp-check', '--socket', socket, '--json', '--timeout-ms', '1000', ...extra]);
+
+describe('capnp-check on bad input and misbehaving peers', () => {
+  it('no socket at the path: exit 1, Proksi\'s on_error outcome, the reason', async () => {
+    const result = await check(join(dir, 'missing.sock'));
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({ decision: null, proksi: { outcome: 'blocked', status: 403 }, error: { kind: 'connect', message: expect.stringMatching(/no socket at/) } });
+  });
+
+  it('a path that is a regular file', async () => {
+    writeFileSync(join(dir, 'regular'), 'not a socket');
+    const result = await check(join(dir, 'regular'));
+    expect(JSON.parse(result.stdout).error.message).toMatch(/not a listening socket|not a socket/);
+  });
+
+  it('a peer that sends garbage', async () => {
+    const path = await peer('garbage.sock', (socket) => socket.end(Buffer.from('HTTP/1.1 400 Bad Request\r\n\r\n')));
+    const result = await check(path);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout).error).toMatchObject({ kind: expect.stringMatching(/protocol|disconnected/) });
+  });
+
+  it('a peer whose frame announces 4 GiB', async () => {
+    const path = await peer('huge.sock', (socket) => {
+      const frame = Buffer.alloc(8);
+      frame.writeUInt32LE(0, 0);
+      frame.writeUInt32LE(0x20000000, 4);
+      socket.write(frame);
+    });
+    const result = await check(path);
+    expect(JSON.parse(result.stdout).error).toMatchObject({ kind: 'protocol', message: expect.stringMatching(/announces more than/) });
+  });
+
+  it('a peer that answers the bootstrap and then closes', async () => {
+    const path = await peer('closes.sock', (socket) => {
+      const frames = new FrameReader();
+      socket.on('data', (chunk: Buffer) => {
+        for (const segments of frames.push(chunk)) {
+          const message = readRpcMessage(segments);
+          if (message.type === 'bootstrap') socket.end(encodeBootstrapReturn(message.questionId));
+        }
+      });
+    });
+    const result = await check(path);
+    expect(JSON.parse(result.stdout).error).toMatchObject({ kind: 'disconnected' });
+  });
+
+  it('a peer that accepts and never answers: the timeout fires', async () => {
+    const path = await peer('silent.sock', () => undefined);
+    const result = await check(path, ['--timeout-ms', '300']);
+    expect(JSON.parse(result.stdout).error).toMatchObject({ kind: 'timeout', message: 'no reply within 300 ms' });
+  });
+
+  it.each([
+    ['--client-ip without a port', ['--socket', '/x', '--client-ip', '203.0.113.7'], /--client-ip: expected IP:PORT/],
+    ['no --socket', [], /--socket PATH is required/],
+    ['a bad --header', ['--socket', '/x', '--header', 'no colon'], /--header: expected 'Name: value'/],
+    ['an unknown --only check', ['--socket', '/x', '--conformance', '--only', 'C99'], /C99/],
+  ])('rejects %s with one line and exit 2', async (_what, args, message) => {
+    const result = await runCli(['capnp-check', ...args]);
+    expect(result.code).toBe(2);
+    expect(expectOneLineError(result)).toMatch(message);
+  });
+});
