@@ -27,6 +27,7 @@ interface Question {
   finished: boolean;
   /** The Return has come. */
   resolved: boolean;
+  timer?: NodeJS.Timeout;
 }
 
 export interface CheckOptions {
@@ -44,6 +45,9 @@ export class AuthServiceClient {
   private bootstrapId: number;
   private importedCap: number | undefined;
   private failure: CallError | undefined;
+  /** Finish messages wait to go out with the next Call (one write instead of two), or on the next turn. */
+  private pendingFinishes: Uint8Array[] = [];
+  private finishFlushScheduled = false;
 
   private constructor(private readonly socket: net.Socket) {
     socket.on('data', (chunk: Buffer) => this.receive(chunk));
@@ -51,7 +55,7 @@ export class AuthServiceClient {
     socket.on('error', (error: NodeJS.ErrnoException) => this.fail(new CallError('disconnected', `connection error: ${error.code ?? error.message}`)));
     this.bootstrapId = this.allocateId();
     const bootstrap = this.expect(this.bootstrapId);
-    socket.write(encodeBootstrap(this.bootstrapId));
+    this.write(encodeBootstrap(this.bootstrapId));
     bootstrap.then(
       (message) => {
         if (message.type === 'return' && message.result.kind === 'results' && message.result.capTable[0]) {
@@ -88,31 +92,18 @@ export class AuthServiceClient {
     if (this.failure) throw this.failure;
     const id = this.allocateId();
     const target: MessageTarget = this.importedCap === undefined ? { promisedAnswer: this.bootstrapId } : { importedCap: this.importedCap };
-    const reply = this.expect(id);
+    const reply = this.expect(id, options.timeoutMs);
     const started = performance.now();
-    this.socket.write(encodeCheckCall(id, target, request, options.interfaceId ?? EXTERNAL_AUTH_INTERFACE_ID, options.methodId ?? 0));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      if (options.timeoutMs === undefined || options.timeoutMs <= 0) return;
-      timer = setTimeout(() => {
-        // Proksi drops the promise, and capnp-rust then sends Finish: the cancel.
-        this.finish(id, true);
-        reject(new CallError('timeout', `no reply within ${options.timeoutMs} ms`));
-      }, options.timeoutMs);
-    });
+    this.write(encodeCheckCall(id, target, request, options.interfaceId ?? EXTERNAL_AUTH_INTERFACE_ID, options.methodId ?? 0));
+    const message = await reply;
+    const latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
+    this.finish(id, true);
+    if (message.type !== 'return') throw new CallError('protocol', `expected a Return, got ${message.type}`);
+    if (message.result.kind === 'exception') throw new CallError('exception', `${message.result.exception.type}: ${message.result.exception.reason}`);
     try {
-      const message = await Promise.race([reply, timeout]);
-      const latencyMs = Math.round((performance.now() - started) * 1000) / 1000;
-      this.finish(id, true);
-      if (message.type !== 'return') throw new CallError('protocol', `expected a Return, got ${message.type}`);
-      if (message.result.kind === 'exception') throw new CallError('exception', `${message.result.exception.type}: ${message.result.exception.reason}`);
-      try {
-        return { decision: decisionOf(message.result), latencyMs };
-      } catch (error) {
-        throw new CallError('protocol', (error as Error).message);
-      }
-    } finally {
-      clearTimeout(timer);
+      return { decision: decisionOf(message.result), latencyMs };
+    } catch (error) {
+      throw new CallError('protocol', (error as Error).message);
     }
   }
 
@@ -124,19 +115,50 @@ export class AuthServiceClient {
     return this.failure !== undefined;
   }
 
+  private write(frame: Uint8Array): void {
+    if (this.pendingFinishes.length === 0) {
+      this.socket.write(frame);
+      return;
+    }
+    this.socket.write(Buffer.concat([...this.pendingFinishes, frame]));
+    this.pendingFinishes = [];
+  }
+
+  private queueFinish(frame: Uint8Array): void {
+    this.pendingFinishes.push(frame);
+    if (this.finishFlushScheduled) return;
+    this.finishFlushScheduled = true;
+    setImmediate(() => {
+      this.finishFlushScheduled = false;
+      if (this.pendingFinishes.length === 0 || this.socket.destroyed) return;
+      this.socket.write(this.pendingFinishes.length === 1 ? this.pendingFinishes[0]! : Buffer.concat(this.pendingFinishes));
+      this.pendingFinishes = [];
+    });
+  }
+
   private allocateId(): number {
     return this.freeIds.pop() ?? this.nextId++;
   }
 
-  private expect(id: number): Promise<RpcMessage> {
-    return new Promise((resolve, reject) => this.questions.set(id, { resolve, reject, finished: false, resolved: false }));
+  /** The question's Return; with a timeout, Proksi drops the promise and capnp-rust sends Finish: the cancel. */
+  private expect(id: number, timeoutMs?: number): Promise<RpcMessage> {
+    return new Promise((resolve, reject) => {
+      const question: Question = { resolve, reject, finished: false, resolved: false };
+      if (timeoutMs !== undefined && timeoutMs > 0) {
+        question.timer = setTimeout(() => {
+          this.finish(id, true);
+          reject(new CallError('timeout', `no reply within ${timeoutMs} ms`));
+        }, timeoutMs);
+      }
+      this.questions.set(id, question);
+    });
   }
 
   private finish(id: number, releaseResultCaps: boolean): void {
     const question = this.questions.get(id);
     if (!question || question.finished) return;
     question.finished = true;
-    if (!this.failure) this.socket.write(encodeFinish(id, releaseResultCaps));
+    if (!this.failure) this.queueFinish(encodeFinish(id, releaseResultCaps));
     // An ID is free once its Return came and its Finish went.
     if (question.resolved) this.release(id);
   }
@@ -160,6 +182,7 @@ export class AuthServiceClient {
       const question = this.questions.get(message.answerId);
       if (!question) return;
       question.resolved = true;
+      clearTimeout(question.timer);
       if (question.finished) this.release(message.answerId);
       else question.resolve(message);
       return;
@@ -177,6 +200,7 @@ export class AuthServiceClient {
   private fail(error: CallError): void {
     this.failure ??= error;
     for (const [id, question] of this.questions) {
+      clearTimeout(question.timer);
       question.reject(this.failure);
       this.questions.delete(id);
     }

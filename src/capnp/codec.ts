@@ -271,6 +271,14 @@ export class StructReader {
     return Array.from({ length: list.count }, (_, i) => new StructReader(this.message, list.segment, list.start + i * size, list.dataWords, list.ptrCount));
   }
 
+  /** Whether pointer `index` is a capability ("other") pointer; capabilities are never behind far pointers. */
+  isCapability(index: number): boolean {
+    const at = this.pointerWord(index);
+    if (at === undefined) return false;
+    const view = this.message.view(this.segment);
+    return (at + 1) * WORD <= view.byteLength && (view.getUint32(at * WORD, true) & 3) === 3;
+  }
+
   capability(index: number): number | undefined {
     const at = this.pointerWord(index);
     return at === undefined ? undefined : this.message.readCapability(this.segment, at);
@@ -285,25 +293,27 @@ export class StructReader {
 
 // ---- writing -------------------------------------------------------------------------------
 
-const encoder = new TextEncoder();
 
-/** A single-segment message builder; the segment grows as objects are allocated. */
+/**
+ * A single-segment message builder; the segment grows as objects are allocated. The frame's
+ * 8-byte segment table is kept in front of the segment, so finishing the frame copies nothing.
+ */
 export class MessageBuilder {
-  private buffer: Uint8Array = new Uint8Array(256);
-  private view = new DataView(this.buffer.buffer);
+  private buffer: Buffer = Buffer.alloc(512);
+  private view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
   private used = 1; // word 0 is the root pointer
 
-  /** Allocates `words` zeroed words; returns the first word's index. */
+  /** Allocates `words` zeroed words; returns the first word's index within the segment. */
   allocate(words: number): number {
     const at = this.used;
     this.used += words;
-    if (this.used * WORD > this.buffer.length) {
+    if ((this.used + 1) * WORD > this.buffer.length) {
       let size = this.buffer.length * 2;
-      while (size < this.used * WORD) size *= 2;
-      const grown = new Uint8Array(size);
-      grown.set(this.buffer);
+      while (size < (this.used + 1) * WORD) size *= 2;
+      const grown = Buffer.alloc(size);
+      this.buffer.copy(grown);
       this.buffer = grown;
-      this.view = new DataView(grown.buffer);
+      this.view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
     }
     return at;
   }
@@ -321,21 +331,32 @@ export class MessageBuilder {
   }
 
   setPointer(at: number, lo: number, hi: number): void {
-    this.view.setUint32(at * WORD, lo >>> 0, true);
-    this.view.setUint32(at * WORD + 4, hi >>> 0, true);
+    this.view.setUint32(WORD + at * WORD, lo >>> 0, true);
+    this.view.setUint32(WORD + at * WORD + 4, hi >>> 0, true);
+  }
+
+  /** Byte offset in the buffer of segment word `word`. */
+  offset(word: number): number {
+    return WORD + word * WORD;
   }
 
   dataView(): DataView {
     return this.view;
   }
 
-  bytes(): Uint8Array {
-    return this.buffer;
+  /** Writes `text` as UTF-8 and a NUL at a fresh allocation; returns its start word and byte length. */
+  writeText(text: string): { start: number; length: number } {
+    const length = Buffer.byteLength(text, 'utf8');
+    const start = this.allocate(Math.ceil((length + 1) / WORD));
+    this.buffer.write(text, this.offset(start), 'utf8');
+    return { start, length };
   }
 
-  /** The finished message as one frame. */
+  /** The finished message as one frame: the segment table (1 segment) and the segment. */
   frame(): Uint8Array {
-    return encodeFrame([this.buffer.subarray(0, this.used * WORD)]);
+    this.view.setUint32(0, 0, true);
+    this.view.setUint32(4, this.used, true);
+    return this.buffer.subarray(0, (this.used + 1) * WORD);
   }
 }
 
@@ -348,22 +369,22 @@ export class StructBuilder {
   ) {}
 
   setU16(byteOffset: number, value: number): this {
-    this.builder.dataView().setUint16(this.start * WORD + byteOffset, value, true);
+    this.builder.dataView().setUint16(this.builder.offset(this.start) + byteOffset, value, true);
     return this;
   }
 
   setU32(byteOffset: number, value: number): this {
-    this.builder.dataView().setUint32(this.start * WORD + byteOffset, value >>> 0, true);
+    this.builder.dataView().setUint32(this.builder.offset(this.start) + byteOffset, value >>> 0, true);
     return this;
   }
 
   setU64(byteOffset: number, value: bigint): this {
-    this.builder.dataView().setBigUint64(this.start * WORD + byteOffset, value, true);
+    this.builder.dataView().setBigUint64(this.builder.offset(this.start) + byteOffset, value, true);
     return this;
   }
 
   setBool(bit: number, value: boolean): this {
-    const at = this.start * WORD + (bit >> 3);
+    const at = this.builder.offset(this.start) + (bit >> 3);
     const view = this.builder.dataView();
     const byte = view.getUint8(at);
     view.setUint8(at, value ? byte | (1 << (bit & 7)) : byte & ~(1 << (bit & 7)));
@@ -380,11 +401,9 @@ export class StructBuilder {
   }
 
   setText(index: number, text: string): this {
-    const bytes = encoder.encode(text);
     const at = this.pointerWord(index);
-    const start = this.builder.allocate(Math.ceil((bytes.length + 1) / WORD));
-    this.builder.bytes().set(bytes, start * WORD);
-    this.builder.setPointer(at, (((start - at - 1) << 2) | 1) >>> 0, (((bytes.length + 1) << 3) | 2) >>> 0);
+    const { start, length } = this.builder.writeText(text);
+    this.builder.setPointer(at, (((start - at - 1) << 2) | 1) >>> 0, (((length + 1) << 3) | 2) >>> 0);
     return this;
   }
 

@@ -83,8 +83,7 @@ export function readRpcMessage(segments: readonly Uint8Array[]): RpcMessage {
       if (kind === RETURN.results) {
         const payload = ret.struct(0);
         const capTable = (payload?.structList(1) ?? []).map((c) => ({ which: c.u16(0), id: c.u32(4) }));
-        const pointer = payload?.pointerAt(0);
-        const capability = payload && pointer ? tryCapability(payload) : undefined;
+        const capability = payload?.isCapability(0) ? payload.capability(0) : undefined;
         return { type: 'return', answerId: ret.u32(0), result: { kind: 'results', content: capability === undefined ? payload?.struct(0) : undefined, capability, capTable } };
       }
       if (kind === RETURN.exception) return { type: 'return', answerId: ret.u32(0), result: { kind: 'exception', exception: readException(ret.struct(0)) } };
@@ -102,15 +101,6 @@ export function readRpcMessage(segments: readonly Uint8Array[]): RpcMessage {
       return { type: 'unimplemented' };
     default:
       return { type: 'other', which };
-  }
-}
-
-/** A payload's content is either a struct (results) or a capability (the bootstrap's answer). */
-function tryCapability(payload: StructReader): number | undefined {
-  try {
-    return payload.capability(0);
-  } catch {
-    return undefined;
   }
 }
 
