@@ -17,11 +17,9 @@
  * for pass. Messages name the file, the rule and the field, and never quote a value (a header's
  * value may be a token).
  */
-import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { watch, watchFile, unwatchFile, type FSWatcher, type Stats } from 'node:fs';
 import { BlockList, isIP } from 'node:net';
-import { basename, dirname } from 'node:path';
+import { sha256, watchSnapshotFile, type SnapshotWatcher } from '../watch.js';
 import { describeFsError, InputError } from '../errors.js';
 import { canonicalIp } from '../ip.js';
 import { parseJsonText } from '../json.js';
@@ -141,7 +139,7 @@ export async function loadRulesFile(path: string): Promise<RuleSet> {
 
 export function parseRules(source: string | Uint8Array, label: string): RuleSet {
   const bytes = typeof source === 'string' ? Buffer.from(source) : Buffer.from(source.buffer, source.byteOffset, source.byteLength);
-  const digest = createHash('sha256').update(bytes).digest('hex');
+  const digest = sha256(bytes);
   const json = parseJsonText(bytes.toString('utf8').replace(/^\uFEFF/, ''), label);
   const fail = (where: string, problem: string): never => {
     throw new InputError(`${label}: ${where}: ${problem}`);
@@ -300,11 +298,7 @@ export interface RulesWatcherOptions {
   debounceMs?: number;
 }
 
-export interface RulesWatcher {
-  /** Reads the file now, as a change would; resolves when done. */
-  check(): Promise<void>;
-  close(): void;
-}
+export type RulesWatcher = SnapshotWatcher;
 
 /**
  * Watches a rules file (change notifications on its directory, which survive an editor replacing
@@ -312,89 +306,14 @@ export interface RulesWatcher {
  * keeps the last good rules and is reported once per distinct content.
  */
 export function watchRules(path: string, options: RulesWatcherOptions): RulesWatcher {
-  let current = options.current;
-  let badDigest: string | undefined;
-  let missing = false;
-  let closed = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let again = false;
-  const keeping = (): string => `keeping the last good rules (${current.rules.length})`;
-
-  const reload = async (): Promise<void> => {
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(path);
-    } catch (error) {
-      if (!closed && !missing) options.log(`rules file ${path}: cannot read it (${describeFsError(error)}); ${keeping()}`);
-      missing = true;
-      return;
-    }
-    missing = false;
-    const digest = createHash('sha256').update(bytes).digest('hex');
-    if (closed || digest === badDigest) return;
-    if (digest === current.digest) {
-      if (badDigest !== undefined) options.log(`rules file ${path}: back to the rules already loaded (${current.rules.length})`);
-      badDigest = undefined;
-      return;
-    }
-    try {
-      const next = parseRules(bytes, path);
-      badDigest = undefined;
-      current = next;
-      options.log(`rules file ${path}: reloaded, ${next.rules.length} rules`);
-      next.warnings.forEach((w) => options.log(`warning: ${w}`));
-      options.onReload(next);
-    } catch (error) {
-      badDigest = digest;
-      options.log(`rules file ${path}: not reloaded, ${keeping()}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  };
-
-  const check = (): Promise<void> => {
-    if (running) {
-      again = true;
-      return running;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        await reload();
-      } while (again && !closed);
-    })().finally(() => {
-      running = undefined;
-    });
-    return running;
-  };
-
-  const schedule = (): void => {
-    if (closed) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => void check(), options.debounceMs ?? 50);
-  };
-
-  const name = basename(path);
-  let dirWatcher: FSWatcher | undefined;
-  try {
-    dirWatcher = watch(dirname(path), { persistent: false }, (_event, file) => {
-      if (file === null || file === name) schedule();
-    });
-    dirWatcher.on('error', () => dirWatcher?.close());
-  } catch {
-    dirWatcher = undefined; // polling still works
-  }
-  const onStat = (now: Stats, before: Stats): void => {
-    if (now.mtimeMs !== before.mtimeMs || now.size !== before.size || now.ino !== before.ino) schedule();
-  };
-  watchFile(path, { persistent: false, interval: options.pollMs ?? 1000 }, onStat);
-
-  return {
-    check,
-    close() {
-      closed = true;
-      clearTimeout(timer);
-      dirWatcher?.close();
-      unwatchFile(path, onStat);
+  return watchSnapshotFile(path, {
+    what: 'rules file', noun: 'rules', current: options.current, digest: options.current.digest,
+    count: (set) => set.rules.length,
+    parse: (bytes) => {
+      const set = parseRules(bytes, path);
+      return { snapshot: set, warnings: set.warnings };
     },
-  };
+    onReload: (set) => options.onReload(set),
+    log: options.log, warning: (w) => `warning: ${w}`, pollMs: options.pollMs, debounceMs: options.debounceMs,
+  });
 }

@@ -7,10 +7,8 @@
  * Messages name the file and the line an entry starts on, never a credential: a VLESS UUID or a
  * Hysteria auth string is the user's secret.
  */
-import { createHash } from 'node:crypto';
-import { watch, watchFile, unwatchFile, type FSWatcher, type Stats } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { sha256, watchSnapshotFile, type SnapshotWatcher } from '../../watch.js';
 import { describeFsError, InputError } from '../../errors.js';
 import { arrayElementLines, parseJsonText } from '../../json.js';
 import { isUuid, uuidFromText } from '../credential.js';
@@ -125,9 +123,6 @@ async function readUsersBytes(path: string): Promise<Buffer> {
   }
 }
 
-function sha256(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -230,11 +225,7 @@ export interface UsersWatcherOptions {
   debounceMs?: number;
 }
 
-export interface UsersWatcher {
-  /** Reads the file now (as a change would); resolves when done. */
-  check(): Promise<void>;
-  close(): void;
-}
+export type UsersWatcher = SnapshotWatcher;
 
 /**
  * Watches a users file: change notifications on its directory (fast, and they survive an editor
@@ -243,95 +234,13 @@ export interface UsersWatcher {
  * reported once per distinct content.
  */
 export function watchXrayUsers(path: string, options: UsersWatcherOptions): UsersWatcher {
-  let current = options.current;
-  let lastDigest = current.digest;
-  let lastBadDigest: string | undefined;
-  let lastBadMissing = false;
-  let closed = false;
-  let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let again = false;
-  const debounceMs = options.debounceMs ?? 50;
-
-  const reload = async (): Promise<void> => {
-    let bytes: Buffer;
-    try {
-      bytes = await readFile(path);
-    } catch (error) {
-      if (closed) return;
-      if (!lastBadMissing) {
-        options.log(`users file ${path}: cannot read it (${describeFsError(error)}); keeping the last good users (${current.users.length})`);
-      }
-      lastBadMissing = true;
-      return;
-    }
-    lastBadMissing = false;
-    const digest = sha256(bytes);
-    if (closed || digest === lastBadDigest) return;
-    if (digest === lastDigest) {
-      if (lastBadDigest !== undefined) options.log(`users file ${path}: back to the users already loaded (${current.users.length})`);
-      lastBadDigest = undefined;
-      return;
-    }
-    try {
+  return watchSnapshotFile(path, {
+    what: 'users file', noun: 'users', current: options.current, digest: options.current.digest,
+    count: (snapshot) => snapshot.users.length,
+    parse: (bytes, digest) => {
       const { users, warnings } = parseXrayUsers(decodeUtf8(bytes, path), path, options.kind);
-      lastDigest = digest;
-      lastBadDigest = undefined;
-      current = usersSnapshot(users, path, digest);
-      options.log(`users file ${path}: reloaded, ${users.length} users`);
-      warnings.forEach(options.log);
-      options.onReload(current, warnings);
-    } catch (error) {
-      if (!(error instanceof InputError)) throw error;
-      lastBadDigest = digest;
-      options.log(`users file ${path}: not reloaded, keeping the last good users (${current.users.length}): ${error.message}`);
-    }
-  };
-
-  const check = async (): Promise<void> => {
-    if (running) {
-      again = true;
-      return running;
-    }
-    running = (async () => {
-      do {
-        again = false;
-        await reload();
-      } while (again && !closed);
-    })().finally(() => {
-      running = undefined;
-    });
-    return running;
-  };
-
-  const schedule = (): void => {
-    if (closed) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => void check(), debounceMs);
-  };
-
-  const name = basename(path);
-  let dirWatcher: FSWatcher | undefined;
-  try {
-    dirWatcher = watch(dirname(path), { persistent: false }, (_event, file) => {
-      if (file === null || file === name) schedule();
-    });
-    dirWatcher.on('error', () => dirWatcher?.close());
-  } catch {
-    dirWatcher = undefined; // polling still works
-  }
-  const onStat = (current: Stats, previous: Stats): void => {
-    if (current.mtimeMs !== previous.mtimeMs || current.size !== previous.size || current.ino !== previous.ino) schedule();
-  };
-  watchFile(path, { persistent: false, interval: options.pollMs ?? 1000 }, onStat);
-
-  return {
-    check,
-    close() {
-      closed = true;
-      clearTimeout(timer);
-      dirWatcher?.close();
-      unwatchFile(path, onStat);
+      return { snapshot: usersSnapshot(users, path, digest), warnings };
     },
-  };
+    onReload: options.onReload, log: options.log, pollMs: options.pollMs, debounceMs: options.debounceMs,
+  });
 }
