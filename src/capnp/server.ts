@@ -9,10 +9,11 @@
  * any other message, or bytes that are not RPC, get an Abort and the connection closed.
  */
 import { existsSync } from 'node:fs';
-import { chmod, lstat, unlink } from 'node:fs/promises';
+import { chmod } from 'node:fs/promises';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { clearStaleSocket } from '../unix-socket.js';
 import { describeFsError, InputError } from '../errors.js';
 import { FrameReader, MAX_FRAME_BYTES, type StructReader } from './codec.js';
 import { encodeAbort, encodeBootstrapReturn, encodeDecisionReturn, encodeExceptionReturn, readRpcMessage, type ExceptionType, type RpcMessage } from './rpc.js';
@@ -75,7 +76,7 @@ export async function startAuthServer(options: AuthServerOptions): Promise<AuthS
     decide: options.decide, log, logCall: options.logCalls === false || options.log === undefined ? undefined : log, maxFrameBytes, maxAnswers: options.maxAnswers ?? DEFAULT_MAX_ANSWERS, stats,
   };
 
-  await clearStaleSocket(path);
+  await clearStaleSocket(path, 'socket');
   const server = net.createServer((socket) => {
     stats.connections++;
     stats.connectionsTotal++;
@@ -375,28 +376,3 @@ function listenError(error: NodeJS.ErrnoException, path: string): Error {
   return reason ? new InputError(`cannot listen on ${path}: ${reason}`) : error;
 }
 
-/** A socket file left by a service that died is removed; a live socket or any other file is refused. */
-async function clearStaleSocket(path: string): Promise<void> {
-  let isSocket: boolean;
-  try {
-    isSocket = (await lstat(path)).isSocket();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw new InputError(`socket ${path}: ${describeFsError(error)}`);
-  }
-  if (!isSocket) throw new InputError(`socket ${path}: exists and is not a socket (not replaced)`);
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = net.connect(path, () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.setTimeout(1000, () => {
-      // Accepted by the kernel but never answered: someone holds it; do not steal it.
-      probe.destroy();
-      resolve(true);
-    });
-    probe.on('error', () => resolve(false));
-  });
-  if (alive) throw new InputError(`socket ${path}: another process is listening on it`);
-  await unlink(path).catch(() => {});
-}

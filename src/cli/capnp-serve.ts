@@ -4,7 +4,7 @@ import { InputError } from '../errors.js';
 import { decideByRules, loadRulesFile, watchRules, type RuleSet } from '../capnp/rules.js';
 import { startAuthServer, type AuthServer } from '../capnp/server.js';
 import type { AuthDecision, AuthRequest } from '../capnp/schema.js';
-import { EXIT_OK, exitsWith, log } from './io.js';
+import { EXIT_OK, exitsWith, log, stopRequested } from './io.js';
 import { parseLatency, parseRate } from './xray-backend.js';
 
 export interface ServeFlags {
@@ -118,18 +118,3 @@ async function capnpServe(flags: ServeFlags, hooks: ServeHooks): Promise<number>
   return EXIT_OK;
 }
 
-/** Resolves on SIGINT, SIGTERM or the hook's abort; a second signal then ends the process as usual. */
-function stopRequested(signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      signal?.removeEventListener('abort', stop);
-      resolve();
-    };
-    if (signal?.aborted) return stop();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    signal?.addEventListener('abort', stop, { once: true });
-  });
-}

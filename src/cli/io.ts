@@ -121,3 +121,19 @@ export function parseHeader(text: string): [string, string] {
   if (/[\r\n\0]/.test(value)) throw new InputError(`--header: the value of ${name} contains a line break or NUL`);
   return [name, value];
 }
+
+/** Resolves on SIGINT, SIGTERM or the hook's abort; a second signal then ends the process as usual. */
+export function stopRequested(signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      signal?.removeEventListener('abort', stop);
+      resolve();
+    };
+    if (signal?.aborted) return stop();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    signal?.addEventListener('abort', stop, { once: true });
+  });
+}

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
 import { startXrayBackend, type XrayBackend, type XrayBackendOptions } from '../xray/backend/server.js';
-import { choiceOption, EXIT_OK, exitsWith, log, readSecret, parseHeader, parseSeconds } from './io.js';
+import { choiceOption, EXIT_OK, exitsWith, log, readSecret, parseHeader, parseSeconds, stopRequested } from './io.js';
 
 export interface BackendFlags {
   listen?: string;
@@ -64,22 +64,6 @@ async function xrayBackend(flags: BackendFlags, hooks: BackendHooks): Promise<nu
   say('xray-backend: stopping');
   await backend.close();
   return EXIT_OK;
-}
-
-/** Resolves on SIGINT, SIGTERM or the hook's abort; a second signal then ends the process as usual. */
-function stopRequested(signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      signal?.removeEventListener('abort', stop);
-      resolve();
-    };
-    if (signal?.aborted) return stop();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    signal?.addEventListener('abort', stop, { once: true });
-  });
 }
 
 /** The flags as backend options, or an InputError naming the flag; `notes` are things to tell the user. */

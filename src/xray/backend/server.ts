@@ -10,10 +10,9 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect } from 'node:net';
-import { lstat, unlink } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
+import { clearStaleSocket } from '../../unix-socket.js';
 import { describeFsError, InputError } from '../../errors.js';
 import { isUuid } from '../credential.js';
 import { BadEventError, parseEventBody, type Dialect, type EventType } from '../dialect.js';
@@ -349,7 +348,7 @@ function checkOptions(options: XrayBackendOptions): void {
 
 async function listen(server: Server, options: XrayBackendOptions): Promise<Pick<XrayBackend, 'url' | 'unixSocket' | 'port'>> {
   const socketPath = options.unixSocket;
-  if (socketPath !== undefined) await clearStaleSocket(socketPath);
+  if (socketPath !== undefined) await clearStaleSocket(socketPath, '--unix-socket');
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     const onError = (error: NodeJS.ErrnoException): void => reject(listenError(error, socketPath ?? `${host}:${options.port}`));
@@ -379,27 +378,6 @@ function listenError(error: NodeJS.ErrnoException, where: string): Error {
   };
   const reason = error.code && known[error.code];
   return reason ? new InputError(`cannot listen on ${where}: ${reason}`) : error;
-}
-
-/** A socket file left by a backend that died is replaced; one still answering is not touched. */
-async function clearStaleSocket(path: string): Promise<void> {
-  let isSocket: boolean;
-  try {
-    isSocket = (await lstat(path)).isSocket();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw new InputError(`--unix-socket ${path}: ${describeFsError(error)}`);
-  }
-  if (!isSocket) throw new InputError(`--unix-socket ${path}: exists and is not a socket`);
-  const alive = await new Promise<boolean>((resolve) => {
-    const probe = connect(path, () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.on('error', () => resolve(false));
-  });
-  if (alive) throw new InputError(`--unix-socket ${path}: another process is listening on it`);
-  await unlink(path).catch(() => {});
 }
 
 /** The body, or why there is none. Over the limit, reading stops (the 413 closes the connection). */
