@@ -6,8 +6,8 @@
 import { DecodeError } from '../errors.js';
 
 const WORD = 8;
-/** C++'s default limits: a frame of at most 64 Mi words is read, over at most 512 segments. */
-export const MAX_SEGMENTS = 512;
+/** Limits like C++'s defaults: frames of at most 64 MiB (8 Mi words), fewer than 512 segments. */
+export const MAX_SEGMENTS = 511;
 export const MAX_FRAME_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_TRAVERSAL_WORDS = 8 * 1024 * 1024;
 
@@ -33,10 +33,15 @@ export function encodeFrame(segments: readonly Uint8Array[]): Uint8Array {
  * announces too many segments or too many bytes is an error before any of it is buffered.
  */
 export class FrameReader {
-  private buffer: Uint8Array = new Uint8Array(0);
+  /** Received bytes not yet part of a frame, as they came: a frame is copied once, when complete. */
+  private chunks: Uint8Array[] = [];
+  private length = 0;
 
   push(chunk: Uint8Array): Uint8Array[][] {
-    this.buffer = this.buffer.length === 0 ? chunk : concat(this.buffer, chunk);
+    if (chunk.length > 0) {
+      this.chunks.push(chunk);
+      this.length += chunk.length;
+    }
     const frames: Uint8Array[][] = [];
     for (;;) {
       const frame = this.next();
@@ -46,43 +51,61 @@ export class FrameReader {
   }
 
   get buffered(): number {
-    return this.buffer.length;
+    return this.length;
+  }
+
+  /** The first `n` buffered bytes, without consuming them (copied only if they span chunks). */
+  private peek(n: number): Uint8Array {
+    const first = this.chunks[0]!;
+    if (first.length >= n) return first.subarray(0, n);
+    const out = new Uint8Array(n);
+    let at = 0;
+    for (const chunk of this.chunks) {
+      const part = chunk.subarray(0, n - at);
+      out.set(part, at);
+      at += part.length;
+      if (at === n) break;
+    }
+    return out;
+  }
+
+  /** Consumes `n` bytes into one new array. */
+  private take(n: number): Uint8Array {
+    const out = new Uint8Array(n);
+    let at = 0;
+    while (at < n) {
+      const chunk = this.chunks[0]!;
+      const part = chunk.subarray(0, n - at);
+      out.set(part, at);
+      at += part.length;
+      if (part.length === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(part.length);
+    }
+    this.length -= n;
+    return out;
   }
 
   private next(): Uint8Array[] | undefined {
-    const b = this.buffer;
-    if (b.length < 4) return undefined;
-    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    const count = view.getUint32(0, true) + 1;
+    if (this.length < 4) return undefined;
+    const head = this.peek(4);
+    const count = new DataView(head.buffer, head.byteOffset, 4).getUint32(0, true) + 1;
     if (count > MAX_SEGMENTS) throw new DecodeError('capnp frame', 0, `${count} segments, at most ${MAX_SEGMENTS}`);
     const tableBytes = 4 * (count + 1) + (count % 2 === 0 ? 4 : 0);
-    if (b.length < tableBytes) return undefined;
+    if (this.length < tableBytes) return undefined;
+    const table = this.peek(tableBytes);
+    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     let total = 0;
     const sizes: number[] = [];
     for (let i = 0; i < count; i++) {
-      const words = view.getUint32(4 * (i + 1), true);
-      sizes.push(words * WORD);
-      total += words * WORD;
+      const bytes = view.getUint32(4 * (i + 1), true) * WORD;
+      sizes.push(bytes);
+      total += bytes;
       if (total > MAX_FRAME_BYTES) throw new DecodeError('capnp frame', 4 * (i + 1), `announces more than ${MAX_FRAME_BYTES} bytes`);
     }
-    if (b.length < tableBytes + total) return undefined;
-    const segments: Uint8Array[] = [];
-    let at = tableBytes;
-    for (const size of sizes) {
-      // Copied, so a segment's DataView is word-aligned and the stream buffer can be dropped.
-      segments.push(b.slice(at, at + size));
-      at += size;
-    }
-    this.buffer = b.subarray(at);
-    return segments;
+    if (this.length < tableBytes + total) return undefined;
+    this.take(tableBytes);
+    return sizes.map((size) => this.take(size));
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
 
 // ---- reading -------------------------------------------------------------------------------
@@ -156,13 +179,15 @@ export class MessageReader {
       const dataWords = tagHi & 0xffff;
       const ptrCount = tagHi >>> 16;
       if (elements * (dataWords + ptrCount) > count) throw new DecodeError('capnp message', p.target * WORD, 'inline composite list larger than its word count');
-      this.charge(count, at);
+      // Zero-sized elements take no words: charge each element, or a tiny pointer amplifies
+      // into billions of objects (C++: "Message contains amplified list pointer").
+      this.charge(Math.max(count, elements), at);
       return { kind: 'structs', segment: p.segment, start: p.target + 1, count: elements, dataWords, ptrCount };
     }
     const bits = [0, 1, 8, 16, 32, 64, 64, 0][size]!;
     const words = Math.ceil((count * bits) / 64);
     this.checkRange(p.segment, p.target, words, at);
-    this.charge(words, at);
+    this.charge(size === 0 ? Math.max(words, count) : words, at);
     return { kind: 'bytes', segment: p.segment, start: p.target, count, size };
   }
 

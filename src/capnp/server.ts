@@ -62,7 +62,16 @@ interface Answer {
   bootstrap: boolean;
   returned: boolean;
   finished: boolean;
+  /** Size of the Call's frame, counted against the connection's flow limit until answered. */
+  bytes?: number;
 }
+
+/**
+ * Calls read but not yet answered may hold this many frame bytes per connection; above it the
+ * connection is not read until answers go out (as C++'s flow limit does), so slow decisions
+ * cannot make a peer's pipelined calls pile up in memory.
+ */
+const FLOW_LIMIT_BYTES = 16 * 1024 * 1024;
 
 export async function startAuthServer(options: AuthServerOptions): Promise<AuthServer> {
   const mode = options.mode ?? 0o660;
@@ -134,6 +143,11 @@ class Connection {
   private exported = false;
   private closed = false;
   private paused = false;
+  /** Paused by the flow limit (see FLOW_LIMIT_BYTES), apart from write back-pressure. */
+  private flowPaused = false;
+  private unanswered = 0;
+  /** Size of the frame being handled. */
+  private frameBytes = 0;
 
   constructor(
     private readonly socket: net.Socket,
@@ -174,6 +188,7 @@ class Connection {
   private handleFrames(frames: Uint8Array[][]): void {
     for (const segments of frames) {
       if (this.closed) return;
+      this.frameBytes = segments.reduce((sum, s) => sum + s.length, 0);
       let message: RpcMessage;
       try {
         message = readRpcMessage(segments);
@@ -243,8 +258,13 @@ class Connection {
     } catch (error) {
       return this.exception(questionId, 'failed', `cannot read the check() params: ${(error as Error).message}`, 'check with unreadable params');
     }
-    const answer: Answer = { bootstrap: false, returned: false, finished: false };
+    const answer: Answer = { bootstrap: false, returned: false, finished: false, bytes: this.frameBytes };
     this.answers.set(questionId, answer);
+    this.unanswered += answer.bytes!;
+    if (this.unanswered > FLOW_LIMIT_BYTES && !this.flowPaused) {
+      this.flowPaused = true;
+      this.socket.pause();
+    }
     const started = this.settings.logCall ? performance.now() : 0;
     let result: Promise<AuthDecision> | AuthDecision;
     try {
@@ -293,6 +313,13 @@ class Connection {
 
   private returned(questionId: number, answer: Answer, frame: Uint8Array): void {
     answer.returned = true;
+    if (answer.bytes) {
+      this.unanswered -= answer.bytes;
+      if (this.flowPaused && this.unanswered <= FLOW_LIMIT_BYTES / 2) {
+        this.flowPaused = false;
+        if (!this.paused && !this.closed) this.socket.resume();
+      }
+    }
     if (answer.finished && this.answers.get(questionId) === answer) this.answers.delete(questionId);
     this.send(frame);
   }
@@ -305,7 +332,7 @@ class Connection {
       this.socket.pause();
       this.socket.once('drain', () => {
         this.paused = false;
-        if (!this.closed) this.socket.resume();
+        if (!this.closed && !this.flowPaused) this.socket.resume();
       });
     }
   }

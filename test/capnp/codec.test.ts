@@ -54,7 +54,7 @@ describe('framing and reading limits', () => {
     expect(thrownBy(DecodeError, () => new FrameReader().push(huge)).message).toMatch(/announces more than/);
     const many = Buffer.alloc(8);
     many.writeUInt32LE(MAX_SEGMENTS + 5, 0);
-    expect(thrownBy(DecodeError, () => new FrameReader().push(many)).message).toMatch(/segments, at most 512/);
+    expect(thrownBy(DecodeError, () => new FrameReader().push(many)).message).toMatch(/segments, at most 511/);
   });
 
   it('refuses pointers out of bounds and a pointer loop (traversal limit)', () => {
@@ -70,6 +70,31 @@ describe('framing and reading limits', () => {
     const [segments] = frames(bytes);
     const root = new MessageReader(segments!, 3).root();
     expect(thrownBy(DecodeError, () => root.structList(0).map((s) => s.text(0))).message).toMatch(/traversal limit/);
+  });
+
+  it('charges each zero-sized list element against the traversal limit (no amplification)', () => {
+    const words = new Uint8Array(24);
+    const view = new DataView(words.buffer);
+    view.setUint32(0, 0, true); // root: struct, offset 0, 0 data words, 1 pointer
+    view.setUint32(4, 1 << 16, true);
+    view.setUint32(8, 1, true); // list pointer, offset 0, inline composite of 0 words (plus its tag)
+    view.setUint32(12, (0 << 3) | 7, true);
+    view.setUint32(16, (1 << 29) << 2, true); // tag: 2^29 elements of 0 data words and 0 pointers
+    view.setUint32(20, 0, true);
+    const root = new MessageReader([words]).root();
+    expect(thrownBy(DecodeError, () => root.structList(0)).message).toMatch(/traversal limit/);
+  });
+
+  it('reassembles a large frame arriving in small chunks without copying it over and over', () => {
+    const builder = new MessageBuilder();
+    builder.initRoot(0, 1).setText(0, 'x'.repeat(8 * 1024 * 1024));
+    const frame = builder.frame();
+    const reader = new FrameReader();
+    const started = performance.now();
+    let frames: Uint8Array[][] = [];
+    for (let at = 0; at < frame.length; at += 65536) frames = frames.concat(reader.push(frame.subarray(at, at + 65536)));
+    expect(frames).toHaveLength(1);
+    expect(performance.now() - started).toBeLessThan(2000);
   });
 
   it('reads fields past the end of a shorter struct as defaults', () => {
