@@ -11,7 +11,7 @@ import { FrameReader } from './codec.js';
 import { decisionOf, encodeBootstrap, encodeCheckCall, encodeFinish, readRpcMessage, type MessageTarget, type RpcMessage } from './rpc.js';
 import { EXTERNAL_AUTH_INTERFACE_ID, type AuthDecision, type AuthRequest } from './schema.js';
 
-export type CallFailure = 'timeout' | 'exception' | 'disconnected' | 'protocol' | 'connect';
+export type CallFailure = 'timeout' | 'exception' | 'aborted' | 'disconnected' | 'protocol' | 'connect';
 
 export class CallError extends Error {
   override readonly name = 'CallError';
@@ -58,11 +58,17 @@ export class AuthServiceClient {
     this.write(encodeBootstrap(this.bootstrapId));
     bootstrap.then(
       (message) => {
-        if (message.type === 'return' && message.result.kind === 'results' && message.result.capTable[0]) {
-          this.importedCap = message.result.capTable[0].id;
-        }
         // The imported capability stays ours: tell the service not to release it.
         this.finish(this.bootstrapId, false);
+        const result = message.type === 'return' ? message.result : undefined;
+        const descriptor = result?.kind === 'results' && result.capability !== undefined ? result.capTable[result.capability] : undefined;
+        // senderHosted (1) or senderPromise (2): an export of the service we can call.
+        if (descriptor && (descriptor.which === 1 || descriptor.which === 2)) {
+          this.importedCap = descriptor.id;
+          return;
+        }
+        const why = result?.kind === 'exception' ? `${result.exception.type}: ${result.exception.reason}` : 'it returned no capability';
+        this.fail(new CallError(result?.kind === 'exception' ? 'exception' : 'protocol', `the bootstrap failed (${clean(why)}): no service to call`));
       },
       () => undefined,
     );
@@ -107,8 +113,12 @@ export class AuthServiceClient {
     }
   }
 
+  /** Sends any Finish still queued (a cancel must reach the service), then closes. */
   close(): void {
-    this.socket.destroy();
+    if (this.pendingFinishes.length > 0 && !this.socket.destroyed) this.socket.write(Buffer.concat(this.pendingFinishes));
+    this.pendingFinishes = [];
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
   }
 
   get closed(): boolean {
@@ -180,7 +190,12 @@ export class AuthServiceClient {
   private dispatch(message: RpcMessage): void {
     if (message.type === 'return') {
       const question = this.questions.get(message.answerId);
-      if (!question) return;
+      if (!question) {
+        // As C++ does: a Return for no question of ours means the peers disagree on the state.
+        this.fail(new CallError('protocol', `the service sent a Return for question ${message.answerId}, which is not ours`));
+        this.socket.destroy();
+        return;
+      }
       question.resolved = true;
       clearTimeout(question.timer);
       if (question.finished) this.release(message.answerId);
@@ -188,7 +203,7 @@ export class AuthServiceClient {
       return;
     }
     if (message.type === 'abort') {
-      this.fail(new CallError('exception', `the service aborted the connection: ${message.exception.type}: ${message.exception.reason}`));
+      this.fail(new CallError('aborted', clean(`the service aborted the connection: ${message.exception.type}: ${message.exception.reason}`)));
       this.socket.destroy();
     } else if (message.type === 'unimplemented') {
       this.fail(new CallError('protocol', 'the service answered Unimplemented to one of our messages'));
@@ -205,6 +220,12 @@ export class AuthServiceClient {
       this.questions.delete(id);
     }
   }
+}
+
+/** Text from the service, made safe for a terminal: control bytes escaped, length bounded. */
+function clean(text: string): string {
+  const escaped = text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return escaped.length > 500 ? `${escaped.slice(0, 500)}…` : escaped;
 }
 
 function describeConnectError(path: string, error: NodeJS.ErrnoException): string {

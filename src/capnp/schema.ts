@@ -63,13 +63,22 @@ export function writeAuthDecision(target: StructBuilder, decision: AuthDecision)
 
 export function readAuthDecision(source: StructReader): AuthDecision {
   const action = source.u16(0);
-  const invalid = (['upstreamValue', 'redirectLocation', 'responseBody'] as const).filter((_, i) => !source.textIsUtf8(i));
+  const invalid = (['upstreamValue', 'redirectLocation'] as const).filter((_, i) => !source.textIsUtf8(i));
   return {
     ...(invalid.length > 0 ? { invalidUtf8: [...invalid] } : {}),
     action: DECISION_ACTIONS[action] ?? action,
     statusCode: source.u16(2),
     upstreamValue: source.text(0),
     redirectLocation: source.text(1),
-    responseBody: source.text(2),
+    responseBody: lenientText(source, 2),
   };
+}
+
+/** Proksi never reads responseBody, so a broken one must not turn a decision into a failure. */
+function lenientText(source: StructReader, index: number): string {
+  try {
+    return source.text(index);
+  } catch {
+    return '';
+  }
 }

@@ -58,7 +58,10 @@ const checks: Check<CapnpSuiteContext>[] = [
     async run(ctx, t) {
       for (const request of ctx.fixture!.pass) {
         const decision = await call(ctx, request);
-        const failed = needs(t, decision, `${request.method} ${request.path}`, decision.action === 'pass' && decision.upstreamValue !== '', 'pass with a non-empty upstreamValue');
+        // Judged by what Proksi does with it: proxied, with the upstream header set.
+        const { proksi } = proksiOutcome(decision, request, ctx.options);
+        const set = proksi.outcome === 'proxied' && proksi.headers.some(([name, value]) => name === ctx.options.upstreamHeader && value === decision.upstreamValue && value !== '');
+        const failed = needs(t, decision, `${request.method} ${request.path}`, set, `pass with an upstreamValue Proksi can set as ${ctx.options.upstreamHeader}`);
         if (failed) return failed;
       }
     },
@@ -94,6 +97,7 @@ const checks: Check<CapnpSuiteContext>[] = [
     id: 'C05', level: 'MUST',
     title: 'no control bytes in upstreamValue or redirectLocation (Proksi would let the request through unauthenticated)',
     async run(ctx, t) {
+      if (ctx.decisions.length === 0) await call(ctx, BASE);
       const bad = ctx.decisions.find((d) => hasControlBytes(d.upstreamValue) || hasControlBytes(d.redirectLocation));
       if (bad) return t.fail('a decision with control bytes', { received: bad });
       return t.pass(`${ctx.decisions.length} decisions so far, none with control bytes`);
@@ -105,7 +109,9 @@ const checks: Check<CapnpSuiteContext>[] = [
     async run(ctx, t) {
       for (const request of ctx.fixture!.redirect) {
         const decision = await call(ctx, request);
-        const failed = needs(t, decision, `${request.method} ${request.path}`, decision.action === 'redirect' && decision.redirectLocation !== '' && decision.statusCode >= 300 && decision.statusCode <= 399, 'redirect, 3xx, with a Location');
+        const { proksi } = proksiOutcome(decision, request, ctx.options);
+        const ok = proksi.outcome === 'redirected' && proksi.status !== undefined && proksi.status >= 300 && proksi.status <= 399;
+        const failed = needs(t, decision, `${request.method} ${request.path}`, ok, 'redirect, 3xx, with a Location Proksi can send');
         if (failed) return failed;
       }
     },
@@ -135,7 +141,9 @@ const checks: Check<CapnpSuiteContext>[] = [
         for (let i = 0; i < 100; i++) {
           const { decision, latencyMs } = await connection.check(request, { timeoutMs: ctx.options.timeoutMs * 5 });
           ctx.latencies.push(latencyMs);
-          seen.add(`${decision.action} ${decision.statusCode} ${decision.upstreamValue}`);
+          ctx.decisions.push(decision);
+          // A fresh token per call is fine; the decision itself must not change.
+          seen.add(`${decision.action} ${decision.statusCode} ${decision.upstreamValue === '' ? 'no upstream value' : 'an upstream value'}`);
         }
         if (seen.size > 1) return t.fail(`the same request got different decisions: ${[...seen].join(' | ')}`);
       } finally {
@@ -160,13 +168,23 @@ const checks: Check<CapnpSuiteContext>[] = [
     title: 'an unknown method or interface ID gets an exception, not a hang',
     async run(ctx, t) {
       for (const [what, options] of [['method 7', { methodId: 7 }], ['interface 0x1234', { interfaceId: 0x1234n }]] as const) {
-        const outcome = await call(ctx, BASE, options).then(
-          (decision) => ({ decision }),
-          (error: unknown) => ({ error }),
-        );
-        if ('decision' in outcome) return t.fail(`${what} was answered as if it were check()`, { received: outcome.decision, expected: 'an exception Return' });
-        if (!(outcome.error instanceof CallError) || outcome.error.kind !== 'exception') {
-          return t.fail(`${what}: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}`, { expected: 'an exception Return' });
+        const connection = await AuthServiceClient.connect(ctx.socket, ctx.options.timeoutMs);
+        try {
+          const request = buildAuthRequest(BASE, ctx.options).request;
+          const outcome = await connection.check(request, { timeoutMs: ctx.options.timeoutMs * 5, ...options }).then(
+            (reply) => ({ decision: reply.decision }),
+            (error: unknown) => ({ error }),
+          );
+          if ('decision' in outcome) return t.fail(`${what} was answered as if it were check()`, { received: outcome.decision, expected: 'an exception Return' });
+          if (!(outcome.error instanceof CallError) || outcome.error.kind !== 'exception') {
+            return t.fail(`${what}: ${outcome.error instanceof Error ? outcome.error.message : String(outcome.error)}`, { expected: 'an exception Return, the connection kept' });
+          }
+          // An exception answers one call; the connection must go on serving.
+          await connection.check(request, { timeoutMs: ctx.options.timeoutMs * 5 });
+        } catch (error) {
+          return t.fail(`after ${what}, the connection no longer serves: ${error instanceof Error ? error.message : String(error)}`);
+        } finally {
+          connection.close();
         }
       }
     },
@@ -175,6 +193,7 @@ const checks: Check<CapnpSuiteContext>[] = [
     id: 'C07', level: 'MUST',
     title: 'every reply in this run came within timeout_ms (Proksi would apply on_error otherwise)',
     async run(ctx, t) {
+      if (ctx.latencies.length === 0) await call(ctx, BASE);
       const slowest = Math.max(0, ...ctx.latencies);
       if (slowest >= ctx.options.timeoutMs) return t.fail(`the slowest of ${ctx.latencies.length} replies took ${slowest} ms, timeout_ms is ${ctx.options.timeoutMs}`);
       return t.pass(`slowest of ${ctx.latencies.length} replies: ${slowest} ms`);

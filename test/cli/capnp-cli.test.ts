@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FrameReader } from '../../src/capnp/codec.js';
-import { encodeBootstrapReturn, readRpcMessage } from '../../src/capnp/rpc.js';
+import { encodeBootstrapReturn, encodeExceptionReturn, readRpcMessage } from '../../src/capnp/rpc.js';
 import { expectOneLineError, runCli } from './run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authkit-capnp-cli-'));
@@ -68,6 +68,37 @@ describe('capnp-check on bad input and misbehaving peers', () => {
     });
     const result = await check(path);
     expect(JSON.parse(result.stdout).error).toMatchObject({ kind: 'disconnected' });
+  });
+
+  it('a bootstrap answered with an exception: the call fails at once, saying so', async () => {
+    const path = await peer('boot-exception.sock', (socket) => {
+      const frames = new FrameReader();
+      socket.on('data', (chunk: Buffer) => {
+        for (const segments of frames.push(chunk)) {
+          const message = readRpcMessage(segments);
+          if (message.type === 'bootstrap') socket.write(encodeExceptionReturn(message.questionId, { type: 'failed', reason: 'no\u001b[31m service' }));
+        }
+      });
+    });
+    const result = await check(path);
+    const json = JSON.parse(result.stdout);
+    expect(json.error).toMatchObject({ kind: 'exception', message: expect.stringMatching(/the bootstrap failed/) });
+    expect(result.stdout).not.toContain('\u001b[31m');
+  });
+
+  it('a Return for a question that is not ours: a protocol error, not a hang', async () => {
+    const path = await peer('stray-return.sock', (socket) => {
+      const frames = new FrameReader();
+      socket.on('data', (chunk: Buffer) => {
+        for (const segments of frames.push(chunk)) {
+          const message = readRpcMessage(segments);
+          if (message.type === 'bootstrap') socket.write(encodeBootstrapReturn(message.questionId));
+          if (message.type === 'call') socket.write(encodeExceptionReturn(message.questionId + 100, { type: 'failed', reason: 'stray' }));
+        }
+      });
+    });
+    const result = await check(path);
+    expect(JSON.parse(result.stdout).error).toMatchObject({ kind: 'protocol', message: expect.stringMatching(/not ours/) });
   });
 
   it('a peer that accepts and never answers: the timeout fires', async () => {
