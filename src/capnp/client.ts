@@ -7,6 +7,7 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { DecodeError } from '../errors.js';
+import { escapeForDisplay } from '../text.js';
 import { FrameReader } from './codec.js';
 import { decisionOf, encodeBootstrap, encodeCheckCall, encodeFinish, readRpcMessage, type MessageTarget, type RpcMessage } from './rpc.js';
 import { EXTERNAL_AUTH_INTERFACE_ID, type AuthDecision, type AuthRequest } from './schema.js';
@@ -68,7 +69,7 @@ export class AuthServiceClient {
           return;
         }
         const why = result?.kind === 'exception' ? `${result.exception.type}: ${result.exception.reason}` : 'it returned no capability';
-        this.fail(new CallError(result?.kind === 'exception' ? 'exception' : 'protocol', `the bootstrap failed (${clean(why)}): no service to call`));
+        this.fail(new CallError(result?.kind === 'exception' ? 'exception' : 'protocol', `the bootstrap failed (${escapeForDisplay(why)}): no service to call`));
       },
       () => undefined,
     );
@@ -203,7 +204,7 @@ export class AuthServiceClient {
       return;
     }
     if (message.type === 'abort') {
-      this.fail(new CallError('aborted', clean(`the service aborted the connection: ${message.exception.type}: ${message.exception.reason}`)));
+      this.fail(new CallError('aborted', escapeForDisplay(`the service aborted the connection: ${message.exception.type}: ${message.exception.reason}`)));
       this.socket.destroy();
     } else if (message.type === 'unimplemented') {
       this.fail(new CallError('protocol', 'the service answered Unimplemented to one of our messages'));
@@ -220,12 +221,6 @@ export class AuthServiceClient {
       this.questions.delete(id);
     }
   }
-}
-
-/** Text from the service, made safe for a terminal: control bytes escaped, length bounded. */
-function clean(text: string): string {
-  const escaped = text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return escaped.length > 500 ? `${escaped.slice(0, 500)}…` : escaped;
 }
 
 function describeConnectError(path: string, error: NodeJS.ErrnoException): string {

@@ -4,6 +4,9 @@
  * the two fail-opens and the spoofable upstream header.
  */
 import type { AuthDecision, AuthRequest, Header } from './schema.js';
+import { hasControlBytes } from '../text.js';
+
+export { hasControlBytes };
 
 export interface ProksiOptions {
   /** Lower-cased allowlist; undefined forwards every header, [] none. */
@@ -72,11 +75,6 @@ export interface ProksiOutcome {
   /** Upstream request headers when proxied (or failed open); response headers otherwise. */
   headers: [string, string][];
   body: string;
-}
-
-/** CTL bytes make http's header values invalid: 0x00-0x1F except TAB, and 0x7F. */
-export function hasControlBytes(text: string): boolean {
-  return /[\x00-\x08\x0a-\x1f\x7f]/.test(text);
 }
 
 /** What Proksi does when the call failed (timeout, exception, disconnect, an unreadable reply). */

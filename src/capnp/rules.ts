@@ -20,6 +20,7 @@
 import { readFile } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
 import { sha256, watchSnapshotFile, type SnapshotWatcher } from '../watch.js';
+import { hasControlBytes, HTTP_TOKEN } from '../text.js';
 import { describeFsError, InputError } from '../errors.js';
 import { canonicalIp } from '../ip.js';
 import { parseJsonText } from '../json.js';
@@ -71,8 +72,6 @@ const DEFAULT_STATUS: Record<DecisionAction, number> = { pass: 0, block: 403, re
 const MATCH_FIELDS = ['method', 'host', 'pathPrefix', 'pathRegex', 'query', 'clientIp', 'header'];
 const HEADER_FIELDS = ['name', 'present', 'equals', 'regex'];
 const DECISION_FIELDS = ['action', 'statusCode', 'upstreamValue', 'redirectLocation', 'responseBody'];
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 /** The first matching rule's decision, or the default. */
 export function decideByRules(set: RuleSet, request: AuthRequest): AuthDecision {
@@ -204,7 +203,7 @@ function parseMatch(value: unknown, where: string, fail: Fail): RuleMatch {
   const match: RuleMatch = {};
   if (m.method !== undefined) {
     match.method = stringList(m.method, `${where}.method`, fail).map((s, i) => {
-      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(s)) fail(`${where}.method${Array.isArray(m.method) ? `[${i}]` : ''}`, 'not an HTTP method token');
+      if (!HTTP_TOKEN.test(s)) fail(`${where}.method${Array.isArray(m.method) ? `[${i}]` : ''}`, 'not an HTTP method token');
       return s.toUpperCase();
     });
   }
@@ -248,7 +247,7 @@ function parseHeaderCondition(value: unknown, where: string, fail: Fail): Header
   const h = value as Record<string, unknown>;
   checkFields(h, HEADER_FIELDS, where, fail);
   const name = stringField(h.name, `${where}.name`, fail);
-  if (!HEADER_NAME.test(name)) fail(`${where}.name`, 'not a valid header name');
+  if (!HTTP_TOKEN.test(name)) fail(`${where}.name`, 'not a valid header name');
   if (h.present !== undefined && typeof h.present !== 'boolean') fail(`${where}.present`, 'expected true or false');
   const condition: HeaderCondition = { name: name.toLowerCase(), present: h.present !== false };
   if (h.equals !== undefined) condition.equals = stringField(h.equals, `${where}.equals`, fail);
@@ -276,9 +275,9 @@ function parseDecision(value: unknown, where: string, fail: Fail, warnings: stri
     warnings.push(`${label}: ${where}: ${problem}`);
   };
   if (action === 'pass' && decision.upstreamValue === '') warn('pass without an upstreamValue: Proksi then lets a client-supplied x-proksi-auth-context through');
-  if (CONTROL.test(decision.upstreamValue)) warn('upstreamValue has control bytes: Proksi cannot set the header and keeps the client\'s copy');
+  if (hasControlBytes(decision.upstreamValue)) warn('upstreamValue has control bytes: Proksi cannot set the header and keeps the client\'s copy');
   if (action === 'redirect' && decision.redirectLocation === '') warn('redirect without a redirectLocation: Proksi answers 500');
-  if (CONTROL.test(decision.redirectLocation)) warn('redirectLocation has control bytes: Proksi then lets the request through unauthenticated (fail-open)');
+  if (hasControlBytes(decision.redirectLocation)) warn('redirectLocation has control bytes: Proksi then lets the request through unauthenticated (fail-open)');
   if (statusCode !== 0 && (statusCode < 100 || statusCode > 999)) warn(`statusCode ${statusCode} is outside 100-999: Proksi uses its fallback`);
   if (decision.responseBody !== '') warn('responseBody is never read by Proksi');
   return Object.freeze(decision);

@@ -14,6 +14,7 @@ import net from 'node:net';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { clearStaleSocket } from '../unix-socket.js';
+import { escapeForDisplay } from '../text.js';
 import { describeFsError, InputError } from '../errors.js';
 import { FrameReader, MAX_FRAME_BYTES, type StructReader } from './codec.js';
 import { encodeAbort, encodeBootstrapReturn, encodeDecisionReturn, encodeExceptionReturn, readRpcMessage, type ExceptionType, type RpcMessage } from './rpc.js';
@@ -385,8 +386,7 @@ function elapsed(started: number): string {
 
 /** A request field for a log line: control bytes escaped, long values cut. */
 function clean(text: string): string {
-  const escaped = text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return escaped.length > 200 ? `${escaped.slice(0, 200)}...` : escaped || '""';
+  return escapeForDisplay(text, 200) || '""';
 }
 
 function listenError(error: NodeJS.ErrnoException, path: string): Error {

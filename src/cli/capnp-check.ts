@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { describeFsError, InputError } from '../errors.js';
 import { parseJsonText } from '../json.js';
+import { HTTP_TOKEN } from '../text.js';
 import { parseOnly } from '../conformance/runner.js';
 import { capnpCapabilities, capnpSuite, parseCapnpFixture, type CapnpFixture, type CapnpSuiteContext } from '../capnp/suite.js';
 import { listSuite, runSuiteCli } from './conformance.js';
@@ -61,7 +62,7 @@ export function capnpCheckCommand(): Command {
 function clientHeader(text: string): [string, string] {
   const colon = text.indexOf(':');
   const name = text.slice(0, Math.max(colon, 0)).trim();
-  if (colon < 1 || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new InputError(`--header: expected 'Name: value' with a valid header name, got "${text.slice(0, 40)}"`);
+  if (colon < 1 || !HTTP_TOKEN.test(name)) throw new InputError(`--header: expected 'Name: value' with a valid header name, got "${text.slice(0, 40)}"`);
   return [name, text.slice(colon + 1).trim()];
 }
 

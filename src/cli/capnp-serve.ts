@@ -4,8 +4,7 @@ import { InputError } from '../errors.js';
 import { decideByRules, loadRulesFile, watchRules, type RuleSet } from '../capnp/rules.js';
 import { startAuthServer, type AuthServer } from '../capnp/server.js';
 import type { AuthDecision, AuthRequest } from '../capnp/schema.js';
-import { EXIT_OK, exitsWith, log, stopRequested } from './io.js';
-import { parseLatency, parseRate } from './xray-backend.js';
+import { EXIT_OK, exitsWith, log, parseLatency, parseRate, stopRequested } from './io.js';
 
 export interface ServeFlags {
   socket?: string;

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Chalk, type ChalkInstance } from 'chalk';
 import { InvalidArgumentError } from 'commander';
 import { describeFsError, InputError } from '../errors.js';
+import { HTTP_TOKEN } from '../text.js';
 
 export { describeFsError };
 
@@ -116,7 +117,7 @@ export function parseHeader(text: string): [string, string] {
   const name = text.slice(0, Math.max(colon, 0)).trim();
   const value = text.slice(colon + 1).trim();
   if (colon < 1 || name === '' || value === '') throw new InputError("--header: expected 'Name: value' with a non-empty name and value");
-  if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new InputError(`--header: "${name}" is not a valid header name`);
+  if (!HTTP_TOKEN.test(name)) throw new InputError(`--header: "${name}" is not a valid header name`);
   if (FRAMING_HEADERS.has(name.toLowerCase())) throw new InputError(`--header: ${name} is set by the HTTP client, not configurable`);
   if (/[\r\n\0]/.test(value)) throw new InputError(`--header: the value of ${name} contains a line break or NUL`);
   return [name, value];
@@ -136,4 +137,19 @@ export function stopRequested(signal?: AbortSignal): Promise<void> {
     process.once('SIGTERM', stop);
     signal?.addEventListener('abort', stop, { once: true });
   });
+}
+
+/** `N` or `N-M` milliseconds. */
+export function parseLatency(text: string): [number, number] {
+  const match = /^\s*(\d{1,7})\s*(?:-\s*(\d{1,7})\s*)?$/.exec(text);
+  const min = Number(match?.[1]);
+  const max = match?.[2] === undefined ? min : Number(match[2]);
+  if (!match || max < min) throw new InputError(`--latency-ms: expected N or N-M milliseconds with N <= M, got "${text}"`);
+  return [min, max];
+}
+
+export function parseRate(text: string, flag: string): number {
+  const value = Number(text);
+  if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(text) || value > 1) throw new InputError(`${flag}: expected a share from 0 to 1 (0.05 = 5 %), got "${text}"`);
+  return value;
 }

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
 import { startXrayBackend, type XrayBackend, type XrayBackendOptions } from '../xray/backend/server.js';
-import { choiceOption, EXIT_OK, exitsWith, log, readSecret, parseHeader, parseSeconds, stopRequested } from './io.js';
+import { EXIT_OK, choiceOption, exitsWith, log, parseHeader, parseLatency, parseRate, parseSeconds, readSecret, stopRequested } from './io.js';
 
 export interface BackendFlags {
   listen?: string;
@@ -96,7 +96,7 @@ export function backendOptions(flags: BackendFlags): { options: Omit<XrayBackend
 }
 
 /** `127.0.0.1:8080`, `localhost:0`, `[::1]:8080`. */
-export { parseHeader };
+export { parseHeader, parseLatency, parseRate };
 
 export function parseListen(text: string): { host: string; port: number } {
   const match = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([^\s:[\]]+):(\d{1,5})$/.exec(text);
@@ -105,17 +105,3 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host: match[1]!, port };
 }
 
-/** `N` or `N-M` milliseconds. */
-export function parseLatency(text: string): [number, number] {
-  const match = /^\s*(\d{1,7})\s*(?:-\s*(\d{1,7})\s*)?$/.exec(text);
-  const min = Number(match?.[1]);
-  const max = match?.[2] === undefined ? min : Number(match[2]);
-  if (!match || max < min) throw new InputError(`--latency-ms: expected N or N-M milliseconds with N <= M, got "${text}"`);
-  return [min, max];
-}
-
-export function parseRate(text: string, flag: string): number {
-  const value = Number(text);
-  if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(text) || value > 1) throw new InputError(`${flag}: expected a share from 0 to 1 (0.05 = 5 %), got "${text}"`);
-  return value;
-}

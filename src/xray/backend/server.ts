@@ -13,6 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { clearStaleSocket } from '../../unix-socket.js';
+import { HTTP_TOKEN } from '../../text.js';
 import { describeFsError, InputError } from '../../errors.js';
 import { isUuid } from '../credential.js';
 import { BadEventError, parseEventBody, type Dialect, type EventType } from '../dialect.js';
@@ -342,7 +343,7 @@ function checkOptions(options: XrayBackendOptions): void {
   if (errorRate + garbageRate > 1) throw new InputError('error rate + garbage rate: at most 1 together');
   if (options.sessionIdleMs !== undefined && !(options.sessionIdleMs > 0)) throw new InputError('session idle time: expected more than 0');
   for (const [name] of options.headers ?? []) {
-    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new InputError(`header name "${name}" is not a valid HTTP header name`);
+    if (!HTTP_TOKEN.test(name)) throw new InputError(`header name "${name}" is not a valid HTTP header name`);
   }
 }
 
