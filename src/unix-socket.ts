@@ -31,3 +31,11 @@ export async function clearStaleSocket(path: string, label: string): Promise<voi
   if (alive) throw new InputError(`${label} ${path}: another process is listening on it`);
   await unlink(path).catch(() => undefined);
 }
+
+/** sun_path holds 108 bytes with its NUL: Node silently shortens a longer path, to another file. */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+export function checkSocketPath(path: string, label: string): void {
+  const bytes = Buffer.byteLength(path);
+  if (bytes > MAX_SOCKET_PATH_BYTES) throw new InputError(`${label} ${path.slice(0, 40)}…: ${bytes} bytes, a Unix socket path holds at most ${MAX_SOCKET_PATH_BYTES}`);
+}

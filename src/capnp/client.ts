@@ -8,6 +8,7 @@ import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { DecodeError } from '../errors.js';
 import { escapeForDisplay } from '../text.js';
+import { MAX_SOCKET_PATH_BYTES } from '../unix-socket.js';
 import { FrameReader } from './codec.js';
 import { decisionOf, encodeBootstrap, encodeCheckCall, encodeFinish, readRpcMessage, type MessageTarget, type RpcMessage } from './rpc.js';
 import { EXTERNAL_AUTH_INTERFACE_ID, type AuthDecision, type AuthRequest } from './schema.js';
@@ -77,6 +78,9 @@ export class AuthServiceClient {
 
   /** Connects to a Unix socket; the errors a user can act on become one clear CallError. */
   static connect(path: string, timeoutMs = 5000): Promise<AuthServiceClient> {
+    if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
+      return Promise.reject(new CallError('connect', `${Buffer.byteLength(path)}-byte socket path: a Unix socket path holds at most ${MAX_SOCKET_PATH_BYTES} bytes`));
+    }
     return new Promise((resolve, reject) => {
       const socket = net.createConnection({ path });
       const timer = setTimeout(() => {

@@ -13,7 +13,7 @@ import { chmod } from 'node:fs/promises';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { clearStaleSocket } from '../unix-socket.js';
+import { checkSocketPath, clearStaleSocket } from '../unix-socket.js';
 import { escapeForDisplay } from '../text.js';
 import { describeFsError, InputError } from '../errors.js';
 import { FrameReader, MAX_FRAME_BYTES, type StructReader } from './codec.js';
@@ -86,6 +86,7 @@ export async function startAuthServer(options: AuthServerOptions): Promise<AuthS
     decide: options.decide, log, logCall: options.logCalls === false || options.log === undefined ? undefined : log, maxFrameBytes, maxAnswers: options.maxAnswers ?? DEFAULT_MAX_ANSWERS, stats,
   };
 
+  checkSocketPath(path, 'socket');
   await clearStaleSocket(path, 'socket');
   const server = net.createServer((socket) => {
     stats.connections++;

@@ -101,6 +101,11 @@ describe('capnp-check on bad input and misbehaving peers', () => {
     expect(JSON.parse(result.stdout).error).toMatchObject({ kind: 'protocol', message: expect.stringMatching(/not ours/) });
   });
 
+  it('a socket path longer than a Unix socket can hold: refused, not silently shortened', async () => {
+    const result = await check(join(dir, 'a'.repeat(120)));
+    expect(JSON.parse(result.stdout).error.message).toMatch(/holds at most 107 bytes/);
+  });
+
   it('a peer that accepts and never answers: the timeout fires', async () => {
     const path = await peer('silent.sock', () => undefined);
     const result = await check(path, ['--timeout-ms', '300']);
