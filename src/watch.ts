@@ -10,7 +10,17 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { describeFsError } from './errors.js';
 
-export interface SnapshotWatcherOptions<T> {
+/** What every snapshot watcher takes beside its snapshot: where to log, and its timing. */
+export interface WatchSettings {
+  /** One line per event: a reload, or why a changed file was not taken. */
+  log: (line: string) => void;
+  /** Stat polling interval, the fallback when change notifications miss a rename; default 1000. */
+  pollMs?: number;
+  /** Wait this long after a change before reading, so a file written in pieces is read whole; default 50. */
+  debounceMs?: number;
+}
+
+export interface SnapshotWatcherOptions<T> extends WatchSettings {
   /** What the file is, for messages: "users file", "rules file". */
   what: string;
   /** What it holds, plural: "users", "rules". */
@@ -22,14 +32,8 @@ export interface SnapshotWatcherOptions<T> {
   /** Reads new content; throws (with a message naming file and line) when it is broken. */
   parse: (bytes: Buffer, digest: string) => { snapshot: T; warnings: string[] };
   onReload: (snapshot: T, warnings: string[]) => void;
-  /** One line per event: a reload, or why a changed file was not taken. */
-  log: (line: string) => void;
   /** How a warning is logged; default as it is. */
   warning?: (text: string) => string;
-  /** Stat polling interval, the fallback when change notifications miss a rename; default 1000. */
-  pollMs?: number;
-  /** Wait this long after a change before reading, so a file written in pieces is read whole; default 50. */
-  debounceMs?: number;
 }
 
 export interface SnapshotWatcher {

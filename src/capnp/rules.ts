@@ -19,7 +19,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
-import { sha256, watchSnapshotFile, type SnapshotWatcher } from '../watch.js';
+import { sha256, watchSnapshotFile, type SnapshotWatcher, type WatchSettings } from '../watch.js';
 import { hasControlBytes, HTTP_TOKEN } from '../text.js';
 import { describeFsError, InputError } from '../errors.js';
 import { canonicalIp } from '../ip.js';
@@ -285,16 +285,10 @@ function parseDecision(value: unknown, where: string, fail: Fail, warnings: stri
 
 // ---- watching ------------------------------------------------------------------------------
 
-export interface RulesWatcherOptions {
+export interface RulesWatcherOptions extends WatchSettings {
   /** The rules already loaded; replaced only when the file's content changes. */
   current: RuleSet;
   onReload: (rules: RuleSet) => void;
-  /** One line per event: a reload, or why a changed file was not taken. */
-  log: (line: string) => void;
-  /** Stat polling interval, the fallback when change notifications miss something; default 1000. */
-  pollMs?: number;
-  /** Wait this long after a change before reading, so a file written in pieces is read whole; default 50. */
-  debounceMs?: number;
 }
 
 export type RulesWatcher = SnapshotWatcher;

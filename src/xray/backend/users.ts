@@ -8,7 +8,7 @@
  * Hysteria auth string is the user's secret.
  */
 import { readFile } from 'node:fs/promises';
-import { sha256, watchSnapshotFile, type SnapshotWatcher } from '../../watch.js';
+import { sha256, watchSnapshotFile, type SnapshotWatcher, type WatchSettings } from '../../watch.js';
 import { describeFsError, InputError } from '../../errors.js';
 import { arrayElementLines, parseJsonText } from '../../json.js';
 import { isUuid, uuidFromText } from '../credential.js';
@@ -212,17 +212,11 @@ function duplicateEmailWarnings(users: readonly XrayUser[], label: string): stri
 }
 
 
-export interface UsersWatcherOptions {
+export interface UsersWatcherOptions extends WatchSettings {
   /** The snapshot already loaded; the watcher replaces it only when the content changes. */
   current: UsersSnapshot;
   kind: CredentialKind;
   onReload: (snapshot: UsersSnapshot, warnings: string[]) => void;
-  /** One line per event: a reload, or why a changed file was not taken. */
-  log: (line: string) => void;
-  /** Stat polling interval, the fallback when change notifications miss a rename; default 1000. */
-  pollMs?: number;
-  /** Wait this long after a change before reading, so a file written in pieces is read whole. */
-  debounceMs?: number;
 }
 
 export type UsersWatcher = SnapshotWatcher;
