@@ -39,8 +39,15 @@ async function call(ctx: CapnpSuiteContext, client: ClientRequest, options: { in
   }
 }
 
-function needs(t: CheckTools, decision: AuthDecision, what: string, ok: boolean, expected: string): ReturnType<CheckTools['fail']> | undefined {
-  return ok ? undefined : t.fail(`${what}: got ${decision.action} ${decision.statusCode}`, { received: decision, expected });
+/** Calls each fixture request; fails at the first decision `accepts` refuses, saying what was expected. */
+async function expectEach(
+  ctx: CapnpSuiteContext, t: CheckTools, requests: ClientRequest[], expected: string, accepts: (decision: AuthDecision, request: ClientRequest) => boolean,
+): Promise<ReturnType<CheckTools['fail']> | undefined> {
+  for (const request of requests) {
+    const decision = await call(ctx, request);
+    if (!accepts(decision, request)) return t.fail(`${request.method} ${request.path}: got ${decision.action} ${decision.statusCode}`, { received: decision, expected });
+  }
+  return undefined;
 }
 
 const checks: Check<CapnpSuiteContext>[] = [
@@ -55,27 +62,19 @@ const checks: Check<CapnpSuiteContext>[] = [
   {
     id: 'C02', level: 'MUST', requires: ['fixture.pass'],
     title: 'a request that must pass gets pass with a non-empty upstreamValue',
-    async run(ctx, t) {
-      for (const request of ctx.fixture!.pass) {
-        const decision = await call(ctx, request);
-        // Judged by what Proksi does with it: proxied, with the upstream header set.
+    run: (ctx, t) =>
+      // Judged by what Proksi does with it: proxied, with the upstream header set.
+      expectEach(ctx, t, ctx.fixture!.pass, `pass with an upstreamValue Proksi can set as ${ctx.options.upstreamHeader}`, (decision, request) => {
         const { proksi } = proksiOutcome(decision, request, ctx.options);
-        const set = proksi.outcome === 'proxied' && proksi.headers.some(([name, value]) => name === ctx.options.upstreamHeader && value === decision.upstreamValue && value !== '');
-        const failed = needs(t, decision, `${request.method} ${request.path}`, set, `pass with an upstreamValue Proksi can set as ${ctx.options.upstreamHeader}`);
-        if (failed) return failed;
-      }
-    },
+        return proksi.outcome === 'proxied' && decision.upstreamValue !== '' &&
+          proksi.headers.some(([name, value]) => name === ctx.options.upstreamHeader && value === decision.upstreamValue);
+      }),
   },
   {
     id: 'C03', level: 'MUST', requires: ['fixture.block'],
     title: 'a request that must be blocked gets block with a 4xx status',
-    async run(ctx, t) {
-      for (const request of ctx.fixture!.block) {
-        const decision = await call(ctx, request);
-        const failed = needs(t, decision, `${request.method} ${request.path}`, decision.action === 'block' && decision.statusCode >= 400 && decision.statusCode <= 499, 'block with a 4xx');
-        if (failed) return failed;
-      }
-    },
+    run: (ctx, t) =>
+      expectEach(ctx, t, ctx.fixture!.block, 'block with a 4xx', (decision) => decision.action === 'block' && decision.statusCode >= 400 && decision.statusCode <= 499),
   },
   {
     id: 'C04', level: 'MUST',
@@ -106,15 +105,11 @@ const checks: Check<CapnpSuiteContext>[] = [
   {
     id: 'C06', level: 'SHOULD', requires: ['fixture.redirect'],
     title: 'redirects carry a Location and a 3xx status',
-    async run(ctx, t) {
-      for (const request of ctx.fixture!.redirect) {
-        const decision = await call(ctx, request);
+    run: (ctx, t) =>
+      expectEach(ctx, t, ctx.fixture!.redirect, 'redirect, 3xx, with a Location Proksi can send', (decision, request) => {
         const { proksi } = proksiOutcome(decision, request, ctx.options);
-        const ok = proksi.outcome === 'redirected' && proksi.status !== undefined && proksi.status >= 300 && proksi.status <= 399;
-        const failed = needs(t, decision, `${request.method} ${request.path}`, ok, 'redirect, 3xx, with a Location Proksi can send');
-        if (failed) return failed;
-      }
-    },
+        return proksi.outcome === 'redirected' && proksi.status !== undefined && proksi.status >= 300 && proksi.status <= 399;
+      }),
   },
   ...(
     [

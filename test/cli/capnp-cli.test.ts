@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FrameReader } from '../../src/capnp/codec.js';
-import { encodeBootstrapReturn, encodeExceptionReturn, readRpcMessage } from '../../src/capnp/rpc.js';
+import { encodeBootstrapReturn, encodeExceptionReturn, readRpcMessage, type RpcMessage } from '../../src/capnp/rpc.js';
 import { expectOneLineError, runCli } from './run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authkit-capnp-cli-'));
@@ -21,6 +21,16 @@ async function peer(name: string, behaviour: (socket: net.Socket) => void): Prom
   await new Promise<void>((resolve) => server.listen(path, resolve));
   servers.push(server);
   return path;
+}
+
+/** A peer that reads RPC messages and answers each through `answer`. */
+function rpcPeer(name: string, answer: (message: RpcMessage, socket: net.Socket) => void): Promise<string> {
+  return peer(name, (socket) => {
+    const frames = new FrameReader();
+    socket.on('data', (chunk: Buffer) => {
+      for (const segments of frames.push(chunk)) answer(readRpcMessage(segments), socket);
+    });
+  });
 }
 
 const check = (socket: string, extra: string[] = []) => runCli(['capnp-check', '--socket', socket, '--json', '--timeout-ms', '1000', ...extra]);
@@ -57,28 +67,16 @@ describe('capnp-check on bad input and misbehaving peers', () => {
   });
 
   it('a peer that answers the bootstrap and then closes', async () => {
-    const path = await peer('closes.sock', (socket) => {
-      const frames = new FrameReader();
-      socket.on('data', (chunk: Buffer) => {
-        for (const segments of frames.push(chunk)) {
-          const message = readRpcMessage(segments);
-          if (message.type === 'bootstrap') socket.end(encodeBootstrapReturn(message.questionId));
-        }
-      });
+    const path = await rpcPeer('closes.sock', (message, socket) => {
+      if (message.type === 'bootstrap') socket.end(encodeBootstrapReturn(message.questionId));
     });
     const result = await check(path);
     expect(JSON.parse(result.stdout).error).toMatchObject({ kind: 'disconnected' });
   });
 
   it('a bootstrap answered with an exception: the call fails at once, saying so', async () => {
-    const path = await peer('boot-exception.sock', (socket) => {
-      const frames = new FrameReader();
-      socket.on('data', (chunk: Buffer) => {
-        for (const segments of frames.push(chunk)) {
-          const message = readRpcMessage(segments);
-          if (message.type === 'bootstrap') socket.write(encodeExceptionReturn(message.questionId, { type: 'failed', reason: 'no\u001b[31m service' }));
-        }
-      });
+    const path = await rpcPeer('boot-exception.sock', (message, socket) => {
+      if (message.type === 'bootstrap') socket.write(encodeExceptionReturn(message.questionId, { type: 'failed', reason: 'no\u001b[31m service' }));
     });
     const result = await check(path);
     const json = JSON.parse(result.stdout);
@@ -87,15 +85,9 @@ describe('capnp-check on bad input and misbehaving peers', () => {
   });
 
   it('a Return for a question that is not ours: a protocol error, not a hang', async () => {
-    const path = await peer('stray-return.sock', (socket) => {
-      const frames = new FrameReader();
-      socket.on('data', (chunk: Buffer) => {
-        for (const segments of frames.push(chunk)) {
-          const message = readRpcMessage(segments);
-          if (message.type === 'bootstrap') socket.write(encodeBootstrapReturn(message.questionId));
-          if (message.type === 'call') socket.write(encodeExceptionReturn(message.questionId + 100, { type: 'failed', reason: 'stray' }));
-        }
-      });
+    const path = await rpcPeer('stray-return.sock', (message, socket) => {
+      if (message.type === 'bootstrap') socket.write(encodeBootstrapReturn(message.questionId));
+      if (message.type === 'call') socket.write(encodeExceptionReturn(message.questionId + 100, { type: 'failed', reason: 'stray' }));
     });
     const result = await check(path);
     expect(JSON.parse(result.stdout).error).toMatchObject({ kind: 'protocol', message: expect.stringMatching(/not ours/) });
