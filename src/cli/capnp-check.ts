@@ -10,9 +10,13 @@ import { listSuite, runSuiteCli } from './conformance.js';
 import { AuthServiceClient, CallError } from '../capnp/client.js';
 import { buildAuthRequest, errorOutcome, PROKSI_DEFAULTS, proksiOutcome, type ClientRequest, type ProksiOptions, type ProksiOutcome } from '../capnp/proksi.js';
 import type { AuthDecision } from '../capnp/schema.js';
+import { addLoadOptions, parseLoadFlags, runLoadCli, type LoadFlags } from './load.js';
+import { CapnpLoadTarget } from '../capnp/load.js';
+import type { AuthRequest } from '../capnp/schema.js';
 import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, stdoutColors } from './io.js';
 
-interface CheckFlags {
+interface CheckFlags extends LoadFlags {
+  connections: number;
   socket?: string;
   method: string;
   host: string;
@@ -25,7 +29,6 @@ interface CheckFlags {
   timeoutMs: number;
   onError: 'deny' | 'allow';
   upstreamHeader: string;
-  json?: boolean;
   conformance?: boolean;
   fixture?: string;
   list?: boolean;
@@ -34,7 +37,7 @@ interface CheckFlags {
 }
 
 export function capnpCheckCommand(): Command {
-  return new Command('capnp-check')
+  return addLoadOptions(new Command('capnp-check')
     .description('call a Proksi external_auth service over Cap\'n Proto RPC as Proksi does, and show what Proksi would do')
     .option('--socket <path>', 'the service\'s Unix socket')
     .option('--method <method>', 'the client request\'s method', 'GET')
@@ -54,7 +57,8 @@ export function capnpCheckCommand(): Command {
     .option('--list', '--conformance: list the checks without running them')
     .option('--only <ids>', '--conformance: run only these checks, e.g. C01,C04')
     .option('--junit <file>', '--conformance: also write a JUnit XML report')
-    .addHelpText('after', "\nExample:\n  authkit capnp-check --socket /run/auth.sock --path /admin --header 'authorization: Bearer t0ken'")
+    .option('--connections <n>', '--load: connections to the service; calls are spread over them (default 1)', integerOption(1, 1024), 1))
+    .addHelpText('after', "\nExamples:\n  authkit capnp-check --socket /run/auth.sock --path /admin --header 'authorization: Bearer t0ken'\n  authkit capnp-check --socket /run/auth.sock --load --rate 2000 --duration 30s --threshold 'p99<5ms'")
     .action(exitsWith(capnpCheck));
 }
 
@@ -80,6 +84,7 @@ async function capnpCheck(flags: CheckFlags): Promise<number> {
   const options = proksiOptionsOf(flags);
   const { request, notes } = buildAuthRequest(client, options);
   notes.forEach((n) => log(`note: ${n}`));
+  if (flags.load) return capnpLoad(flags, flags.socket, request, options);
 
   let decision: AuthDecision | undefined;
   let latencyMs: number | undefined;
@@ -105,6 +110,13 @@ async function capnpCheck(flags: CheckFlags): Promise<number> {
     out(renderCheck(decision, failure, result.proksi, result.warnings, latencyMs, options));
   }
   return failure ? EXIT_FAILED : EXIT_OK;
+}
+
+async function capnpLoad(flags: CheckFlags, socketPath: string, request: AuthRequest, options: ProksiOptions): Promise<number> {
+  const parsed = parseLoadFlags(flags);
+  if (parsed.options.pipelining > 1) throw new InputError('--pipelining: calls on a Cap\'n Proto connection are already concurrent; use --concurrency (and --connections)');
+  const target = new CapnpLoadTarget({ socketPath, request, timeoutMs: options.timeoutMs, connections: flags.connections });
+  return runLoadCli({ title: `capnp-check --load ${socketPath}`, target, parsed, flags, drainMs: options.timeoutMs + 500 });
 }
 
 function renderCheck(decision: AuthDecision | undefined, failure: CallError | undefined, proksi: ProksiOutcome, warnings: string[], latencyMs: number | undefined, options: ProksiOptions): string {

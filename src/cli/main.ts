@@ -8,6 +8,7 @@ import { xraySimCommand } from './xray-sim.js';
 import { xrayBackendCommand } from './xray-backend.js';
 import { capnpCheckCommand } from './capnp-check.js';
 import { capnpServeCommand } from './capnp-serve.js';
+import { reportCommand } from './report.js';
 
 export function buildProgram(): Command {
   const program = new Command('authkit')
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   program.addCommand(xrayBackendCommand());
   program.addCommand(capnpCheckCommand());
   program.addCommand(capnpServeCommand());
+  program.addCommand(reportCommand());
   program.exitOverride();
   for (const command of program.commands) {
     command.exitOverride();

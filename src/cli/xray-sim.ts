@@ -17,9 +17,11 @@ import { extAuthSuite, targetCapabilities } from '../xray/suite.js';
 import { hysteriaSuite } from '../xray/suite-hysteria.js';
 import type { XraySuiteContext } from '../xray/suite-context.js';
 
-import { EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, parseHeader, readSecret, secondsOption, stdoutColors } from './io.js';
+import { EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, parseHeader, parseSeconds, readSecret, secondsOption, stdoutColors } from './io.js';
+import { addLoadOptions } from './load.js';
+import { xrayLoad, type XrayLoadFlags } from './xray-load.js';
 
-export interface SimFlags {
+export interface SimFlags extends XrayLoadFlags {
   url?: string;
   unixSocket?: string;
   dialect: string;
@@ -39,10 +41,8 @@ export interface SimFlags {
   secretFile?: string;
   timeout?: number;
   kickOnDeny?: boolean;
-  json?: boolean;
   session?: boolean;
-  heartbeat: number;
-  duration: number;
+  heartbeat?: number;
   ttl: number;
   connections: number;
   ips: number;
@@ -56,7 +56,7 @@ export interface SimFlags {
 }
 
 export function xraySimCommand(): Command {
-  return new Command('xray-sim')
+  return addLoadOptions(new Command('xray-sim')
     .description('play Xray\'s VLESS inbound (ExtAuth) or Hysteria 2 against an auth backend and show what the proxy decides')
     .option('--url <url>', 'the backend URL the proxy POSTs to')
     .option('--unix-socket <path>', 'connect to the backend over this Unix socket (the URL still names host and path)')
@@ -80,8 +80,8 @@ export function xraySimCommand(): Command {
     .option('--no-kick-on-deny', 'a 401/403 on a heartbeat only deletes the cache entry (the archived code)')
     .option('--json', 'print {"verdict","class","status","user","latencyMs","request","warnings"}')
     .option('--session', 'run whole connections (authorization, connect, heartbeats, disconnect) and print the timeline')
-    .option('--heartbeat <seconds>', '--session: heartbeat interval (0 = none)', secondsOption, 1)
-    .option('--duration <seconds>', '--session: how long each connection lives', secondsOption, 3)
+    .option('--heartbeat <seconds>', '--session: heartbeat interval, 0 = none (default 1); --load event mix: default 30', secondsOption)
+    .option('--duration <duration>', '--session: how long each connection lives, seconds (default 3); --load: how long to measure (default 10s)')
     .option('--ttl <seconds>', '--session: the proxy\'s positive cache lifetime (0 = no cache, Xray\'s default)', secondsOption, 0)
     .option('--connections <n>', '--session: connections for the credential', integerOption(1, 1000), 1)
     .option('--ips <k>', '--session: source IPs they come from (counting up from --source-ip)', integerOption(1, 1000), 1)
@@ -92,7 +92,12 @@ export function xraySimCommand(): Command {
     .option('--only <ids>', '--conformance: run only these checks, e.g. X01,X07')
     .option('--junit <file>', '--conformance: also write a JUnit XML report')
     .option('--burst <n>', '--conformance: parallel requests in the burst checks', integerOption(1, 5000), 200)
-    .addHelpText('after', '\nExamples:\n  authkit xray-sim --url http://127.0.0.1:8080/auth --conformance --fixture fixture.json --junit report.xml\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000 --session --connections 4 --ips 2')
+    .option('--arrival <r>', '--load event mix: new connections per second')
+    .option('--sessions <n>', '--load event mix: connections live at the start (default arrival x mean duration)')
+    .option('--mean-duration <seconds>', '--load event mix: mean connection lifetime (exponential; default 60)')
+    .option('--users <file>', '--load: spread the requests over the credentials of this users file (JSON, as xray-backend reads)')
+    .option('--ips-per-user <k>', '--load: source IPs per user, counting up from --source-ip (default 1)'), { hasDuration: true })
+    .addHelpText('after', '\nExamples:\n  authkit xray-sim --url http://127.0.0.1:8080/auth --conformance --fixture fixture.json --junit report.xml\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000 --session --connections 4 --ips 2\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000 --load --rate 2000 --duration 30s --threshold \'p99<20ms\'\n  authkit xray-sim --url http://127.0.0.1:8080/auth --users users.json --load --arrival 50 --mean-duration 120 --heartbeat 30 --ttl 60 --duration 60s')
     .action(exitsWith(xraySim));
 }
 
@@ -134,10 +139,11 @@ export function prepareEvent(flags: SimFlags): PreparedEvent {
 }
 
 export function connectionFacts(flags: SimFlags, dialect: Dialect): { facts: ConnectionFacts; notes: string[] } {
-  if (flags.credential === undefined) throw new InputError('--credential is required');
+  // Under --load a users file names the credentials instead.
+  if (flags.credential === undefined && !(flags.load && flags.users !== undefined)) throw new InputError('--credential is required');
   const notes: string[] = [];
-  let credential = flags.credential;
-  if (dialect.reply === 'extauth-user') {
+  let credential = flags.credential ?? '';
+  if (dialect.reply === 'extauth-user' && flags.credential !== undefined) {
     const parsed = xrayCredential(flags.credential);
     credential = parsed.credential;
     if (parsed.note) notes.push(parsed.note);
@@ -160,6 +166,10 @@ async function xraySim(flags: SimFlags): Promise<number> {
   if (flags.conformance || flags.list) return runConformance(flags);
   const prepared = prepareEvent(flags);
   const { facts, notes } = connectionFacts(flags, prepared.dialect);
+  if (flags.load) {
+    [...prepared.notes, ...notes].forEach((n) => log(`note: ${n}`));
+    return xrayLoad(flags, prepared, facts);
+  }
   if (flags.session) {
     [...prepared.notes, ...notes].forEach((n) => log(`note: ${n}`));
     return simulateSessions(flags, prepared, facts);
@@ -245,7 +255,7 @@ async function simulateSessions(flags: SimFlags, prepared: PreparedEvent, facts:
   };
   const report = await runSessions({
     ...prepared, unixSocket: flags.unixSocket, facts, sourceIps, connections: flags.connections, staggerSeconds: flags.stagger,
-    heartbeatSeconds: flags.heartbeat, durationSeconds: flags.duration, ttlSeconds: flags.ttl,
+    heartbeatSeconds: flags.heartbeat ?? 1, durationSeconds: parseSeconds(flags.duration ?? '3', '--duration'), ttlSeconds: flags.ttl,
     onEvent: flags.json ? undefined : (entry) => out(line(entry)),
   });
   const summary = `${report.admitted} of ${flags.connections} connections admitted and never denied; ` +

@@ -1,0 +1,205 @@
+/**
+ * The load-mode flags every "plays the proxy" command shares, and running a target on the one
+ * engine: progress on stderr, the report on stdout, files, thresholds and the exit code
+ * (0 ok, 1 the run failed, 3 a threshold breached, 130 interrupted).
+ */
+import { writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { InputError } from '../errors.js';
+import { runLoad, type LoadOptions, type Interval } from '../load/engine.js';
+import { percentileCurve } from '../load/histogram.js';
+import { ProgressLine } from '../load/progress.js';
+import { LONG_RUN_MS, parseDuration, parseStages, type Stage } from '../load/schedule.js';
+import { summarize, type LoadSummary } from '../load/summary.js';
+import { evaluateThresholds, parseThreshold, type Threshold } from '../load/thresholds.js';
+import type { ArrivalSource, LoadTarget } from '../load/target.js';
+import { HlogWriter } from '../report/hlog.js';
+import { renderLoadHtml } from '../report/load-html.js';
+import { CSV_HEADER, csvLine, rowOf, type IntervalRow } from '../report/load-series.js';
+import { renderLoadText } from '../report/load-text.js';
+import { EXIT_FAILED, EXIT_OK, log, out, stdoutColors } from './io.js';
+
+export const EXIT_THRESHOLD = 3;
+export const EXIT_INTERRUPTED = 130;
+
+export interface LoadFlags {
+  load?: boolean;
+  rate?: string;
+  maxInflight?: string;
+  concurrency?: string;
+  pipelining?: string;
+  stages?: string;
+  warmup?: string;
+  duration?: string;
+  requests?: string;
+  precise?: boolean;
+  threshold: string[];
+  csv?: string;
+  hdrLog?: string;
+  html?: string;
+  yes?: boolean;
+  json?: boolean;
+}
+
+/** Adds the load flags; `--duration` and `--json` may already belong to the command. */
+export function addLoadOptions(command: Command, options: { hasDuration?: boolean } = {}): Command {
+  command
+    .option('--load', 'load mode: many requests on the load engine, a latency report')
+    .option('--rate <r>', '--load: open model, arrivals per second (the default model)')
+    .option('--max-inflight <n>', '--load open model: most requests in flight (default 1000)')
+    .option('--concurrency <c>', '--load: closed model with C workers, each sending again on every reply')
+    .option('--pipelining <p>', '--load closed model: requests in flight per worker (default 1)')
+    .option('--stages <list>', '--load: linear ramps of the rate (or concurrency), e.g. 10s:100,30s:2000,10s:0')
+    .option('--warmup <duration>', '--load: a first period at the starting rate, not counted (e.g. 2s)')
+    .option('--requests <n>', '--load: stop after this many measured requests')
+    .option('--precise', '--load: pace on a busy loop (scheduler lateness ~0.1 ms, costs a core)')
+    .option('--threshold <cond>', "--load: e.g. 'p99<50ms', 'error_rate<0.1%', 'achieved_rate>0.98*target' (repeatable; exit 3 when one is breached)", (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--csv <file>', '--load: write the per-second series')
+    .option('--hdr-log <file>', '--load: write interval histograms in the HdrHistogram log format (for `authkit report merge`)')
+    .option('--html <file>', '--load: write a self-contained HTML report')
+    .option('--yes', '--load: allow a run longer than 24 h');
+  if (!options.hasDuration) command.addOption(new Option('--duration <duration>', '--load: how long to measure (default 10s)'));
+  return command;
+}
+
+function positive(text: string | undefined, flag: string, integer: boolean): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(text) || !(value > 0) || (integer && !Number.isInteger(value))) {
+    throw new InputError(`${flag}: expected a ${integer ? 'whole ' : ''}number above 0, got "${text}"`);
+  }
+  return value;
+}
+
+export interface ParsedLoad {
+  options: Omit<LoadOptions, 'drainMs' | 'signal' | 'onInterval'>;
+  thresholds: Threshold[];
+}
+
+export function parseLoadFlags(flags: LoadFlags): ParsedLoad {
+  const rate = positive(flags.rate, '--rate', false);
+  const concurrency = positive(flags.concurrency, '--concurrency', true);
+  if (rate !== undefined && concurrency !== undefined) throw new InputError('--rate (open model) and --concurrency (closed model) exclude each other');
+  const stages: Stage[] | undefined = flags.stages === undefined ? undefined : parseStages(flags.stages);
+  const model = concurrency !== undefined || (flags.pipelining !== undefined && rate === undefined) ? 'closed' : 'open';
+  if (model === 'open' && rate === undefined && stages === undefined) throw new InputError('--load needs --rate R (open model), --concurrency C (closed model) or --stages');
+  if (model === 'closed' && stages?.some((s) => !Number.isInteger(s.target))) throw new InputError('--stages: in the closed model the targets are concurrencies (whole numbers)');
+  const durationMs = flags.duration === undefined ? 10_000 : parseDuration(flags.duration, '--duration');
+  if (durationMs <= 0 && stages === undefined) throw new InputError('--duration: must be more than 0');
+  const warmupMs = flags.warmup === undefined ? 0 : parseDuration(flags.warmup, '--warmup');
+  const totalMs = warmupMs + (stages ? stages.reduce((sum, s) => sum + s.durationMs, 0) : durationMs);
+  if (totalMs > LONG_RUN_MS && !flags.yes) throw new InputError(`a ${(totalMs / 3_600_000).toFixed(1)} h run: over 24 h needs --yes`);
+  const maxInflight = positive(flags.maxInflight, '--max-inflight', true) ?? 1000;
+  const pipelining = positive(flags.pipelining, '--pipelining', true) ?? 1;
+  const requests = positive(flags.requests, '--requests', true);
+  return {
+    options: {
+      model, start: model === 'open' ? (rate ?? 0) : (concurrency ?? 0), stages, durationMs, warmupMs, requests,
+      maxInflight, pipelining, precise: flags.precise ?? false,
+    },
+    thresholds: flags.threshold.map(parseThreshold),
+  };
+}
+
+/** How many connections a target needs for these options. */
+export function connectionsFor(parsed: ParsedLoad): { connections: number; pipelining: number } {
+  const { options } = parsed;
+  if (options.model === 'open') return { connections: options.maxInflight, pipelining: 1 };
+  const peak = Math.max(options.start, ...(options.stages ?? []).map((s) => s.target));
+  return { connections: Math.max(1, peak), pipelining: options.pipelining };
+}
+
+export interface LoadRunRequest<Op> {
+  title: string;
+  target: LoadTarget<Op>;
+  parsed: ParsedLoad;
+  flags: LoadFlags;
+  drainMs: number;
+  source?: ArrivalSource<Op>;
+  /** Printed on stderr before the run starts (the expected rates of an event mix). */
+  preamble?: string[];
+}
+
+export async function runLoadCli<Op>(request: LoadRunRequest<Op>): Promise<number> {
+  const { target, parsed, flags } = request;
+  try {
+    await target.open();
+  } catch (error) {
+    log(`error: ${(error as Error).message}`);
+    return EXIT_FAILED;
+  }
+  const controller = new AbortController();
+  const onSignal = (): void => {
+    log('\ninterrupted: stopping, waiting for the requests in flight');
+    controller.abort();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const totalMs = parsed.options.warmupMs + (parsed.options.stages ? parsed.options.stages.reduce((s, x) => s + x.durationMs, 0) : parsed.options.durationMs);
+  const progress = new ProgressLine({ totalMs: totalMs - parsed.options.warmupMs, tty: process.stderr.isTTY === true, write: (t) => process.stderr.write(t) });
+  const rows: IntervalRow[] = [];
+  const csv = flags.csv ? openFile(flags.csv, '--csv') : undefined;
+  if (csv !== undefined) writeSync(csv, `${CSV_HEADER}\n`);
+  let hlog: HlogWriter | undefined;
+  for (const line of request.preamble ?? []) log(line);
+  if (parsed.options.warmupMs > 0) log(`warming up for ${parsed.options.warmupMs / 1000} s (not counted)`);
+  const onInterval = (interval: Interval): void => {
+    const row = rowOf(interval);
+    rows.push(row);
+    if (csv !== undefined) writeSync(csv, `${csvLine(row)}\n`);
+    hlog ??= flags.hdrLog ? new HlogWriter(flags.hdrLog, Date.now() - interval.endMs, { model: parsed.options.model }) : undefined;
+    hlog?.interval(interval);
+    progress.update(interval);
+  };
+  let result;
+  try {
+    result = await runLoad(target, { ...parsed.options, drainMs: request.drainMs, signal: controller.signal, onInterval }, request.source);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    progress.finish();
+    await target.close();
+    if (csv !== undefined) closeSync(csv);
+  }
+  if (flags.hdrLog) {
+    hlog ??= new HlogWriter(flags.hdrLog, Date.now(), { model: parsed.options.model });
+    hlog.finish(result);
+  }
+  const summary = summarize(result);
+  const outcomes = evaluateThresholds(parsed.thresholds, summary);
+  if (flags.html) {
+    const curve = percentileCurve(summary.model === 'open' ? result.response : result.service);
+    writeReport(flags.html, '--html', renderLoadHtml({ title: request.title, summary, rows, curve, thresholds: outcomes, generatedAt: new Date() }));
+  }
+  if (flags.json) out(JSON.stringify({ ...summary, thresholds: outcomes }));
+  else out(renderLoadText(summary, outcomes, stdoutColors(), request.title));
+  return loadExitCode(summary, outcomes);
+}
+
+export function loadExitCode(summary: LoadSummary, thresholds: readonly { ok: boolean; threshold: string }[]): number {
+  if (summary.interrupted) return EXIT_INTERRUPTED;
+  if (summary.requests > 0 && summary.errors === summary.requests) {
+    log('error: every request failed');
+    return EXIT_FAILED;
+  }
+  const breached = thresholds.filter((t) => !t.ok);
+  for (const t of breached) log(`threshold breached: ${t.threshold}`);
+  if (breached.length > 0) return EXIT_THRESHOLD;
+  return EXIT_OK;
+}
+
+function openFile(path: string, flag: string): number {
+  try {
+    return openSync(path, 'w');
+  } catch (error) {
+    throw new InputError(`${flag}: cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+export function writeReport(path: string, flag: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (error) {
+    throw new InputError(`${flag}: cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}

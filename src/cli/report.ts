@@ -1,0 +1,54 @@
+/** `authkit report merge A.hlog B.hlog ...`: one report from the histogram logs of several generators. */
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { describeFsError, InputError } from '../errors.js';
+import { percentileCurve } from '../load/histogram.js';
+import { summarize } from '../load/summary.js';
+import { evaluateThresholds, parseThreshold } from '../load/thresholds.js';
+import { mergeHlogs } from '../report/hlog.js';
+import { renderLoadHtml } from '../report/load-html.js';
+import { renderLoadText } from '../report/load-text.js';
+import { exitsWith, out, stdoutColors } from './io.js';
+import { loadExitCode, writeReport } from './load.js';
+
+interface MergeFlags {
+  json?: boolean;
+  html?: string;
+  threshold: string[];
+}
+
+export function reportCommand(): Command {
+  const report = new Command('report').description('work with the files load runs write');
+  report
+    .command('merge')
+    .description('merge the --hdr-log files of several load generators into one report (a run spread over many machines)')
+    .argument('<hlog...>', 'histogram logs written by --load --hdr-log')
+    .option('--json', 'print the merged summary as JSON (the --load --json fields)')
+    .option('--html <file>', 'write the merged report as a self-contained HTML page')
+    .option('--threshold <cond>', "as in --load, judged on the merged figures (exit 3 when one is breached)", (v: string, all: string[]) => [...all, v], [] as string[])
+    .addHelpText('after', '\nExample:\n  authkit report merge gen-0.hlog gen-1.hlog gen-2.hlog --html merged.html --threshold \'p99<20ms\'')
+    .action(exitsWith(merge));
+  return report;
+}
+
+async function merge(files: string[], flags: MergeFlags): Promise<number> {
+  const thresholds = flags.threshold.map(parseThreshold);
+  const logs = files.map((name) => {
+    try {
+      return { name, text: readFileSync(name, 'utf8') };
+    } catch (error) {
+      throw new InputError(`${name}: ${describeFsError(error)}`);
+    }
+  });
+  const merged = mergeHlogs(logs);
+  const summary = summarize(merged.result);
+  const outcomes = evaluateThresholds(thresholds, summary);
+  const title = `authkit report merge: ${files.length} generator log${files.length === 1 ? '' : 's'}`;
+  if (flags.html) {
+    const curve = percentileCurve(summary.model === 'open' ? merged.result.response : merged.result.service);
+    writeReport(flags.html, '--html', renderLoadHtml({ title, summary, rows: merged.rows, curve, thresholds: outcomes, generatedAt: new Date() }));
+  }
+  if (flags.json) out(JSON.stringify({ ...summary, files: files.length, thresholds: outcomes }));
+  else out(renderLoadText(summary, outcomes, stdoutColors(), title));
+  return loadExitCode(summary, outcomes);
+}

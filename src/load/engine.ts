@@ -1,0 +1,375 @@
+/**
+ * The one load engine. Open model: arrivals at their intended times (load-engine spec §5.1),
+ * latency from the intended send time and, separately, from the actual send (service time);
+ * an arrival that finds max-inflight reached waits in a bounded queue (its wait counts as
+ * latency: this is what shows a stalled backend) and beyond that is counted as dropped, never
+ * silently skipped. The clock is the global `performance`, so tests can fake it. Closed model: C
+ * workers (× pipelining) each sending again as soon as a reply comes. Both: warm-up excluded,
+ * per-second interval histograms merged into the totals, and the scheduler's own lateness
+ * measured so the resolution of the figures is visible.
+ */
+import { newHistogram, percentilesOf, recordUs, type Histogram, type Percentiles } from './histogram.js';
+import { Profile, type Stage } from './schedule.js';
+import type { ArrivalSource, LoadTarget } from './target.js';
+
+export interface LoadOptions {
+  model: 'open' | 'closed';
+  /** Open: arrivals per second; closed: concurrency. Ramped by `stages` when given. */
+  start: number;
+  stages?: readonly Stage[];
+  /** Measured duration in ms (ignored when stages are given: their sum is the duration). */
+  durationMs: number;
+  warmupMs: number;
+  /** Stop after this many measured requests. */
+  requests?: number;
+  /** Open model: most requests in flight; arrivals beyond wait in a queue (see queueBound), then drop. */
+  maxInflight: number;
+  /** Arrivals that may wait for a free slot; default 10 x maxInflight, at least 1000. */
+  maxQueue?: number;
+  /** Closed model: requests in flight per worker (HTTP pipelining, RPC calls on one connection). */
+  pipelining: number;
+  /** Ticks on a setImmediate loop instead of timers: tighter pacing for a core. */
+  precise: boolean;
+  /** How long in-flight requests may take to finish once sending stops. */
+  drainMs: number;
+  intervalMs?: number;
+  signal?: AbortSignal;
+  /** Called with each finished interval (progress line, CSV, histogram log). */
+  onInterval?: (interval: Interval) => void;
+}
+
+export interface KindStats {
+  outcomes: Map<string, number>;
+  response: Histogram;
+}
+
+export interface Interval {
+  /** ms from the start of the measured part. */
+  startMs: number;
+  endMs: number;
+  targetRate: number;
+  requests: number;
+  errors: number;
+  dropped: number;
+  response: Histogram;
+  service: Histogram;
+}
+
+export interface LoadResult {
+  model: 'open' | 'closed';
+  durationMs: number;
+  /** Arrivals the schedule called for in the measured part (open model). */
+  scheduled: number;
+  requests: number;
+  dropped: number;
+  errors: number;
+  /** Requests still without a reply when the drain ended. */
+  unfinished: number;
+  outcomes: Map<string, number>;
+  kinds: Map<string, KindStats>;
+  response: Histogram;
+  service: Histogram;
+  lateness: Histogram;
+  cpuUs: number;
+  interrupted: boolean;
+}
+
+export function percentilesUs(histogram: Histogram): Percentiles {
+  return percentilesOf(histogram);
+}
+
+/** Open-model arrivals from a rate profile, cut off after `limit` measured arrivals. */
+export class ProfileArrivals implements ArrivalSource<undefined> {
+  private k = 0;
+  constructor(private readonly profile: Profile, private readonly limit = Infinity) {}
+  peek(): number {
+    return this.k < this.limit ? this.profile.timeOf(this.k) : Infinity;
+  }
+  take(): undefined {
+    this.k++;
+    return undefined;
+  }
+  exhausted(): boolean {
+    return this.peek() === Infinity;
+  }
+}
+
+export async function runLoad<Op>(target: LoadTarget<Op>, options: LoadOptions, source?: ArrivalSource<Op>): Promise<LoadResult> {
+  const run = new LoadRun(target, options, source);
+  return run.run();
+}
+
+interface Queued<Op> {
+  op: Op;
+  intendedMs: number;
+}
+
+class LoadRun<Op> {
+  private readonly profile: Profile;
+  private readonly source: ArrivalSource<Op> | undefined;
+  private t0 = 0;
+  private inFlight = 0;
+  private readonly queue: Queued<Op>[] = [];
+  private queueHead = 0;
+  private stopped = false;
+  private interrupted = false;
+  private readonly result: LoadResult;
+  private interval!: Interval;
+  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private precise: boolean;
+  private cpuAtStart: NodeJS.CpuUsage | undefined;
+  private measuredSent = 0;
+  private finish!: () => void;
+
+  constructor(private readonly target: LoadTarget<Op>, private readonly options: LoadOptions, source?: ArrivalSource<Op>) {
+    const measured: Stage[] = options.stages && options.stages.length > 0 ? [...options.stages] : [{ durationMs: options.durationMs, target: options.start }];
+    const warmRate = options.stages && options.stages.length > 0 ? Math.max(options.start, options.stages[0]!.target) : options.start;
+    const stages = options.warmupMs > 0 ? [{ durationMs: options.warmupMs, target: warmRate }, ...measured] : measured;
+    this.profile = new Profile(options.warmupMs > 0 ? warmRate : options.start, stages);
+    this.source = source ?? (options.model === 'open' ? (new ProfileArrivals(this.profile, this.arrivalLimit()) as unknown as ArrivalSource<Op>) : undefined);
+    this.precise = options.precise;
+    this.result = {
+      model: options.model, durationMs: 0, scheduled: 0, requests: 0, dropped: 0, errors: 0, unfinished: 0,
+      outcomes: new Map(), kinds: new Map(), response: newHistogram(), service: newHistogram(), lateness: newHistogram(), cpuUs: 0, interrupted: false,
+    };
+  }
+
+  /** The arrival index after which --requests is reached (warm-up arrivals are extra). */
+  private arrivalLimit(): number {
+    if (this.options.requests === undefined) return Infinity;
+    return Math.ceil(this.profile.countAt(this.options.warmupMs)) + this.options.requests;
+  }
+
+  private get queueBound(): number {
+    return this.options.maxQueue ?? Math.max(1000, this.options.maxInflight * 10);
+  }
+
+  private get warmupMs(): number {
+    return this.options.warmupMs;
+  }
+
+  async run(): Promise<LoadResult> {
+    const done = new Promise<void>((resolve) => (this.finish = resolve));
+    const onAbort = (): void => {
+      this.interrupted = true;
+      this.stopSending();
+    };
+    this.options.signal?.addEventListener('abort', onAbort, { once: true });
+    this.t0 = performance.now();
+    this.interval = this.newInterval(0);
+    const intervalTimer = setInterval(() => this.closeInterval(), this.options.intervalMs ?? 1000);
+    if (this.warmupMs === 0) this.startMeasuring();
+    else setTimeout(() => this.startMeasuring(), this.warmupMs);
+    const endTimer = setTimeout(() => this.stopSending(), this.profile.totalMs);
+    if (this.options.model === 'open') this.tick();
+    else this.closedTick();
+    await done;
+    clearInterval(intervalTimer);
+    clearTimeout(endTimer);
+    this.options.signal?.removeEventListener('abort', onAbort);
+    this.closeInterval();
+    this.result.interrupted = this.interrupted;
+    return this.result;
+  }
+
+  private now(): number {
+    return performance.now() - this.t0;
+  }
+
+  private startMeasuring(): void {
+    if (this.cpuAtStart) return;
+    this.cpuAtStart = process.cpuUsage();
+    // The measured part starts at its nominal time: arrivals are judged against the schedule.
+    this.measureStartMs = this.warmupMs;
+    this.interval = this.newInterval(0);
+  }
+
+  private measureStartMs = 0;
+
+  private isMeasured(intendedMs: number): boolean {
+    return intendedMs >= this.warmupMs;
+  }
+
+  // ---- open model -------------------------------------------------------------------------
+
+  private tick(): void {
+    this.timer = undefined;
+    if (this.stopped) return;
+    const source = this.source!;
+    const now = this.now();
+    let next = source.peek();
+    while (next <= now) {
+      const op = source.take();
+      const measured = this.isMeasured(next);
+      if (measured) this.result.scheduled++;
+      if (this.inFlight < this.options.maxInflight) {
+        if (measured) recordUs(this.result.lateness, (now - next) * 1000);
+        this.send(op, next, now);
+      } else if (this.queue.length - this.queueHead < this.queueBound) {
+        this.queue.push({ op, intendedMs: next });
+      } else if (measured) {
+        this.result.dropped++;
+        this.interval.dropped++;
+      }
+      next = source.peek();
+    }
+    // Out of arrivals early only with --requests; otherwise the schedule's end stops the run.
+    if (this.options.requests !== undefined && source.exhausted() && this.inFlight === 0 && this.queueHead === this.queue.length) {
+      this.stopSending();
+      return;
+    }
+    this.scheduleTick(next - now);
+  }
+
+  private scheduleTick(delayMs: number): void {
+    if (this.timer !== undefined || this.stopped) return;
+    if (this.precise && delayMs < 20) this.timer = setImmediate(() => this.tick());
+    // Infinity: an arrival source waiting on replies; a completion calls tick again.
+    else if (delayMs !== Infinity) this.timer = setTimeout(() => this.tick(), Math.max(0, Math.min(delayMs, 1000)));
+  }
+
+  // ---- closed model -----------------------------------------------------------------------
+
+  private closedTick(): void {
+    if (this.stopped) return;
+    this.fillLanes();
+    // Ramps change the number of workers: look again every 50 ms.
+    this.timer = setTimeout(() => this.closedTick(), 50);
+  }
+
+  private lanes(): number {
+    return Math.round(this.profile.valueAt(this.now())) * this.options.pipelining;
+  }
+
+  private fillLanes(): void {
+    const lanes = this.lanes();
+    while (!this.stopped && this.inFlight < lanes && this.closedMayStart()) {
+      const now = this.now();
+      this.send(undefined as Op, now, now);
+    }
+  }
+
+  private closedMayStart(): boolean {
+    return this.options.requests === undefined || this.measuredSent < this.options.requests || !this.cpuAtStart;
+  }
+
+  // ---- both -------------------------------------------------------------------------------
+
+  private send(op: Op, intendedMs: number, sentMs: number): void {
+    this.inFlight++;
+    const measured = this.cpuAtStart !== undefined && this.isMeasured(intendedMs);
+    if (measured) this.measuredSent++;
+    let called = false;
+    this.target.send(op, (outcome, kind) => {
+      if (called) return;
+      called = true;
+      this.inFlight--;
+      const now = this.now();
+      if (measured && !this.drained) this.record(outcome, kind, intendedMs, sentMs, now);
+      this.source?.completed?.(op, outcome, now);
+      this.afterCompletion();
+    });
+  }
+
+  private drained = false;
+
+  private record(outcome: string, kind: string | undefined, intendedMs: number, sentMs: number, now: number): void {
+    const result = this.result;
+    result.requests++;
+    this.interval.requests++;
+    result.outcomes.set(outcome, (result.outcomes.get(outcome) ?? 0) + 1);
+    if (this.target.failures.has(outcome)) {
+      result.errors++;
+      this.interval.errors++;
+    }
+    const responseUs = (now - intendedMs) * 1000;
+    recordUs(this.interval.response, responseUs);
+    recordUs(this.interval.service, (now - sentMs) * 1000);
+    if (kind !== undefined) {
+      let stats = result.kinds.get(kind);
+      if (!stats) result.kinds.set(kind, (stats = { outcomes: new Map(), response: newHistogram() }));
+      stats.outcomes.set(outcome, (stats.outcomes.get(outcome) ?? 0) + 1);
+      recordUs(stats.response, responseUs);
+    }
+  }
+
+  private afterCompletion(): void {
+    if (this.stopped) {
+      if (this.inFlight === 0) this.end();
+      return;
+    }
+    if (this.options.model === 'closed') {
+      if (!this.closedMayStart() && this.inFlight === 0) this.stopSending();
+      else this.fillLanes();
+      return;
+    }
+    if (this.queueHead < this.queue.length && this.inFlight < this.options.maxInflight) {
+      const queued = this.queue[this.queueHead]!;
+      this.queue[this.queueHead++] = undefined as unknown as Queued<Op>;
+      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+        this.queue.splice(0, this.queueHead);
+        this.queueHead = 0;
+      }
+      this.send(queued.op, queued.intendedMs, this.now());
+    }
+    // A session model may have just learned its next arrivals.
+    if (this.timer === undefined) this.tick();
+  }
+
+  private stopSending(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer as NodeJS.Timeout);
+      clearImmediate(this.timer as NodeJS.Immediate);
+      this.timer = undefined;
+    }
+    // Queued arrivals never went out: they are dropped, and said to be.
+    for (let i = this.queueHead; i < this.queue.length; i++) if (this.isMeasured(this.queue[i]!.intendedMs)) this.result.dropped++;
+    this.queue.length = 0;
+    this.queueHead = 0;
+    // Stopped by the schedule's end: the measured part is exactly as long as asked (a late timer adds nothing).
+    this.result.durationMs = this.cpuAtStart ? Math.min(this.now(), this.profile.totalMs) - this.measureStartMs : 0;
+    if (this.cpuAtStart) {
+      const cpu = process.cpuUsage(this.cpuAtStart);
+      this.result.cpuUs = cpu.user + cpu.system;
+    }
+    if (this.inFlight === 0) {
+      this.end();
+      return;
+    }
+    setTimeout(() => {
+      this.drained = true;
+      this.result.unfinished = this.inFlight;
+      this.end();
+    }, this.options.drainMs).unref();
+  }
+
+  private ended = false;
+
+  private end(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.finish();
+  }
+
+  private newInterval(startMs: number): Interval {
+    return {
+      startMs, endMs: startMs, targetRate: 0, requests: 0, errors: 0, dropped: 0,
+      response: newHistogram(), service: newHistogram(),
+    };
+  }
+
+  private closeInterval(): void {
+    if (!this.cpuAtStart) return;
+    const interval = this.interval;
+    const nowMeasured = this.now() - this.measureStartMs;
+    if (interval.requests === 0 && interval.dropped === 0 && nowMeasured - interval.startMs < 1) return;
+    interval.endMs = nowMeasured;
+    interval.targetRate = this.options.model === 'open' ? this.profile.valueAt(this.measureStartMs + (interval.startMs + interval.endMs) / 2) : 0;
+    this.result.response.add(interval.response);
+    this.result.service.add(interval.service);
+    this.interval = this.newInterval(nowMeasured);
+    this.options.onInterval?.(interval);
+  }
+}

@@ -1,0 +1,287 @@
+/**
+ * The load engine's HTTP/1.1 client: pre-built request bytes over keep-alive connections
+ * (TCP, TLS or a Unix socket), optional pipelining, Content-Length and chunked replies. It is
+ * not a general client: it exists because a request's client CPU decides the ceiling on a
+ * 2-core machine (load-engine spec §3: undici request() ~16 µs, a raw socket ~8.5 µs). The
+ * one-shot commands keep undici.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { performance } from 'node:perf_hooks';
+
+export interface Http1Reply {
+  status: number;
+  /** Lower-cased names; only the ones a classifier may need. */
+  contentType?: string;
+  contentEncoding?: string;
+  body: Buffer;
+}
+
+export type Http1Outcome = { reply: Http1Reply } | { failure: 'timeout' | 'network-error'; reason: string };
+
+export interface Http1PoolOptions {
+  url: URL;
+  unixSocket?: string;
+  maxConnections: number;
+  /** Requests in flight per connection. */
+  pipelining: number;
+  /** 0 = none. */
+  timeoutMs: number;
+  /** Replies larger than this end the connection (a load run must not buffer without bound). */
+  maxReplyBytes?: number;
+}
+
+interface Pending {
+  done: (outcome: Http1Outcome) => void;
+  startedMs: number;
+}
+
+const CRLF2 = Buffer.from('\r\n\r\n');
+
+class Connection {
+  readonly pending: Pending[] = [];
+  private buffer: Buffer | undefined;
+  dead = false;
+  /** Slots of this connection currently in the pool's free list. */
+  constructor(readonly socket: net.Socket, private readonly pool: Http1Pool) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('error', (error: NodeJS.ErrnoException) => this.fail('network-error', describeSocketError(error)));
+    socket.on('close', () => this.fail('network-error', 'the backend closed the connection'));
+  }
+
+  write(request: Buffer, pending: Pending): void {
+    this.pending.push(pending);
+    this.socket.write(request);
+  }
+
+  fail(failure: 'timeout' | 'network-error', reason: string): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.socket.destroy();
+    this.pool.forget(this);
+    const pending = this.pending.splice(0);
+    for (const p of pending) p.done({ failure, reason });
+  }
+
+  private receive(chunk: Buffer): void {
+    let data = this.buffer ? Buffer.concat([this.buffer, chunk]) : chunk;
+    this.buffer = undefined;
+    while (data.length > 0 && !this.dead) {
+      const parsed = parseReply(data, this.pool.maxReplyBytes);
+      if (parsed === 'incomplete') {
+        this.buffer = data;
+        return;
+      }
+      if (typeof parsed === 'string') {
+        this.fail('network-error', parsed);
+        return;
+      }
+      data = data.subarray(parsed.consumed);
+      const pending = this.pending.shift();
+      if (!pending) {
+        this.fail('network-error', 'the backend sent a reply to no request');
+        return;
+      }
+      if (parsed.close) {
+        // Connection: close: this reply is the last; later pipelined requests fail like Go's.
+        pending.done({ reply: parsed.reply });
+        this.fail('network-error', 'the backend closed the connection (Connection: close)');
+        return;
+      }
+      this.pool.release(this);
+      pending.done({ reply: parsed.reply });
+    }
+  }
+}
+
+export class Http1Pool {
+  private readonly connections = new Set<Connection>();
+  /** One entry per free request slot; dead connections are skipped when popped. */
+  private readonly free: Connection[] = [];
+  private sweep: NodeJS.Timeout | undefined;
+  readonly maxReplyBytes: number;
+
+  constructor(private readonly options: Http1PoolOptions) {
+    this.maxReplyBytes = options.maxReplyBytes ?? 1 << 20;
+    if (options.timeoutMs > 0) {
+      this.sweep = setInterval(() => this.expire(), Math.min(100, options.timeoutMs));
+      this.sweep.unref();
+    }
+  }
+
+  /** Opens one connection, so an unreachable target fails now with one clear reason. */
+  async open(): Promise<void> {
+    const connection = this.connect();
+    await new Promise<void>((resolve, reject) => {
+      const socket = connection.socket;
+      const onError = (error: NodeJS.ErrnoException): void => reject(new Error(`cannot connect to ${this.describeTarget()}: ${describeSocketError(error)}`));
+      socket.once('error', onError);
+      socket.once(socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => {
+        socket.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  send(request: Buffer, done: (outcome: Http1Outcome) => void): void {
+    let connection = this.free.pop();
+    while (connection?.dead) connection = this.free.pop();
+    if (!connection) {
+      if (this.connections.size >= this.options.maxConnections) {
+        done({ failure: 'network-error', reason: 'no free connection' });
+        return;
+      }
+      connection = this.connect();
+      this.free.pop();
+    }
+    connection.write(request, { done, startedMs: this.options.timeoutMs > 0 ? performance.now() : 0 });
+  }
+
+  release(connection: Connection): void {
+    this.free.push(connection);
+  }
+
+  forget(connection: Connection): void {
+    this.connections.delete(connection);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweep);
+    for (const connection of this.connections) {
+      connection.dead = true;
+      connection.socket.destroy();
+    }
+    this.connections.clear();
+    this.free.length = 0;
+  }
+
+  describeTarget(): string {
+    return this.options.unixSocket ?? this.options.url.host;
+  }
+
+  private connect(): Connection {
+    const url = this.options.url;
+    const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    let socket: net.Socket;
+    if (url.protocol === 'https:') {
+      socket = this.options.unixSocket
+        ? tls.connect({ path: this.options.unixSocket, servername: host })
+        : tls.connect({ host, port, servername: net.isIP(host) ? undefined : host });
+    } else {
+      socket = this.options.unixSocket ? net.connect({ path: this.options.unixSocket }) : net.connect({ host, port });
+    }
+    const connection = new Connection(socket, this);
+    this.connections.add(connection);
+    for (let i = 0; i < this.options.pipelining; i++) this.free.push(connection);
+    return connection;
+  }
+
+  private expire(): void {
+    const now = performance.now();
+    for (const connection of this.connections) {
+      const oldest = connection.pending[0];
+      if (oldest && now - oldest.startedMs > this.options.timeoutMs) connection.fail('timeout', `no reply within ${this.options.timeoutMs} ms`);
+    }
+  }
+}
+
+/** The request bytes Go's client sends: request line, Host, the given headers, the body. */
+export function buildHttp1Request(url: URL, headers: Record<string, string>, body: string): Buffer {
+  const path = `${url.pathname || '/'}${url.search}`;
+  let head = `POST ${path} HTTP/1.1\r\nHost: ${url.host}\r\n`;
+  for (const [name, value] of Object.entries(headers)) head += `${canonicalName(name)}: ${value}\r\n`;
+  return Buffer.concat([Buffer.from(`${head}\r\n`, 'latin1'), Buffer.from(body, 'utf8')]);
+}
+
+function canonicalName(name: string): string {
+  return name.replace(/(^|-)([a-z])/g, (_, dash: string, letter: string) => dash + letter.toUpperCase());
+}
+
+interface ParsedReply {
+  reply: Http1Reply;
+  consumed: number;
+  close: boolean;
+}
+
+/** One reply from the front of `data`: the reply, 'incomplete', or why the bytes are not HTTP/1.1. */
+export function parseReply(data: Buffer, maxBytes: number): ParsedReply | 'incomplete' | string {
+  const headEnd = data.indexOf(CRLF2);
+  if (headEnd < 0) return data.length > 65536 ? 'reply headers over 64 KiB' : 'incomplete';
+  const head = data.toString('latin1', 0, headEnd);
+  if (!head.startsWith('HTTP/1.')) return 'the backend answered something that is not HTTP/1.x';
+  const status = Number(head.slice(9, 12));
+  if (!(status >= 100 && status <= 999)) return 'a reply with no valid status code';
+  let contentLength = -1;
+  let chunked = false;
+  let close = head.startsWith('HTTP/1.0');
+  let contentType: string | undefined;
+  let contentEncoding: string | undefined;
+  let lineStart = head.indexOf('\r\n') + 2;
+  while (lineStart > 1 && lineStart < head.length) {
+    let lineEnd = head.indexOf('\r\n', lineStart);
+    if (lineEnd < 0) lineEnd = head.length;
+    const colon = head.indexOf(':', lineStart);
+    if (colon > lineStart && colon < lineEnd) {
+      const name = head.slice(lineStart, colon).toLowerCase();
+      const value = head.slice(colon + 1, lineEnd).trim();
+      if (name === 'content-length') contentLength = Number(value);
+      else if (name === 'transfer-encoding') chunked = value.toLowerCase().includes('chunked');
+      else if (name === 'connection') close = value.toLowerCase() === 'close';
+      else if (name === 'content-type') contentType = value;
+      else if (name === 'content-encoding') contentEncoding = value;
+    }
+    lineStart = lineEnd + 2;
+  }
+  const bodyStart = headEnd + 4;
+  const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
+  if (noBody) return { reply: { status, contentType, contentEncoding, body: Buffer.alloc(0) }, consumed: bodyStart, close };
+  if (chunked) return parseChunked(data, bodyStart, maxBytes, { status, contentType, contentEncoding }, close);
+  if (contentLength < 0) return 'a reply without Content-Length or chunked framing (read-until-close is not supported under load)';
+  if (!Number.isSafeInteger(contentLength) || contentLength > maxBytes) return `a reply body of ${contentLength} bytes (limit ${maxBytes})`;
+  if (data.length < bodyStart + contentLength) return 'incomplete';
+  return { reply: { status, contentType, contentEncoding, body: data.subarray(bodyStart, bodyStart + contentLength) }, consumed: bodyStart + contentLength, close };
+}
+
+function parseChunked(data: Buffer, start: number, maxBytes: number, head: Omit<Http1Reply, 'body'>, close: boolean): ParsedReply | 'incomplete' | string {
+  const parts: Buffer[] = [];
+  let length = 0;
+  let at = start;
+  for (;;) {
+    const lineEnd = data.indexOf('\r\n', at, 'latin1');
+    if (lineEnd < 0) return 'incomplete';
+    const size = parseInt(data.toString('latin1', at, lineEnd).split(';')[0]!.trim(), 16);
+    if (!Number.isFinite(size) || size < 0) return 'a chunked reply with a bad chunk size';
+    if (size === 0) {
+      // Trailers (rare) end with an empty line like the headers.
+      const end = data.indexOf('\r\n', lineEnd + 2, 'latin1');
+      if (end < 0) return 'incomplete';
+      const trailerEnd = end === lineEnd + 2 ? end + 2 : data.indexOf(CRLF2, lineEnd) + 4;
+      if (trailerEnd < 4) return 'incomplete';
+      return { reply: { ...head, body: parts.length === 1 ? parts[0]! : Buffer.concat(parts) }, consumed: trailerEnd, close };
+    }
+    length += size;
+    if (length > maxBytes) return `a reply body over ${maxBytes} bytes`;
+    if (data.length < lineEnd + 2 + size + 2) return 'incomplete';
+    parts.push(data.subarray(lineEnd + 2, lineEnd + 2 + size));
+    at = lineEnd + 2 + size + 2;
+  }
+}
+
+function describeSocketError(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'ECONNREFUSED':
+      return 'connection refused (nothing listens there)';
+    case 'ENOENT':
+      return 'no socket at that path';
+    case 'ECONNRESET':
+      return 'the backend reset the connection';
+    case 'ENOTFOUND':
+      return 'the host name does not resolve';
+    case 'ETIMEDOUT':
+      return 'the connection timed out';
+    default:
+      return error.code ?? error.message;
+  }
+}

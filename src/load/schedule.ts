@@ -1,0 +1,126 @@
+/**
+ * What to send when: durations, stages (linear ramps of the arrival rate, or of the concurrency
+ * in the closed model) and the arrival schedule of the open model. Arrival k (0-based) is due at
+ * the time the cumulative count N(t) = ∫rate reaches k; the engine sends, on each tick, every
+ * arrival already due, so a late timer costs latency (which is measured), never requests.
+ */
+import { InputError } from '../errors.js';
+
+/** 24 h: a longer run needs --yes (a typo like 10000m should not occupy a machine for a week). */
+export const LONG_RUN_MS = 24 * 3600 * 1000;
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** '500ms', '10s', '2m', '1h', or a bare number of seconds; returns milliseconds. */
+export function parseDuration(text: string, what: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  if (!match) throw new InputError(`${what}: expected a duration like 500ms, 10s, 2m or 1h, got "${text}"`);
+  return Math.round(Number(match[1]) * UNITS[match[2] ?? 's']!);
+}
+
+export interface Stage {
+  durationMs: number;
+  /** Arrivals per second (open model) or concurrency (closed model) at the stage's end. */
+  target: number;
+}
+
+/** `10s:100,30s:2000,10s:0`: each part ramps linearly from the previous target to its own. */
+export function parseStages(text: string): Stage[] {
+  const parts = text.split(',');
+  return parts.map((part, index) => {
+    const where = `--stages part ${index + 1} ("${part.trim()}")`;
+    const [duration, target, extra] = part.split(':');
+    if (duration === undefined || target === undefined || extra !== undefined) throw new InputError(`${where}: expected DURATION:TARGET, e.g. 30s:2000`);
+    const durationMs = parseDuration(duration, where);
+    if (durationMs <= 0) throw new InputError(`${where}: the duration must be more than 0`);
+    if (!/^\s*\d+(\.\d+)?\s*$/.test(target)) throw new InputError(`${where}: the target must be a number >= 0, got "${target.trim()}"`);
+    return { durationMs, target: Number(target) };
+  });
+}
+
+interface Segment {
+  startMs: number;
+  durationMs: number;
+  from: number;
+  to: number;
+  /** Arrivals before the segment starts. */
+  startCount: number;
+}
+
+/**
+ * A piecewise-linear rate over time (milliseconds from the start of the run, warm-up included).
+ * The same shape serves the closed model, where the "rate" is the number of connections busy.
+ */
+export class Profile {
+  private readonly segments: Segment[] = [];
+  readonly totalMs: number;
+  /** Arrivals over the whole profile. */
+  readonly totalCount: number;
+
+  constructor(start: number, stages: readonly Stage[]) {
+    let startMs = 0;
+    let count = 0;
+    let from = start;
+    for (const stage of stages) {
+      this.segments.push({ startMs, durationMs: stage.durationMs, from, to: stage.target, startCount: count });
+      count += ((from + stage.target) / 2) * (stage.durationMs / 1000);
+      startMs += stage.durationMs;
+      from = stage.target;
+    }
+    this.totalMs = startMs;
+    this.totalCount = count;
+  }
+
+  /** The rate (or concurrency) at time t. */
+  valueAt(ms: number): number {
+    const segment = this.segmentAt(ms);
+    if (!segment) return 0;
+    const fraction = Math.min(1, Math.max(0, (ms - segment.startMs) / segment.durationMs));
+    return segment.from + (segment.to - segment.from) * fraction;
+  }
+
+  /** N(t): the arrivals due by time t (fractional). */
+  countAt(ms: number): number {
+    if (ms >= this.totalMs) return this.totalCount;
+    const segment = this.segmentAt(ms);
+    if (!segment) return 0;
+    const tau = (ms - segment.startMs) / 1000;
+    const slope = (segment.to - segment.from) / (segment.durationMs / 1000);
+    return segment.startCount + segment.from * tau + (slope * tau * tau) / 2;
+  }
+
+  /** The time at which arrival k is due: the inverse of countAt. Infinity past the end. */
+  timeOf(k: number): number {
+    // Arrivals 0 .. ceil(total) - 1: one due exactly at the end belongs to the next run.
+    if (k >= this.totalCount - 1e-9) return Infinity;
+    let low = 0;
+    let high = this.segments.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (this.segments[middle]!.startCount <= k) low = middle;
+      else high = middle - 1;
+    }
+    const segment = this.segments[low];
+    if (!segment) return Infinity;
+    const n = k - segment.startCount;
+    const seconds = segment.durationMs / 1000;
+    const a = (segment.to - segment.from) / seconds / 2;
+    const b = segment.from;
+    let tau: number;
+    if (Math.abs(a) < 1e-12) tau = b > 0 ? n / b : 0;
+    else {
+      const discriminant = Math.max(0, b * b + 4 * a * n);
+      // The numerically stable root of a·τ² + b·τ − n = 0.
+      tau = (2 * n) / (b + Math.sqrt(discriminant));
+      if (!Number.isFinite(tau)) tau = 0;
+    }
+    return segment.startMs + Math.min(seconds, tau) * 1000;
+  }
+
+  private segmentAt(ms: number): Segment | undefined {
+    for (let i = this.segments.length - 1; i >= 0; i--) {
+      if (this.segments[i]!.startMs <= ms) return ms < this.totalMs ? this.segments[i] : undefined;
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,66 @@
+/** The human report of a load run: rates, outcomes, percentiles of both histograms, honesty lines. */
+import type { ChalkInstance } from 'chalk';
+import type { LoadSummary } from '../load/summary.js';
+import type { ThresholdOutcome } from '../load/thresholds.js';
+import { formatUs } from '../load/progress.js';
+import type { Percentiles } from '../load/histogram.js';
+
+const count = (n: number): string => Math.round(n).toLocaleString('en-US');
+
+function percentileRow(label: string, p: Percentiles): string {
+  return [label.padEnd(22), ...[p.p50, p.p90, p.p99, p.p999, p.max].map((v) => formatUs(v).padStart(10))].join('');
+}
+
+export function renderLoadText(summary: LoadSummary, thresholds: readonly ThresholdOutcome[], colors: ChalkInstance, title: string): string {
+  const lines: string[] = [];
+  lines.push(colors.bold(title));
+  const rate = summary.model === 'open'
+    ? `target ${count(summary.targetRate ?? 0)} req/s, achieved ${count(summary.achievedRate)} req/s`
+    : `achieved ${count(summary.achievedRate)} req/s (closed model)`;
+  lines.push(`${summary.model} model, ${summary.durationS.toFixed(1)} s measured: ${rate}`);
+  lines.push(`requests ${count(summary.requests)}, errors ${count(summary.errors)} (${(summary.errorRate * 100).toFixed(2)} %), dropped ${count(summary.dropped)}${summary.unfinished > 0 ? `, unfinished ${summary.unfinished}` : ''}`);
+  lines.push('');
+  lines.push('outcome'.padEnd(22) + 'count'.padStart(10) + 'share'.padStart(10));
+  for (const [outcome, n] of Object.entries(summary.outcomes)) {
+    lines.push(outcome.padEnd(22) + count(n).padStart(10) + `${((n / Math.max(1, summary.requests)) * 100).toFixed(1)} %`.padStart(10));
+  }
+  lines.push('');
+  lines.push(['latency'.padEnd(22), ...['p50', 'p90', 'p99', 'p99.9', 'max'].map((h) => h.padStart(10))].join(''));
+  if (summary.model === 'open') {
+    lines.push(percentileRow('from intended send', summary.latencyUs));
+    lines.push(percentileRow('service (from send)', summary.serviceUs));
+  } else {
+    lines.push(percentileRow('service (from send)', summary.serviceUs));
+  }
+  if (summary.kinds) {
+    lines.push('');
+    lines.push(['per event'.padEnd(22), ...['p50', 'p90', 'p99', 'p99.9', 'max'].map((h) => h.padStart(10)), '  requests  outcomes'].join(''));
+    for (const [kind, stats] of Object.entries(summary.kinds)) {
+      const outcomes = Object.entries(stats.outcomes).map(([o, n]) => `${o} ${n}`).join(', ');
+      lines.push(`${percentileRow(kind, stats.latencyUs)}  ${count(stats.requests).padStart(8)}  ${outcomes}`);
+    }
+  }
+  lines.push('');
+  if (summary.model === 'open') {
+    lines.push(`scheduler lateness p50 ${formatUs(summary.schedulerLatenessUs.p50)}, p99 ${formatUs(summary.schedulerLatenessUs.p99)} (the resolution of the from-intended figures)`);
+  } else {
+    lines.push('closed model: latencies are service times, not comparable with an open-model run (they hide queueing)');
+  }
+  lines.push(`client CPU ${summary.clientCpuUsPerRequest} µs per request, ${summary.clientCpuPercent} % of one core`);
+  if (summary.generatorBound) lines.push(colors.yellow('warning: the generator used over 90 % of a core: the figures may be its limit, not the backend\'s'));
+  if (summary.model === 'open' && summary.targetRate && summary.achievedRate < summary.targetRate * 0.98) {
+    lines.push(colors.yellow(`warning: achieved ${((summary.achievedRate / summary.targetRate) * 100).toFixed(1)} % of the target rate`));
+  }
+  if (summary.interrupted) lines.push(colors.yellow('interrupted: a partial report'));
+  for (const t of thresholds) {
+    lines.push(`${t.ok ? colors.green('pass') : colors.red('FAIL')} threshold ${t.threshold} (actual ${formatActual(t)})`);
+  }
+  return lines.join('\n');
+}
+
+function formatActual(t: ThresholdOutcome): string {
+  const metric = t.threshold.trim().split(/[<>]/)[0]!.trim();
+  if (/^(service_)?(p|max|lateness)/.test(metric)) return formatUs(t.actual);
+  if (metric === 'error_rate' || metric === 'drop_rate') return `${(t.actual * 100).toFixed(3)} %`;
+  return `${Math.round(t.actual * 10) / 10}${metric === 'achieved_rate' ? ` req/s, limit ${Math.round(t.limit * 10) / 10}` : ''}`;
+}

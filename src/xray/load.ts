@@ -1,0 +1,125 @@
+/**
+ * Xray as a load target: the events a node sends, as pre-built request bytes on the load
+ * engine's HTTP/1.1 client, each reply read the way Xray reads it (contract.ts) and reported
+ * by verdict class. One event type from a ring of connections, or the event mix of
+ * xray-load-mix.ts, whose operations carry their own event and connection.
+ */
+import { randomInt } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
+import { buildEventBody, type ConnectionFacts, type Dialect, type EventType } from './dialect.js';
+import { newConnectionId, requestHeaders } from './client.js';
+import { readReply, type VerdictClass } from './contract.js';
+import { countUpAddresses } from '../ip.js';
+import { Http1Pool, buildHttp1Request, type Http1Outcome, type Http1Reply } from '../load/http1.js';
+import type { LoadTarget } from '../load/target.js';
+import { MAX_REPLY_BYTES } from './client.js';
+
+export interface XrayLoadSettings {
+  url: URL;
+  unixSocket?: string;
+  dialect: Dialect;
+  secret?: string;
+  headers: [string, string][];
+  timeoutSeconds: number;
+  kickOnDeny: boolean;
+  /** The connection facts every generated connection starts from (credential, addresses). */
+  base: ConnectionFacts;
+  /** Credentials to spread the load over (the --users file), else the base credential. */
+  credentials: string[];
+  ipsPerUser: number;
+  maxConnections: number;
+  pipelining: number;
+}
+
+/** An event of one connection (the mix), or undefined: the next request of the prebuilt ring. */
+export type XrayOp = { type: EventType; facts: ConnectionFacts; session?: object } | undefined;
+
+export const XRAY_FAILURES: ReadonlySet<string> = new Set<VerdictClass>(['upstream-error', 'protocol-error', 'timeout', 'network-error']);
+
+const RING_SIZE = 256;
+/** Bodies carry a timestamp: the ring is rebuilt this often so it stays current. */
+const RING_REFRESH_MS = 1000;
+
+export class XrayLoadTarget implements LoadTarget<XrayOp> {
+  readonly failures = XRAY_FAILURES;
+  private readonly pool: Http1Pool;
+  private ring: Buffer[] = [];
+  private ringAt = 0;
+  private ringBuiltMs = 0;
+  private readonly verdicts = new Map<string, VerdictClass>();
+  private readonly addresses: string[];
+
+  constructor(private readonly settings: XrayLoadSettings, private readonly event: EventType = 'authorization') {
+    this.addresses = countUpAddresses(settings.base.sourceIp, settings.ipsPerUser);
+    this.pool = new Http1Pool({
+      url: settings.url, unixSocket: settings.unixSocket, maxConnections: settings.maxConnections,
+      pipelining: settings.pipelining, timeoutMs: settings.timeoutSeconds * 1000, maxReplyBytes: MAX_REPLY_BYTES,
+    });
+  }
+
+  async open(): Promise<void> {
+    await this.pool.open();
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  /** The connection facts of generated connection `index`: credential and source IP spread. */
+  factsFor(index: number): ConnectionFacts {
+    const { base, credentials, ipsPerUser } = this.settings;
+    const credential = credentials[index % credentials.length]!;
+    const ipIndex = Math.floor(index / credentials.length) % ipsPerUser;
+    return {
+      ...base, credential, connectionId: newConnectionId(), sourcePort: randomInt(32768, 61000),
+      sourceIp: this.addresses[ipIndex]!,
+    };
+  }
+
+  requestBytes(type: EventType, facts: ConnectionFacts): Buffer {
+    const body = buildEventBody(this.settings.dialect, type, facts);
+    return buildHttp1Request(this.settings.url, requestHeaders(this.settings, body), body);
+  }
+
+  send(op: XrayOp, done: (outcome: string, kind?: string) => void): void {
+    const type = op?.type ?? this.event;
+    const request = op ? this.requestBytes(op.type, op.facts) : this.nextFromRing();
+    this.pool.send(request, (outcome) => done(this.classify(type, outcome), op ? type : undefined));
+  }
+
+  private nextFromRing(): Buffer {
+    const now = Date.now();
+    if (now - this.ringBuiltMs > RING_REFRESH_MS) {
+      this.ring = Array.from({ length: RING_SIZE }, (_, i) => this.requestBytes(this.event, this.factsFor(i)));
+      this.ringBuiltMs = now;
+    }
+    this.ringAt = (this.ringAt + 1) % RING_SIZE;
+    return this.ring[this.ringAt]!;
+  }
+
+  /** The verdict class, memoised on the reply's bytes: a backend's replies repeat. */
+  classify(type: EventType, outcome: Http1Outcome): VerdictClass {
+    if ('failure' in outcome) return outcome.failure;
+    const reply = outcome.reply;
+    const key = `${type}\0${reply.status}\0${reply.contentType ?? ''}\0${reply.contentEncoding ?? ''}\0${reply.body.toString('latin1')}`;
+    let verdict = this.verdicts.get(key);
+    if (verdict === undefined) {
+      verdict = this.readVerdict(type, reply);
+      if (this.verdicts.size < 10_000) this.verdicts.set(key, verdict);
+    }
+    return verdict;
+  }
+
+  private readVerdict(type: EventType, reply: Http1Reply): VerdictClass {
+    let body = reply.body;
+    if (reply.contentEncoding?.toLowerCase() === 'gzip' && body.length > 0) {
+      try {
+        body = gunzipSync(body, { maxOutputLength: MAX_REPLY_BYTES });
+      } catch {
+        return 'network-error';
+      }
+    }
+    const { dialect, kickOnDeny } = this.settings;
+    return readReply(dialect, type, { status: reply.status, contentType: reply.contentType, body: body.toString('utf8'), truncated: false }, kickOnDeny).class;
+  }
+}

@@ -1,0 +1,131 @@
+// `npm run bench`, load-engine part (issue 5's figures), all against the same stand-in backend
+// in the same run: client CPU per request and throughput in the closed model (50 connections)
+// for authkit, autocannon and wrk (when installed); scheduler lateness at 1000 req/s with and
+// without --precise; memory over a long open-model run. Results (Markdown) on stdout.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildEventBody } from '../../dist/xray/dialect.js';
+import { requestHeaders } from '../../dist/xray/client.js';
+import { DIALECTS } from '../../dist/xray/dialects/index.js';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const MEMORY_SECONDS = Number(process.env.BENCH_MEMORY_SECONDS ?? 60);
+const CONNECTIONS = 50;
+const UUID = '550e8400-e29b-41d4-a716-446655440000';
+const say = (m) => process.stderr.write(`bench: ${m}\n`);
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const AUTHKIT = join(ROOT, 'bin', 'authkit.js');
+const AUTOCANNON = join(ROOT, 'node_modules', 'autocannon', 'autocannon.js');
+const WRK = ['/usr/bin/wrk', '/usr/local/bin/wrk'].find((p) => existsSync(p));
+
+/** Runs a client to completion; returns its stdout and the CPU seconds it and its children used. */
+function measured(command, args) {
+  const wrapper = 'import json,resource,subprocess,sys\np=subprocess.run(sys.argv[1:],capture_output=True,text=True)\nr=resource.getrusage(resource.RUSAGE_CHILDREN)\nprint(json.dumps({"code":p.returncode,"cpu":r.ru_utime+r.ru_stime,"out":p.stdout,"err":p.stderr[-2000:]}))';
+  const result = JSON.parse(execFileSync('python3', ['-c', wrapper, command, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 }));
+  if (result.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.code}: ${result.err}`);
+  return result;
+}
+
+async function startServer() {
+  const child = spawn(process.execPath, [join(ROOT, 'test', 'bench', 'json-server.js'), '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise((resolve) => child.stdout.once('data', (c) => resolve(Number(String(c).trim()))));
+  return { url: `http://127.0.0.1:${port}/auth`, stop: () => child.kill('SIGTERM') };
+}
+
+// The request authkit sends (the wiki dialect's authorization), byte for byte the same for every tool.
+const dialect = DIALECTS.wiki;
+const body = buildEventBody(dialect, 'authorization', { credential: UUID, connectionId: '00000000-0000-4000-8000-000000000000', protocol: 'vless', sourceIp: '198.51.100.10', sourcePort: 40000, localIp: '10.0.0.1', localPort: 443 });
+const headers = requestHeaders({ dialect, headers: [] }, body);
+
+function authkitClosed(url) {
+  const r = measured(process.execPath, [AUTHKIT, 'xray-sim', '--url', url, '--credential', UUID, '--load', '--concurrency', String(CONNECTIONS), '--duration', `${SECONDS}s`, '--json']);
+  const s = JSON.parse(r.out);
+  return { rate: s.achievedRate, cpuUs: (r.cpu * 1e6) / s.requests, selfCpuUs: s.clientCpuUsPerRequest };
+}
+
+function autocannonClosed(url) {
+  const args = [AUTOCANNON, '-c', String(CONNECTIONS), '-d', String(SECONDS), '-m', 'POST', '-b', body, '--json'];
+  for (const [name, value] of Object.entries(headers)) if (name !== 'content-length') args.push('-H', `${name}=${value}`);
+  const r = measured(process.execPath, [...args, url]);
+  const s = JSON.parse(r.out);
+  const requests = s.requests.total;
+  return { rate: requests / s.duration, cpuUs: (r.cpu * 1e6) / requests };
+}
+
+function wrkClosed(url) {
+  const lua = `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\n${Object.entries(headers).filter(([n]) => n !== 'content-length').map(([n, v]) => `wrk.headers[${JSON.stringify(n)}] = ${JSON.stringify(v)}`).join('\n')}\n`;
+  const script = join(ROOT, 'test-results', 'wrk-post.lua');
+  execFileSync('sh', ['-c', `mkdir -p ${join(ROOT, 'test-results')} && cat > ${script}`], { input: lua });
+  const r = measured(WRK, ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '-s', script, url]);
+  const requests = Number(/(\d+) requests in/.exec(r.out)[1]);
+  const seconds = Number(/requests in ([\d.]+)s/.exec(r.out)[1]);
+  return { rate: requests / seconds, cpuUs: (r.cpu * 1e6) / requests };
+}
+
+function lateness(url, precise) {
+  const r = measured(process.execPath, [AUTHKIT, 'xray-sim', '--url', url, '--credential', UUID, '--load', '--rate', '1000', '--duration', '10s', '--json', ...(precise ? ['--precise'] : [])]);
+  const s = JSON.parse(r.out);
+  return { p50: s.schedulerLatenessUs.p50, p99: s.schedulerLatenessUs.p99, latencyP99: s.latencyUs.p99, cpuPercent: (r.cpu / 10) * 100 };
+}
+
+async function memory(url) {
+  const child = spawn(process.execPath, [AUTHKIT, 'xray-sim', '--url', url, '--credential', UUID, '--load', '--rate', '2000', '--duration', `${MEMORY_SECONDS}s`, '--json'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const samples = [];
+  const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]) / 1024;
+  const step = Math.max(5, MEMORY_SECONDS / 10);
+  for (let t = step; t <= MEMORY_SECONDS; t += step) {
+    await new Promise((resolve) => setTimeout(resolve, step * 1000));
+    try {
+      samples.push({ t, mib: rss() });
+    } catch {
+      break;
+    }
+  }
+  await new Promise((resolve) => child.on('close', resolve));
+  return samples;
+}
+
+const server = await startServer();
+const rows = { authkit: [], autocannon: [], wrk: [] };
+try {
+  for (let round = 1; round <= ROUNDS; round++) {
+    say(`load round ${round}/${ROUNDS}: authkit, autocannon${WRK ? ', wrk' : ''}, ${CONNECTIONS} connections, ${SECONDS} s each`);
+    rows.authkit.push(authkitClosed(server.url));
+    rows.autocannon.push(autocannonClosed(server.url));
+    if (WRK) rows.wrk.push(wrkClosed(server.url));
+  }
+  say('scheduler lateness at 1000 req/s, default and --precise');
+  const late = [lateness(server.url, false), lateness(server.url, true)];
+  say(`memory over a ${MEMORY_SECONDS} s open-model run at 2000 req/s`);
+  const mem = await memory(server.url);
+
+  const m = (name, key) => median(rows[name].map((r) => r[key]));
+  const line = (label, name) => `| ${label} | ${fmt(m(name, 'rate'))} | ${m(name, 'cpuUs').toFixed(1)} | ${(m(name, 'rate') / m('autocannon', 'rate')).toFixed(2)} | ${(m(name, 'cpuUs') / m('autocannon', 'cpuUs')).toFixed(2)} |`;
+  const out = [
+    `**Load engine**, closed model, ${CONNECTIONS} connections, ${SECONDS} s per client, median of ${ROUNDS} alternating rounds, against one node:http process that JSON-parses each body (test/bench/json-server.js); the same request bytes for every client (the wiki authorization, ${Buffer.byteLength(body)}-byte body). Client CPU per request is the whole process's user+system time (getrusage) over its requests.`,
+    '',
+    '| client | req/s | client CPU µs/request | rate vs autocannon | CPU vs autocannon |',
+    '|---|---:|---:|---:|---:|',
+    line('authkit xray-sim --load', 'authkit'),
+    line('autocannon 9', 'autocannon'),
+    ...(WRK ? [line('wrk 4 (native reference)', 'wrk')] : []),
+    '',
+    `authkit's own figure for the measured part (no start-up): ${m('authkit', 'selfCpuUs').toFixed(1)} µs/request.`,
+    '',
+    '**Open model at 1000 req/s**, 10 s, same backend:',
+    '',
+    '| pacing | scheduler lateness p50 | p99 | target | from-intended p99 | client CPU |',
+    '|---|---:|---:|---:|---:|---:|',
+    `| default (timers) | ${fmt(late[0].p50)} µs | ${fmt(late[0].p99)} µs | < 2,000 µs | ${fmt(late[0].latencyP99)} µs | ${late[0].cpuPercent.toFixed(0)} % |`,
+    `| --precise | ${fmt(late[1].p50)} µs | ${fmt(late[1].p99)} µs | < 500 µs | ${fmt(late[1].latencyP99)} µs | ${late[1].cpuPercent.toFixed(0)} % |`,
+    '',
+    `**Memory** of \`xray-sim --load --rate 2000\` over ${MEMORY_SECONDS} s (RSS, MiB): ${mem.map((s) => `${s.t} s: ${s.mib.toFixed(0)}`).join(', ')}.`,
+  ];
+  console.log(out.join('\n'));
+} finally {
+  server.stop();
+}

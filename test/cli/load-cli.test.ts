@@ -1,0 +1,183 @@
+import { spawn, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startAuthServer, type AuthServer } from '../../src/capnp/server.js';
+import { httpServer, rawServer, type TestServer } from '../xray/servers.js';
+import { checkWellFormed } from '../report/html.js';
+import { expectOneLineError, runCli } from './run.js';
+
+const BIN = fileURLToPath(new URL('../../bin/authkit.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'authkit-load-cli-'));
+const UUID = '550e8400-e29b-41d4-a716-446655440000';
+let capnp: AuthServer;
+let xray: TestServer;
+
+beforeAll(async () => {
+  capnp = await startAuthServer({ socketPath: join(dir, 'auth.sock'), decide: () => ({ action: 'pass', statusCode: 200, upstreamValue: 'user=1', redirectLocation: '', responseBody: '' }) });
+  xray = await httpServer((request, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ user: { email: 'a@example.com', level: 0 } }));
+  });
+});
+afterAll(async () => {
+  await capnp.close();
+  await xray.close();
+});
+
+const SUMMARY_KEYS = ['model', 'targetRate', 'achievedRate', 'requests', 'dropped', 'outcomes', 'latencyUs', 'serviceUs', 'schedulerLatenessUs', 'clientCpuUsPerRequest'];
+
+describe('capnp-check --load', () => {
+  it('open model: the JSON summary has every field the issue names', async () => {
+    const result = await runCli(['capnp-check', '--socket', capnp.path, '--load', '--rate', '200', '--duration', '1s', '--json']);
+    expect(result.code).toBe(0);
+    const summary = JSON.parse(result.stdout);
+    for (const key of SUMMARY_KEYS) expect(summary).toHaveProperty(key);
+    expect(summary).toMatchObject({ model: 'open', targetRate: 200, dropped: 0, outcomes: { pass: 200 } });
+    expect(summary.requests).toBe(200);
+    expect(Object.keys(summary.latencyUs)).toEqual(['p50', 'p90', 'p99', 'p999', 'max']);
+    expect(Object.keys(summary.schedulerLatenessUs)).toEqual(['p50', 'p99']);
+  });
+
+  it('closed model with --csv, --hdr-log and --html: three readable files', async () => {
+    const files = { csv: join(dir, 'c.csv'), hlog: join(dir, 'c.hlog'), html: join(dir, 'c.html') };
+    const result = await runCli(['capnp-check', '--socket', capnp.path, '--load', '--concurrency', '8', '--duration', '2s', '--csv', files.csv, '--hdr-log', files.hlog, '--html', files.html]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/closed model, 2\.\d s measured: achieved [\d,]+ req\/s/);
+    expect(result.stdout).toMatch(/closed model: latencies are service times/);
+    const csv = readFileSync(files.csv, 'utf8').trim().split('\n');
+    expect(csv[0]).toBe('t_s,target_rate,achieved_rate,requests,errors,dropped,p50_us,p99_us,max_us,service_p99_us');
+    expect(csv.length).toBeGreaterThanOrEqual(3);
+    expect(readFileSync(files.hlog, 'utf8')).toMatch(/^#\[Histogram log format version 1\.3\]/);
+    const { tags } = checkWellFormed(readFileSync(files.html, 'utf8'));
+    expect(tags.get('figure')).toBe(3);
+    expect(tags.get('path')).toBeGreaterThanOrEqual(2);
+  });
+
+  it('--pipelining is refused: calls on one connection are already concurrent', async () => {
+    const result = await runCli(['capnp-check', '--socket', capnp.path, '--load', '--concurrency', '2', '--pipelining', '4']);
+    expect(result.code).toBe(2);
+    expect(expectOneLineError(result)).toMatch(/--pipelining: calls on a Cap'n Proto connection are already concurrent/);
+  });
+
+  it('no service at the socket: one line, exit 1, no histogram of connection errors', async () => {
+    const result = await runCli(['capnp-check', '--socket', join(dir, 'none.sock'), '--load', '--rate', '10', '--duration', '1s']);
+    expect(result.code).toBe(1);
+    expect(expectOneLineError(result)).toBe(`error: no socket at ${join(dir, 'none.sock')}`);
+    expect(result.stdout).toBe('');
+  });
+});
+
+describe('xray-sim --load', () => {
+  const sim = (extra: string[]) => runCli(['xray-sim', '--url', xray.url, '--credential', UUID, '--load', ...extra]);
+
+  it('thresholds: exit 0 when all hold, 3 naming the breached one', async () => {
+    const ok = await sim(['--rate', '100', '--duration', '1s', '--threshold', 'p99<10s', '--threshold', 'error_rate<1%']);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toMatch(/pass threshold p99<10s/);
+    const breached = await sim(['--rate', '100', '--duration', '1s', '--threshold', 'p99<1us', '--threshold', 'error_rate<1%']);
+    expect(breached.code).toBe(3);
+    expect(breached.stdout).toMatch(/FAIL threshold p99<1us/);
+    expect(breached.stderr).toMatch(/threshold breached: p99<1us/);
+    expect(breached.stderr).not.toMatch(/error_rate/);
+  });
+
+  it('closed model with pipelining against Node\'s server: every reply read as Xray reads it', async () => {
+    const result = await sim(['--concurrency', '4', '--pipelining', '2', '--requests', '500', '--json']);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout)).toMatchObject({ model: 'closed', requests: 500, outcomes: { allow: 500 }, errors: 0 });
+  });
+
+  it('a backend that hangs: timeouts, and exit 1 when every request failed', async () => {
+    const hang = await rawServer(() => undefined);
+    const result = await runCli(['xray-sim', '--url', hang.url, '--credential', UUID, '--timeout', '1', '--load', '--rate', '5', '--duration', '1s', '--json']);
+    await hang.close();
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({ outcomes: { timeout: 5 }, errors: 5 });
+    expect(result.stderr).toMatch(/error: every request failed/);
+  });
+
+  it('a backend that answers garbage: network errors, counted', async () => {
+    const garbage = await rawServer((socket) => socket.on('data', () => socket.write('garbage\r\n\r\n')));
+    const result = await runCli(['xray-sim', '--url', garbage.url, '--credential', UUID, '--load', '--rate', '20', '--duration', '1s', '--json']);
+    await garbage.close();
+    expect(JSON.parse(result.stdout).outcomes).toEqual({ 'network-error': 20 });
+  });
+
+  it('an unreachable URL fails fast with one line', async () => {
+    const result = await runCli(['xray-sim', '--url', 'http://127.0.0.1:1/auth', '--credential', UUID, '--load', '--rate', '10']);
+    expect(result.code).toBe(1);
+    expect(expectOneLineError(result)).toBe('error: cannot connect to 127.0.0.1:1: connection refused (nothing listens there)');
+  });
+
+  it('the event mix prints the expected rates first and reports each event type', async () => {
+    const result = await sim(['--arrival', '20', '--mean-duration', '2', '--heartbeat', '1', '--duration', '2s', '--json']);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/expected steady-state requests\/s: authorization 20\.0, connect 20\.0, heartbeat 40\.0, disconnect 20\.0/);
+    const summary = JSON.parse(result.stdout);
+    expect(Object.keys(summary.kinds).sort()).toEqual(['authorization', 'connect', 'disconnect', 'heartbeat']);
+  });
+
+  it('bad input: one line naming the part, exit 2', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--stages', '10s:100,oops'], /^authkit: --stages part 2 \("oops"\): expected DURATION:TARGET/],
+      [['--rate', '10', '--threshold', 'p99<<5'], /^authkit: --threshold "p99<<5": /],
+      [['--rate', '0'], /^authkit: --rate: expected a number above 0, got "0"/],
+      [['--rate=-5'], /^authkit: --rate: expected a number above 0, got "-5"/],
+      [['--rate', '10', '--duration', '25h'], /^authkit: a 25\.0 h run: over 24 h needs --yes/],
+      [['--rate', '10', '--concurrency', '5'], /exclude each other/],
+      [[], /--load needs --rate R/],
+    ];
+    for (const [extra, message] of cases) {
+      const result = await sim(extra);
+      expect(result.code, extra.join(' ')).toBe(2);
+      expect(expectOneLineError(result)).toMatch(message);
+    }
+  });
+
+  it('Ctrl-C: stops sending, prints the partial report, exit 130', async () => {
+    const child = spawn(process.execPath, [BIN, 'xray-sim', '--url', xray.url, '--credential', UUID, '--load', '--rate', '100', '--duration', '60s', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(130);
+    const summary = JSON.parse(stdout);
+    expect(summary.interrupted).toBe(true);
+    expect(summary.requests).toBeGreaterThan(20);
+    expect(summary.requests).toBeLessThan(300);
+  });
+});
+
+describe('authkit report merge', () => {
+  it('merges the logs of two generators into one report', async () => {
+    const [a, b] = [join(dir, 'a.hlog'), join(dir, 'b.hlog')];
+    const runs = await Promise.all([a, b].map((file) => runCli(['capnp-check', '--socket', capnp.path, '--load', '--rate', '100', '--duration', '2s', '--hdr-log', file, '--json'])));
+    const [ra, rb] = runs.map((r) => JSON.parse(r.stdout));
+    const merged = await runCli(['report', 'merge', a, b, '--json', '--html', join(dir, 'merged.html'), '--threshold', 'requests>=400']);
+    expect(merged.code).toBe(0);
+    const summary = JSON.parse(merged.stdout);
+    expect(summary).toMatchObject({ files: 2, requests: ra.requests + rb.requests, outcomes: { pass: 400 }, targetRate: 200 });
+    checkWellFormed(readFileSync(join(dir, 'merged.html'), 'utf8'));
+  });
+
+  it('a missing or cut-off log: one line, exit 2', async () => {
+    const missing = await runCli(['report', 'merge', join(dir, 'none.hlog')]);
+    expect(missing.code).toBe(2);
+    expect(expectOneLineError(missing)).toMatch(/none\.hlog: .*(no such file|not found)/i);
+  });
+});
+
+describe.skipIf(!existsSync('/usr/bin/chromium'))('the HTML report in headless Chromium', () => {
+  it('renders to a screenshot with content', async () => {
+    const html = join(dir, 'shot.html');
+    await runCli(['capnp-check', '--socket', capnp.path, '--load', '--rate', '200', '--duration', '2s', '--html', html]);
+    const png = join(dir, 'shot.png');
+    execFileSync('/usr/bin/chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', `--screenshot=${png}`, '--window-size=800,1300', `file://${html}`], { stdio: 'ignore', timeout: 60_000 });
+    // A blank page is ~5 KB; three charts and tables are tens of KB.
+    expect(statSync(png).size).toBeGreaterThan(30_000);
+  }, 90_000);
+});
