@@ -116,6 +116,7 @@ export interface LoadRunRequest<Op> {
   flags: LoadFlags;
   drainMs: number;
   source?: ArrivalSource<Op>;
+  kinds?: readonly string[];
   /** Printed on stderr before the run starts (the expected rates of an event mix). */
   preamble?: string[];
 }
@@ -153,7 +154,7 @@ export async function runLoadCli<Op>(request: LoadRunRequest<Op>): Promise<numbe
   };
   let result;
   try {
-    result = await runLoad(target, { ...parsed.options, drainMs: request.drainMs, signal: controller.signal, onInterval }, request.source);
+    result = await runLoad(target, { ...parsed.options, kinds: request.kinds, drainMs: request.drainMs, signal: controller.signal, onInterval }, request.source);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -1,6 +1,6 @@
 /** `xray-sim --load`: one event type at a rate or concurrency, or the event mix of a real node. */
 import { InputError } from '../errors.js';
-import type { ConnectionFacts } from '../xray/dialect.js';
+import { EVENT_TYPES, type ConnectionFacts } from '../xray/dialect.js';
 import { credentialKind, loadXrayUsers } from '../xray/backend/users.js';
 import { XrayLoadTarget } from '../xray/load.js';
 import { XrayEventMix } from '../xray/load-mix.js';
@@ -59,8 +59,8 @@ export async function xrayLoad(flags: SimFlags & XrayLoadFlags, prepared: Prepar
   const expected = source.expectedRates(credentials.length, ipsPerUser);
   const preamble = [
     `event mix: ${arrivalRate} connections/s, mean life ${meanDurationS} s, heartbeat ${heartbeatS} s, ttl ${flags.ttl ?? 0} s, ${initialSessions} live at start, ${credentials.length} users x ${ipsPerUser} IPs`,
-    `expected steady-state requests/s: ${Object.entries(expected).filter(([type]) => prepared.dialect.events.includes(type as never)).map(([type, rate]) => `${type} ${rate.toFixed(1)}`).join(', ')}` +
+    `expected requests/s once steady, if every connection is allowed: ${Object.entries(expected).filter(([type]) => prepared.dialect.events.includes(type as never)).map(([type, rate]) => `${type} ${rate.toFixed(1)}`).join(', ')}` +
       ` (heartbeats start from ${initialSessions} live connections, tending to ${Math.round(arrivalRate * meanDurationS)})`,
   ];
-  return runLoadCli({ title, target, parsed, flags, drainMs, source, preamble });
+  return runLoadCli({ title, target, parsed, flags, drainMs, source, preamble, kinds: EVENT_TYPES.filter((type) => prepared.dialect.events.includes(type)) });
 }

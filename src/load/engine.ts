@@ -34,6 +34,8 @@ export interface LoadOptions {
   drainMs: number;
   intervalMs?: number;
   signal?: AbortSignal;
+  /** Operation kinds reported in this order (e.g. Xray's events in lifecycle order), even when 0. */
+  kinds?: readonly string[];
   /** Called with each finished interval (progress line, CSV, histogram log). */
   onInterval?: (interval: Interval) => void;
 }
@@ -132,6 +134,7 @@ class LoadRun<Op> {
       model: options.model, durationMs: 0, scheduled: 0, requests: 0, dropped: 0, errors: 0, unfinished: 0,
       outcomes: new Map(), kinds: new Map(), response: newHistogram(), service: newHistogram(), lateness: newHistogram(), cpuUs: 0, interrupted: false,
     };
+    for (const kind of options.kinds ?? []) this.kindStats(kind);
   }
 
   /** The arrival index after which --requests is reached (warm-up arrivals are extra). */
@@ -160,7 +163,11 @@ class LoadRun<Op> {
     const intervalTimer = setInterval(() => this.closeInterval(), this.options.intervalMs ?? 1000);
     if (this.warmupMs === 0) this.startMeasuring();
     else setTimeout(() => this.startMeasuring(), this.warmupMs);
-    const endTimer = setTimeout(() => this.stopSending(), this.profile.totalMs);
+    const endTimer = setTimeout(() => {
+      // Arrivals due before the end that a late tick has not sent yet still go out.
+      if (this.options.model === 'open') this.tick();
+      this.stopSending();
+    }, this.profile.totalMs);
     if (this.options.model === 'open') this.tick();
     else this.closedTick();
     await done;
@@ -187,7 +194,8 @@ class LoadRun<Op> {
   private measureStartMs = 0;
 
   private isMeasured(intendedMs: number): boolean {
-    return intendedMs >= this.warmupMs;
+    // A hair of tolerance: the profile's inverse puts the first measured arrival at warmupMs ± float error.
+    return intendedMs >= this.warmupMs - 1e-6;
   }
 
   // ---- open model -------------------------------------------------------------------------
@@ -286,11 +294,16 @@ class LoadRun<Op> {
     recordUs(this.interval.response, responseUs);
     recordUs(this.interval.service, (now - sentMs) * 1000);
     if (kind !== undefined) {
-      let stats = result.kinds.get(kind);
-      if (!stats) result.kinds.set(kind, (stats = { outcomes: new Map(), response: newHistogram() }));
+      const stats = this.kindStats(kind);
       stats.outcomes.set(outcome, (stats.outcomes.get(outcome) ?? 0) + 1);
       recordUs(stats.response, responseUs);
     }
+  }
+
+  private kindStats(kind: string): KindStats {
+    let stats = this.result.kinds.get(kind);
+    if (!stats) this.result.kinds.set(kind, (stats = { outcomes: new Map(), response: newHistogram() }));
+    return stats;
   }
 
   private afterCompletion(): void {

@@ -57,6 +57,14 @@ describe('the load engine on a fake clock', () => {
     expect(result.lateness.maxValue).toBeLessThanOrEqual(1);
   });
 
+  it('with a warm-up, exactly rate x duration are measured: none lost at either edge', async () => {
+    const target = fakeTarget(() => 1);
+    const result = await run(runLoad(target, { ...base, start: 2000, warmupMs: 2000, durationMs: 5000 }), 9000);
+    expect(result.requests).toBe(10_000);
+    expect(target.sentAt.length).toBe(14_000);
+    expect(result.durationMs).toBe(5000);
+  });
+
   it('a linear ramp sends the integral of the rate: 0 -> 200/s over 2 s is 200 requests, denser at the end', async () => {
     const target = fakeTarget(() => 1);
     const t0 = performance.now();
