@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import net from 'node:net';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FrameReader } from '../../src/capnp/codec.js';
@@ -46,6 +48,33 @@ describe('capnp-check on bad input and misbehaving peers', () => {
     writeFileSync(join(dir, 'regular'), 'not a socket');
     const result = await check(join(dir, 'regular'));
     expect(JSON.parse(result.stdout).error.message).toMatch(/not a listening socket|not a socket/);
+  });
+
+  // Root may open any socket: the check runs the CLI as nobody (setpriv), where nobody can read it.
+  const BIN = fileURLToPath(new URL('../../bin/authkit.js', import.meta.url));
+  const asNobody = ['--reuid=65534', '--regid=65534', '--clear-groups'];
+  const nobodyCanRun = (() => {
+    if (process.getuid?.() !== 0 || !existsSync('/usr/bin/setpriv')) return false;
+    try {
+      execFileSync('/usr/bin/setpriv', [...asNobody, process.execPath, BIN, '--help'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  })();
+  it.skipIf(!nobodyCanRun)('permission denied on the socket: exit 1, Proksi\'s on_error outcome, the reason', async () => {
+    const path = await peer('private.sock', () => undefined);
+    chmodSync(dir, 0o755);
+    chmodSync(path, 0o600);
+    const output = (() => {
+      try {
+        return execFileSync('/usr/bin/setpriv', [...asNobody, process.execPath, BIN, 'capnp-check', '--socket', path, '--json'], { encoding: 'utf8' });
+      } catch (error) {
+        expect((error as { status: number }).status).toBe(1);
+        return (error as { stdout: string }).stdout;
+      }
+    })();
+    expect(JSON.parse(output)).toMatchObject({ decision: null, proksi: { outcome: 'blocked', status: 403 }, error: { kind: 'connect', message: `permission denied on ${path}` } });
   });
 
   it('a peer that sends garbage', async () => {

@@ -17,8 +17,15 @@
 //     --bench S          make calls for S seconds instead of --calls
 // Finally prints {"calls":N,"seconds":S,"callsPerSec":R}. If a call fails it prints
 // "call failed: <exception description>" on stderr and exits 1 (2 on usage errors).
+//
+// Built twice by peers.ts, like server.c++: the second time with -DWRONG_ID against
+// external_auth_wrong_id.capnp, so its calls carry another interface ID.
 
+#ifdef WRONG_ID
+#include "external_auth_wrong_id.capnp.h"
+#else
 #include "external_auth.capnp.h"
+#endif
 #include <capnp/ez-rpc.h>
 #include <kj/async-io.h>
 #include <kj/debug.h>

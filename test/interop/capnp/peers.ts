@@ -44,6 +44,8 @@ export interface Peers {
   server: string;
   /** The same server built against external_auth_wrong_id.capnp (file ID …a14). */
   wrongIdServer: string;
+  /** The client built against external_auth_wrong_id.capnp. */
+  wrongIdClient: string;
   client: string;
 }
 
@@ -70,6 +72,7 @@ async function build(dir: string): Promise<void> {
     cxx('server', SOURCES[0]!, 'external_auth.capnp.c++'),
     cxx('server-wrong-id', SOURCES[0]!, 'external_auth_wrong_id.capnp.c++', '-DWRONG_ID'),
     cxx('client', SOURCES[1]!, 'external_auth.capnp.c++'),
+    cxx('client-wrong-id', SOURCES[1]!, 'external_auth_wrong_id.capnp.c++', '-DWRONG_ID'),
   ]);
   await writeFile(join(dir, 'complete'), '');
 }
@@ -87,7 +90,7 @@ export function buildPeers(): Promise<Peers> {
     hash.update(`${runs('capnp', ['--version'])}\n${runs(CXX, ['--version'])}\n${runs('pkg-config', ['--cflags', '--libs', 'capnp-rpc'])}`);
     const cache = join(tmpdir(), 'authkit-capnp-peers');
     const dir = join(cache, hash.digest('hex').slice(0, 16));
-    const peers = { server: join(dir, 'server'), wrongIdServer: join(dir, 'server-wrong-id'), client: join(dir, 'client') };
+    const peers = { server: join(dir, 'server'), wrongIdServer: join(dir, 'server-wrong-id'), client: join(dir, 'client'), wrongIdClient: join(dir, 'client-wrong-id') };
     if (existsSync(join(dir, 'complete'))) return peers;
     await mkdir(cache, { recursive: true });
     const work = join(cache, `.build-${process.pid}-${randomBytes(4).toString('hex')}`);

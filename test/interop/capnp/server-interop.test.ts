@@ -45,6 +45,17 @@ describe.skipIf(!available)('the C++ client against capnp-serve', async () => {
     expect(headers.code).toBe(0);
   });
 
+  it('answers the C++ client built with the wrong file ID with the C++ library\'s own exception, and keeps serving', async () => {
+    const wrong = await runClient(peers.wrongIdClient, path);
+    expect(wrong.code).toBe(1);
+    // The wrong file ID gives another interface ID (…a14's), named in the exception as C++ names it.
+    expect(wrong.stderr).toMatch(/call failed: .*Requested interface not implemented/);
+    expect(wrong.stderr).toMatch(/requestedTypeId = \d+/);
+    expect(wrong.stderr).not.toContain(`requestedTypeId = ${0xe33a260d84ec3ad3n}`);
+    const right = parseClientOutput((await runClient(peers.client, path, ['--print'])).stdout);
+    expect(right.decisions[0]?.action).toBe('pass');
+  });
+
   it('handles a call the C++ client cancels with Finish before the Return', async () => {
     const cancelled = await runClient(peers.client, path, ['--header', 'x-delay-ms: 500', '--timeout-ms', '50']);
     expect(cancelled.code).toBe(1);
