@@ -92,12 +92,15 @@ export function parseLoadFlags(flags: LoadFlags): ParsedLoad {
   const maxInflight = positive(flags.maxInflight, '--max-inflight', true) ?? 1000;
   const pipelining = positive(flags.pipelining, '--pipelining', true) ?? 1;
   const requests = positive(flags.requests, '--requests', true);
+  const thresholds = flags.threshold.map(parseThreshold);
+  const ofTarget = thresholds.find((t) => t.ofTarget);
+  if (model === 'closed' && ofTarget) throw new InputError(`--threshold "${ofTarget.text}": the closed model has no target rate (use achieved_rate>N)`);
   return {
     options: {
       model, start: model === 'open' ? (rate ?? 0) : (concurrency ?? 0), stages, durationMs, warmupMs, requests,
       maxInflight, pipelining, precise: flags.precise ?? false,
     },
-    thresholds: flags.threshold.map(parseThreshold),
+    thresholds,
   };
 }
 
@@ -123,37 +126,38 @@ export interface LoadRunRequest<Op> {
 
 export async function runLoadCli<Op>(request: LoadRunRequest<Op>): Promise<number> {
   const { target, parsed, flags } = request;
-  try {
-    await target.open();
-  } catch (error) {
-    log(`error: ${(error as Error).message}`);
-    return EXIT_FAILED;
-  }
+  // Every output file is opened before the run: a path that cannot be written fails now, not after it.
+  const csv = flags.csv ? openFile(flags.csv, '--csv') : undefined;
+  if (flags.html) closeSync(openFile(flags.html, '--html'));
+  const hlog = flags.hdrLog ? new HlogWriter(flags.hdrLog, Date.now() + parsed.options.warmupMs, { model: parsed.options.model }) : undefined;
   const controller = new AbortController();
   const onSignal = (): void => {
     log('\ninterrupted: stopping, waiting for the requests in flight');
     controller.abort();
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   const totalMs = parsed.options.warmupMs + (parsed.options.stages ? parsed.options.stages.reduce((s, x) => s + x.durationMs, 0) : parsed.options.durationMs);
   const progress = new ProgressLine({ totalMs: totalMs - parsed.options.warmupMs, tty: process.stderr.isTTY === true, write: (t) => process.stderr.write(t) });
   const rows: IntervalRow[] = [];
-  const csv = flags.csv ? openFile(flags.csv, '--csv') : undefined;
-  if (csv !== undefined) writeSync(csv, `${CSV_HEADER}\n`);
-  let hlog: HlogWriter | undefined;
-  for (const line of request.preamble ?? []) log(line);
-  if (parsed.options.warmupMs > 0) log(`warming up for ${parsed.options.warmupMs / 1000} s (not counted)`);
   const onInterval = (interval: Interval): void => {
     const row = rowOf(interval);
     rows.push(row);
     if (csv !== undefined) writeSync(csv, `${csvLine(row)}\n`);
-    hlog ??= flags.hdrLog ? new HlogWriter(flags.hdrLog, Date.now() - interval.endMs, { model: parsed.options.model }) : undefined;
     hlog?.interval(interval);
     progress.update(interval);
   };
   let result;
   try {
+    if (csv !== undefined) writeSync(csv, `${CSV_HEADER}\n`);
+    try {
+      await target.open();
+    } catch (error) {
+      log(`error: ${(error as Error).message}`);
+      return EXIT_FAILED;
+    }
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    for (const line of request.preamble ?? []) log(line);
+    if (parsed.options.warmupMs > 0) log(`warming up for ${parsed.options.warmupMs / 1000} s (not counted)`);
     result = await runLoad(target, { ...parsed.options, kinds: request.kinds, drainMs: request.drainMs, signal: controller.signal, onInterval }, request.source);
   } finally {
     process.off('SIGINT', onSignal);
@@ -161,11 +165,9 @@ export async function runLoadCli<Op>(request: LoadRunRequest<Op>): Promise<numbe
     progress.finish();
     await target.close();
     if (csv !== undefined) closeSync(csv);
+    if (!result) hlog?.abandon();
   }
-  if (flags.hdrLog) {
-    hlog ??= new HlogWriter(flags.hdrLog, Date.now(), { model: parsed.options.model });
-    hlog.finish(result);
-  }
+  hlog?.finish(result);
   const summary = summarize(result);
   const outcomes = evaluateThresholds(parsed.thresholds, summary);
   if (flags.html) {
@@ -179,7 +181,11 @@ export async function runLoadCli<Op>(request: LoadRunRequest<Op>): Promise<numbe
 
 export function loadExitCode(summary: LoadSummary, thresholds: readonly { ok: boolean; threshold: string }[]): number {
   if (summary.interrupted) return EXIT_INTERRUPTED;
-  if (summary.requests > 0 && summary.errors === summary.requests) {
+  if (summary.requests === 0) {
+    log(`error: no request got a reply${summary.unfinished + summary.dropped > 0 ? ` (${summary.unfinished} unfinished, ${summary.dropped} dropped)` : ''}`);
+    return EXIT_FAILED;
+  }
+  if (summary.errors === summary.requests) {
     log('error: every request failed');
     return EXIT_FAILED;
   }

@@ -28,6 +28,7 @@ export async function xrayLoad(flags: SimFlags & XrayLoadFlags, prepared: Prepar
   if (mix && (flags.rate !== undefined || flags.concurrency !== undefined || flags.stages !== undefined)) {
     throw new InputError('--arrival/--sessions (the event mix) set the rate themselves: not with --rate, --concurrency or --stages');
   }
+  if (mix && flags.requests !== undefined) throw new InputError('--requests: the event mix runs for --duration (its requests follow from the traffic model)');
   const arrivalRate = flags.arrival === undefined ? 0 : parseSeconds(flags.arrival, '--arrival', { min: 0, max: 1_000_000 });
   // The mix runs on the open model; its arrival rate only labels the intervals.
   const parsed = parseLoadFlags(mix ? { ...flags, rate: String(Math.max(arrivalRate, 0.001)) } : flags);

@@ -73,6 +73,8 @@ export interface LoadResult {
   service: Histogram;
   lateness: Histogram;
   cpuUs: number;
+  /** Merged logs: the busiest generator's CPU, % of one core (cpuUs is their sum). */
+  peakCpuPercent?: number;
   interrupted: boolean;
 }
 
@@ -160,19 +162,26 @@ class LoadRun<Op> {
     this.options.signal?.addEventListener('abort', onAbort, { once: true });
     this.t0 = performance.now();
     this.interval = this.newInterval(0);
-    const intervalTimer = setInterval(() => this.closeInterval(), this.options.intervalMs ?? 1000);
     if (this.warmupMs === 0) this.startMeasuring();
-    else setTimeout(() => this.startMeasuring(), this.warmupMs);
-    const endTimer = setTimeout(() => {
+    else this.warmupTimer = setTimeout(() => this.startMeasuring(), this.warmupMs);
+    const onEnd = (): void => {
+      // A timer may fire a hair early: wait for the schedule's real end.
+      const left = this.profile.totalMs - this.now();
+      if (left > 0) {
+        this.endTimer = setTimeout(onEnd, Math.max(1, left));
+        return;
+      }
       // Arrivals due before the end that a late tick has not sent yet still go out.
       if (this.options.model === 'open') this.tick();
       this.stopSending();
-    }, this.profile.totalMs);
+    };
+    this.endTimer = setTimeout(onEnd, this.profile.totalMs);
     if (this.options.model === 'open') this.tick();
     else this.closedTick();
     await done;
-    clearInterval(intervalTimer);
-    clearTimeout(endTimer);
+    clearInterval(this.intervalTimer);
+    clearTimeout(this.endTimer);
+    clearTimeout(this.warmupTimer);
     this.options.signal?.removeEventListener('abort', onAbort);
     this.closeInterval();
     this.result.interrupted = this.interrupted;
@@ -183,13 +192,20 @@ class LoadRun<Op> {
     return performance.now() - this.t0;
   }
 
+  /** Called by the warm-up timer, or by whichever tick or send first passes warmupMs. */
   private startMeasuring(): void {
     if (this.cpuAtStart) return;
     this.cpuAtStart = process.cpuUsage();
     // The measured part starts at its nominal time: arrivals are judged against the schedule.
     this.measureStartMs = this.warmupMs;
     this.interval = this.newInterval(0);
+    // Intervals are whole seconds of the measured part, so generators' logs line up.
+    this.intervalTimer = setInterval(() => this.closeInterval(), this.options.intervalMs ?? 1000);
   }
+
+  private intervalTimer: NodeJS.Timeout | undefined;
+  private endTimer: NodeJS.Timeout | undefined;
+  private warmupTimer: NodeJS.Timeout | undefined;
 
   private measureStartMs = 0;
 
@@ -205,6 +221,7 @@ class LoadRun<Op> {
     if (this.stopped) return;
     const source = this.source!;
     const now = this.now();
+    if (now >= this.warmupMs) this.startMeasuring();
     let next = source.peek();
     while (next <= now) {
       const op = source.take();
@@ -215,9 +232,8 @@ class LoadRun<Op> {
         this.send(op, next, now);
       } else if (this.queue.length - this.queueHead < this.queueBound) {
         this.queue.push({ op, intendedMs: next });
-      } else if (measured) {
-        this.result.dropped++;
-        this.interval.dropped++;
+      } else {
+        this.drop(op, next, now);
       }
       next = source.peek();
     }
@@ -240,6 +256,7 @@ class LoadRun<Op> {
 
   private closedTick(): void {
     if (this.stopped) return;
+    if (this.now() >= this.warmupMs) this.startMeasuring();
     this.fillLanes();
     // Ramps change the number of workers: look again every 50 ms.
     this.timer = setTimeout(() => this.closedTick(), 50);
@@ -265,18 +282,37 @@ class LoadRun<Op> {
 
   private send(op: Op, intendedMs: number, sentMs: number): void {
     this.inFlight++;
-    const measured = this.cpuAtStart !== undefined && this.isMeasured(intendedMs);
-    if (measured) this.measuredSent++;
+    const measured = this.isMeasured(intendedMs);
+    if (measured) {
+      this.startMeasuring();
+      this.measuredSent++;
+    }
     let called = false;
-    this.target.send(op, (outcome, kind) => {
-      if (called) return;
-      called = true;
+    let sending = true;
+    const complete = (outcome: string, kind: string | undefined): void => {
       this.inFlight--;
       const now = this.now();
       if (measured && !this.drained) this.record(outcome, kind, intendedMs, sentMs, now);
       this.source?.completed?.(op, outcome, now);
       this.afterCompletion();
+    };
+    this.target.send(op, (outcome, kind) => {
+      if (called) return;
+      called = true;
+      // A target that fails at once (no connection) must not recurse into the next send.
+      if (sending) setImmediate(() => complete(outcome, kind));
+      else complete(outcome, kind);
     });
+    sending = false;
+  }
+
+  /** An arrival that could not even wait: counted, and its source told (a session reschedules). */
+  private drop(op: Op, intendedMs: number, now: number): void {
+    if (this.isMeasured(intendedMs)) {
+      this.result.dropped++;
+      this.interval.dropped++;
+    }
+    this.source?.dropped?.(op, now);
   }
 
   private drained = false;
@@ -338,7 +374,8 @@ class LoadRun<Op> {
       this.timer = undefined;
     }
     // Queued arrivals never went out: they are dropped, and said to be.
-    for (let i = this.queueHead; i < this.queue.length; i++) if (this.isMeasured(this.queue[i]!.intendedMs)) this.result.dropped++;
+    const now = this.now();
+    for (let i = this.queueHead; i < this.queue.length; i++) this.drop(this.queue[i]!.op, this.queue[i]!.intendedMs, now);
     this.queue.length = 0;
     this.queueHead = 0;
     // Stopped by the schedule's end: the measured part is exactly as long as asked (a late timer adds nothing).

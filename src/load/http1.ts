@@ -25,15 +25,19 @@ export interface Http1PoolOptions {
   maxConnections: number;
   /** Requests in flight per connection. */
   pipelining: number;
-  /** 0 = none. */
+  /** Per request unless send() says otherwise; 0 = none. */
   timeoutMs: number;
+  /** For open(): how long to wait for the first connection (default 10 s). */
+  connectTimeoutMs?: number;
   /** Replies larger than this end the connection (a load run must not buffer without bound). */
   maxReplyBytes?: number;
 }
 
 interface Pending {
   done: (outcome: Http1Outcome) => void;
-  startedMs: number;
+  /** performance.now() after which the request times out; Infinity for none. */
+  deadlineMs: number;
+  timeoutMs: number;
 }
 
 const CRLF2 = Buffer.from('\r\n\r\n');
@@ -78,6 +82,8 @@ class Connection {
         return;
       }
       data = data.subarray(parsed.consumed);
+      // 100 Continue, 103 Early Hints: the final reply follows.
+      if (parsed.interim) continue;
       const pending = this.pending.shift();
       if (!pending) {
         this.fail('network-error', 'the backend sent a reply to no request');
@@ -85,8 +91,9 @@ class Connection {
       }
       if (parsed.close) {
         // Connection: close: this reply is the last; later pipelined requests fail like Go's.
-        pending.done({ reply: parsed.reply });
+        // The connection leaves the pool first, so a next send may open a new one.
         this.fail('network-error', 'the backend closed the connection (Connection: close)');
+        pending.done({ reply: parsed.reply });
         return;
       }
       this.pool.release(this);
@@ -104,27 +111,36 @@ export class Http1Pool {
 
   constructor(private readonly options: Http1PoolOptions) {
     this.maxReplyBytes = options.maxReplyBytes ?? 1 << 20;
-    if (options.timeoutMs > 0) {
-      this.sweep = setInterval(() => this.expire(), Math.min(100, options.timeoutMs));
-      this.sweep.unref();
-    }
+    // Requests may carry their own timeouts: one sweep looks at the oldest of each connection.
+    this.sweep = setInterval(() => this.expire(), options.timeoutMs > 0 ? Math.min(100, options.timeoutMs) : 100);
+    this.sweep.unref();
   }
 
   /** Opens one connection, so an unreachable target fails now with one clear reason. */
   async open(): Promise<void> {
     const connection = this.connect();
+    const limitMs = this.options.connectTimeoutMs ?? 10_000;
     await new Promise<void>((resolve, reject) => {
       const socket = connection.socket;
-      const onError = (error: NodeJS.ErrnoException): void => reject(new Error(`cannot connect to ${this.describeTarget()}: ${describeSocketError(error)}`));
+      const timer = setTimeout(() => {
+        connection.fail('timeout', 'connect timeout');
+        reject(new Error(`cannot connect to ${this.describeTarget()}: no connection within ${limitMs / 1000} s`));
+      }, limitMs);
+      const onError = (error: NodeJS.ErrnoException): void => {
+        clearTimeout(timer);
+        reject(new Error(`cannot connect to ${this.describeTarget()}: ${describeSocketError(error)}`));
+      };
       socket.once('error', onError);
       socket.once(socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect', () => {
+        clearTimeout(timer);
         socket.off('error', onError);
         resolve();
       });
     });
   }
 
-  send(request: Buffer, done: (outcome: Http1Outcome) => void): void {
+  /** Sends one request; `timeoutMs` overrides the pool's (0 = none). */
+  send(request: Buffer, done: (outcome: Http1Outcome) => void, timeoutMs = this.options.timeoutMs): void {
     let connection = this.free.pop();
     while (connection?.dead) connection = this.free.pop();
     if (!connection) {
@@ -135,7 +151,7 @@ export class Http1Pool {
       connection = this.connect();
       this.free.pop();
     }
-    connection.write(request, { done, startedMs: this.options.timeoutMs > 0 ? performance.now() : 0 });
+    connection.write(request, { done, timeoutMs, deadlineMs: timeoutMs > 0 ? performance.now() + timeoutMs : Infinity });
   }
 
   release(connection: Connection): void {
@@ -182,7 +198,7 @@ export class Http1Pool {
     const now = performance.now();
     for (const connection of this.connections) {
       const oldest = connection.pending[0];
-      if (oldest && now - oldest.startedMs > this.options.timeoutMs) connection.fail('timeout', `no reply within ${this.options.timeoutMs} ms`);
+      if (oldest && now > oldest.deadlineMs) connection.fail('timeout', `no reply within ${oldest.timeoutMs} ms`);
     }
   }
 }
@@ -203,6 +219,8 @@ interface ParsedReply {
   reply: Http1Reply;
   consumed: number;
   close: boolean;
+  /** A 1xx other than 101: not the reply yet. */
+  interim?: boolean;
 }
 
 /** One reply from the front of `data`: the reply, 'incomplete', or why the bytes are not HTTP/1.1. */
@@ -235,7 +253,9 @@ export function parseReply(data: Buffer, maxBytes: number): ParsedReply | 'incom
     lineStart = lineEnd + 2;
   }
   const bodyStart = headEnd + 4;
-  const noBody = status === 204 || status === 304 || (status >= 100 && status < 200);
+  if (status === 101) return 'the backend switched protocols (101): not an HTTP/1.1 reply';
+  if (status >= 100 && status < 200) return { reply: { status, body: Buffer.alloc(0) }, consumed: bodyStart, close: false, interim: true };
+  const noBody = status === 204 || status === 304;
   if (noBody) return { reply: { status, contentType, contentEncoding, body: Buffer.alloc(0) }, consumed: bodyStart, close };
   if (chunked) return parseChunked(data, bodyStart, maxBytes, { status, contentType, contentEncoding }, close);
   if (contentLength < 0) return 'a reply without Content-Length or chunked framing (read-until-close is not supported under load)';

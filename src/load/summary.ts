@@ -32,7 +32,7 @@ const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 
 export function summarize(result: LoadResult): LoadSummary {
   const seconds = result.durationMs / 1000;
   const lateness = percentilesOf(result.lateness);
-  const cpuPercent = result.durationMs > 0 ? (result.cpuUs / 1000 / result.durationMs) * 100 : 0;
+  const cpuPercent = result.peakCpuPercent ?? (result.durationMs > 0 ? (result.cpuUs / 1000 / result.durationMs) * 100 : 0);
   const summary: LoadSummary = {
     model: result.model,
     targetRate: result.model === 'open' ? (seconds > 0 ? round(result.scheduled / seconds) : 0) : null,
@@ -41,7 +41,8 @@ export function summarize(result: LoadResult): LoadSummary {
     requests: result.requests,
     dropped: result.dropped,
     errors: result.errors,
-    errorRate: result.requests > 0 ? result.errors / result.requests : 0,
+    // Requests still without a reply when the run ended count as failed.
+    errorRate: result.requests + result.unfinished > 0 ? (result.errors + result.unfinished) / (result.requests + result.unfinished) : 0,
     unfinished: result.unfinished,
     outcomes: Object.fromEntries([...result.outcomes].sort(([a], [b]) => a.localeCompare(b))),
     latencyUs: percentilesOf(result.model === 'open' ? result.response : result.service),

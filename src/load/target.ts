@@ -29,4 +29,6 @@ export interface ArrivalSource<Op = undefined> {
   exhausted(): boolean;
   /** Told about every completion (a session model schedules what follows a reply). */
   completed?(op: Op, outcome: string, nowMs: number): void;
+  /** Told about an arrival the engine dropped (no slot, no queue room, or the run ended). */
+  dropped?(op: Op, nowMs: number): void;
 }

@@ -54,6 +54,10 @@ export function parseThreshold(text: string): Threshold {
   return { text, metric, op, value, ofTarget: false };
 }
 
+function isLatencyMetric(metric: string): boolean {
+  return LATENCY.has(metric.replace(/^service_/, '')) || metric === 'lateness_p99';
+}
+
 function metricValue(summary: LoadSummary, metric: string): number {
   const latency = (key: string): number => {
     const percentiles = metric.startsWith('service_') ? summary.serviceUs : summary.latencyUs;
@@ -81,6 +85,8 @@ function metricValue(summary: LoadSummary, metric: string): number {
 export function evaluateThresholds(thresholds: readonly Threshold[], summary: LoadSummary): ThresholdOutcome[] {
   return thresholds.map((threshold) => {
     const actual = metricValue(summary, threshold.metric);
+    // No reply, no latency: a latency limit is not met by an empty histogram.
+    if (summary.requests === 0 && isLatencyMetric(threshold.metric)) return { threshold: threshold.text, ok: false, actual, limit: threshold.value };
     const limit = threshold.ofTarget ? threshold.value * (summary.targetRate ?? 0) : threshold.value;
     const ok = threshold.op === '<' ? actual < limit : threshold.op === '<=' ? actual <= limit : threshold.op === '>' ? actual > limit : actual >= limit;
     return { threshold: threshold.text, ok, actual, limit };

@@ -39,6 +39,11 @@ export class HlogWriter {
     }
   }
 
+  /** The run never happened (the target could not be reached): close the file as it is. */
+  abandon(): void {
+    closeSync(this.fd);
+  }
+
   finish(result: LoadResult): void {
     const lateness = result.lateness.totalCount > 0 ? hdr.encodeIntoCompressedBase64(result.lateness) : '';
     this.writer.outputComment(`authkit-summary ${JSON.stringify({
@@ -77,10 +82,12 @@ export function mergeHlogs(logs: readonly { name: string; text: string }[]): Mer
     response: newHistogram(), service: newHistogram(), lateness: newHistogram(), cpuUs: 0, interrupted: false,
   };
   const bySecond = new Map<number, { requests: number; errors: number; dropped: number; targetRate: number; response: Histogram; service: Histogram; seconds: number }>();
-  let firstStart = Infinity;
+  let peakCpuPercent = 0;
   for (const log of logs) {
     const lines = log.text.split('\n');
     let sawSummary = false;
+    // Each log's intervals are whole seconds from its own measured start: slot k is its k-th second.
+    let fileStart: number | undefined;
     let meta: { requests: number; errors: number; dropped: number; targetRate: number } | undefined;
     for (const [index, raw] of lines.entries()) {
       const line = raw.trim();
@@ -97,6 +104,8 @@ export function mergeHlogs(logs: readonly { name: string; text: string }[]): Mer
         result.errors += summary.errors;
         result.unfinished += summary.unfinished;
         result.cpuUs += summary.cpuUs;
+        // Generators run on their own machines: the busiest one says whether one was the limit.
+        if (summary.durationMs > 0) peakCpuPercent = Math.max(peakCpuPercent, (summary.cpuUs / 1000 / summary.durationMs) * 100);
         for (const [outcome, n] of Object.entries(summary.outcomes)) result.outcomes.set(outcome, (result.outcomes.get(outcome) ?? 0) + n);
         if (summary.lateness) result.lateness.add(decodeHistogram(summary.lateness, where));
       } else if (line.startsWith('Tag=') || /^\d/.test(line)) {
@@ -105,10 +114,12 @@ export function mergeHlogs(logs: readonly { name: string; text: string }[]): Mer
         if (parts.length !== 4) throw new InputError(`${where}: an interval line without its 4 fields`);
         const start = Number(parts[0]);
         const histogram = decodeHistogram(parts[3]!, where);
-        const second = Math.round(start);
-        firstStart = Math.min(firstStart, second);
+        fileStart ??= start;
+        const second = Math.round(start - fileStart);
+        const length = Number(parts[1]) || 1;
         let slot = bySecond.get(second);
-        if (!slot) bySecond.set(second, (slot = { requests: 0, errors: 0, dropped: 0, targetRate: 0, response: newHistogram(), service: newHistogram(), seconds: Number(parts[1]) || 1 }));
+        if (!slot) bySecond.set(second, (slot = { requests: 0, errors: 0, dropped: 0, targetRate: 0, response: newHistogram(), service: newHistogram(), seconds: length }));
+        slot.seconds = Math.max(slot.seconds, length);
         if (tag === 'response') {
           result.response.add(histogram);
           slot.response.add(histogram);
@@ -130,12 +141,13 @@ export function mergeHlogs(logs: readonly { name: string; text: string }[]): Mer
   const rows = [...bySecond].sort(([a], [b]) => a - b).map(([second, slot]) => {
     const response = slot.response;
     return {
-      t: second - firstStart + slot.seconds, targetRate: Math.round(slot.targetRate * 10) / 10, achievedRate: Math.round((slot.requests / slot.seconds) * 10) / 10,
+      t: Math.round((second + slot.seconds) * 1000) / 1000, targetRate: Math.round(slot.targetRate * 10) / 10, achievedRate: Math.round((slot.requests / slot.seconds) * 10) / 10,
       requests: slot.requests, errors: slot.errors, dropped: slot.dropped,
       p50Us: response.totalCount ? response.getValueAtPercentile(50) : 0, p99Us: response.totalCount ? response.getValueAtPercentile(99) : 0,
       maxUs: response.maxValue, serviceP99Us: slot.service.totalCount ? slot.service.getValueAtPercentile(99) : 0,
     };
   });
+  result.peakCpuPercent = peakCpuPercent;
   return { result, rows, files: logs.length };
 }
 

@@ -100,7 +100,7 @@ export class XrayEventMix implements ArrivalSource<MixOp> {
         session.lastTickMs = -this.random() * settings.heartbeatS * 1000;
         this.scheduleHeartbeat(session, 0);
       }
-      this.due.push({ atMs: session.endsAtMs, type: 'disconnect', session });
+      if (settings.events.includes('disconnect')) this.due.push({ atMs: session.endsAtMs, type: 'disconnect', session });
     }
   }
 
@@ -156,6 +156,16 @@ export class XrayEventMix implements ArrivalSource<MixOp> {
         return;
       }
       this.scheduleHeartbeat(session, nowMs);
+    }
+  }
+
+  /** The engine could not send it: an authorization ends the attempt, a heartbeat waits for the next tick. */
+  dropped(op: MixOp, nowMs: number): void {
+    const session = op.session;
+    if (op.type === 'authorization') session.ended = true;
+    if (op.type === 'heartbeat') {
+      session.heartbeatBusy = false;
+      if (!session.ended) this.scheduleHeartbeat(session, nowMs);
     }
   }
 

@@ -84,7 +84,9 @@ export class XrayLoadTarget implements LoadTarget<XrayOp> {
   send(op: XrayOp, done: (outcome: string, kind?: string) => void): void {
     const type = op?.type ?? this.event;
     const request = op ? this.requestBytes(op.type, op.facts) : this.nextFromRing();
-    this.pool.send(request, (outcome) => done(this.classify(type, outcome), op ? type : undefined));
+    // As sendEvent: connect and disconnect get 5 s when the proxy sets no timeout.
+    const seconds = this.settings.timeoutSeconds > 0 ? this.settings.timeoutSeconds : type === 'connect' || type === 'disconnect' ? 5 : 0;
+    this.pool.send(request, (outcome) => done(this.classify(type, outcome), op ? type : undefined), seconds * 1000);
   }
 
   private nextFromRing(): Buffer {

@@ -99,6 +99,39 @@ describe('xray-sim --load', () => {
     expect(result.stderr).toMatch(/error: every request failed/);
   });
 
+  it('a backend that closes every connection after its reply (Connection: close): new connections, no crash', async () => {
+    const closing = await httpServer((request, res) => {
+      res.setHeader('connection', 'close');
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ user: { email: 'a@example.com', level: 0 } }));
+    });
+    const result = await runCli(['xray-sim', '--url', closing.url, '--credential', UUID, '--load', '--concurrency', '2', '--duration', '1s', '--json']);
+    await closing.close();
+    expect(result.code).toBe(0);
+    expect(JSON.parse(result.stdout).outcomes.allow).toBeGreaterThan(50);
+  });
+
+  it('a backend that never answers and no timeout: exit 1, latency thresholds not met by an empty histogram', async () => {
+    const silent = await rawServer(() => undefined);
+    const result = await runCli(['xray-sim', '--url', silent.url, '--credential', UUID, '--timeout', '0', '--load', '--rate', '10', '--duration', '1s', '--threshold', 'p99<10ms', '--json']);
+    await silent.close();
+    expect(result.code).toBe(1);
+    const summary = JSON.parse(result.stdout);
+    expect(summary).toMatchObject({ requests: 0, unfinished: 10, errorRate: 1 });
+    expect(summary.thresholds[0]).toMatchObject({ threshold: 'p99<10ms', ok: false });
+    expect(result.stderr).toMatch(/error: no request got a reply \(10 unfinished, 0 dropped\)/);
+  }, 30_000);
+
+  it('an output file that cannot be written fails before the run, with one line', async () => {
+    for (const flag of ['--csv', '--hdr-log', '--html']) {
+      const started = performance.now();
+      const result = await sim(['--rate', '10', '--duration', '5s', flag, join(dir, 'no-such-dir', 'out')]);
+      expect(result.code, flag).toBe(2);
+      expect(expectOneLineError(result)).toMatch(new RegExp(`^authkit: ${flag}: cannot write .*no-such-dir/out: ENOENT$`));
+      expect(performance.now() - started).toBeLessThan(4000);
+    }
+  });
+
   it('a backend that answers garbage: network errors, counted', async () => {
     const garbage = await rawServer((socket) => socket.on('data', () => socket.write('garbage\r\n\r\n')));
     const result = await runCli(['xray-sim', '--url', garbage.url, '--credential', UUID, '--load', '--rate', '20', '--duration', '1s', '--json']);
@@ -129,6 +162,8 @@ describe('xray-sim --load', () => {
       [['--rate', '10', '--duration', '25h'], /^authkit: a 25\.0 h run: over 24 h needs --yes/],
       [['--rate', '10', '--concurrency', '5'], /exclude each other/],
       [[], /--load needs --rate R/],
+      [['--concurrency', '5', '--threshold', 'achieved_rate>0.9*target'], /the closed model has no target rate/],
+      [['--arrival', '10', '--requests', '100'], /^authkit: --requests: the event mix runs for --duration/],
     ];
     for (const [extra, message] of cases) {
       const result = await sim(extra);

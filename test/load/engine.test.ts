@@ -146,3 +146,44 @@ describe('the load engine on the real clock', () => {
     expect(result.lateness.totalCount).toBe(200);
   });
 });
+
+describe('the load engine with targets that misbehave', () => {
+  const failAtOnce: LoadTarget = {
+    failures: new Set(['network-error']),
+    open: async () => undefined,
+    close: async () => undefined,
+    send: (_op, done) => done('network-error'),
+  };
+
+  it('a target that fails synchronously does not recurse (closed and open model)', async () => {
+    const closed = await runLoad(failAtOnce, { ...base, model: 'closed', start: 4, durationMs: 300 });
+    expect(closed.requests).toBeGreaterThan(100);
+    expect(closed.errors).toBe(closed.requests);
+    const open = await runLoad(failAtOnce, { ...base, start: 20_000, durationMs: 300, maxInflight: 10 });
+    expect(open.requests + open.dropped).toBe(open.scheduled);
+  });
+
+  it('no arrival at the warm-up edge is lost when the event loop stalls across it', async () => {
+    let stalled = false;
+    const started = performance.now();
+    const target: LoadTarget = {
+      failures: new Set(),
+      open: async () => undefined,
+      close: async () => undefined,
+      send(_op, done) {
+        if (!stalled && performance.now() - started > 290) {
+          stalled = true;
+          while (performance.now() - started < 340) {
+            // A 50 ms stall spanning the end of the warm-up.
+          }
+        }
+        setImmediate(() => done('allow'));
+      },
+    };
+    const result = await runLoad(target, { ...base, start: 10_000, warmupMs: 300, durationMs: 200, maxInflight: 10_000 });
+    expect(stalled).toBe(true);
+    expect(result.scheduled).toBe(2000);
+    expect(result.requests + result.dropped + result.unfinished).toBe(2000);
+  });
+});
+

@@ -28,6 +28,16 @@ describe('the load client\'s reply parser', () => {
     expect(parseReply(chunked.subarray(0, chunked.length - 2), 1 << 20)).toBe('incomplete');
   });
 
+  it('skips interim 1xx replies to the final one', () => {
+    const bytes = reply('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    const interim = parseReply(bytes, 100) as { interim: boolean; consumed: number };
+    expect(interim.interim).toBe(true);
+    const early = parseReply(bytes.subarray(interim.consumed), 100) as { interim: boolean; consumed: number };
+    expect(early.interim).toBe(true);
+    expect(parseReply(bytes.subarray(interim.consumed + early.consumed), 100)).toMatchObject({ reply: { status: 200 } });
+    expect(parseReply(reply('HTTP/1.1 101 Switching Protocols\r\n\r\n'), 100)).toBe('the backend switched protocols (101): not an HTTP/1.1 reply');
+  });
+
   it('says why bytes are not a usable reply', () => {
     expect(parseReply(reply('SSH-2.0-OpenSSH_9.2\r\n\r\n'), 100)).toBe('the backend answered something that is not HTTP/1.x');
     expect(parseReply(reply('HTTP/1.1 200 OK\r\n\r\nhello'), 100)).toMatch(/^a reply without Content-Length or chunked framing/);

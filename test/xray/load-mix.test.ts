@@ -86,6 +86,24 @@ describe('the Xray event mix', () => {
   });
 });
 
+describe('the Xray event mix, unit by unit', () => {
+  it('sends no disconnect to a dialect without one (Hysteria 2), even for the connections live at the start', () => {
+    const mix = new XrayEventMix({ ...settings, arrivalRate: 0, initialSessions: 20, meanDurationS: 0.001, events: ['authorization'], heartbeatS: 0 });
+    expect(mix.peek()).toBe(Infinity);
+  });
+
+  it('a heartbeat the engine dropped comes back on the next tick', () => {
+    const mix = new XrayEventMix({ ...settings, arrivalRate: 0, initialSessions: 1, meanDurationS: 1e6, heartbeatS: 10, random: () => 0.5 });
+    const first = mix.peek();
+    const op = mix.take();
+    expect(op.type).toBe('heartbeat');
+    // Only the disconnect, at the end of a long life, is left.
+    expect(mix.peek()).toBeGreaterThan(first + 1e6);
+    mix.dropped(op, first);
+    expect(mix.peek()).toBeCloseTo(first + 10_000, 6);
+  });
+});
+
 function percentilesOf2(h: { getValueAtPercentile(p: number): number }): number {
   return h.getValueAtPercentile(99);
 }
