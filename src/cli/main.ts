@@ -9,6 +9,8 @@ import { xrayBackendCommand } from './xray-backend.js';
 import { capnpCheckCommand } from './capnp-check.js';
 import { capnpServeCommand } from './capnp-serve.js';
 import { reportCommand } from './report.js';
+import { snellProbeCommand } from './snell-probe.js';
+import { snellServeCommand } from './snell-serve.js';
 
 export function buildProgram(): Command {
   const program = new Command('authkit')
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
     .addHelpText('after', '\nExample:\n  authkit snell-gen --psk-env SNELL_PSK --host example.com --port 443');
   program.addCommand(snellGenCommand());
   program.addCommand(snellAuthCommand());
+  program.addCommand(snellProbeCommand());
+  program.addCommand(snellServeCommand());
   program.addCommand(xraySimCommand());
   program.addCommand(xrayBackendCommand());
   program.addCommand(capnpCheckCommand());

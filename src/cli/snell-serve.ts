@@ -1,0 +1,115 @@
+/** `authkit snell-serve`: a multi-user (or single-PSK) Snell server that behaves like OpenSnell's. */
+import { writeFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { parseKdfChoice, selectKdf } from '../snell/kdf.js';
+import { startSnellServer, type SnellServerStats } from '../snell/server.js';
+import { parseTargetPolicy } from '../snell/targets.js';
+import { loadUsersFile, parseUsers, UserStore } from '../snell/users.js';
+import type { ObfsMode } from '../snell/obfs.js';
+import { sha256, watchSnapshotFile } from '../watch.js';
+import { InputError } from '../errors.js';
+import { readFileSync } from 'node:fs';
+import { choiceOption, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stopRequested } from './io.js';
+
+interface ServeFlags {
+  listen?: string;
+  users?: string;
+  psk?: string;
+  pskFile?: string;
+  pskEnv?: string;
+  obfs: ObfsMode;
+  udp?: boolean;
+  quic?: boolean;
+  echo?: boolean;
+  allowTarget: string[];
+  authorizeUrl?: string;
+  idleTimeout: number;
+  statsJson?: string;
+  quiet?: boolean;
+  kdf?: string;
+}
+
+export interface SnellServeHooks {
+  signal?: AbortSignal;
+  onListening?: (port: number) => void;
+  pollMs?: number;
+}
+
+export function snellServeCommand(hooks: SnellServeHooks = {}): Command {
+  return new Command('snell-serve')
+    .description('run a multi-user Snell server (OpenSnell\'s behaviour: trial authentication, IP cache, 50 ms no-match delay)')
+    .option('--listen <host:port>', 'where to listen, e.g. 127.0.0.1:8388 (port 0: any free port)')
+    .option('--users <file>', 'users file (multi-user), reloaded as a whole when it changes')
+    .option('--psk-env <var>', 'single-user: the PSK from an environment variable')
+    .option('--psk-file <file>', 'single-user: the PSK from a file')
+    .option('--psk <psk>', 'single-user: the PSK (visible in ps)')
+    .option('--obfs <mode>', 'off, http or tls', choiceOption(['off', 'http', 'tls'] as const), 'off')
+    .option('--udp', 'allow UDP-over-TCP')
+    .option('--quic', 'v5 QUIC envelopes on the same UDP port (not yet available)')
+    .option('--echo', 'answer CONNECT (and UDP) to targets not allowed below with an in-process echo')
+    .option('--allow-target <target>', 'let tunnels reach HOST:PORT or a CIDR[:PORT] (repeatable); anything else gets an error reply', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--authorize-url <url>', 'before each CONNECT, POST {"user","remote","target"} here; a non-2xx answer refuses it')
+    .option('--idle-timeout <seconds>', 'close connections idle this long', integerOption(1, 86_400), 300)
+    .option('--stats-json <file>', 'write per-user totals here on exit')
+    .option('--quiet', 'no line per connection')
+    .option('--kdf <backend>', 'Argon2id backend (or AUTHKIT_KDF)')
+    .addHelpText('after', '\nExample:\n  authkit snell-serve --listen 127.0.0.1:8388 --users fixtures/snell/users.txt --echo --obfs http')
+    .action(exitsWith((flags: ServeFlags) => snellServe(flags, hooks)));
+}
+
+async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<number> {
+  if (flags.listen === undefined) throw new InputError('--listen HOST:PORT is required');
+  const listen = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(flags.listen);
+  if (!listen || Number(listen[2]) > 65535) throw new InputError(`--listen: expected HOST:PORT, got "${flags.listen}"`);
+  if (flags.quic) throw new InputError('--quic: serving v5 QUIC envelopes is not available yet');
+  const psk = readSecret({ value: flags.psk, file: flags.pskFile, env: flags.pskEnv }, 'psk');
+  if ((psk === undefined) === (flags.users === undefined)) throw new InputError('give either --users FILE (multi-user) or a PSK (--psk-env, --psk-file, --psk)');
+  const targets = parseTargetPolicy(flags.allowTarget, flags.echo ?? false);
+  const kdf = await selectKdf(flags.kdf === undefined ? undefined : parseKdfChoice(flags.kdf));
+  let users;
+  let digest = '';
+  if (flags.users !== undefined) {
+    const parsed = await loadUsersFile(flags.users);
+    parsed.warnings.forEach((w) => log(`warning: ${w}`));
+    users = parsed.users;
+    digest = sha256(readFileSync(flags.users));
+  }
+  const server = await startSnellServer({
+    host: listen[1]!.replace(/^\[|\]$/g, ''), port: Number(listen[2]), users, psk, obfs: flags.obfs, udp: flags.udp ?? false, targets,
+    authorizeUrl: flags.authorizeUrl, idleTimeoutMs: flags.idleTimeout * 1000, kdf, log: flags.quiet ? undefined : log,
+  });
+  const watcher = flags.users === undefined ? undefined : watchSnapshotFile(flags.users, {
+    what: 'users file', noun: 'users', current: users!, digest, count: (u) => u.length,
+    parse: (bytes) => {
+      const parsed = parseUsers(bytes.toString('utf8'), flags.users!);
+      return { snapshot: parsed.users, warnings: parsed.warnings };
+    },
+    onReload: (next) => server.replaceUsers(UserStore.fromUsers(next)),
+    log, warning: (w) => `warning: ${w}`, pollMs: hooks.pollMs,
+  });
+  const who = users ? `${users.length} users from ${flags.users}` : 'one PSK';
+  log(`snell-serve: ${who}, obfs ${flags.obfs}, udp ${flags.udp ? 'on' : 'off'}, tunnels to ${targets.describe()}, listening on ${server.address.address}:${server.address.port}`);
+  hooks.onListening?.(server.address.port);
+  await stopRequested(hooks.signal);
+  log('snell-serve: stopping');
+  watcher?.close();
+  const stats = server.stats();
+  await server.close();
+  out(renderTotals(stats));
+  if (flags.statsJson) {
+    try {
+      writeFileSync(flags.statsJson, `${JSON.stringify(stats, null, 2)}\n`);
+    } catch (error) {
+      throw new InputError(`--stats-json: cannot write ${flags.statsJson}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
+  return EXIT_OK;
+}
+
+function renderTotals(stats: SnellServerStats): string {
+  const lines = [`connections ${stats.accepted}: ${stats.authenticated} authenticated, ${stats.rejected} rejected`];
+  for (const [user, t] of Object.entries(stats.users).sort(([a], [b]) => a.localeCompare(b))) {
+    lines.push(`  ${user}: ${t.connections} connections, ${t.bytesIn} bytes in, ${t.bytesOut} bytes out${t.errors ? `, ${t.errors} errors` : ''}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,199 @@
+/**
+ * A multi-user Snell server that behaves like OpenSnell alpha (spec §9): obfs, then salt and
+ * first header read whole (a short read closes at once), trial authentication over a users
+ * snapshot (IP cache, serial up to 16 users, parallel above), 50 ms before closing on no match
+ * or an empty store, a fresh salt for the reply stream, then the request (tunnel.ts). With a
+ * single PSK it is OpenSnell's single-user path: no cache, no delay.
+ */
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { AeadDirection, aeadKey } from './aead.js';
+import { deriveSnellKey, SALT_BYTES, selectKdf, type KdfBackend } from './kdf.js';
+import { HEADER_SEALED_BYTES } from './frame.js';
+import { ObfsError, ObfsUnwrapper, ObfsWrapper } from './obfs-stream.js';
+import type { ObfsMode } from './obfs.js';
+import { SnellStreamReader, SnellStreamWriter } from './stream.js';
+import { TrialAuthenticator } from './trial-auth.js';
+import { UserStore, type SnellUser } from './users.js';
+import { serveTunnel, type TunnelSettings, type TunnelResult } from './tunnel.js';
+import type { TargetPolicy } from './targets.js';
+import { canonicalIp } from '../ip.js';
+import { utf8 } from '../bytes.js';
+
+/** OpenSnell's unauthDelay. */
+export const NO_MATCH_DELAY_MS = 50;
+const FIRST_BYTES = SALT_BYTES + HEADER_SEALED_BYTES;
+
+export interface SnellServerOptions {
+  host: string;
+  port: number;
+  /** Multi-user: trial authentication over these users. */
+  users?: UserStore | readonly SnellUser[];
+  /** Single-user: this PSK, OpenSnell's plain path. */
+  psk?: string;
+  obfs: ObfsMode;
+  udp: boolean;
+  targets: TargetPolicy;
+  authorizeUrl?: string;
+  /** Closes a connection with no traffic for this long; default 300 s. */
+  idleTimeoutMs?: number;
+  kdf?: KdfBackend;
+  log?: (line: string) => void;
+}
+
+export interface UserTotals {
+  connections: number;
+  bytesIn: number;
+  bytesOut: number;
+  errors: number;
+}
+
+export interface SnellServerStats {
+  accepted: number;
+  authenticated: number;
+  rejected: number;
+  open: number;
+  users: Record<string, UserTotals>;
+}
+
+export interface SnellServer {
+  address: net.AddressInfo;
+  stats(): SnellServerStats;
+  /** Replaces the users as a whole snapshot; handshakes under way keep the one they started with. */
+  replaceUsers(users: UserStore | readonly SnellUser[]): void;
+  close(): Promise<void>;
+}
+
+export async function startSnellServer(options: SnellServerOptions): Promise<SnellServer> {
+  const kdf = options.kdf ?? (await selectKdf());
+  const multiUser = options.users !== undefined;
+  const authenticator = multiUser ? await TrialAuthenticator.create(options.users!, { kdf, detectLegacy: false }) : undefined;
+  const singlePsk = options.psk === undefined ? undefined : utf8.encode(options.psk);
+  const log = options.log ?? (() => undefined);
+  const stats: SnellServerStats = { accepted: 0, authenticated: 0, rejected: 0, open: 0, users: {} };
+  const sockets = new Set<net.Socket>();
+  const settings: TunnelSettings = { udp: options.udp, targets: options.targets, authorizeUrl: options.authorizeUrl, log };
+
+  const handle = async (socket: net.Socket): Promise<void> => {
+    const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    const ip = canonicalIp(socket.remoteAddress ?? '');
+    const unwrap = new ObfsUnwrapper(options.obfs, 'server');
+    const wrap = new ObfsWrapper(options.obfs, 'server');
+    let first = Buffer.alloc(0);
+    let ended = false;
+    const finish = (outcome: string): void => {
+      if (ended) return;
+      ended = true;
+      log(`${remote} - - ${outcome}`);
+    };
+    // Read salt and first header whole; anything short closes at once, without the delay.
+    const firstBytes = await new Promise<Buffer | undefined>((resolve) => {
+      const onData = (chunk: Buffer): void => {
+        try {
+          first = Buffer.concat([first, unwrap.push(chunk)]);
+        } catch (error) {
+          socket.off('data', onData);
+          finish(`rejected (${error instanceof ObfsError ? error.message : 'bad obfs'})`);
+          resolve(undefined);
+          return;
+        }
+        if (first.length >= FIRST_BYTES) {
+          socket.off('data', onData);
+          socket.pause();
+          resolve(first);
+        }
+      };
+      socket.on('data', onData);
+      socket.once('close', () => resolve(undefined));
+    });
+    if (!firstBytes) {
+      if (!ended) finish(`rejected (closed after ${first.length} bytes, before salt and header)`);
+      stats.rejected++;
+      socket.destroy();
+      return;
+    }
+    const salt = firstBytes.subarray(0, SALT_BYTES);
+    let user: string;
+    let psk: Uint8Array;
+    if (authenticator) {
+      const store = authenticator.users;
+      const outcome = await authenticator.authenticate(firstBytes, ip);
+      if (!outcome.ok) {
+        stats.rejected++;
+        await new Promise((resolve) => setTimeout(resolve, NO_MATCH_DELAY_MS));
+        finish(`rejected (${outcome.reason === 'empty-store' ? 'no users' : 'no user matches'}, ${outcome.trials} trials)`);
+        socket.destroy();
+        return;
+      }
+      user = outcome.user;
+      psk = store.psk(outcome.index);
+    } else {
+      user = 'default';
+      psk = singlePsk!;
+    }
+    // As OpenSnell: the read key is derived again after the scan, the reply gets a fresh salt.
+    const readKey = aeadKey(await deriveSnellKey(kdf, psk, salt), 'aes-128-gcm');
+    const reader = new SnellStreamReader(new AeadDirection('aes-128-gcm', readKey));
+    let payloads: Uint8Array[];
+    try {
+      payloads = reader.push(firstBytes.subarray(SALT_BYTES));
+    } catch {
+      // Single-user: a wrong PSK fails on the first open and closes at once.
+      stats.rejected++;
+      finish('rejected (the first frame does not authenticate)');
+      socket.destroy();
+      return;
+    }
+    const replySalt = randomBytes(SALT_BYTES);
+    const writeKey = aeadKey(await deriveSnellKey(kdf, psk, replySalt), 'aes-128-gcm');
+    const writer = new SnellStreamWriter(new AeadDirection('aes-128-gcm', writeKey), replySalt);
+    stats.authenticated++;
+    const totals = (stats.users[user] ??= { connections: 0, bytesIn: 0, bytesOut: 0, errors: 0 });
+    totals.connections++;
+    ended = true;
+    const result: TunnelResult = await serveTunnel({ socket, reader, writer, unwrap, wrap, payloads, user, remote }, settings);
+    totals.bytesIn += result.bytesIn;
+    totals.bytesOut += result.bytesOut;
+    if (result.error) totals.errors++;
+    log(`${remote} ${user} ${result.target ?? '-'} ${result.outcome} in=${result.bytesIn} out=${result.bytesOut}`);
+  };
+
+  const server = net.createServer((socket) => {
+    stats.accepted++;
+    stats.open++;
+    sockets.add(socket);
+    socket.setNoDelay(true);
+    socket.setTimeout(options.idleTimeoutMs ?? 300_000, () => socket.destroy());
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      stats.open--;
+      sockets.delete(socket);
+    });
+    handle(socket).catch((error: unknown) => {
+      log(`${socket.remoteAddress}:${socket.remotePort} - - error (${(error as Error).message})`);
+      socket.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return {
+    address: server.address() as net.AddressInfo,
+    stats: () => stats,
+    replaceUsers(users) {
+      if (!authenticator) throw new Error('a single-PSK server has no users to replace');
+      authenticator.replaceUsers(users instanceof UserStore ? users : UserStore.fromUsers(users));
+    },
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of sockets) socket.destroy();
+      });
+      await authenticator?.close();
+    },
+  };
+}
