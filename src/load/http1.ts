@@ -227,7 +227,29 @@ interface ParsedReply {
 export function parseReply(data: Buffer, maxBytes: number): ParsedReply | 'incomplete' | string {
   const headEnd = data.indexOf(CRLF2);
   if (headEnd < 0) return data.length > 65536 ? 'reply headers over 64 KiB' : 'incomplete';
-  const head = data.toString('latin1', 0, headEnd);
+  // A backend's heads repeat (the Date header changes once a second): parse each new one once.
+  const cached = lastHead;
+  if (cached && cached.bytes.length === headEnd && data.compare(cached.bytes, 0, headEnd, 0, headEnd) === 0) {
+    return framedReply(data, headEnd + 4, maxBytes, cached.parsed);
+  }
+  const parsed = parseHead(data.toString('latin1', 0, headEnd));
+  if (typeof parsed === 'string') return parsed;
+  lastHead = { bytes: Buffer.from(data.subarray(0, headEnd)), parsed };
+  return framedReply(data, headEnd + 4, maxBytes, parsed);
+}
+
+interface ParsedHead {
+  status: number;
+  contentLength: number;
+  chunked: boolean;
+  close: boolean;
+  contentType?: string;
+  contentEncoding?: string;
+}
+
+let lastHead: { bytes: Buffer; parsed: ParsedHead } | undefined;
+
+function parseHead(head: string): ParsedHead | string {
   if (!head.startsWith('HTTP/1.')) return 'the backend answered something that is not HTTP/1.x';
   const status = Number(head.slice(9, 12));
   if (!(status >= 100 && status <= 999)) return 'a reply with no valid status code';
@@ -252,7 +274,11 @@ export function parseReply(data: Buffer, maxBytes: number): ParsedReply | 'incom
     }
     lineStart = lineEnd + 2;
   }
-  const bodyStart = headEnd + 4;
+  return { status, contentLength, chunked, close, contentType, contentEncoding };
+}
+
+function framedReply(data: Buffer, bodyStart: number, maxBytes: number, head: ParsedHead): ParsedReply | 'incomplete' | string {
+  const { status, contentLength, chunked, close, contentType, contentEncoding } = head;
   if (status === 101) return 'the backend switched protocols (101): not an HTTP/1.1 reply';
   if (status >= 100 && status < 200) return { reply: { status, body: Buffer.alloc(0) }, consumed: bodyStart, close: false, interim: true };
   const noBody = status === 204 || status === 304;

@@ -176,7 +176,8 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port, options.host, () => {
+    // A burst of new connections (a node restarting its clients) must not overflow the accept queue.
+    server.listen({ port: options.port, host: options.host, backlog: 4096 }, () => {
       server.off('error', reject);
       resolve();
     });
