@@ -190,14 +190,20 @@ export async function probeSnell(options: ProbeOptions): Promise<ProbeResult> {
           await readerReady;
           bytes = serverSalt.subarray(SALT_BYTES);
         }
+        const { payloads, error } = reader!.pushAll(bytes);
         try {
-          for (const payload of reader!.push(bytes)) {
+          for (const payload of payloads) {
             onPayload(payload);
             if (settled) return;
           }
-        } catch (error) {
-          if (reply) finish('authenticated', `the stream failed to decrypt after the reply (${error instanceof DecodeError ? error.reason : (error as Error).message})`);
-          else finish('rejected', `the reply does not decrypt with this PSK: not a Snell server, or another PSK (${error instanceof DecodeError ? error.reason : (error as Error).message})`);
+        } catch (failure) {
+          finish(reply ? 'authenticated' : 'rejected', `the reply is not a Snell reply (${failure instanceof DecodeError ? failure.reason : (failure as Error).message})`);
+          return;
+        }
+        if (error) {
+          const why = error instanceof DecodeError ? error.reason : error.message;
+          if (reply) finish('authenticated', `the stream failed to decrypt after the reply (${why})`);
+          else finish('rejected', `the reply does not decrypt with this PSK: not a Snell server, or another PSK (${why})`);
         }
       });
     });

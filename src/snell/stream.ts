@@ -25,15 +25,32 @@ export class SnellStreamReader {
 
   /** The payloads completed by `chunk`; throws DecodeError when a frame does not authenticate. */
   push(chunk: Uint8Array): Uint8Array[] {
+    const { payloads, error } = this.pushAll(chunk);
+    if (error) throw error;
+    return payloads;
+  }
+
+  /** Like push, but the payloads that did authenticate come back along with the error that stopped it. */
+  pushAll(chunk: Uint8Array): { payloads: Uint8Array[]; error?: Error } {
+    try {
+      return { payloads: this.read(chunk) };
+    } catch (error) {
+      return { payloads: this.partial.splice(0), error: error as Error };
+    }
+  }
+
+  private partial: Uint8Array[] = [];
+
+  private read(chunk: Uint8Array): Uint8Array[] {
     this.pending = this.pending.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([this.pending, chunk]);
-    const out: Uint8Array[] = [];
+    const out = this.partial;
     for (;;) {
       const payload = this.format === 'v4' ? this.nextFrame() : this.nextChunk();
       if (payload === undefined) break;
       out.push(payload);
     }
     if (this.pending.length > 0) this.pending = Buffer.from(this.pending);
-    return out;
+    return out.splice(0);
   }
 
   /** Bytes received but not yet part of a whole frame. */

@@ -1,0 +1,191 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectOneLineError, runCli } from './run.js';
+
+const BIN = fileURLToPath(new URL('../../bin/authkit.js', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'authkit-snell-net-cli-'));
+const usersFile = join(dir, 'users.txt');
+const children: ChildProcess[] = [];
+const closers: (() => void)[] = [];
+let port: number;
+let serve: ChildProcess;
+let serveStderr = '';
+
+function startServe(args: string[]): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [BIN, 'snell-serve', '--listen', '127.0.0.1:0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    let text = '';
+    child.stderr!.on('data', (c: Buffer) => {
+      text += c.toString();
+      serveStderr += c.toString();
+      const match = /listening on 127\.0\.0\.1:(\d+)/.exec(text);
+      if (match) resolve({ child, port: Number(match[1]) });
+    });
+    child.on('close', () => reject(new Error(`snell-serve ended: ${text}`)));
+  });
+}
+
+beforeAll(async () => {
+  writeFileSync(usersFile, 'alice:alice-psk\nbob:bob-psk\n');
+  ({ child: serve, port } = await startServe(['--users', usersFile, '--echo', '--stats-json', join(dir, 'stats.json')]));
+});
+afterAll(() => {
+  children.forEach((c) => c.kill('SIGKILL'));
+  closers.forEach((close) => close());
+});
+
+const probe = (args: string[], env: Record<string, string> = {}) => runCli(['snell-probe', '--server', `127.0.0.1:${port}`, ...args], env);
+
+describe('snell-probe against snell-serve', () => {
+  it('PING with the PSK from the environment: exit 0, the JSON the issue names, no PSK printed', async () => {
+    const result = await probe(['--psk-env', 'SNELL_PSK', '--ping', '--json'], { SNELL_PSK: 'alice-psk' });
+    expect(result.code).toBe(0);
+    const json = JSON.parse(result.stdout);
+    expect(Object.keys(json)).toEqual(['outcome', 'reply', 'connectMs', 'firstByteMs', 'totalMs', 'user']);
+    expect(json).toMatchObject({ outcome: 'authenticated', reply: { kind: 'pong' }, user: null });
+    expect(result.stdout + result.stderr).not.toContain('alice-psk');
+  });
+
+  it('a tunnel with --send prints what came back', async () => {
+    const result = await probe(['--psk-env', 'SNELL_PSK', '--target', 'example.com:443', '--send', 'hello'], { SNELL_PSK: 'bob-psk' });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/✔ authenticated \(tunnel\)/);
+    expect(result.stdout).toMatch(/received 5 bytes: hello/);
+  });
+
+  it('--users audits every user: one line each and a count; a user the server lacks fails the run', async () => {
+    const audit = join(dir, 'audit.txt');
+    writeFileSync(audit, 'alice:alice-psk\nbob:bob-psk\nmallory:guessed-psk\n');
+    const result = await probe(['--users', audit, '--parallel', '3', '--ping']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/✔ alice: authenticated \(pong\)/);
+    expect(result.stdout).toMatch(/✘ mallory: rejected/);
+    expect(result.stdout).toMatch(/no-match delay/);
+    expect(result.stdout).toMatch(/2 of 3 users authenticated/);
+    const one = await probe(['--users', audit, '--user', 'bob', '--ping', '--json']);
+    expect(JSON.parse(one.stdout)).toMatchObject({ outcome: 'authenticated', user: 'bob' });
+  });
+
+  it('bad input: one line, exit 2', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--ping'], /a PSK is required/],
+      [['--psk-env', 'SNELL_PSK'], /choose one of --ping, --target HOST:PORT or --udp HOST:PORT/],
+      [['--users', usersFile, '--user', 'nobody', '--ping'], /--user nobody: no such user in /],
+      [['--psk-env', 'SNELL_PSK', '--target', 'no-port'], /--target: expected HOST:PORT, got "no-port"/],
+      [['--psk-env', 'SNELL_PSK', '--ping', '--send-hex', 'zz'], /--send-hex/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await probe(args, { SNELL_PSK: 'x' });
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(expectOneLineError(result)).toMatch(message);
+    }
+  });
+});
+
+describe('snell-probe against servers that are not Snell', () => {
+  const serverThat = async (behaviour: (socket: net.Socket) => void): Promise<number> => {
+    const server = net.createServer((socket) => {
+      socket.on('error', () => undefined);
+      behaviour(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    closers.push(() => server.close());
+    return (server.address() as net.AddressInfo).port;
+  };
+  const probeAt = (target: number, extra: string[] = []) => runCli(['snell-probe', '--server', `127.0.0.1:${target}`, '--psk-env', 'P', '--ping', '--json', '--timeout', '1500', ...extra], { P: 'any' });
+
+  it('an HTTP server, random bytes back, silence, nothing listening', async () => {
+    const web = http.createServer((_req, res) => res.end('hi'));
+    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
+    closers.push(() => web.close());
+    const httpResult = await probeAt((web.address() as net.AddressInfo).port);
+    expect(httpResult.code).toBe(1);
+    expect(JSON.parse(httpResult.stdout)).toMatchObject({ outcome: 'rejected', note: expect.stringMatching(/does not decrypt with this PSK: not a Snell server/) });
+    const random = await probeAt(await serverThat((s) => s.once('data', () => s.end(Buffer.alloc(200, 7)))));
+    expect(JSON.parse(random.stdout).outcome).toBe('rejected');
+    const silent = await probeAt(await serverThat(() => undefined));
+    expect(JSON.parse(silent.stdout)).toMatchObject({ outcome: 'timeout', note: expect.stringMatching(/still open/) });
+    const closedServer = net.createServer();
+    await new Promise<void>((resolve) => closedServer.listen(0, '127.0.0.1', resolve));
+    const closedPort = (closedServer.address() as net.AddressInfo).port;
+    await new Promise((resolve) => closedServer.close(resolve));
+    const refused = await probeAt(closedPort);
+    expect(JSON.parse(refused.stdout)).toMatchObject({ outcome: 'connect-failed', note: 'connection refused (nothing listens there)' });
+  });
+
+  it('a reply that fails to decrypt mid-stream: authenticated, and said', async () => {
+    // A server that answers the real reply of snell-serve, then garbage: proxy snell-serve and corrupt after the first reply.
+    const corruptPort = await serverThat((client) => {
+      const upstream = net.connect({ host: '127.0.0.1', port });
+      // The salt and the first frame (under 2,000 bytes) pass; everything after is corrupted.
+      let passed = 0;
+      upstream.on('data', (chunk: Buffer) => {
+        const keep = Math.max(0, Math.min(chunk.length, 3000 - passed));
+        passed += chunk.length;
+        client.write(Buffer.concat([chunk.subarray(0, keep), Buffer.alloc(chunk.length - keep, 0xee)]));
+      });
+      client.on('data', (chunk: Buffer) => upstream.write(chunk));
+      upstream.on('error', () => client.destroy());
+    });
+    const result = await runCli(['snell-probe', '--server', `127.0.0.1:${corruptPort}`, '--psk-env', 'P', '--target', 'e.example:1', '--send', 'x'.repeat(60_000), '--json'], { P: 'alice-psk' });
+    const json = JSON.parse(result.stdout);
+    expect(json.outcome).toBe('authenticated');
+    expect(json.note).toMatch(/the stream failed to decrypt after the reply/);
+  });
+});
+
+describe('snell-serve', () => {
+  it('reloads the users file as a whole; a broken file keeps the last good users', async () => {
+    writeFileSync(usersFile, 'alice:alice-psk\ncarol:carol-psk\n');
+    let result;
+    for (let i = 0; i < 40; i++) {
+      result = await probe(['--psk-env', 'P', '--ping', '--json'], { P: 'carol-psk' });
+      if (result.code === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(result!.code).toBe(0);
+    writeFileSync(usersFile, 'alice:alice-psk\nthis line is broken\n');
+    for (let i = 0; i < 40 && !/keeping the last good users/.test(serveStderr); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(serveStderr).toMatch(/not reloaded, keeping the last good users \(2\): .*users\.txt:2: expected name:psk/);
+    expect((await probe(['--psk-env', 'P', '--ping'], { P: 'carol-psk' })).code).toBe(0);
+  });
+
+  it('logs one line per connection and prints per-user totals on exit (and --stats-json)', async () => {
+    expect(serveStderr).toMatch(/127\.0\.0\.1:\d+ alice - pong in=0 out=1/);
+    const exited = new Promise<string>((resolve) => {
+      let out = '';
+      serve.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      serve.on('close', () => resolve(out));
+    });
+    serve.kill('SIGTERM');
+    const totals = await exited;
+    expect(totals).toMatch(/connections \d+: \d+ authenticated, \d+ rejected/);
+    expect(totals).toMatch(/ {2}alice: \d+ connections/);
+    const stats = JSON.parse(readFileSync(join(dir, 'stats.json'), 'utf8'));
+    expect(stats.users.alice.connections).toBeGreaterThan(0);
+  });
+
+  it('bad input: one line, exit 2', async () => {
+    const broken = join(dir, 'broken.txt');
+    writeFileSync(broken, 'ok:psk\nnot a user line\n');
+    const cases: [string[], RegExp][] = [
+      [['snell-serve'], /--listen HOST:PORT is required/],
+      [['snell-serve', '--listen', '127.0.0.1:0'], /give either --users FILE \(multi-user\) or a PSK/],
+      [['snell-serve', '--listen', '127.0.0.1:0', '--users', broken], /broken\.txt:2/],
+      [['snell-serve', '--listen', '127.0.0.1:0', '--users', usersFile, '--allow-target', 'nope'], /--allow-target nope: expected HOST:PORT or a CIDR/],
+      [['snell-serve', '--listen', '127.0.0.1:0', '--users', usersFile, '--quic'], /--quic: serving v5 QUIC envelopes is not available yet/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runCli(args);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(expectOneLineError(result)).toMatch(message);
+    }
+  });
+});
