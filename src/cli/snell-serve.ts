@@ -24,6 +24,7 @@ interface ServeFlags {
   allowTarget: string[];
   authorizeUrl?: string;
   idleTimeout: number;
+  ipCache: boolean;
   statsJson?: string;
   quiet?: boolean;
   kdf?: string;
@@ -49,6 +50,7 @@ export function snellServeCommand(hooks: SnellServeHooks = {}): Command {
     .option('--echo', 'answer CONNECT (and UDP) to targets not allowed below with an in-process echo')
     .option('--allow-target <target>', 'let tunnels reach HOST:PORT or a CIDR[:PORT] (repeatable); anything else gets an error reply', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--authorize-url <url>', 'before each CONNECT, POST {"user","remote","target"} here; a non-2xx answer refuses it')
+    .option('--no-ip-cache', 'no client-IP cache: every connection is trial-authenticated from scratch (to measure the cold path)')
     .option('--idle-timeout <seconds>', 'close connections idle this long', integerOption(1, 86_400), 300)
     .option('--stats-json <file>', 'write per-user totals here on exit')
     .option('--quiet', 'no line per connection')
@@ -76,7 +78,7 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
   }
   const server = await startSnellServer({
     host: listen[1]!.replace(/^\[|\]$/g, ''), port: Number(listen[2]), users, psk, obfs: flags.obfs, udp: flags.udp ?? false, targets,
-    authorizeUrl: flags.authorizeUrl, idleTimeoutMs: flags.idleTimeout * 1000, kdf, log: flags.quiet ? undefined : log,
+    authorizeUrl: flags.authorizeUrl, ipCache: flags.ipCache, idleTimeoutMs: flags.idleTimeout * 1000, kdf, log: flags.quiet ? undefined : log,
   });
   const watcher = flags.users === undefined ? undefined : watchSnapshotFile(flags.users, {
     what: 'users file', noun: 'users', current: users!, digest, count: (u) => u.length,

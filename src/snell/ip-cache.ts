@@ -22,6 +22,8 @@ export class IpCache {
   }
 
   set(ip: string, index: number): void {
+    // Capacity 0: no cache at all (snell-serve --no-ip-cache, to measure the cold path).
+    if (this.capacity === 0) return;
     const key = canonicalIp(ip);
     if (!this.entries.has(key) && this.entries.size >= this.capacity) {
       this.entries.delete(this.entries.keys().next().value!);

@@ -27,7 +27,7 @@ export class ObfsUnwrapper {
   }
 
   push(chunk: Uint8Array): Buffer {
-    if (this.stage === 'raw') return Buffer.from(chunk);
+    if (this.stage === 'raw') return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     this.buffer = Buffer.concat([this.buffer, chunk]);
     const out: Buffer[] = [];
     if (this.stage === 'head') {

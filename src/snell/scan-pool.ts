@@ -144,7 +144,7 @@ export class ScanPool {
       const error = arrived.find((r) => r.error);
       if (error) throw new Error(`scan worker failed: ${error.error}`);
       const winner = arrived.find((r) => r.index >= 0);
-      return { index: winner?.index ?? -1, kind: winner?.kind, trials: arrived.reduce((sum, r) => sum + r.trials, 0) };
+      return { index: winner?.index ?? -1, kind: winner?.kind, derived: winner?.derived, trials: arrived.reduce((sum, r) => sum + r.trials, 0) };
     } finally {
       for (const id of scanIds) this.pending.delete(id);
       if (--this.active === 0) for (const worker of this.workers) worker.unref();

@@ -13,7 +13,7 @@ import { HEADER_SEALED_BYTES } from './frame.js';
 import { ObfsError, ObfsUnwrapper, ObfsWrapper } from './obfs-stream.js';
 import type { ObfsMode } from './obfs.js';
 import { SnellStreamReader, SnellStreamWriter } from './stream.js';
-import { TrialAuthenticator } from './trial-auth.js';
+import { TrialAuthenticator, type MatchedKey } from './trial-auth.js';
 import { UserStore, type SnellUser } from './users.js';
 import { serveTunnel, type TunnelSettings, type TunnelResult } from './tunnel.js';
 import type { TargetPolicy } from './targets.js';
@@ -35,6 +35,8 @@ export interface SnellServerOptions {
   udp: boolean;
   targets: TargetPolicy;
   authorizeUrl?: string;
+  /** false: no client-IP cache, every connection scans (for measuring the cold path). */
+  ipCache?: boolean;
   /** Closes a connection with no traffic for this long; default 300 s. */
   idleTimeoutMs?: number;
   kdf?: KdfBackend;
@@ -67,7 +69,7 @@ export interface SnellServer {
 export async function startSnellServer(options: SnellServerOptions): Promise<SnellServer> {
   const kdf = options.kdf ?? (await selectKdf());
   const multiUser = options.users !== undefined;
-  const authenticator = multiUser ? await TrialAuthenticator.create(options.users!, { kdf, detectLegacy: false }) : undefined;
+  const authenticator = multiUser ? await TrialAuthenticator.create(options.users!, { kdf, detectLegacy: false, cacheCapacity: options.ipCache === false ? 0 : undefined }) : undefined;
   const singlePsk = options.psk === undefined ? undefined : utf8.encode(options.psk);
   const log = options.log ?? (() => undefined);
   const stats: SnellServerStats = { accepted: 0, authenticated: 0, rejected: 0, open: 0, users: {} };
@@ -115,9 +117,9 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
     const salt = firstBytes.subarray(0, SALT_BYTES);
     let user: string;
     let psk: Uint8Array;
+    const matched: MatchedKey = {};
     if (authenticator) {
-      const store = authenticator.users;
-      const outcome = await authenticator.authenticate(firstBytes, ip);
+      const outcome = await authenticator.authenticate(firstBytes, ip, matched);
       if (!outcome.ok) {
         stats.rejected++;
         await new Promise((resolve) => setTimeout(resolve, NO_MATCH_DELAY_MS));
@@ -126,13 +128,14 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
         return;
       }
       user = outcome.user;
-      psk = store.psk(outcome.index);
+      psk = matched.store!.psk(outcome.index);
     } else {
       user = 'default';
       psk = singlePsk!;
     }
-    // As OpenSnell: the read key is derived again after the scan, the reply gets a fresh salt.
-    const readKey = aeadKey(await deriveSnellKey(kdf, psk, salt), 'aes-128-gcm');
+    // The scan's own derivation keys the reader (OpenSnell derives it once more: ~30 µs, not
+    // visible on the wire); the reply gets a fresh salt and its own key.
+    const readKey = aeadKey(matched.derived ?? (await deriveSnellKey(kdf, psk, salt)), 'aes-128-gcm');
     const reader = new SnellStreamReader(new AeadDirection('aes-128-gcm', readKey));
     let payloads: Uint8Array[];
     try {

@@ -80,9 +80,10 @@ export class SnellStreamReader {
     const { paddingLen, payloadLen } = this.header;
     if (this.pending.length < paddingLen + payloadLen + TAG_BYTES) return undefined;
     const at = this.consumed + paddingLen;
-    const padding = Buffer.from(this.take(paddingLen));
-    const sealed = Buffer.from(this.take(payloadLen + TAG_BYTES));
-    swapPadding(padding, sealed);
+    // Only a padded frame needs the swap, and so copies (later frames carry no padding).
+    const padding = paddingLen > 0 ? Buffer.from(this.take(paddingLen)) : undefined;
+    const sealed = padding ? Buffer.from(this.take(payloadLen + TAG_BYTES)) : this.take(payloadLen + TAG_BYTES);
+    if (padding) swapPadding(padding, sealed);
     this.header = undefined;
     const payload = this.direction.open(sealed);
     if (!payload) throw new DecodeError('v4 frame', at, 'payload does not authenticate');

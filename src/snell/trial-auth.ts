@@ -36,6 +36,11 @@ export type TrialOutcome =
       index?: number;
     };
 
+export interface MatchedKey {
+  store?: UserStore;
+  derived?: Uint8Array;
+}
+
 export interface TrialOptions {
   kdf?: KdfBackend;
   /**
@@ -101,12 +106,17 @@ export class TrialAuthenticator {
     return this.store;
   }
 
-  /** `blob` is the client's first bytes with any obfs already stripped. */
-  async authenticate(blob: Uint8Array, sourceIp?: string): Promise<TrialOutcome> {
-    return this.authenticateIn(this.store, blob, sourceIp);
+  /**
+   * `blob` is the client's first bytes with any obfs already stripped. `keyOut` receives the
+   * matching user's KDF output and the snapshot it was found in (a server keys its reader with
+   * them); it is never part of the outcome, which callers print.
+   */
+  async authenticate(blob: Uint8Array, sourceIp?: string, keyOut?: MatchedKey): Promise<TrialOutcome> {
+    return this.authenticateIn(this.store, blob, sourceIp, keyOut);
   }
 
-  private async authenticateIn(store: UserStore, blob: Uint8Array, sourceIp: string | undefined): Promise<TrialOutcome> {
+  private async authenticateIn(store: UserStore, blob: Uint8Array, sourceIp: string | undefined, keyOut?: MatchedKey): Promise<TrialOutcome> {
+    if (keyOut) keyOut.store = store;
     const started = performance.now();
     const micros = (): number => Math.round((performance.now() - started) * 1000);
     if (blob.length < TRIAL_BYTES) return { ok: false, reason: 'truncated', bytes: blob.length, trials: 0, micros: micros() };
@@ -117,7 +127,9 @@ export class TrialAuthenticator {
     const cached = sourceIp === undefined ? undefined : this.cache.get(sourceIp);
     if (cached !== undefined && cached < store.size) {
       trials++;
-      if ((await scanSlice(this.kdf, store, first, 'v4', cached, cached + 1)).kind) {
+      const hit = await scanSlice(this.kdf, store, first, 'v4', cached, cached + 1);
+      if (hit.kind) {
+        if (keyOut) keyOut.derived = hit.derived;
         return { ok: true, user: store.names[cached]!, index: cached, path: 'cache', trials, micros: micros() };
       }
     }
@@ -127,6 +139,7 @@ export class TrialAuthenticator {
     trials += found.trials;
     if (found.index >= 0) {
       if (sourceIp !== undefined) this.cache.set(sourceIp, found.index);
+      if (keyOut) keyOut.derived = found.derived;
       return { ok: true, user: store.names[found.index]!, index: found.index, path, trials, micros: micros() };
     }
     // What the server spent ends here; the legacy pass below is authkit's diagnosis on top.

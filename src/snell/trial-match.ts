@@ -89,6 +89,8 @@ export interface SliceResult {
   index: number;
   kind?: MatchKind;
   trials: number;
+  /** The matching user's KDF output (the server keys its reader with it instead of deriving again). */
+  derived?: Uint8Array;
 }
 
 /**
@@ -108,7 +110,7 @@ export async function scanSlice(
     const kind = testDerived(out, first, test);
     if (kind) {
       if (stop) Atomics.store(stop, 0, 1);
-      return { index: i, kind, trials };
+      return { index: i, kind, trials, derived: out };
     }
   }
   return { index: -1, trials };

@@ -1,0 +1,141 @@
+// `npm run bench`, snell-serve part (issue 6's figures): new multi-user connections per second
+// through snell-serve (100 users, a random user each, no IP cache: every connection is
+// trial-authenticated) next to the trial authentication alone (snell-auth bench's parallel
+// match for the same user count) in alternating rounds; and one CONNECT stream's throughput.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { buildFirstPacket, selectKdf } from '../../dist/index.js';
+import { benchTrialAuth, syntheticUsers } from '../../dist/snell/trial-bench.js';
+import { AeadDirection, aeadKey } from '../../dist/snell/aead.js';
+import { deriveSnellKey } from '../../dist/snell/kdf.js';
+import { SnellStreamWriter } from '../../dist/snell/stream.js';
+import { encodeRequest } from '../../dist/snell/request.js';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const USERS = 100;
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 8);
+const say = (m) => process.stderr.write(`bench: ${m}\n`);
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const kdf = await selectKdf();
+const users = syntheticUsers(USERS);
+const dir = mkdtempSync(join(tmpdir(), 'authkit-snell-bench-'));
+writeFileSync(join(dir, 'users.txt'), users.map((u) => `${u.name}:${u.psk}`).join('\n'));
+
+// The byte sink a tunnel pours into.
+let sunk = 0;
+const sink = net.createServer((socket) => socket.on('data', (chunk) => (sunk += chunk.length)));
+await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve));
+const sinkPort = sink.address().port;
+
+const serve = spawn(process.execPath, [join(ROOT, 'bin', 'authkit.js'), 'snell-serve', '--listen', '127.0.0.1:0', '--users', join(dir, 'users.txt'),
+  '--no-ip-cache', '--quiet', '--allow-target', `127.0.0.1:${sinkPort}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+const port = await new Promise((resolve) => {
+  let text = '';
+  serve.stderr.on('data', (c) => {
+    text += c;
+    const m = /listening on 127\.0\.0\.1:(\d+)/.exec(text);
+    if (m) resolve(Number(m[1]));
+  });
+});
+
+// PING first packets for random users, built before the clock starts: the client's own KDF
+// must not compete with the server for the two cores.
+say(`building 3000 first packets for random users of ${USERS}`);
+const packets = [];
+for (let i = 0; i < 3000; i++) {
+  const user = users[Math.floor(Math.random() * users.length)];
+  packets.push(Buffer.from((await buildFirstPacket({ psk: user.psk, kdf, request: { command: 'ping', clientId: new Uint8Array(0) } })).wire));
+}
+
+/** Connections answered per second: connect, first packet, wait for the server's reply and close. */
+function serverCpuMs() {
+  const fields = readFileSync(`/proc/${serve.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+async function serveRate() {
+  const cpu0 = process.cpuUsage();
+  const server0 = serverCpuMs();
+  let answered = 0;
+  let next = 0;
+  const started = performance.now();
+  const lane = async () => {
+    while (performance.now() - started < SECONDS * 1000) {
+      const packet = packets[next++ % packets.length];
+      const ok = await new Promise((resolve) => {
+        const socket = net.connect({ host: '127.0.0.1', port });
+        let bytes = 0;
+        socket.on('connect', () => socket.write(packet));
+        socket.on('data', (c) => (bytes += c.length));
+        socket.on('error', () => undefined);
+        socket.on('close', () => resolve(bytes >= 16 + 23 + 17));
+      });
+      if (ok) answered++;
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
+  const cpu = process.cpuUsage(cpu0);
+  say(`client CPU ${((cpu.user + cpu.system) / answered).toFixed(0)} µs/connection, snell-serve CPU ${(((serverCpuMs() - server0) * 1000) / answered).toFixed(0)} µs/connection`);
+  return (answered * 1000) / (performance.now() - started);
+}
+
+async function referenceRate() {
+  const [row] = await benchTrialAuth({ users: USERS, kdfs: [kdf], seconds: SECONDS });
+  return row.parallel.connectionsPerSec;
+}
+
+/** One CONNECT stream through snell-serve into the sink: MB/s arriving at the sink. */
+async function throughput() {
+  const psk = Buffer.from(users[0].psk);
+  const salt = randomBytes(16);
+  const writer = new SnellStreamWriter(new AeadDirection('aes-128-gcm', aeadKey(await deriveSnellKey(kdf, psk, salt), 'aes-128-gcm')), salt);
+  const socket = net.connect({ host: '127.0.0.1', port });
+  socket.on('error', () => undefined);
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write(writer.write(encodeRequest({ command: 'connect-v2', clientId: new Uint8Array(0), host: '127.0.0.1', port: sinkPort })));
+  const block = randomBytes(1 << 20);
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const from = sunk;
+  const started = performance.now();
+  while (performance.now() - started < SECONDS * 1000) {
+    if (!socket.write(writer.write(block))) await new Promise((resolve) => socket.once('drain', resolve));
+  }
+  const mb = (sunk - from) / 1e6 / ((performance.now() - started) / 1000);
+  socket.destroy();
+  return mb;
+}
+
+const figures = { serve: [], reference: [], mbps: [] };
+try {
+  for (let round = 1; round <= ROUNDS; round++) {
+    say(`snell-serve round ${round}/${ROUNDS}: trial authentication alone, then new connections through snell-serve`);
+    figures.reference.push(await referenceRate());
+    figures.serve.push(await serveRate());
+  }
+  say('one CONNECT stream through snell-serve');
+  for (let i = 0; i < 3; i++) figures.mbps.push(await throughput());
+} finally {
+  serve.kill('SIGTERM');
+  sink.close();
+}
+const serveMedian = median(figures.serve);
+const referenceMedian = median(figures.reference);
+console.log([
+  `**snell-serve**, ${USERS} users, a random user per connection, no IP cache (every connection trial-authenticated), ${IN_FLIGHT} connections at a time, median of ${ROUNDS} alternating rounds of ${SECONDS} s:`,
+  '',
+  '| what | connections/s | ratio | target |',
+  '|---|---:|---:|---:|',
+  `| trial authentication alone (snell-auth bench, parallel match, ${USERS} users, ${kdf.name}) | ${fmt(referenceMedian)} | | |`,
+  `| new connections through snell-serve (TCP, first packet, PONG, close) | ${fmt(serveMedian)} | ${(serveMedian / referenceMedian).toFixed(2)} | 0.8 |`,
+  '',
+  `One CONNECT stream through snell-serve on loopback (client encrypts, snell-serve decrypts and forwards): ${figures.mbps.map((m) => `${Math.round(m)}`).join(', ')} MB/s (target 200).`,
+].join('\n'));
