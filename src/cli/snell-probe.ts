@@ -8,9 +8,12 @@ import type { ObfsMode } from '../snell/obfs.js';
 import { parseHex, utf8 } from '../bytes.js';
 import { InputError } from '../errors.js';
 import { escapeForDisplay } from '../text.js';
+import { addLoadOptions, parseLoadFlags, runLoadCli, type LoadFlags } from './load.js';
+import { SnellLoadTarget } from '../snell/load.js';
 import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stdoutColors } from './io.js';
 
-interface ProbeFlags {
+interface ProbeFlags extends LoadFlags {
+  badRatio?: string;
   server?: string;
   psk?: string;
   pskFile?: string;
@@ -29,12 +32,11 @@ interface ProbeFlags {
   send?: string;
   sendHex?: string;
   timeout: number;
-  json?: boolean;
   kdf?: string;
 }
 
 export function snellProbeCommand(): Command {
-  return new Command('snell-probe')
+  return addLoadOptions(new Command('snell-probe')
     .description('ask a live Snell server whether a PSK authenticates (or every user of a users file), with obfs, and how fast')
     .option('--server <host:port>', 'the Snell server')
     .option('--psk-env <var>', 'the PSK from an environment variable')
@@ -56,7 +58,8 @@ export function snellProbeCommand(): Command {
     .option('--timeout <ms>', 'give up after this long', integerOption(1, 600_000), 5000)
     .option('--json', 'one JSON object per probe: {"outcome","reply","connectMs","firstByteMs","totalMs","user"}')
     .option('--kdf <backend>', 'Argon2id backend: auto, native, node-crypto, wasm-simd, node-rs, wasm (or AUTHKIT_KDF)')
-    .addHelpText('after', '\nExamples:\n  authkit snell-probe --server 203.0.113.1:8388 --psk-env SNELL_PSK --ping\n  authkit snell-probe --server 203.0.113.1:8388 --users users.csv --parallel 8 --ping --json')
+    .option('--bad-ratio <p>', '--load: the share of connections (0..1) made with a PSK no user has'))
+    .addHelpText('after', '\nExamples:\n  authkit snell-probe --server 203.0.113.1:8388 --psk-env SNELL_PSK --ping\n  authkit snell-probe --server 203.0.113.1:8388 --users users.csv --parallel 8 --ping --json\n  authkit snell-probe --server 203.0.113.1:8388 --users users.csv --ping --load --rate 200 --duration 30s --bad-ratio 0.1')
     .action(exitsWith(snellProbe));
 }
 
@@ -98,6 +101,17 @@ async function snellProbe(flags: ProbeFlags): Promise<number> {
   const base: Omit<ProbeOptions, 'psk'> = {
     ...server, version: flags.version as SnellVersion, obfs: flags.obfs, obfsHost: flags.obfsHost, action, send, timeoutMs: flags.timeout, kdf,
   };
+  if (flags.load) {
+    const badRatio = flags.badRatio === undefined ? 0 : Number(flags.badRatio);
+    if (!/^\s*(0(\.\d+)?|1(\.0+)?|\.\d+)\s*$/.test(flags.badRatio ?? '0')) throw new InputError(`--bad-ratio: expected a share from 0 to 1, got "${flags.badRatio}"`);
+    const parsed = parseLoadFlags(flags);
+    if (parsed.options.pipelining > 1) throw new InputError('--pipelining: every Snell probe is its own connection');
+    const target = new SnellLoadTarget({ probe: base, psks: probes.map((p) => p.psk), badRatio });
+    return runLoadCli({
+      title: `snell-probe --load ${flags.server}`, target, parsed, flags, drainMs: flags.timeout + 500,
+      kinds: badRatio > 0 ? ['good PSK', 'bad PSK'] : undefined,
+    });
+  }
   const results: (ProbeResult & { user?: string })[] = new Array(probes.length);
   let next = 0;
   let failed = 0;

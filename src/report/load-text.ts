@@ -34,7 +34,7 @@ export function renderLoadText(summary: LoadSummary, thresholds: readonly Thresh
   }
   if (summary.kinds) {
     lines.push('');
-    lines.push(['per event'.padEnd(22), ...['p50', 'p90', 'p99', 'p99.9', 'max'].map((h) => h.padStart(10)), '  requests  outcomes'].join(''));
+    lines.push(['per kind'.padEnd(22), ...['p50', 'p90', 'p99', 'p99.9', 'max'].map((h) => h.padStart(10)), '  requests  outcomes'].join(''));
     for (const [kind, stats] of Object.entries(summary.kinds)) {
       const outcomes = Object.entries(stats.outcomes).map(([o, n]) => `${o} ${n}`).join(', ');
       lines.push(`${percentileRow(kind, stats.latencyUs)}  ${count(stats.requests).padStart(8)}  ${outcomes}`);

@@ -73,8 +73,21 @@ describe('snell-probe against snell-serve', () => {
     expect(JSON.parse(one.stdout)).toMatchObject({ outcome: 'authenticated', user: 'bob' });
   });
 
+  it('--load with --bad-ratio: new connections at a rate; wrong PSKs show the 50 ms no-match delay as their own kind', async () => {
+    const result = await probe(['--psk-env', 'P', '--ping', '--load', '--rate', '40', '--duration', '2s', '--bad-ratio', '0.25', '--json'], { P: 'alice-psk' });
+    expect(result.code).toBe(0);
+    const summary = JSON.parse(result.stdout);
+    expect(summary.requests).toBe(80);
+    expect(summary.errors).toBe(0);
+    expect(Object.keys(summary.kinds)).toEqual(['good PSK', 'bad PSK']);
+    expect(summary.kinds['bad PSK'].outcomes).toEqual({ 'rejected-bad-psk': summary.kinds['bad PSK'].requests });
+    expect(summary.kinds['bad PSK'].latencyUs.p50).toBeGreaterThan(45_000);
+    expect(summary.kinds['good PSK'].latencyUs.p50).toBeLessThan(45_000);
+  });
+
   it('bad input: one line, exit 2', async () => {
     const cases: [string[], RegExp][] = [
+      [['--psk-env', 'SNELL_PSK', '--ping', '--load', '--rate', '5', '--bad-ratio', '2'], /--bad-ratio: expected a share from 0 to 1, got "2"/],
       [['--ping'], /a PSK is required/],
       [['--psk-env', 'SNELL_PSK'], /choose one of --ping, --target HOST:PORT or --udp HOST:PORT/],
       [['--users', usersFile, '--user', 'nobody', '--ping'], /--user nobody: no such user in /],
