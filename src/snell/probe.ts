@@ -129,7 +129,7 @@ export async function probeSnell(options: ProbeOptions): Promise<ProbeResult> {
         ? 'closed before a whole reply arrived'
         : afterMs >= 35 && afterMs <= 250
           ? `closed ${afterMs.toFixed(1)} ms after the header with nothing sent: a multi-user server's no-match delay (50 ms): no user has this PSK`
-          : `closed ${afterMs.toFixed(1)} ms after the header with nothing sent: a single-user server with another PSK, or not a Snell server`;
+          : `closed ${afterMs.toFixed(1)} ms after the header with nothing sent: a single-user server with another PSK, a server expecting another obfs, or not a Snell server`;
       finish('rejected', note);
     };
 
