@@ -52,7 +52,7 @@ export function snellProbeCommand(): Command {
     .option('--target <host:port>', 'open a tunnel to this target')
     .option('--command <cmd>', '--target: connect-v2 (reuse, the default) or connect', choiceOption(['connect', 'connect-v2'] as const), 'connect-v2')
     .option('--udp <host:port>', 'UDP-over-TCP: send one datagram to this address and wait for one back')
-    .option('--quic', 'a v5 QUIC envelope over UDP (not yet available)')
+    .option('--quic', 'with --target: a v5 QUIC envelope over UDP (--send is the inner packet; default a stand-in QUIC Initial)')
     .option('--send <text>', 'data to send through the tunnel (or as the datagram); what comes back is printed')
     .option('--send-hex <hex>', 'the same, in hex')
     .option('--timeout <ms>', 'give up after this long', integerOption(1, 600_000), 5000)
@@ -73,11 +73,12 @@ function hostPort(text: string, flag: string): { host: string; port: number } {
 async function snellProbe(flags: ProbeFlags): Promise<number> {
   if (flags.server === undefined) throw new InputError('--server HOST:PORT is required');
   const server = hostPort(flags.server, '--server');
-  if (flags.quic) throw new InputError('--quic: probing with a v5 QUIC envelope is not available yet (snell-gen --quic builds one)');
   const actions = [flags.ping, flags.target, flags.udp].filter((x) => x !== undefined && x !== false).length;
   if (actions !== 1) throw new InputError('choose one of --ping, --target HOST:PORT or --udp HOST:PORT');
+  if (flags.quic && flags.target === undefined) throw new InputError('--quic: the envelope carries a target: give --target HOST:PORT');
   let action: ProbeAction;
-  if (flags.ping) action = { kind: 'ping' };
+  if (flags.quic) action = { kind: 'quic', ...hostPort(flags.target!, '--target') };
+  else if (flags.ping) action = { kind: 'ping' };
   else if (flags.target !== undefined) action = { kind: 'connect', ...hostPort(flags.target, '--target'), command: flags.command };
   else action = { kind: 'udp', ...hostPort(flags.udp!, '--udp') };
   if (flags.send !== undefined && flags.sendHex !== undefined) throw new InputError('--send and --send-hex exclude each other');

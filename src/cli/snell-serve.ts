@@ -46,7 +46,7 @@ export function snellServeCommand(hooks: SnellServeHooks = {}): Command {
     .option('--psk <psk>', 'single-user: the PSK (visible in ps)')
     .option('--obfs <mode>', 'off, http or tls', choiceOption(['off', 'http', 'tls'] as const), 'off')
     .option('--udp', 'allow UDP-over-TCP')
-    .option('--quic', 'v5 QUIC envelopes on the same UDP port (not yet available)')
+    .option('--quic', 'v5 QUIC envelopes on the same port over UDP (no delay on a miss, as OpenSnell)')
     .option('--echo', 'answer CONNECT (and UDP) to targets not allowed below with an in-process echo')
     .option('--allow-target <target>', 'let tunnels reach HOST:PORT or a CIDR[:PORT] (repeatable); anything else gets an error reply', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--authorize-url <url>', 'before each CONNECT, POST {"user","remote","target"} here; a non-2xx answer refuses it')
@@ -63,7 +63,6 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
   if (flags.listen === undefined) throw new InputError('--listen HOST:PORT is required');
   const listen = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(flags.listen);
   if (!listen || Number(listen[2]) > 65535) throw new InputError(`--listen: expected HOST:PORT, got "${flags.listen}"`);
-  if (flags.quic) throw new InputError('--quic: serving v5 QUIC envelopes is not available yet');
   const psk = readSecret({ value: flags.psk, file: flags.pskFile, env: flags.pskEnv }, 'psk');
   if ((psk === undefined) === (flags.users === undefined)) throw new InputError('give either --users FILE (multi-user) or a PSK (--psk-env, --psk-file, --psk)');
   const targets = parseTargetPolicy(flags.allowTarget, flags.echo ?? false);
@@ -77,7 +76,7 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
     digest = sha256(readFileSync(flags.users));
   }
   const server = await startSnellServer({
-    host: listen[1]!.replace(/^\[|\]$/g, ''), port: Number(listen[2]), users, psk, obfs: flags.obfs, udp: flags.udp ?? false, targets,
+    host: listen[1]!.replace(/^\[|\]$/g, ''), port: Number(listen[2]), users, psk, obfs: flags.obfs, udp: flags.udp ?? false, quic: flags.quic ?? false, targets,
     authorizeUrl: flags.authorizeUrl, ipCache: flags.ipCache, idleTimeoutMs: flags.idleTimeout * 1000, kdf, log: flags.quiet ? undefined : log,
   });
   const watcher = flags.users === undefined ? undefined : watchSnapshotFile(flags.users, {
@@ -90,7 +89,7 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
     log, warning: (w) => `warning: ${w}`, pollMs: hooks.pollMs,
   });
   const who = users ? `${users.length} users from ${flags.users}` : 'one PSK';
-  log(`snell-serve: ${who}, obfs ${flags.obfs}, udp ${flags.udp ? 'on' : 'off'}, tunnels to ${targets.describe()}, listening on ${server.address.address}:${server.address.port}`);
+  log(`snell-serve: ${who}, obfs ${flags.obfs}, udp ${flags.udp ? 'on' : 'off'}, quic ${flags.quic ? 'on' : 'off'}, tunnels to ${targets.describe()}, listening on ${server.address.address}:${server.address.port}`);
   hooks.onListening?.(server.address.port);
   await stopRequested(hooks.signal);
   log('snell-serve: stopping');

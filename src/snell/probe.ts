@@ -6,10 +6,11 @@
  * delay), `timeout`, `connect-failed`; with the time to connect, to the first reply byte, total.
  */
 import net from 'node:net';
+import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { AeadDirection, aeadKey } from './aead.js';
-import { aeadForVersion, isFramedVersion, type SnellVersion } from './client.js';
+import { aeadForVersion, buildQuicPacket, isFramedVersion, type SnellVersion } from './client.js';
 import { deriveSnellKey, SALT_BYTES, selectKdf, type KdfBackend } from './kdf.js';
 import { encodeRequest, type SnellRequest } from './request.js';
 import { decodeReply } from './reply.js';
@@ -22,6 +23,7 @@ import { utf8 } from '../bytes.js';
 
 export type ProbeAction =
   | { kind: 'ping' }
+  | { kind: 'quic'; host: string; port: number }
   | { kind: 'connect'; host: string; port: number; command: 'connect' | 'connect-v2' }
   | { kind: 'udp'; host: string; port: number };
 
@@ -43,7 +45,7 @@ export type ProbeOutcome = 'authenticated' | 'rejected' | 'timeout' | 'connect-f
 
 export interface ProbeResult {
   outcome: ProbeOutcome;
-  reply?: { kind: 'tunnel' | 'pong' | 'error' | 'udp'; code?: number; message?: string };
+  reply?: { kind: 'tunnel' | 'pong' | 'error' | 'udp' | 'quic'; code?: number; message?: string };
   /** What came back through the tunnel (or the datagram's payload). */
   received?: Uint8Array;
   connectMs?: number;
@@ -56,8 +58,43 @@ export interface ProbeResult {
 /** A reply byte arriving this long after the header without a close suggests the lazy reply is waiting on the target. */
 const QUIET_AFTER_DATA_MS = 300;
 
+/** A stand-in QUIC Initial: a long header (0xc0 | type 0), version 1, then padding to 1200 bytes, as clients pad. */
+export function fakeQuicInitial(): Uint8Array {
+  const packet = randomBytes(1200);
+  packet.set([0xc3, 0x00, 0x00, 0x00, 0x01], 0);
+  return packet;
+}
+
+/**
+ * A v5 QUIC envelope over UDP: the first datagram of a flow carries the target and the inner
+ * packet; anything that comes back counts. UDP has no rejection: silence is all a wrong PSK,
+ * a refused target and a mute target have in common.
+ */
+async function probeQuic(options: ProbeOptions & { action: { kind: 'quic'; host: string; port: number } }, kdf: KdfBackend): Promise<ProbeResult> {
+  const started = performance.now();
+  const since = (t: number): number => Math.round((performance.now() - t) * 1000) / 1000;
+  const packet = await buildQuicPacket({ psk: options.psk, host: options.action.host, port: options.action.port, inner: options.send ?? fakeQuicInitial(), kdf });
+  const socket = dgram.createSocket(net.isIP(options.host) === 6 ? 'udp6' : 'udp4');
+  return new Promise<ProbeResult>((resolve) => {
+    const finish = (result: Omit<ProbeResult, 'totalMs'>): void => {
+      clearTimeout(timer);
+      socket.close();
+      resolve({ ...result, totalMs: since(started) });
+    };
+    const timer = setTimeout(() => finish({
+      outcome: 'timeout',
+      note: `no datagram back within ${options.timeoutMs} ms: a QUIC envelope has no rejection, so this is a wrong PSK, a target the server refuses, or a target that did not answer`,
+    }), options.timeoutMs);
+    socket.on('error', (error: NodeJS.ErrnoException) => finish({ outcome: 'connect-failed', note: error.code ?? error.message }));
+    socket.on('message', (message) => finish({ outcome: 'authenticated', reply: { kind: 'quic' }, received: message, firstByteMs: since(sent) }));
+    const sent = performance.now();
+    socket.send(packet.wire, options.port, options.host);
+  });
+}
+
 export async function probeSnell(options: ProbeOptions): Promise<ProbeResult> {
   const kdf = options.kdf ?? (await selectKdf());
+  if (options.action.kind === 'quic') return probeQuic(options as ProbeOptions & { action: { kind: 'quic'; host: string; port: number } }, kdf);
   const psk = typeof options.psk === 'string' ? utf8.encode(options.psk) : options.psk;
   const format: StreamFormat = isFramedVersion(options.version) ? 'v4' : 'legacy';
   const aead = aeadForVersion(options.version);

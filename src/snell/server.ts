@@ -18,6 +18,7 @@ import { UserStore, type SnellUser } from './users.js';
 import { serveTunnel, type TunnelSettings, type TunnelResult } from './tunnel.js';
 import type { TargetPolicy } from './targets.js';
 import { canonicalIp } from '../ip.js';
+import { startQuicRelay } from './quic-relay.js';
 import { utf8 } from '../bytes.js';
 
 /** OpenSnell's unauthDelay. */
@@ -33,6 +34,8 @@ export interface SnellServerOptions {
   psk?: string;
   obfs: ObfsMode;
   udp: boolean;
+  /** v5 QUIC envelopes on the same port, over UDP. */
+  quic?: boolean;
   targets: TargetPolicy;
   authorizeUrl?: string;
   /** false: no client-IP cache, every connection scans (for measuring the cold path). */
@@ -185,14 +188,19 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
       resolve();
     });
   });
+  const address = server.address() as net.AddressInfo;
+  const quic = options.quic
+    ? await startQuicRelay({ host: options.host, port: address.port, authenticator, psk: singlePsk, kdf, targets: options.targets, log, idleTimeoutMs: options.idleTimeoutMs ?? 300_000 })
+    : undefined;
   return {
-    address: server.address() as net.AddressInfo,
+    address,
     stats: () => stats,
     replaceUsers(users) {
       if (!authenticator) throw new Error('a single-PSK server has no users to replace');
       authenticator.replaceUsers(users instanceof UserStore ? users : UserStore.fromUsers(users));
     },
     async close() {
+      quic?.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         for (const socket of sockets) socket.destroy();

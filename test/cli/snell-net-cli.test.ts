@@ -93,6 +93,7 @@ describe('snell-probe against snell-serve', () => {
       [['--users', usersFile, '--user', 'nobody', '--ping'], /--user nobody: no such user in /],
       [['--psk-env', 'SNELL_PSK', '--target', 'no-port'], /--target: expected HOST:PORT, got "no-port"/],
       [['--psk-env', 'SNELL_PSK', '--ping', '--send-hex', 'zz'], /--send-hex/],
+      [['--psk-env', 'SNELL_PSK', '--ping', '--quic'], /--quic: the envelope carries a target: give --target HOST:PORT/],
     ];
     for (const [args, message] of cases) {
       const result = await probe(args, { SNELL_PSK: 'x' });
@@ -193,7 +194,8 @@ describe('snell-serve', () => {
       [['snell-serve', '--listen', '127.0.0.1:0'], /give either --users FILE \(multi-user\) or a PSK/],
       [['snell-serve', '--listen', '127.0.0.1:0', '--users', broken], /broken\.txt:2/],
       [['snell-serve', '--listen', '127.0.0.1:0', '--users', usersFile, '--allow-target', 'nope'], /--allow-target nope: expected HOST:PORT or a CIDR/],
-      [['snell-serve', '--listen', '127.0.0.1:0', '--users', usersFile, '--quic'], /--quic: serving v5 QUIC envelopes is not available yet/],
+      [['snell-serve', '--listen', '127.0.0.1:0', '--users', usersFile, '--psk', 'x'], /give either --users FILE \(multi-user\) or a PSK/],
+      [['snell-serve', '--listen', 'nowhere'], /--listen: expected HOST:PORT, got "nowhere"/],
     ];
     for (const [args, message] of cases) {
       const result = await runCli(args);

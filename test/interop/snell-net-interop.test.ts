@@ -52,7 +52,7 @@ describe.skipIf(!available)('the Python client against snell-serve', () => {
   });
   afterAll(async () => Promise.all(servers.map((s) => s.close())));
   const serve = async (obfs: 'off' | 'http' = 'off'): Promise<number> => {
-    const server = await startSnellServer({ host: '127.0.0.1', port: 0, users, obfs, udp: true, targets: parseTargetPolicy([`127.0.0.1:${closedPort}`], true) });
+    const server = await startSnellServer({ host: '127.0.0.1', port: 0, users, obfs, udp: true, quic: true, targets: parseTargetPolicy([`127.0.0.1:${closedPort}`], true) });
     servers.push(server);
     return server.address.port;
   };
@@ -77,6 +77,15 @@ describe.skipIf(!available)('the Python client against snell-serve', () => {
     expect(Buffer.from(udp.received, 'hex').toString()).toBe('a datagram');
     const obfsPort = await serve('http');
     expect(await pythonClient(obfsPort, 'interop-psk-4', 'ping', '--obfs', 'http')).toMatchObject({ reply: { kind: 'pong' } });
+  });
+
+  it('a v5 QUIC envelope from the Python client opens a flow (echoed); a wrong PSK gets nothing back', async () => {
+    const port = await serve();
+    const inner = Buffer.concat([Buffer.from([0xc3, 0, 0, 0, 1]), Buffer.alloc(1195, 7)]);
+    const flow = await pythonClient(port, 'interop-psk-11', 'quic', 'www.example.com', '443', inner.toString('hex'));
+    expect(flow).toMatchObject({ outcome: 'authenticated', reply: { kind: 'quic' } });
+    expect(flow.received).toBe(inner.toString('hex'));
+    expect((await pythonClient(port, 'nobody', 'quic', 'www.example.com', '443', inner.toString('hex'))).outcome).toBe('timeout');
   });
 });
 

@@ -6,7 +6,8 @@ plain blocking sockets: an independent third party for snell-probe and snell-ser
 
   snell_net_peer.py client HOST PORT PSK ACTION [ARGS] [--obfs http]
       ACTION: ping | connect TARGET_HOST TARGET_PORT HEXDATA | connect-twice TARGET_HOST TARGET_PORT
-              | udp TARGET_HOST TARGET_PORT HEXDATA
+              | udp TARGET_HOST TARGET_PORT HEXDATA | quic TARGET_HOST TARGET_PORT HEXDATA
+              (quic: a v5 envelope over UDP; what comes back is the first datagram)
       Prints one JSON line: {"outcome", "reply", "received", "closeMs"}.
   snell_net_peer.py server USERS_FILE [--obfs http]
       USERS_FILE has name:psk lines. Serves on 127.0.0.1, any port; prints "listening PORT".
@@ -25,7 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from snell_peer import (  # noqa: E402
     CIPHER_AES, HEADER_SEALED_LEN, MAX_CHUNK, NonceStream, PeerError, SALT_LEN, TAG_LEN,
-    make_aead, open_frame, seal_frame,
+    encode_quic, make_aead, open_frame, seal_frame,
 )
 
 
@@ -91,8 +92,26 @@ def skip_http_head(sock):
 # client
 # --------------------------------------------------------------------------
 
+def quic_client(host, port, psk, argv):
+    salt = bytearray(os.urandom(SALT_LEN))
+    salt[0] &= ~0x40  # the official server takes a set QUIC fixed bit for raw QUIC
+    packet = encode_quic(psk, bytes(salt), argv[4], int(argv[5]), bytes.fromhex(argv[6]))
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(1.5)
+    sock.sendto(packet, (host, port))
+    try:
+        reply, _ = sock.recvfrom(65535)
+        result = {"outcome": "authenticated", "reply": {"kind": "quic"}, "received": reply.hex(), "closeMs": None}
+    except socket.timeout:
+        result = {"outcome": "timeout", "reply": None, "received": "", "closeMs": None}
+    print(json.dumps(result), flush=True)
+
+
 def client(argv):
     host, port, psk, action = argv[0], int(argv[1]), argv[2], argv[3]
+    if action == "quic":
+        quic_client(host, port, psk, argv)
+        return
     obfs = "http" if "--obfs" in argv and argv[argv.index("--obfs") + 1] == "http" else "off"
     sock = socket.create_connection((host, port), timeout=5)
     salt = os.urandom(SALT_LEN)

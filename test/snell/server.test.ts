@@ -130,6 +130,28 @@ describe('snell-serve and snell-probe', () => {
     expect((await probe(off, { action: { kind: 'udp', host: '127.0.0.1', port: 53 } })).reply).toEqual({ kind: 'error', code: 1, message: 'UDP disabled' });
   });
 
+  it('QUIC: an envelope opens a flow to the target (echo, and a real UDP peer); a wrong PSK or raw QUIC gets nothing back', async () => {
+    const udpEcho = dgram.createSocket('udp4');
+    udpEcho.on('message', (message, info) => udpEcho.send(Buffer.concat([Buffer.from('re:'), message]), info.port, info.address));
+    await new Promise<void>((resolve) => udpEcho.bind(0, '127.0.0.1', resolve));
+    closers.push(() => udpEcho.close());
+    const server = await serve({ quic: true, targets: parseTargetPolicy([`127.0.0.1:${udpEcho.address().port}`], true) });
+    const echoed = await probe(server, { action: { kind: 'quic', host: 'www.example.com', port: 443 }, send: utf8.encode('inner quic packet') });
+    expect(echoed).toMatchObject({ outcome: 'authenticated', reply: { kind: 'quic' } });
+    expect(Buffer.from(echoed.received!).toString()).toBe('inner quic packet');
+    const real = await probe(server, { action: { kind: 'quic', host: '127.0.0.1', port: udpEcho.address().port }, send: utf8.encode('hello') });
+    expect(Buffer.from(real.received!).toString()).toBe('re:hello');
+    const wrong = await probe(server, { psk: 'nobody', timeoutMs: 400, action: { kind: 'quic', host: 'www.example.com', port: 443 } });
+    expect(wrong).toMatchObject({ outcome: 'timeout', note: expect.stringMatching(/a QUIC envelope has no rejection/) });
+    const raw = dgram.createSocket('udp4');
+    const got: Buffer[] = [];
+    raw.on('message', (m) => got.push(m));
+    raw.send(Buffer.alloc(1200, 0xc3), server.address.port, '127.0.0.1');
+    await new Promise((r) => setTimeout(r, 300));
+    raw.close();
+    expect(got).toEqual([]);
+  });
+
   it('the users file is replaced as a whole snapshot', async () => {
     const server = await serve();
     server.replaceUsers([{ name: 'newcomer', psk: 'fresh-psk' }]);
