@@ -186,6 +186,28 @@ describe('snell-serve', () => {
     expect(stats.users.alice.connections).toBeGreaterThan(0);
   });
 
+  const openFiles = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0);
+  it.skipIf(openFiles < 12_000)('10,000 idle connections: memory stays bounded and the idle timeout closes every one', async () => {
+    const { child, port: idlePort } = await startServe(['--users', usersFile, '--echo', '--quiet', '--idle-timeout', '3']);
+    const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
+    const before = rss();
+    let closed = 0;
+    const sockets: net.Socket[] = [];
+    for (let batch = 0; batch < 10; batch++) {
+      await Promise.all(Array.from({ length: 1000 }, () => new Promise<void>((resolve) => {
+        const socket = net.connect({ host: '127.0.0.1', port: idlePort }, () => resolve());
+        socket.on('error', () => resolve());
+        socket.on('close', () => closed++);
+        sockets.push(socket);
+      })));
+    }
+    const grown = rss() - before;
+    expect(grown).toBeLessThan(400);
+    for (let i = 0; i < 300 && closed < 10_000; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(closed).toBe(10_000);
+    child.kill('SIGKILL');
+  }, 40_000);
+
   it('bad input: one line, exit 2', async () => {
     const broken = join(dir, 'broken.txt');
     writeFileSync(broken, 'ok:psk\nnot a user line\n');

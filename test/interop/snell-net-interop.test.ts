@@ -51,7 +51,7 @@ describe.skipIf(!available)('the Python client against snell-serve', () => {
     await new Promise((resolve) => probe.close(resolve));
   });
   afterAll(async () => Promise.all(servers.map((s) => s.close())));
-  const serve = async (obfs: 'off' | 'http' = 'off'): Promise<number> => {
+  const serve = async (obfs: 'off' | 'http' | 'tls' = 'off'): Promise<number> => {
     const server = await startSnellServer({ host: '127.0.0.1', port: 0, users, obfs, udp: true, quic: true, targets: parseTargetPolicy([`127.0.0.1:${closedPort}`], true) });
     servers.push(server);
     return server.address.port;
@@ -77,6 +77,12 @@ describe.skipIf(!available)('the Python client against snell-serve', () => {
     expect(Buffer.from(udp.received, 'hex').toString()).toBe('a datagram');
     const obfsPort = await serve('http');
     expect(await pythonClient(obfsPort, 'interop-psk-4', 'ping', '--obfs', 'http')).toMatchObject({ reply: { kind: 'pong' } });
+    const tlsPort = await serve('tls');
+    expect(await pythonClient(tlsPort, 'interop-psk-5', 'ping', '--obfs', 'tls')).toMatchObject({ reply: { kind: 'pong' } });
+    const tlsEcho = await pythonClient(tlsPort, 'interop-psk-6', 'connect', 'example.com', '443', hex('z'.repeat(20_000)), '--obfs', 'tls');
+    expect(Buffer.from(tlsEcho.received, 'hex').toString()).toBe('z'.repeat(20_000));
+    const tlsTwice = await pythonClient(tlsPort, 'interop-psk-8', 'connect-twice', 'example.com', '443', '--obfs', 'tls');
+    expect(Buffer.from(tlsTwice.received, 'hex').toString()).toBe('first|second');
   });
 
   it('a v5 QUIC envelope from the Python client opens a flow (echoed); a wrong PSK gets nothing back', async () => {
@@ -92,7 +98,7 @@ describe.skipIf(!available)('the Python client against snell-serve', () => {
 describe.skipIf(!available)('snell-probe against the Python server', () => {
   const children: ChildProcess[] = [];
   afterAll(() => children.forEach((c) => c.kill()));
-  const start = async (obfs: 'off' | 'http' = 'off'): Promise<number> => {
+  const start = async (obfs: 'off' | 'http' | 'tls' = 'off'): Promise<number> => {
     const dir = mkdtempSync(join(tmpdir(), 'authkit-snell-net-'));
     writeFileSync(join(dir, 'users.txt'), users.map((u) => `${u.name}:${u.psk}`).join('\n'));
     const child = spawn(PYTHON, [PEER, 'server', join(dir, 'users.txt'), '--obfs', obfs], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -116,5 +122,9 @@ describe.skipIf(!available)('snell-probe against the Python server', () => {
     expect(Buffer.from(udp.received!).toString()).toBe('q');
     const obfsPort = await start('http');
     expect(await probe(obfsPort, { obfs: 'http' })).toMatchObject({ outcome: 'authenticated', reply: { kind: 'pong' } });
+    const tlsPort = await start('tls');
+    expect(await probe(tlsPort, { obfs: 'tls' })).toMatchObject({ outcome: 'authenticated', reply: { kind: 'pong' } });
+    const tlsEcho = await probe(tlsPort, { obfs: 'tls', action: { kind: 'connect', host: 'example.com', port: 443, command: 'connect-v2' }, send: utf8.encode('t'.repeat(25_000)) });
+    expect(Buffer.from(tlsEcho.received!).toString()).toBe('t'.repeat(25_000));
   });
 });

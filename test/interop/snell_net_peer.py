@@ -88,6 +88,43 @@ def skip_http_head(sock):
         data += chunk
 
 
+def tls_client_hello(first, host=b"cloudfront.net"):
+    """The fake ClientHello of spec §8 carrying up to 0x400 Snell bytes, then 17 03 03 records."""
+    data, rest = first[:0x400], first[0x400:]
+    n, h = len(data), len(host)
+    hello = (bytes([0x16, 0x03, 0x01]) + (212 + n + h).to_bytes(2, "big") + bytes([0x01, 0x00]) + (208 + n + h).to_bytes(2, "big")
+             + bytes([0x03, 0x03]) + int(time.time()).to_bytes(4, "big") + os.urandom(28) + bytes([0x20]) + os.urandom(32)
+             + (56).to_bytes(2, "big") + os.urandom(56) + bytes([0x01, 0x00]) + (79 + n + h).to_bytes(2, "big")
+             + bytes([0x00, 0x23]) + n.to_bytes(2, "big") + data
+             + bytes([0x00, 0x00]) + (h + 5).to_bytes(2, "big") + (h + 3).to_bytes(2, "big") + bytes([0x00]) + h.to_bytes(2, "big") + host
+             + bytes(66))
+    assert hello[140:142] == n.to_bytes(2, "big")
+    return hello + tls_records(rest)
+
+
+def tls_records(data):
+    out = b""
+    for i in range(0, len(data), 0x4000):
+        chunk = data[i:i + 0x4000]
+        out += bytes([0x17, 0x03, 0x03]) + len(chunk).to_bytes(2, "big") + chunk
+    return out
+
+
+class TlsReader:
+    """Reads the Snell bytes out of 17 03 03 records (after the handshake part was consumed)."""
+    def __init__(self, sock, first=b""):
+        self.sock, self.buffered = sock, first
+
+    def recv(self, n):
+        while not self.buffered:
+            head = recv_exact(self.sock, 5)
+            if head[:3] != bytes([0x17, 0x03, 0x03]):
+                raise PeerError("expected an application-data record")
+            self.buffered = recv_exact(self.sock, int.from_bytes(head[3:5], "big"))
+        out, self.buffered = self.buffered[:n], self.buffered[n:]
+        return out
+
+
 # --------------------------------------------------------------------------
 # client
 # --------------------------------------------------------------------------
@@ -112,7 +149,7 @@ def client(argv):
     if action == "quic":
         quic_client(host, port, psk, argv)
         return
-    obfs = "http" if "--obfs" in argv and argv[argv.index("--obfs") + 1] == "http" else "off"
+    obfs = argv[argv.index("--obfs") + 1] if "--obfs" in argv else "off"
     sock = socket.create_connection((host, port), timeout=5)
     salt = os.urandom(SALT_LEN)
     out = NonceStream(make_aead(psk, salt, CIPHER_AES))
@@ -126,12 +163,30 @@ def client(argv):
     else:
         raise SystemExit("unknown action " + action)
     wire = salt + frames(out, first, os.urandom(300))
-    sock.sendall(http_obfs_request(wire) if obfs == "http" else wire)
+    sock.sendall(http_obfs_request(wire) if obfs == "http" else tls_client_hello(wire) if obfs == "tls" else wire)
+    if obfs == "tls":
+        # Later client bytes travel in records too; replies are read through them.
+        raw_sock = sock
+
+        class TlsSocket:
+            def sendall(self, data):
+                raw_sock.sendall(tls_records(data))
+
+            def recv(self, n):
+                return self.reader.recv(n)
+
+        tls_sock = TlsSocket()
     sent = time.monotonic()
     result = {"outcome": "rejected", "reply": None, "received": "", "closeMs": None}
     try:
         if obfs == "http":
             skip_http_head(sock)
+        elif obfs == "tls":
+            # The client skips the fake ServerHello and ChangeCipherSpec (102 bytes) and 16 03 03, then one length.
+            recv_exact(raw_sock, 105)
+            first_data = recv_exact(raw_sock, int.from_bytes(recv_exact(raw_sock, 2), "big"))
+            tls_sock.reader = TlsReader(raw_sock, first_data)
+            sock = tls_sock
         server_salt = recv_exact(sock, SALT_LEN)
         inp = NonceStream(make_aead(psk, server_salt, CIPHER_AES))
         reply = read_frame(sock, inp)
@@ -187,12 +242,38 @@ def trial(users, salt, header):
 
 
 def serve_connection(conn, users, obfs):
+    raw = conn
     try:
         if obfs == "http":
             skip_http_head(conn)
+        elif obfs == "tls":
+            head = recv_exact(conn, 5)
+            hello = recv_exact(conn, int.from_bytes(head[3:5], "big"))
+            n = int.from_bytes(hello[135:137], "big")  # offset 140 of the record = 135 of the body
+            tls_reader = TlsReader(conn, hello[137:137 + n])
+
+            class TlsConn:
+                first = [True]
+
+                def recv(self, k):
+                    return tls_reader.recv(k)
+
+                def sendall(self, data):
+                    if self.first[0]:
+                        self.first[0] = False
+                        server_hello = bytes([0x16, 0x03, 0x01, 0x00, 0x5b, 0x02, 0x00, 0x00, 0x57]) + bytes(87)
+                        raw.sendall(server_hello + bytes([0x14, 0x03, 0x03, 0x00, 0x01, 0x01, 0x16, 0x03, 0x03])
+                                    + len(data).to_bytes(2, "big") + data)
+                    else:
+                        raw.sendall(tls_records(data))
+
+                def close(self):
+                    raw.close()
+
+            conn = TlsConn()
         first = recv_exact(conn, SALT_LEN + HEADER_SEALED_LEN)
     except EOFError:
-        conn.close()
+        raw.close()
         return
     salt, header = first[:SALT_LEN], first[SALT_LEN:]
     match = trial(users, salt, header)
@@ -280,7 +361,7 @@ def server(argv):
             if line:
                 name, psk = line.split(":", 1)
                 users.append((name, psk))
-    obfs = "http" if "--obfs" in argv and argv[argv.index("--obfs") + 1] == "http" else "off"
+    obfs = argv[argv.index("--obfs") + 1] if "--obfs" in argv else "off"
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
