@@ -188,7 +188,9 @@ describe('snell-serve', () => {
 
   const openFiles = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0);
   it.skipIf(openFiles < 12_000)('10,000 idle connections: memory stays bounded and the idle timeout closes every one', async () => {
-    const { child, port: idlePort } = await startServe(['--users', usersFile, '--echo', '--quiet', '--idle-timeout', '3']);
+    const idleUsers = join(dir, 'idle-users.txt');
+    writeFileSync(idleUsers, 'alice:alice-psk\n');
+    const { child, port: idlePort } = await startServe(['--users', idleUsers, '--echo', '--quiet', '--idle-timeout', '3']);
     const rss = (): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))![1]) / 1024;
     const before = rss();
     let closed = 0;
