@@ -9,6 +9,7 @@ import { xrayBackendCommand } from './xray-backend.js';
 import { capnpCheckCommand } from './capnp-check.js';
 import { capnpServeCommand } from './capnp-serve.js';
 import { reportCommand } from './report.js';
+import { demoCommand } from './demo.js';
 import { snellProbeCommand } from './snell-probe.js';
 import { snellServeCommand } from './snell-serve.js';
 
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   program.addCommand(capnpCheckCommand());
   program.addCommand(capnpServeCommand());
   program.addCommand(reportCommand());
+  program.addCommand(demoCommand());
   program.exitOverride();
   for (const command of program.commands) {
     command.exitOverride();

@@ -1,0 +1,50 @@
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { expectOneLineError, runCli } from './run.js';
+
+const BIN = fileURLToPath(new URL('../../bin/authkit.js', import.meta.url));
+const demoDirs = (): string[] => readdirSync(tmpdir()).filter((name) => name.startsWith('authkit-demo-'));
+const demoProcesses = (): string[] => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((line) => line.includes('authkit-demo-'));
+
+describe('authkit demo', () => {
+  it('--json: every step of every part reports success, and nothing is left behind', async () => {
+    const before = demoDirs();
+    const result = await runCli(['demo', '--json', '--load-seconds', '2']);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as { ok: boolean; steps: { part: string; name: string; ok: boolean; detail: string }[]; seconds: number };
+    expect(report.ok).toBe(true);
+    expect(report.steps.filter((s) => !s.ok)).toEqual([]);
+    expect(new Set(report.steps.map((s) => s.part))).toEqual(new Set(['xray', 'capnp', 'snell']));
+    expect(report.steps.map((s) => s.name)).toEqual(expect.arrayContaining(['conformance suite', '2-second load run', 'trial authentication against 10,000 users']));
+    expect(report.seconds).toBeLessThan(60);
+    expect(demoDirs()).toEqual(before);
+    expect(demoProcesses()).toEqual([]);
+  }, 90_000);
+
+  it('Ctrl-C halfway: exit 130, no process and no socket left', async () => {
+    const before = demoDirs();
+    const child = spawn(process.execPath, [BIN, 'demo', '--only', 'capnp,snell'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise<void>((resolve) => {
+      let text = '';
+      child.stderr.on('data', (c: Buffer) => {
+        text += c.toString();
+        if (/demo: capnp: conformance suite/.test(text)) resolve();
+      });
+    });
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(code).toBe(130);
+    expect(demoDirs()).toEqual(before);
+    expect(demoProcesses()).toEqual([]);
+  }, 60_000);
+
+  it('--only with an unknown part: one line, exit 2', async () => {
+    const result = await runCli(['demo', '--only', 'wireguard']);
+    expect(result.code).toBe(2);
+    expect(expectOneLineError(result)).toBe('authkit: --only: unknown part "wireguard" (known: xray, capnp, snell)');
+  });
+});
