@@ -18,7 +18,7 @@ export function buildProgram(): Command {
     .description('Test, reproduce and load-test proxy authentication backends (Snell multi-user, Xray ExtAuth, Proksi external_auth)')
     .enablePositionalOptions()
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', '\nExample:\n  authkit snell-gen --psk-env SNELL_PSK --host example.com --port 443');
+    .addHelpText('after', '\nExamples:\n  authkit demo                      everything, against the built-in simulators\n  authkit snell-gen --psk-env SNELL_PSK --host example.com --port 443');
   program.addCommand(snellGenCommand());
   program.addCommand(snellAuthCommand());
   program.addCommand(snellProbeCommand());

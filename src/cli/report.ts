@@ -18,7 +18,7 @@ interface MergeFlags {
 }
 
 export function reportCommand(): Command {
-  const report = new Command('report').description('work with the files load runs write');
+  const report = new Command('report').description('work with the files load runs write').addHelpText('after', '\nExample:\n  authkit report merge gen-0.hlog gen-1.hlog --html merged.html');
   report
     .command('merge')
     .description('merge the --hdr-log files of several load generators into one report (a run spread over many machines)')

@@ -49,6 +49,7 @@ export function snellAuthCommand(): Command {
     .option('--seconds <s>', 'time per measurement', integerOption(1, 600), 2)
     .option('--json', 'print the figures as JSON')
     .option('--kdf <backend>', 'measure only this backend')
+    .addHelpText('after', '\nExample:\n  authkit snell-auth bench --users 1000 --seconds 3')
     .action(exitsWith(snellAuthBench));
   return command;
 }

@@ -48,3 +48,14 @@ describe('authkit demo', () => {
     expect(expectOneLineError(result)).toBe('authkit: --only: unknown part "wireguard" (known: xray, capnp, snell)');
   });
 });
+
+describe('every command', () => {
+  it('has an example in its --help', async () => {
+    const commands = [[], ['snell-gen'], ['snell-auth'], ['snell-auth', 'bench'], ['snell-probe'], ['snell-serve'], ['xray-sim'], ['xray-backend'], ['capnp-check'], ['capnp-serve'], ['report'], ['report', 'merge'], ['demo']];
+    for (const command of commands) {
+      const result = await runCli([...command, '--help']);
+      expect(result.code, command.join(' ')).toBe(0);
+      expect(result.stdout, command.join(' ')).toMatch(/\nExamples?:\n {2}(npx )?authkit /);
+    }
+  });
+});
