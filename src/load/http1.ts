@@ -8,6 +8,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
+import { describeSocketError } from '../net-errors.js';
 
 export interface Http1Reply {
   status: number;
@@ -312,22 +313,5 @@ function parseChunked(data: Buffer, start: number, maxBytes: number, head: Omit<
     if (data.length < lineEnd + 2 + size + 2) return 'incomplete';
     parts.push(data.subarray(lineEnd + 2, lineEnd + 2 + size));
     at = lineEnd + 2 + size + 2;
-  }
-}
-
-function describeSocketError(error: NodeJS.ErrnoException): string {
-  switch (error.code) {
-    case 'ECONNREFUSED':
-      return 'connection refused (nothing listens there)';
-    case 'ENOENT':
-      return 'no socket at that path';
-    case 'ECONNRESET':
-      return 'the backend reset the connection';
-    case 'ENOTFOUND':
-      return 'the host name does not resolve';
-    case 'ETIMEDOUT':
-      return 'the connection timed out';
-    default:
-      return error.code ?? error.message;
   }
 }

@@ -19,6 +19,7 @@ import { ObfsUnwrapper, ObfsWrapper } from './obfs-stream.js';
 import type { ObfsMode } from './obfs.js';
 import { SnellStreamReader, SnellStreamWriter, type StreamFormat } from './stream.js';
 import { DecodeError } from '../errors.js';
+import { describeSocketError } from '../net-errors.js';
 import { utf8 } from '../bytes.js';
 
 export type ProbeAction =
@@ -148,7 +149,7 @@ export async function probeSnell(options: ProbeOptions): Promise<ProbeResult> {
       socket.write(wrap.wrap(writer.write(first)));
     });
     socket.on('error', (error: NodeJS.ErrnoException) => {
-      if (connectMs === undefined) finish('connect-failed', describeConnectError(error));
+      if (connectMs === undefined) finish('connect-failed', describeSocketError(error));
       // A server that closes with our bytes unread resets the connection: a close all the same.
       else if (error.code === 'ECONNRESET' || error.code === 'EPIPE') closed();
       else if (reply) finish('authenticated');
@@ -245,19 +246,4 @@ export async function probeSnell(options: ProbeOptions): Promise<ProbeResult> {
       });
     });
   });
-}
-
-function describeConnectError(error: NodeJS.ErrnoException): string {
-  switch (error.code) {
-    case 'ECONNREFUSED':
-      return 'connection refused (nothing listens there)';
-    case 'ENOTFOUND':
-      return 'the host name does not resolve';
-    case 'ETIMEDOUT':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-      return `unreachable (${error.code})`;
-    default:
-      return error.code ?? error.message;
-  }
 }

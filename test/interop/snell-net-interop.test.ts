@@ -16,7 +16,7 @@ import { parseTargetPolicy } from '../../src/snell/targets.js';
 import { probeSnell, type ProbeOptions } from '../../src/snell/probe.js';
 import { selectKdf } from '../../src/snell/kdf.js';
 import { utf8 } from '../../src/bytes.js';
-import { peerAvailable, PYTHON } from './peer.js';
+import { peerAvailable, PYTHON, SnellPeer } from './peer.js';
 
 const PEER = fileURLToPath(new URL('./snell_net_peer.py', import.meta.url));
 const available = peerAvailable();
@@ -128,3 +128,31 @@ describe.skipIf(!available)('snell-probe against the Python server', () => {
     expect(Buffer.from(tlsEcho.received!).toString()).toBe('t'.repeat(25_000));
   });
 });
+
+describe.skipIf(!available)('snell-probe speaking legacy v1-v3', () => {
+  it('sends chunks the independent codec opens: ChaCha20 for v1, AES-128-GCM for v2 and v3, the request and data inside', async () => {
+    const peer = new SnellPeer();
+    try {
+      for (const version of [1, 2, 3] as const) {
+        const received: Buffer[] = [];
+        const server = net.createServer((socket) => {
+          socket.on('data', (chunk: Buffer) => received.push(chunk));
+          setTimeout(() => socket.destroy(), 300);
+        });
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        await probeSnell({
+          host: '127.0.0.1', port: (server.address() as net.AddressInfo).port, psk: 'legacy-psk', version, obfs: 'off',
+          action: { kind: 'connect', host: 'example.com', port: 443, command: 'connect' }, send: utf8.encode('early'), timeoutMs: 2000, kdf: await selectKdf(),
+        });
+        await new Promise((resolve) => server.close(resolve));
+        const decoded = await peer.call({ op: 'decode_legacy', psk: 'legacy-psk', wire: Buffer.concat(received).toString('hex') });
+        expect(decoded.cipher, `v${version}`).toBe(version === 1 ? 'chacha20-poly1305' : 'aes-128-gcm');
+        const request = Buffer.from([0x01, 0x01, 0x00, 11, ...Buffer.from('example.com'), 0x01, 0xbb, ...Buffer.from('early')]);
+        expect(decoded.payload, `v${version}`).toBe(request.toString('hex'));
+      }
+    } finally {
+      peer.close();
+    }
+  });
+});
+
