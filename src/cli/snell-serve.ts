@@ -66,6 +66,15 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
   const psk = readSecret({ value: flags.psk, file: flags.pskFile, env: flags.pskEnv }, 'psk');
   if ((psk === undefined) === (flags.users === undefined)) throw new InputError('give either --users FILE (multi-user) or a PSK (--psk-env, --psk-file, --psk)');
   const targets = parseTargetPolicy(flags.allowTarget, flags.echo ?? false);
+  if (flags.authorizeUrl !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(flags.authorizeUrl);
+    } catch {
+      url = undefined;
+    }
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new InputError(`--authorize-url: expected an http:// or https:// URL, got "${flags.authorizeUrl}"`);
+  }
   const kdf = await selectKdf(flags.kdf === undefined ? undefined : parseKdfChoice(flags.kdf));
   let users;
   let digest = '';

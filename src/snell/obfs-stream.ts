@@ -101,6 +101,8 @@ export class ObfsUnwrapper {
         this.buffer = this.buffer.subarray(5);
       }
       const take = Math.min(this.recordLeft, this.buffer.length);
+      // An empty record is skipped, not a reason to wait.
+      if (this.recordLeft === 0) continue;
       if (take === 0) break;
       parts.push(Buffer.from(this.buffer.subarray(0, take)));
       this.buffer = this.buffer.subarray(take);

@@ -41,6 +41,15 @@ export interface QuicRelay {
 export async function startQuicRelay(options: QuicRelayOptions): Promise<QuicRelay> {
   const socket = dgram.createSocket(net.isIP(options.host) === 6 ? 'udp6' : 'udp4');
   const flows = new Map<string, Flow>();
+  let closed = false;
+  /** A send that cannot go (a bad port, a closed socket) drops the datagram, as UDP does. */
+  const sendTo = (target: dgram.Socket, bytes: Uint8Array, port: number, host: string): void => {
+    try {
+      target.send(bytes, port, host);
+    } catch {
+      // Dropped.
+    }
+  };
   const opening = new Set<string>();
 
   const open = async (packet: Buffer, address: string, port: number, key: string): Promise<void> => {
@@ -65,13 +74,14 @@ export async function startQuicRelay(options: QuicRelayOptions): Promise<QuicRel
       options.log(`${key} ${user} - quic dropped (not an envelope for this PSK)`);
       return;
     }
+    if (closed) return;
     const target = `${envelope.host.includes(':') ? `[${envelope.host}]` : envelope.host}:${envelope.port}`;
     const flow: Flow = { host: envelope.host, port: envelope.port, lastSeen: Date.now() };
     if (options.targets.allows(envelope.host, envelope.port)) {
       flow.upstream = dgram.createSocket(net.isIP(envelope.host) === 6 ? 'udp6' : 'udp4');
       flow.upstream.on('message', (reply) => {
         flow.lastSeen = Date.now();
-        socket.send(reply, port, address);
+        sendTo(socket, reply, port, address);
       });
       flow.upstream.on('error', () => undefined);
     } else if (!options.targets.echo) {
@@ -85,8 +95,8 @@ export async function startQuicRelay(options: QuicRelayOptions): Promise<QuicRel
 
   const relay = (flow: Flow, bytes: Uint8Array, address: string, port: number): void => {
     flow.lastSeen = Date.now();
-    if (flow.upstream) flow.upstream.send(bytes, flow.port, flow.host);
-    else socket.send(bytes, port, address);
+    if (flow.upstream) sendTo(flow.upstream, bytes, flow.port, flow.host);
+    else sendTo(socket, bytes, port, address);
   };
 
   socket.on('message', (packet, info) => {
@@ -124,6 +134,7 @@ export async function startQuicRelay(options: QuicRelayOptions): Promise<QuicRel
   return {
     flows: () => flows.size,
     close() {
+      closed = true;
       clearInterval(sweep);
       for (const flow of flows.values()) flow.upstream?.close();
       flows.clear();

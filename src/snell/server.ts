@@ -20,6 +20,7 @@ import type { TargetPolicy } from './targets.js';
 import { canonicalIp } from '../ip.js';
 import { startQuicRelay } from './quic-relay.js';
 import { utf8 } from '../bytes.js';
+import { InputError } from '../errors.js';
 
 /** OpenSnell's unauthDelay. */
 export const NO_MATCH_DELAY_MS = 50;
@@ -77,7 +78,7 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
   const log = options.log ?? (() => undefined);
   const stats: SnellServerStats = { accepted: 0, authenticated: 0, rejected: 0, open: 0, users: {} };
   const sockets = new Set<net.Socket>();
-  const settings: TunnelSettings = { udp: options.udp, targets: options.targets, authorizeUrl: options.authorizeUrl, log };
+  const settings: TunnelSettings = { udp: options.udp, targets: options.targets, authorizeUrl: options.authorizeUrl, log, idleTimeoutMs: options.idleTimeoutMs ?? 300_000 };
 
   const handle = async (socket: net.Socket): Promise<void> => {
     const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
@@ -123,6 +124,10 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
     const matched: MatchedKey = {};
     if (authenticator) {
       const outcome = await authenticator.authenticate(firstBytes, ip, matched);
+      if (socket.destroyed) {
+        finish('closed by the client during authentication');
+        return;
+      }
       if (!outcome.ok) {
         stats.rejected++;
         await new Promise((resolve) => setTimeout(resolve, NO_MATCH_DELAY_MS));
@@ -153,6 +158,11 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
     const replySalt = randomBytes(SALT_BYTES);
     const writeKey = aeadKey(await deriveSnellKey(kdf, psk, replySalt), 'aes-128-gcm');
     const writer = new SnellStreamWriter(new AeadDirection('aes-128-gcm', writeKey), replySalt);
+    // The client may have gone while the keys were derived: nothing to serve then.
+    if (socket.destroyed) {
+      finish(`closed by the client after authenticating (${user})`);
+      return;
+    }
     stats.authenticated++;
     const totals = (stats.users[user] ??= { connections: 0, bytesIn: 0, bytesOut: 0, errors: 0 });
     totals.connections++;
@@ -181,7 +191,10 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
     });
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      void authenticator?.close();
+      reject(new InputError(`cannot listen on ${options.host}:${options.port}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : error.code ?? error.message}`));
+    });
     // A burst of new connections (a node restarting its clients) must not overflow the accept queue.
     server.listen({ port: options.port, host: options.host, backlog: 4096 }, () => {
       server.off('error', reject);
@@ -189,9 +202,16 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
     });
   });
   const address = server.address() as net.AddressInfo;
-  const quic = options.quic
-    ? await startQuicRelay({ host: options.host, port: address.port, authenticator, psk: singlePsk, kdf, targets: options.targets, log, idleTimeoutMs: options.idleTimeoutMs ?? 300_000 })
-    : undefined;
+  let quic;
+  try {
+    quic = options.quic
+      ? await startQuicRelay({ host: options.host, port: address.port, authenticator, psk: singlePsk, kdf, targets: options.targets, log, idleTimeoutMs: options.idleTimeoutMs ?? 300_000 })
+      : undefined;
+  } catch (error) {
+    server.close();
+    await authenticator?.close();
+    throw new InputError(`--quic: cannot listen on udp ${options.host}:${address.port}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
   return {
     address,
     stats: () => stats,

@@ -37,6 +37,8 @@ export function parseTargetPolicy(entries: readonly string[], echo: boolean): Ta
   return {
     echo,
     allows(host, port) {
+      // Port 0 is no destination (and throws in a UDP send).
+      if (!(port >= 1 && port <= 65535)) return false;
       const name = host.toLowerCase();
       const family = isIP(name);
       return parsed.some((entry) => {

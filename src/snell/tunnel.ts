@@ -21,7 +21,14 @@ export interface TunnelSettings {
   targets: TargetPolicy;
   authorizeUrl?: string;
   log: (line: string) => void;
+  /** Upstream connections idle this long are closed too. */
+  idleTimeoutMs: number;
 }
+
+/** Echoed bytes waiting for a client that does not read: above this the client is paused. */
+const ECHO_HIGH_WATER = 1 << 20;
+/** A target that does not answer the dial within this long gets an error reply. */
+const DIAL_TIMEOUT_MS = 10_000;
 
 export interface TunnelIo {
   socket: net.Socket;
@@ -66,9 +73,12 @@ class Tunnel {
   private reuse = false;
   private clientDone = false;
   private pendingEarly: Uint8Array[] = [];
+  private firstTarget: string | undefined;
   private udpSocket: dgram.Socket | undefined;
   private readonly result: TunnelResult = { outcome: 'closed', bytesIn: 0, bytesOut: 0 };
   private requests = 0;
+  /** The upstream socket being dialled or in use: the only one whose events count. */
+  private current: net.Socket | undefined;
 
   constructor(private readonly io: TunnelIo, private readonly settings: TunnelSettings, private readonly done: (r: TunnelResult) => void) {}
 
@@ -85,15 +95,26 @@ class Tunnel {
       for (const p of payloads) this.payload(p);
     });
     socket.on('close', () => this.close(this.result.outcome));
-    socket.on('drain', () => this.upstream?.resume());
+    socket.on('drain', () => {
+      this.upstream?.resume();
+      if (this.mode === 'udp') socket.resume();
+    });
+    // The client may have gone while it was being authenticated.
+    if (socket.destroyed) {
+      this.close('closed by the client');
+      return;
+    }
     socket.resume();
     for (const p of this.io.payloads) this.payload(p);
   }
 
-  private send(plain: Uint8Array): void {
-    if (this.mode === 'closed') return;
+  /** False when the client is not keeping up (the upstream is paused until it drains). */
+  private send(plain: Uint8Array): boolean {
+    if (this.mode === 'closed') return true;
     this.result.bytesOut += Math.max(0, plain.length);
-    if (!this.io.socket.write(this.io.wrap.wrap(this.io.writer.write(plain)))) this.upstream?.pause();
+    if (this.io.socket.write(this.io.wrap.wrap(this.io.writer.write(plain)))) return true;
+    this.upstream?.pause();
+    return false;
   }
 
   private payload(p: Uint8Array): void {
@@ -130,10 +151,8 @@ class Tunnel {
     const bytes = this.request;
     if (bytes.length >= 2 && bytes[0] === 0x01 && bytes[1] === 0x00) {
       // PING: PONG before the client id is read, then close.
-      this.result.outcome = 'pong';
       this.send(encodeReply({ kind: 'pong' }));
-      this.io.socket.end();
-      this.mode = 'closed';
+      this.close('pong');
       return;
     }
     let decoded: { request: SnellRequest; end: number };
@@ -169,8 +188,12 @@ class Tunnel {
 
   private connect(host: string, port: number, early: Uint8Array): void {
     const target = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-    this.result.target = this.requests > 1 ? `${this.result.target},${target}` : target;
+    // A long reused stream names its first target and counts the rest (the log line stays short).
+    this.firstTarget ??= target;
+    this.result.target = this.requests > 1 ? `${this.firstTarget} (+${this.requests - 1} more)` : target;
     this.mode = 'connecting';
+    // Nothing more is read from the client until the target is there (bounded memory).
+    this.io.socket.pause();
     this.replied = false;
     this.clientDone = false;
     this.pendingEarly = early.length > 0 ? [early] : [];
@@ -186,7 +209,7 @@ class Tunnel {
         return;
       }
       if (allowed) this.dial(host, port, target);
-      else this.open(new EchoUpstream((bytes) => this.upstreamData(bytes), () => this.upstreamEnd()));
+      else this.open(new EchoUpstream((bytes) => this.upstreamData(bytes), () => this.upstreamEnd(), () => this.io.socket.resume()));
     });
   }
 
@@ -201,22 +224,39 @@ class Tunnel {
       await response.body.dump();
       return response.statusCode >= 200 && response.statusCode < 300 ? undefined : `not authorized (HTTP ${response.statusCode} from the authorize hook)`;
     } catch (error) {
-      return `not authorized (the authorize hook failed: ${(error as Error).message})`;
+      // The hook's address and error stay in the server's log; the client learns only the refusal.
+      this.settings.log(`${this.io.remote} ${this.io.user} ${target} authorize hook failed: ${(error as Error).message}`);
+      return 'not authorized (the authorize hook failed)';
     }
   }
 
   private dial(host: string, port: number, target: string): void {
     const socket = net.connect({ host, port });
+    this.current = socket;
     socket.setNoDelay(true);
     let connected = false;
+    // An old upstream of a reused stream may still say something: only the current one counts.
+    const mine = (): boolean => this.current === socket;
+    socket.setTimeout(DIAL_TIMEOUT_MS, () => {
+      if (connected) {
+        if (mine()) this.close('upstream idle', true);
+        socket.destroy();
+        return;
+      }
+      socket.destroy();
+      if (mine()) this.fail(110, `dial tcp ${target}: i/o timeout`, 'connect failed (timeout)');
+    });
     socket.once('connect', () => {
       connected = true;
-      this.open(socketUpstream(socket));
+      socket.setTimeout(this.settings.idleTimeoutMs);
+      if (mine()) this.open(socketUpstream(socket));
+      else socket.destroy();
     });
-    socket.on('data', (bytes: Buffer) => this.upstreamData(bytes));
-    socket.on('end', () => this.upstreamEnd());
-    socket.on('drain', () => this.io.socket.resume());
+    socket.on('data', (bytes: Buffer) => mine() && this.upstreamData(bytes));
+    socket.on('end', () => mine() && this.upstreamEnd());
+    socket.on('drain', () => mine() && this.io.socket.resume());
     socket.on('error', (error: NodeJS.ErrnoException) => {
+      if (!mine()) return;
       if (connected) {
         this.close(`upstream error (${error.code ?? error.message})`, true);
         return;
@@ -234,6 +274,7 @@ class Tunnel {
     this.upstream = upstream;
     this.mode = 'tunnel';
     this.result.outcome = 'tunnel';
+    this.io.socket.resume();
     for (const bytes of this.pendingEarly) {
       this.result.bytesIn += bytes.length;
       upstream.write(bytes);
@@ -265,6 +306,9 @@ class Tunnel {
       this.send(Uint8Array.of(0x00));
     }
     this.upstream = undefined;
+    this.current = undefined;
+    // A client paused behind a slow upstream must be heard again: its zero chunk comes next.
+    this.io.socket.resume();
     if (!this.reuse) {
       this.send(new Uint8Array(0));
       this.close('upstream ended');
@@ -278,6 +322,7 @@ class Tunnel {
 
   private nextRequest(): void {
     this.mode = 'request';
+    this.io.socket.resume();
     if (this.request.length > 0) this.readRequest();
   }
 
@@ -287,6 +332,7 @@ class Tunnel {
     this.result.error = true;
     this.send(encodeReply({ kind: 'error', code, message }));
     this.pendingEarly = [];
+    this.current = undefined;
     if (this.reuse) this.nextRequest();
     else this.close(outcome, true);
   }
@@ -302,7 +348,9 @@ class Tunnel {
     this.result.bytesIn += datagram.payload.length;
     const { host, port, payload } = datagram;
     if (!this.settings.targets.allows(host, port)) {
-      if (this.settings.targets.echo) this.send(encodeServerDatagram({ host: net.isIP(host) ? host : '127.0.0.1', port, payload }));
+      if (this.settings.targets.echo && port >= 1 && port <= 65535 && !this.send(encodeServerDatagram({ host: net.isIP(host) ? host : '127.0.0.1', port, payload }))) {
+        this.io.socket.pause();
+      }
       return;
     }
     if (!this.udpSocket) {
@@ -310,17 +358,23 @@ class Tunnel {
       this.udpSocket.on('message', (message, info) => this.send(encodeServerDatagram({ host: info.address, port: info.port, payload: message })));
       this.udpSocket.on('error', () => undefined);
     }
-    this.udpSocket.send(payload, port, host);
+    try {
+      this.udpSocket.send(payload, port, host);
+    } catch {
+      // A datagram that cannot go is dropped, as UDP does.
+    }
   }
 
+  private closed = false;
+
   private close(outcome: string, error = false): void {
-    if (this.mode === 'closed' && this.result.outcome !== 'pong') return;
-    if (this.mode !== 'closed') {
-      this.result.outcome = outcome;
-      if (error) this.result.error = true;
-    }
+    if (this.closed) return;
+    this.closed = true;
+    this.result.outcome = outcome;
+    if (error) this.result.error = true;
     this.mode = 'closed';
     this.upstream?.destroy();
+    this.current?.destroy();
     this.udpSocket?.close();
     this.udpSocket = undefined;
     this.io.socket.end();
@@ -343,14 +397,18 @@ function socketUpstream(socket: net.Socket): Upstream {
 class EchoUpstream implements Upstream {
   private paused = false;
   private queued: Uint8Array[] = [];
+  private queuedBytes = 0;
+  private full = false;
   private ended = false;
   private dead = false;
-  constructor(private readonly onData: (bytes: Uint8Array) => void, private readonly onEnd: () => void) {}
+  constructor(private readonly onData: (bytes: Uint8Array) => void, private readonly onEnd: () => void, private readonly onDrain: () => void) {}
   write(bytes: Uint8Array): boolean {
     if (this.dead) return false;
     this.queued.push(Uint8Array.from(bytes));
+    this.queuedBytes += bytes.length;
     setImmediate(() => this.flush());
-    return true;
+    this.full = this.queuedBytes > ECHO_HIGH_WATER;
+    return !this.full;
   }
   end(): void {
     this.ended = true;
@@ -367,7 +425,15 @@ class EchoUpstream implements Upstream {
     setImmediate(() => this.flush());
   }
   private flush(): void {
-    while (!this.dead && !this.paused && this.queued.length > 0) this.onData(this.queued.shift()!);
+    while (!this.dead && !this.paused && this.queued.length > 0) {
+      const bytes = this.queued.shift()!;
+      this.queuedBytes -= bytes.length;
+      this.onData(bytes);
+    }
+    if (this.full && this.queuedBytes <= ECHO_HIGH_WATER / 2) {
+      this.full = false;
+      this.onDrain();
+    }
     if (!this.dead && this.ended && this.queued.length === 0) {
       this.dead = true;
       this.onEnd();

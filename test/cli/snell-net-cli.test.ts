@@ -211,6 +211,12 @@ describe('snell-serve', () => {
   }, 40_000);
 
   it('bad input: one line, exit 2', async () => {
+    const goodUsers = join(dir, 'good-users.txt');
+    writeFileSync(goodUsers, 'alice:alice-psk\n');
+    const busy = net.createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    closers.push(() => busy.close());
+    const busyPort = (busy.address() as net.AddressInfo).port;
     const broken = join(dir, 'broken.txt');
     writeFileSync(broken, 'ok:psk\nnot a user line\n');
     const cases: [string[], RegExp][] = [
@@ -220,6 +226,8 @@ describe('snell-serve', () => {
       [['snell-serve', '--listen', '127.0.0.1:0', '--users', usersFile, '--allow-target', 'nope'], /--allow-target nope: expected HOST:PORT or a CIDR/],
       [['snell-serve', '--listen', '127.0.0.1:0', '--users', usersFile, '--psk', 'x'], /give either --users FILE \(multi-user\) or a PSK/],
       [['snell-serve', '--listen', 'nowhere'], /--listen: expected HOST:PORT, got "nowhere"/],
+      [['snell-serve', '--listen', '127.0.0.1:0', '--users', usersFile, '--authorize-url', 'not a url'], /--authorize-url: expected an http:\/\/ or https:\/\/ URL, got "not a url"/],
+      [['snell-serve', '--listen', `127.0.0.1:${busyPort}`, '--users', goodUsers], /cannot listen on 127\.0\.0\.1:\d+: the port is in use/],
     ];
     for (const [args, message] of cases) {
       const result = await runCli(args);

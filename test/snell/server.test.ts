@@ -17,6 +17,7 @@ import { SnellStreamReader, SnellStreamWriter } from '../../src/snell/stream.js'
 import { encodeRequest } from '../../src/snell/request.js';
 import { decodeReply } from '../../src/snell/reply.js';
 import { utf8 } from '../../src/bytes.js';
+import { ObfsUnwrapper, ObfsWrapper } from '../../src/snell/obfs-stream.js';
 
 const users = Array.from({ length: 20 }, (_, i) => ({ name: `user-${i}`, psk: `psk-of-user-${i}` }));
 let kdf: KdfBackend;
@@ -280,3 +281,40 @@ describe('snell-serve with clients that do more, or misbehave', () => {
     sockets.forEach((s) => s.destroy());
   }, 20_000);
 });
+
+describe('snell-serve against hostile clients (review findings)', () => {
+  it('a datagram or QUIC flow to port 0 is dropped, and the server lives on', async () => {
+    const server = await serve({ udp: true, quic: true, targets: parseTargetPolicy(['127.0.0.0/8'], false) });
+    await probe(server, { timeoutMs: 500, action: { kind: 'udp', host: '127.0.0.1', port: 0 }, send: utf8.encode('x') });
+    await probe(server, { timeoutMs: 500, action: { kind: 'quic', host: '127.0.0.1', port: 0 }, send: utf8.encode('x') });
+    expect(await probe(server, {})).toMatchObject({ outcome: 'authenticated', reply: { kind: 'pong' } });
+  });
+
+  it('a client that leaves during authentication leaves no upstream connection behind', async () => {
+    let open = 0;
+    const target = net.createServer((socket) => {
+      open++;
+      socket.on('close', () => open--);
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
+    closers.push(() => target.close());
+    const many = Array.from({ length: 3000 }, (_, i) => ({ name: `u${i}`, psk: `p${i}` }));
+    const server = await serve({ users: many, targets: parseTargetPolicy([`127.0.0.1:${(target.address() as net.AddressInfo).port}`], false) });
+    const client = await rawClient(server, 'p2999');
+    client.socket.write(client.writer.write(encodeRequest({ command: 'connect', clientId: new Uint8Array(0), host: '127.0.0.1', port: (target.address() as net.AddressInfo).port })));
+    await new Promise((r) => setTimeout(r, 5));
+    client.socket.destroy();
+    await new Promise((r) => setTimeout(r, 800));
+    expect(open).toBe(0);
+  });
+
+  it('tls obfs: an empty record does not hold back the record after it', () => {
+    const client = new ObfsWrapper('tls', 'client');
+    const server = new ObfsUnwrapper('tls', 'server');
+    const hello = client.wrap(utf8.encode('first'));
+    const records = Buffer.from([0x17, 0x03, 0x03, 0x00, 0x00, 0x17, 0x03, 0x03, 0x00, 0x06, ...utf8.encode('second')]);
+    expect(Buffer.from(server.push(Buffer.concat([hello, records]))).toString()).toBe('firstsecond');
+  });
+});
+
