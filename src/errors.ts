@@ -31,3 +31,8 @@ export function describeFsError(error: unknown): string {
   if (code === 'EISDIR') return 'is a directory';
   return code ?? String(error);
 }
+
+/** `--flag: cannot write PATH: CODE`, for an output file that cannot be opened or written. */
+export function cannotWrite(flag: string, path: string, error: unknown): InputError {
+  return new InputError(`${flag}: cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+}

@@ -5,7 +5,7 @@
  */
 import { writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { InputError } from '../errors.js';
+import { cannotWrite, InputError } from '../errors.js';
 import { runLoad, type LoadOptions, type Interval } from '../load/engine.js';
 import { percentileCurve } from '../load/histogram.js';
 import { ProgressLine } from '../load/progress.js';
@@ -73,6 +73,8 @@ function positive(text: string | undefined, flag: string, integer: boolean): num
 
 export interface ParsedLoad {
   options: Omit<LoadOptions, 'drainMs' | 'signal' | 'onInterval'>;
+  /** Warm-up plus the measured part, ms. */
+  totalMs: number;
   thresholds: Threshold[];
 }
 
@@ -100,6 +102,7 @@ export function parseLoadFlags(flags: LoadFlags): ParsedLoad {
       model, start: model === 'open' ? (rate ?? 0) : (concurrency ?? 0), stages, durationMs, warmupMs, requests,
       maxInflight, pipelining, precise: flags.precise ?? false,
     },
+    totalMs,
     thresholds,
   };
 }
@@ -135,8 +138,7 @@ export async function runLoadCli<Op>(request: LoadRunRequest<Op>): Promise<numbe
     log('\ninterrupted: stopping, waiting for the requests in flight');
     controller.abort();
   };
-  const totalMs = parsed.options.warmupMs + (parsed.options.stages ? parsed.options.stages.reduce((s, x) => s + x.durationMs, 0) : parsed.options.durationMs);
-  const progress = new ProgressLine({ totalMs: totalMs - parsed.options.warmupMs, tty: process.stderr.isTTY === true, write: (t) => process.stderr.write(t) });
+  const progress = new ProgressLine({ totalMs: parsed.totalMs - parsed.options.warmupMs, tty: process.stderr.isTTY === true, write: (t) => process.stderr.write(t) });
   const rows: IntervalRow[] = [];
   const onInterval = (interval: Interval): void => {
     const row = rowOf(interval);
@@ -199,7 +201,7 @@ function openFile(path: string, flag: string): number {
   try {
     return openSync(path, 'w');
   } catch (error) {
-    throw new InputError(`${flag}: cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw cannotWrite(flag, path, error);
   }
 }
 
@@ -207,6 +209,6 @@ export function writeReport(path: string, flag: string, text: string): void {
   try {
     writeFileSync(path, text);
   } catch (error) {
-    throw new InputError(`${flag}: cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw cannotWrite(flag, path, error);
   }
 }

@@ -7,7 +7,7 @@ import { parseTargetPolicy } from '../snell/targets.js';
 import { loadUsersFile, parseUsers, UserStore } from '../snell/users.js';
 import type { ObfsMode } from '../snell/obfs.js';
 import { sha256, watchSnapshotFile } from '../watch.js';
-import { InputError } from '../errors.js';
+import { cannotWrite, InputError } from '../errors.js';
 import { readFileSync } from 'node:fs';
 import { choiceOption, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stopRequested } from './io.js';
 
@@ -110,7 +110,7 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
     try {
       writeFileSync(flags.statsJson, `${JSON.stringify(stats, null, 2)}\n`);
     } catch (error) {
-      throw new InputError(`--stats-json: cannot write ${flags.statsJson}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw cannotWrite('--stats-json', flags.statsJson, error);
     }
   }
   return EXIT_OK;

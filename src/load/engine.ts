@@ -8,7 +8,7 @@
  * per-second interval histograms merged into the totals, and the scheduler's own lateness
  * measured so the resolution of the figures is visible.
  */
-import { newHistogram, percentilesOf, recordUs, type Histogram, type Percentiles } from './histogram.js';
+import { newHistogram, recordUs, type Histogram } from './histogram.js';
 import { Profile, type Stage } from './schedule.js';
 import type { ArrivalSource, LoadTarget } from './target.js';
 
@@ -78,8 +78,12 @@ export interface LoadResult {
   interrupted: boolean;
 }
 
-export function percentilesUs(histogram: Histogram): Percentiles {
-  return percentilesOf(histogram);
+/** A result with nothing recorded yet: what a run starts from, and what merged logs add into. */
+export function emptyLoadResult(model: LoadResult['model']): LoadResult {
+  return {
+    model, durationMs: 0, scheduled: 0, requests: 0, dropped: 0, errors: 0, unfinished: 0,
+    outcomes: new Map(), kinds: new Map(), response: newHistogram(), service: newHistogram(), lateness: newHistogram(), cpuUs: 0, interrupted: false,
+  };
 }
 
 /** Open-model arrivals from a rate profile, cut off after `limit` measured arrivals. */
@@ -120,7 +124,6 @@ class LoadRun<Op> {
   private readonly result: LoadResult;
   private interval!: Interval;
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
-  private precise: boolean;
   private cpuAtStart: NodeJS.CpuUsage | undefined;
   private measuredSent = 0;
   private finish!: () => void;
@@ -131,11 +134,7 @@ class LoadRun<Op> {
     const stages = options.warmupMs > 0 ? [{ durationMs: options.warmupMs, target: warmRate }, ...measured] : measured;
     this.profile = new Profile(options.warmupMs > 0 ? warmRate : options.start, stages);
     this.source = source ?? (options.model === 'open' ? (new ProfileArrivals(this.profile, this.arrivalLimit()) as unknown as ArrivalSource<Op>) : undefined);
-    this.precise = options.precise;
-    this.result = {
-      model: options.model, durationMs: 0, scheduled: 0, requests: 0, dropped: 0, errors: 0, unfinished: 0,
-      outcomes: new Map(), kinds: new Map(), response: newHistogram(), service: newHistogram(), lateness: newHistogram(), cpuUs: 0, interrupted: false,
-    };
+    this.result = emptyLoadResult(options.model);
     for (const kind of options.kinds ?? []) this.kindStats(kind);
   }
 
@@ -247,7 +246,7 @@ class LoadRun<Op> {
 
   private scheduleTick(delayMs: number): void {
     if (this.timer !== undefined || this.stopped) return;
-    if (this.precise && delayMs < 20) this.timer = setImmediate(() => this.tick());
+    if (this.options.precise && delayMs < 20) this.timer = setImmediate(() => this.tick());
     // Infinity: an arrival source waiting on replies; a completion calls tick again.
     else if (delayMs !== Infinity) this.timer = setTimeout(() => this.tick(), Math.max(0, Math.min(delayMs, 1000)));
   }

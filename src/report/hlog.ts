@@ -7,8 +7,8 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { hdr, newHistogram, type Histogram } from '../load/histogram.js';
-import type { Interval, LoadResult } from '../load/engine.js';
-import { InputError } from '../errors.js';
+import { emptyLoadResult, type Interval, type LoadResult } from '../load/engine.js';
+import { cannotWrite, InputError } from '../errors.js';
 import type { IntervalRow } from './load-series.js';
 
 export class HlogWriter {
@@ -20,7 +20,7 @@ export class HlogWriter {
     try {
       this.fd = openSync(path, 'w');
     } catch (error) {
-      throw new InputError(`--hdr-log: cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+      throw cannotWrite('--hdr-log', path, error);
     }
     this.writer = new hdr.HistogramLogWriter((text) => writeSync(this.fd, text));
     this.writer.outputLogFormatVersion();
@@ -77,10 +77,7 @@ export interface MergedLogs {
  * series aligned on the wall clock (generators started together by a job runner line up).
  */
 export function mergeHlogs(logs: readonly { name: string; text: string }[]): MergedLogs {
-  const result: LoadResult = {
-    model: 'open', durationMs: 0, scheduled: 0, requests: 0, dropped: 0, errors: 0, unfinished: 0, outcomes: new Map(), kinds: new Map(),
-    response: newHistogram(), service: newHistogram(), lateness: newHistogram(), cpuUs: 0, interrupted: false,
-  };
+  const result = emptyLoadResult('open');
   const bySecond = new Map<number, { requests: number; errors: number; dropped: number; targetRate: number; response: Histogram; service: Histogram; seconds: number }>();
   let peakCpuPercent = 0;
   for (const log of logs) {

@@ -19,7 +19,7 @@ const RECORD_CAP = 0x4000;
 export class ObfsUnwrapper {
   private buffer = Buffer.alloc(0);
   private stage: 'head' | 'records' | 'raw';
-  /** http server: Snell bytes of the request body still to come before the raw stream (informational). */
+  /** tls: bytes of the current application-data record still to come. */
   private recordLeft = 0;
 
   constructor(private readonly mode: ObfsMode, private readonly role: ObfsRole) {

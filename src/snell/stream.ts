@@ -53,11 +53,6 @@ export class SnellStreamReader {
     return out.splice(0);
   }
 
-  /** Bytes received but not yet part of a whole frame. */
-  get buffered(): number {
-    return this.pending.length;
-  }
-
   private take(n: number): Buffer {
     const bytes = this.pending.subarray(0, n);
     this.pending = this.pending.subarray(n);
@@ -159,4 +154,3 @@ export class SnellStreamWriter {
   }
 }
 
-export { HEADER_SEALED_BYTES, LENGTH_CHUNK_BYTES };
