@@ -5,7 +5,9 @@ import { Command, Option } from 'commander';
 import { InputError } from '../errors.js';
 import { EVENT_TYPES, type ConnectionFacts, type Dialect, type EventType } from '../xray/dialect.js';
 import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
-import { eventDispatcher, newConnectionId, sendEvent, type EventExchange } from '../xray/client.js';
+import { newConnectionId, sendEvent, type EventExchange } from '../xray/client.js';
+import { GoTransport } from '../xray/transport.js';
+import { parseGoUrl } from '../xray/wire/go-url.js';
 import { xrayCredential } from '../xray/credential.js';
 import { redactBody, redactHeaders, redactText, redactUrl } from '../xray/redact.js';
 import { runSessions, type TimelineEntry } from '../xray/session.js';
@@ -75,7 +77,7 @@ export function xraySimCommand(): Command {
     .option('--secret-env <var>', 'the secret from an environment variable (sent as Authorization: Bearer)')
     .option('--secret-file <file>', 'the secret from a file')
     .option('--secret <secret>', 'the secret (visible in ps: prefer --secret-env or --secret-file)')
-    .option('--timeout <seconds>', 'the proxy\'s timeout in seconds; 0 = none, as Xray\'s default (dialect default: 5, hysteria2: 10)', integerOption(0, 3600))
+    .option('--timeout <seconds>', 'the proxy\'s timeout in seconds over the whole exchange (redirects and body included); 0 = none, which is Xray\'s default, but a hung backend would then hang this run, so authkit defaults to 5 (hysteria2: its fixed 10)', integerOption(0, 3600))
     .option('--kick-on-deny', 'a 401/403 on a heartbeat ends the connection (default on for wiki)')
     .option('--no-kick-on-deny', 'a 401/403 on a heartbeat only deletes the cache entry (the archived code)')
     .option('--json', 'print {"verdict","class","status","user","latencyMs","request","warnings"}')
@@ -121,6 +123,11 @@ export function prepareEvent(flags: SimFlags): PreparedEvent {
     throw new InputError(`--url: not a URL: ${flags.url}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InputError(`--url: expected http:// or https://, got ${url.protocol}`);
+  try {
+    parseGoUrl(flags.url);
+  } catch (error) {
+    throw new InputError(`--url: Go cannot use this URL: ${(error as Error).message}`);
+  }
   const dialect = dialectNamed(flags.dialect);
   const notes: string[] = [];
   const headers = flags.header.map(parseHeader);
@@ -203,10 +210,11 @@ export function exchangeJson(exchange: EventExchange, credential: string, custom
       headers: redactHeaders(exchange.request.headers, customHeaders), body: redactBody(exchange.request.body, credential, secrets),
     },
     warnings: exchange.verdict.warnings.map((w) => redactText(w, secrets)),
+    redirects: exchange.redirects.map((r) => ({ status: r.status, location: redactUrl(redactText(r.location, secrets)) })),
     reason: redactText(exchange.verdict.reason, secrets),
     effect: exchange.verdict.effect,
     reply: exchange.reply
-      ? { headers: redactHeaders(exchange.reply.headers, [], secrets), body: redactText(truncate(exchange.reply.body), secrets), bytes: exchange.reply.bytes, truncated: exchange.reply.truncated }
+      ? { proto: exchange.reply.proto, headers: redactHeaders(exchange.reply.headers, [], secrets), body: redactText(truncate(exchange.reply.body), secrets), bytes: exchange.reply.bytes, truncated: exchange.reply.truncated }
       : null,
   };
 }
@@ -223,8 +231,9 @@ export function renderExchange(
   lines.push(c.bold(`POST ${redactUrl(exchange.request.url)}`) + c.dim(`  (${dialect.name} dialect, ${event})`));
   for (const [name, value] of Object.entries(redactHeaders(exchange.request.headers, customHeaders))) lines.push(c.dim(`> ${name}: ${value}`));
   lines.push(`> ${redactBody(exchange.request.body, credential, secrets)}`);
+  for (const hop of exchange.redirects) lines.push(c.yellow(`< ${hop.status} redirect to ${redactUrl(redactText(hop.location, secrets))}: followed, as Go does`));
   if (exchange.reply) {
-    lines.push(c.bold(`< ${exchange.reply.status}`) + c.dim(`  ${exchange.latencyMs} ms, ${exchange.reply.bytes} bytes${exchange.reply.truncated ? ' (cut at the read limit)' : ''}`));
+    lines.push(c.bold(`< ${exchange.reply.status}`) + c.dim(`  ${exchange.latencyMs} ms, ${exchange.reply.bytes} bytes${exchange.reply.truncated ? ' (authkit stopped at its read cap)' : ''}`));
     for (const [name, value] of Object.entries(redactHeaders(exchange.reply.headers, [], secrets))) lines.push(c.dim(`< ${name}: ${value}`));
     if (exchange.reply.body !== '') lines.push(`< ${redactText(truncate(exchange.reply.body, 2000), secrets)}`);
   } else {
@@ -284,13 +293,13 @@ async function runConformance(flags: SimFlags): Promise<number> {
   prepared.notes.forEach((n) => log(`note: ${n}`));
   const fixture = flags.fixture === undefined ? undefined : loadFixture(flags.fixture, dialect.reply === 'extauth-user');
   if (!fixture) log('note: no --fixture: the checks that need known credentials are skipped');
-  const dispatcher = eventDispatcher(flags.unixSocket);
-  const ctx: XraySuiteContext = { target: prepared, fixture, dispatcher, burst: flags.burst };
+  const transport = new GoTransport({ unixSocket: flags.unixSocket });
+  const ctx: XraySuiteContext = { target: prepared, fixture, transport, burst: flags.burst };
   // The longest checks send 50 requests one after another, each allowed the proxy's timeout.
   const timeoutMs = prepared.timeoutSeconds > 0 ? (55 * prepared.timeoutSeconds + 10) * 1000 : 120_000;
   return runSuiteCli(suite, ctx, flags, {
     has: new Set([...fixtureCapabilities(fixture), ...targetCapabilities(ctx)]), timeoutMs,
     // A request a timed-out check left behind must not hold the report back.
-    cleanup: () => dispatcher.destroy(),
+    cleanup: async () => transport.close(),
   });
 }

@@ -15,6 +15,8 @@ export interface Http1Reply {
   /** Lower-cased names; only the ones a classifier may need. */
   contentType?: string;
   contentEncoding?: string;
+  /** A redirect's target (the Xray target follows it as Go does). */
+  location?: string;
   body: Buffer;
 }
 
@@ -42,6 +44,8 @@ interface Pending {
 }
 
 const CRLF2 = Buffer.from('\r\n\r\n');
+const LF2 = Buffer.from('\n\n');
+const LF_CRLF = Buffer.from('\n\r\n');
 
 class Connection {
   readonly pending: Pending[] = [];
@@ -204,18 +208,6 @@ export class Http1Pool {
   }
 }
 
-/** The request bytes Go's client sends: request line, Host, the given headers, the body. */
-export function buildHttp1Request(url: URL, headers: Record<string, string>, body: string): Buffer {
-  const path = `${url.pathname || '/'}${url.search}`;
-  let head = `POST ${path} HTTP/1.1\r\nHost: ${url.host}\r\n`;
-  for (const [name, value] of Object.entries(headers)) head += `${canonicalName(name)}: ${value}\r\n`;
-  return Buffer.concat([Buffer.from(`${head}\r\n`, 'latin1'), Buffer.from(body, 'utf8')]);
-}
-
-function canonicalName(name: string): string {
-  return name.replace(/(^|-)([a-z])/g, (_, dash: string, letter: string) => dash + letter.toUpperCase());
-}
-
 interface ParsedReply {
   reply: Http1Reply;
   consumed: number;
@@ -226,17 +218,25 @@ interface ParsedReply {
 
 /** One reply from the front of `data`: the reply, 'incomplete', or why the bytes are not HTTP/1.1. */
 export function parseReply(data: Buffer, maxBytes: number): ParsedReply | 'incomplete' | string {
-  const headEnd = data.indexOf(CRLF2);
-  if (headEnd < 0) return data.length > 65536 ? 'reply headers over 64 KiB' : 'incomplete';
+  let headEnd = data.indexOf(CRLF2);
+  let bodyStart = headEnd + 4;
+  if (headEnd < 0) {
+    // Go accepts bare-LF line endings: a head may end in "\n\n" or "\n\r\n".
+    const lf = data.indexOf(LF2);
+    const mixed = data.indexOf(LF_CRLF);
+    headEnd = lf < 0 ? mixed : mixed < 0 ? lf : Math.min(lf, mixed);
+    if (headEnd < 0) return data.length > 65536 ? 'reply headers over 64 KiB' : 'incomplete';
+    bodyStart = headEnd + (headEnd === lf ? 2 : 3);
+  }
   // A backend's heads repeat (the Date header changes once a second): parse each new one once.
   const cached = lastHead;
   if (cached && cached.bytes.length === headEnd && data.compare(cached.bytes, 0, headEnd, 0, headEnd) === 0) {
-    return framedReply(data, headEnd + 4, maxBytes, cached.parsed);
+    return framedReply(data, bodyStart, maxBytes, cached.parsed);
   }
   const parsed = parseHead(data.toString('latin1', 0, headEnd));
   if (typeof parsed === 'string') return parsed;
   lastHead = { bytes: Buffer.from(data.subarray(0, headEnd)), parsed };
-  return framedReply(data, headEnd + 4, maxBytes, parsed);
+  return framedReply(data, bodyStart, maxBytes, parsed);
 }
 
 interface ParsedHead {
@@ -246,6 +246,7 @@ interface ParsedHead {
   close: boolean;
   contentType?: string;
   contentEncoding?: string;
+  location?: string;
 }
 
 let lastHead: { bytes: Buffer; parsed: ParsedHead } | undefined;
@@ -259,36 +260,35 @@ function parseHead(head: string): ParsedHead | string {
   let close = head.startsWith('HTTP/1.0');
   let contentType: string | undefined;
   let contentEncoding: string | undefined;
-  let lineStart = head.indexOf('\r\n') + 2;
-  while (lineStart > 1 && lineStart < head.length) {
-    let lineEnd = head.indexOf('\r\n', lineStart);
-    if (lineEnd < 0) lineEnd = head.length;
-    const colon = head.indexOf(':', lineStart);
-    if (colon > lineStart && colon < lineEnd) {
-      const name = head.slice(lineStart, colon).toLowerCase();
-      const value = head.slice(colon + 1, lineEnd).trim();
-      if (name === 'content-length') contentLength = Number(value);
-      else if (name === 'transfer-encoding') chunked = value.toLowerCase().includes('chunked');
-      else if (name === 'connection') close = value.toLowerCase() === 'close';
-      else if (name === 'content-type') contentType = value;
-      else if (name === 'content-encoding') contentEncoding = value;
-    }
-    lineStart = lineEnd + 2;
+  let location: string | undefined;
+  const lines = head.split('\n');
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!.endsWith('\r') ? lines[i]!.slice(0, -1) : lines[i]!;
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    if (name === 'content-length') contentLength = Number(value);
+    else if (name === 'transfer-encoding') chunked = value.toLowerCase().includes('chunked');
+    else if (name === 'connection') close = value.toLowerCase() === 'close';
+    else if (name === 'content-type') contentType ??= value;
+    else if (name === 'content-encoding') contentEncoding ??= value;
+    else if (name === 'location') location ??= value;
   }
-  return { status, contentLength, chunked, close, contentType, contentEncoding };
+  return { status, contentLength, chunked, close, contentType, contentEncoding, location };
 }
 
 function framedReply(data: Buffer, bodyStart: number, maxBytes: number, head: ParsedHead): ParsedReply | 'incomplete' | string {
-  const { status, contentLength, chunked, close, contentType, contentEncoding } = head;
+  const { status, contentLength, chunked, close, contentType, contentEncoding, location } = head;
   if (status === 101) return 'the backend switched protocols (101): not an HTTP/1.1 reply';
   if (status >= 100 && status < 200) return { reply: { status, body: Buffer.alloc(0) }, consumed: bodyStart, close: false, interim: true };
   const noBody = status === 204 || status === 304;
-  if (noBody) return { reply: { status, contentType, contentEncoding, body: Buffer.alloc(0) }, consumed: bodyStart, close };
-  if (chunked) return parseChunked(data, bodyStart, maxBytes, { status, contentType, contentEncoding }, close);
+  if (noBody) return { reply: { status, contentType, contentEncoding, location, body: Buffer.alloc(0) }, consumed: bodyStart, close };
+  if (chunked) return parseChunked(data, bodyStart, maxBytes, { status, contentType, contentEncoding, location }, close);
   if (contentLength < 0) return 'a reply without Content-Length or chunked framing (read-until-close is not supported under load)';
   if (!Number.isSafeInteger(contentLength) || contentLength > maxBytes) return `a reply body of ${contentLength} bytes (limit ${maxBytes})`;
   if (data.length < bodyStart + contentLength) return 'incomplete';
-  return { reply: { status, contentType, contentEncoding, body: data.subarray(bodyStart, bodyStart + contentLength) }, consumed: bodyStart + contentLength, close };
+  return { reply: { status, contentType, contentEncoding, location, body: data.subarray(bodyStart, bodyStart + contentLength) }, consumed: bodyStart + contentLength, close };
 }
 
 function parseChunked(data: Buffer, start: number, maxBytes: number, head: Omit<Http1Reply, 'body'>, close: boolean): ParsedReply | 'incomplete' | string {

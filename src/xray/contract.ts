@@ -40,7 +40,7 @@ export function readReply(dialect: Dialect, event: EventType, reply: Reply, kick
     const cls = statusClass(reply.status);
     const why =
       reply.status >= 300 && reply.status < 400
-        ? `${reply.status} redirect: Go would follow it (a 301/302/303 turns the POST into a bodiless GET); authkit does not, and reports it`
+        ? `${reply.status}: a redirect Go does not follow (not 301/302/303/307/308, or no Location), so not 200: the proxy denies`
         : cls === 'policy-deny'
           ? `${reply.status}: an explicit deny`
           : cls === 'upstream-error'
@@ -72,7 +72,7 @@ function readExtAuthUser(reply: Reply, warnings: string[]): Read {
     value = first.value;
     if (first.rest.trim() !== '') warnings.push(`${first.rest.length} bytes after the JSON object: Go's decoder reads only the first value and ignores them`);
   } catch (error) {
-    if (error instanceof JsonSyntaxError && reply.truncated) return protocolError(`the body is larger than authkit's read limit and its first JSON value does not end within it`);
+    if (error instanceof JsonSyntaxError && reply.truncated) return protocolError(`the first JSON value does not end within authkit's read cap (Go would read on)`);
     return protocolError(reply.body.trim() === '' ? 'empty body on a 200: the proxy denies' : `invalid JSON on a 200 (${describeSyntax(error)}): the proxy denies`);
   }
   if (value.kind === 'null') return protocolError('the body is null: no user, the proxy denies');
@@ -106,7 +106,7 @@ function readHysteriaOk(reply: Reply, warnings: string[]): Read {
   try {
     value = unmarshalWhole(reply.body);
   } catch (error) {
-    if (reply.truncated) return protocolError('the body is larger than authkit\'s read limit');
+    if (reply.truncated) return protocolError('the body is larger than authkit\'s read cap (Go would read on)');
     return protocolError(reply.body.trim() === '' ? 'empty body on a 200: Hysteria denies' : `not one JSON value (${describeSyntax(error)}): json.Unmarshal fails, Hysteria denies`);
   }
   if (value.kind === 'null') return protocolError('the body is null: ok is false, Hysteria denies');

@@ -5,7 +5,7 @@
  * generic over it, so a new dialect is one file in dialects/.
  */
 import { isIP } from 'node:net';
-import { canonicalIp } from '../ip.js';
+import { ipToBytes, isIpv4Mapped } from '../ip.js';
 import { unmarshalWhole, type GoJson } from './go-json.js';
 
 export const EVENT_TYPES = ['authorization', 'connect', 'heartbeat', 'disconnect'] as const;
@@ -69,11 +69,49 @@ export interface Dialect {
   reply: 'extauth-user' | 'hysteria-ok';
 }
 
-/** Go's rendering of an address: IPv6 in brackets, IPv4-mapped as IPv4, anything else as given. */
+/**
+ * Go's rendering of an address: IPv6 in brackets as net.IP.String() prints it (`::1.2.3.4` is
+ * `::102:304`: only IPv4-mapped addresses are dotted, and Xray folds those into IPv4), a zone
+ * kept, anything else as given.
+ */
 export function goIpText(ip: string): string {
-  if (isIP(ip) === 0) return ip;
-  const canonical = canonicalIp(ip);
-  return canonical.includes(':') ? `[${canonical}]` : canonical;
+  const percent = ip.indexOf('%');
+  const address = percent < 0 ? ip : ip.slice(0, percent);
+  const family = isIP(address);
+  if (family === 0) return ip;
+  if (family === 4) return address;
+  const bytes = ipToBytes(address);
+  if (isIpv4Mapped(bytes)) return Array.from(bytes.subarray(12)).join('.');
+  return `[${goIpv6Text(bytes)}${percent < 0 ? '' : ip.slice(percent)}]`;
+}
+
+/** RFC 5952 as Go writes it: lower-case hex, the first longest run of two or more zero groups as "::". */
+function goIpv6Text(bytes: Uint8Array): string {
+  const groups = Array.from({ length: 8 }, (_, i) => (bytes[2 * i]! << 8) | bytes[2 * i + 1]!);
+  let best = -1;
+  let bestLength = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === 0) j++;
+    if (j - i > bestLength) {
+      best = i;
+      bestLength = j - i;
+    }
+    i = j === i ? i + 1 : j;
+  }
+  const hex = groups.map((g) => g.toString(16));
+  if (best < 0) return hex.join(':');
+  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLength).join(':')}`;
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * json.Marshal's string: as JSON.stringify, but `<`, `>`, `&`, U+2028 and U+2029 escaped
+ * (HTML-safe, Go's default) and a lone surrogate, which Go cannot hold, as U+FFFD.
+ */
+export function goJsonString(text: string): string {
+  return JSON.stringify(text.replace(LONE_SURROGATE, '\ufffd')).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function factValue(field: BodyField, facts: ConnectionFacts, type: EventType, now: Date): string | number | undefined {
@@ -96,7 +134,7 @@ export function buildEventBody(dialect: Dialect, type: EventType, facts: Connect
     if (field.omitOn?.includes(type)) continue;
     const value = factValue(field, facts, type, now);
     if (value === undefined || (field.omitEmpty && (value === '' || value === 0))) continue;
-    parts.push(`${JSON.stringify(field.key)}:${encodeFact(field.format, value)}`);
+    parts.push(`${goJsonString(field.key)}:${encodeFact(field.format, value)}`);
   }
   return `{${parts.join(',')}}`;
 }
@@ -108,9 +146,9 @@ function encodeFact(format: FactFormat, value: string | number): string {
     case 'uint64':
       return /^\d+$/.test(String(value)) ? String(value) : '0';
     case 'ip':
-      return JSON.stringify(goIpText(String(value)));
+      return goJsonString(goIpText(String(value)));
     default:
-      return JSON.stringify(String(value));
+      return goJsonString(String(value));
   }
 }
 

@@ -26,6 +26,17 @@ const WHITESPACE = new Set([' ', '\t', '\n', '\r']);
 /** Sticky, so a number is matched where it stands without copying the rest of the text. */
 const NUMBER = /-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
 
+/** Go's scanner refuses nesting deeper than this (encoding/json maxNestingDepth). */
+export const GO_MAX_DEPTH = 10_000;
+
+const ESCAPES = new Map([['"', '"'], ['\\', '\\'], ['/', '/'], ['b', '\b'], ['f', '\f'], ['n', '\n'], ['r', '\r'], ['t', '\t']]);
+
+type Frame = { kind: 'object'; entries: [string, GoJson][]; key: string } | { kind: 'array'; items: GoJson[] };
+
+/**
+ * Parses with an explicit stack rather than recursion, so Go's 10,000 levels parse wherever
+ * Node's stack would give out first.
+ */
 class Reader {
   at = 0;
   constructor(readonly text: string) {}
@@ -38,13 +49,65 @@ class Reader {
     throw new JsonSyntaxError(this.at, this.at >= this.text.length ? 'unexpected end of JSON input' : reason);
   }
 
-  value(depth: number): GoJson {
-    // Go allows 10000 levels; JavaScript's stack gives out first, and says so as a RangeError.
-    if (depth > 10_000) this.fail('exceeded max depth');
+  value(): GoJson {
+    const stack: Frame[] = [];
+    for (;;) {
+      this.skipWhitespace();
+      const c = this.text[this.at];
+      let value: GoJson;
+      if (c === '{' || c === '[') {
+        if (stack.length >= GO_MAX_DEPTH) this.fail('exceeded max depth');
+        this.at++;
+        this.skipWhitespace();
+        if (c === '{' && this.text[this.at] === '}') {
+          this.at++;
+          value = { kind: 'object', entries: [] };
+        } else if (c === '[' && this.text[this.at] === ']') {
+          this.at++;
+          value = { kind: 'array', items: [] };
+        } else {
+          stack.push(c === '{' ? { kind: 'object', entries: [], key: this.key() } : { kind: 'array', items: [] });
+          continue;
+        }
+      } else {
+        value = this.scalar(c);
+      }
+      // Hand the value to the containers it completes, innermost first.
+      for (;;) {
+        const top = stack[stack.length - 1];
+        if (!top) return value;
+        if (top.kind === 'object') top.entries.push([top.key, value]);
+        else top.items.push(value);
+        this.skipWhitespace();
+        const d = this.text[this.at++];
+        const close = top.kind === 'object' ? '}' : ']';
+        if (d === close) {
+          stack.pop();
+          value = top.kind === 'object' ? { kind: 'object', entries: top.entries } : { kind: 'array', items: top.items };
+          continue;
+        }
+        if (d !== ',') {
+          this.at--;
+          this.fail(`expected ',' or '${close}' after ${top.kind === 'object' ? 'object value' : 'array element'}`);
+        }
+        if (top.kind === 'object') top.key = this.key();
+        break;
+      }
+    }
+  }
+
+  /** An object key and the ':' after it. */
+  key(): string {
     this.skipWhitespace();
-    const c = this.text[this.at];
-    if (c === '{') return this.object(depth);
-    if (c === '[') return this.array(depth);
+    if (this.text[this.at] !== '"') this.fail('expected a string key');
+    const key = this.string();
+    this.skipWhitespace();
+    if (this.text[this.at] !== ':') this.fail("expected ':' after object key");
+    this.at++;
+    return key;
+  }
+
+  scalar(c: string | undefined): GoJson {
     if (c === '"') return { kind: 'string', value: this.string() };
     if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return { kind: 'number', raw: this.number() };
     for (const [word, value] of [['true', { kind: 'bool', value: true }], ['false', { kind: 'bool', value: false }], ['null', { kind: 'null' }]] as const) {
@@ -56,63 +119,59 @@ class Reader {
     return this.fail(`invalid character ${JSON.stringify(c)} looking for beginning of value`);
   }
 
-  object(depth: number): GoJson {
-    this.at++;
-    const entries: [string, GoJson][] = [];
-    this.skipWhitespace();
-    if (this.text[this.at] === '}') {
-      this.at++;
-      return { kind: 'object', entries };
-    }
-    for (;;) {
-      this.skipWhitespace();
-      if (this.text[this.at] !== '"') this.fail('expected a string key');
-      const key = this.string();
-      this.skipWhitespace();
-      if (this.text[this.at] !== ':') this.fail("expected ':' after object key");
-      this.at++;
-      entries.push([key, this.value(depth + 1)]);
-      this.skipWhitespace();
-      const c = this.text[this.at++];
-      if (c === '}') return { kind: 'object', entries };
-      if (c !== ',') this.fail("expected ',' or '}' after object value");
-    }
-  }
-
-  array(depth: number): GoJson {
-    this.at++;
-    const items: GoJson[] = [];
-    this.skipWhitespace();
-    if (this.text[this.at] === ']') {
-      this.at++;
-      return { kind: 'array', items };
-    }
-    for (;;) {
-      items.push(this.value(depth + 1));
-      this.skipWhitespace();
-      const c = this.text[this.at++];
-      if (c === ']') return { kind: 'array', items };
-      if (c !== ',') this.fail("expected ',' or ']' after array element");
-    }
-  }
-
+  /**
+   * A string as Go unquotes it: a \u escape of a lone surrogate, or a high surrogate not followed
+   * by a low one, becomes U+FFFD (invalid UTF-8 bytes already did, in goUtf8Text).
+   */
   string(): string {
-    const start = this.at;
     this.at++;
+    let out = '';
+    let run = this.at;
     for (;;) {
-      const c = this.text[this.at];
-      if (c === undefined) this.fail('unterminated string');
-      if (c === '"') break;
-      if (c === '\\') this.at++;
-      else if (c < ' ') this.fail('control character in string');
-      this.at++;
+      const c = this.text.charCodeAt(this.at);
+      if (Number.isNaN(c)) this.fail('unterminated string');
+      if (c === 0x22) {
+        out += this.text.slice(run, this.at);
+        this.at++;
+        return out;
+      }
+      if (c < 0x20) this.fail('control character in string');
+      if (c !== 0x5c) {
+        this.at++;
+        continue;
+      }
+      out += this.text.slice(run, this.at);
+      const e = this.text[this.at + 1];
+      const simple = e === undefined ? undefined : ESCAPES.get(e);
+      if (simple !== undefined) {
+        out += simple;
+        this.at += 2;
+      } else if (e === 'u') {
+        const unit = this.hex4(this.at + 2);
+        if (unit < 0) this.fail('invalid escape in string');
+        this.at += 6;
+        if (unit >= 0xd800 && unit < 0xe000) {
+          const low = this.text[this.at] === '\\' && this.text[this.at + 1] === 'u' ? this.hex4(this.at + 2) : -1;
+          if (unit < 0xdc00 && low >= 0xdc00 && low < 0xe000) {
+            out += String.fromCharCode(unit, low);
+            this.at += 6;
+          } else {
+            out += '\ufffd';
+          }
+        } else {
+          out += String.fromCharCode(unit);
+        }
+      } else {
+        this.at++;
+        this.fail(`invalid character ${JSON.stringify(e)} in string escape code`);
+      }
+      run = this.at;
     }
-    this.at++;
-    try {
-      return JSON.parse(this.text.slice(start, this.at)) as string;
-    } catch {
-      return this.fail('invalid escape in string');
-    }
+  }
+
+  hex4(at: number): number {
+    const digits = this.text.slice(at, at + 4);
+    return /^[0-9a-fA-F]{4}$/.test(digits) ? Number.parseInt(digits, 16) : -1;
   }
 
   number(): string {
@@ -127,14 +186,14 @@ class Reader {
 /** json.Decoder.Decode: the first value; `rest` is what Go leaves unread. */
 export function decodeFirstValue(text: string): { value: GoJson; rest: string } {
   const reader = new Reader(text);
-  const value = reader.value(0);
+  const value = reader.value();
   return { value, rest: text.slice(reader.at) };
 }
 
 /** json.Unmarshal: exactly one value, with nothing but whitespace after it. */
 export function unmarshalWhole(text: string): GoJson {
   const reader = new Reader(text);
-  const value = reader.value(0);
+  const value = reader.value();
   reader.skipWhitespace();
   if (reader.at < text.length) reader.fail('invalid character after top-level value');
   return value;

@@ -7,15 +7,19 @@
 import { randomInt } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { buildEventBody, type ConnectionFacts, type Dialect, type EventType } from './dialect.js';
-import { newConnectionId, requestHeaders } from './client.js';
+import { eventRequest, HARD_READ_CAP, newConnectionId, sendEvent } from './client.js';
 import { readReply, type VerdictClass } from './contract.js';
 import { countUpAddresses } from '../ip.js';
-import { Http1Pool, buildHttp1Request, type Http1Outcome, type Http1Reply } from '../load/http1.js';
+import { Http1Pool, type Http1Outcome, type Http1Reply } from '../load/http1.js';
 import type { LoadTarget } from '../load/target.js';
-import { MAX_REPLY_BYTES } from './client.js';
+import { GoTransport } from './transport.js';
+import { goRequestBytes } from './wire/go-request.js';
+import { goUtf8Text } from './wire/go-json-stream.js';
+import { parseGoUrl, type GoUrl } from './wire/go-url.js';
 
 export interface XrayLoadSettings {
-  url: URL;
+  /** The URL as given: Go keeps its authority and path as written. */
+  url: string;
   unixSocket?: string;
   dialect: Dialect;
   secret?: string;
@@ -48,12 +52,16 @@ export class XrayLoadTarget implements LoadTarget<XrayOp> {
   private ringBuiltMs = 0;
   private readonly verdicts = new Map<string, VerdictClass>();
   private readonly addresses: string[];
+  private readonly goUrl: GoUrl;
+  /** Redirects are rare and slow anyway: they are followed by the one-shot client, as Go follows them. */
+  private redirectTransport: GoTransport | undefined;
 
   constructor(private readonly settings: XrayLoadSettings, private readonly event: EventType = 'authorization') {
     this.addresses = countUpAddresses(settings.base.sourceIp, settings.ipsPerUser);
+    this.goUrl = parseGoUrl(settings.url);
     this.pool = new Http1Pool({
-      url: settings.url, unixSocket: settings.unixSocket, maxConnections: settings.maxConnections,
-      pipelining: settings.pipelining, timeoutMs: settings.timeoutSeconds * 1000, maxReplyBytes: MAX_REPLY_BYTES,
+      url: new URL(settings.url), unixSocket: settings.unixSocket, maxConnections: settings.maxConnections,
+      pipelining: settings.pipelining, timeoutMs: settings.timeoutSeconds * 1000, maxReplyBytes: HARD_READ_CAP,
     });
   }
 
@@ -63,6 +71,7 @@ export class XrayLoadTarget implements LoadTarget<XrayOp> {
 
   async close(): Promise<void> {
     await this.pool.close();
+    this.redirectTransport?.close();
   }
 
   /** The connection facts of generated connection `index`: credential and source IP spread. */
@@ -78,7 +87,7 @@ export class XrayLoadTarget implements LoadTarget<XrayOp> {
 
   requestBytes(type: EventType, facts: ConnectionFacts): Buffer {
     const body = buildEventBody(this.settings.dialect, type, facts);
-    return buildHttp1Request(this.settings.url, requestHeaders(this.settings, body), body);
+    return goRequestBytes(eventRequest(this.goUrl, this.settings, body));
   }
 
   send(op: XrayOp, done: (outcome: string, kind?: string) => void): void {
@@ -86,7 +95,22 @@ export class XrayLoadTarget implements LoadTarget<XrayOp> {
     const request = op ? this.requestBytes(op.type, op.facts) : this.nextFromRing();
     // As sendEvent: connect and disconnect get 5 s when the proxy sets no timeout.
     const seconds = this.settings.timeoutSeconds > 0 ? this.settings.timeoutSeconds : type === 'connect' || type === 'disconnect' ? 5 : 0;
-    this.pool.send(request, (outcome) => done(this.classify(type, outcome), op ? type : undefined), seconds * 1000);
+    this.pool.send(request, (outcome) => {
+      const location = 'reply' in outcome ? outcome.reply.location : undefined;
+      if (location !== undefined && [301, 302, 303, 307, 308].includes((outcome as { reply: Http1Reply }).reply.status)) {
+        this.followRedirect(type, op?.facts ?? this.settings.base, { status: (outcome as { reply: Http1Reply }).reply.status, location })
+          .then((cls) => done(cls, op ? type : undefined));
+        return;
+      }
+      done(this.classify(type, outcome), op ? type : undefined);
+    }, seconds * 1000);
+  }
+
+  /** Goes on from a redirect the way Go's client would, and returns the final verdict's class. */
+  private async followRedirect(type: EventType, facts: ConnectionFacts, redirectedBy: { status: number; location: string }): Promise<VerdictClass> {
+    this.redirectTransport ??= new GoTransport({ unixSocket: this.settings.unixSocket });
+    const exchange = await sendEvent({ ...this.settings, type, facts, transport: this.redirectTransport, redirectedBy });
+    return exchange.verdict.class;
   }
 
   private nextFromRing(): Buffer {
@@ -116,12 +140,12 @@ export class XrayLoadTarget implements LoadTarget<XrayOp> {
     let body = reply.body;
     if (reply.contentEncoding?.toLowerCase() === 'gzip' && body.length > 0) {
       try {
-        body = gunzipSync(body, { maxOutputLength: MAX_REPLY_BYTES });
+        body = gunzipSync(body, { maxOutputLength: HARD_READ_CAP });
       } catch {
         return 'network-error';
       }
     }
     const { dialect, kickOnDeny } = this.settings;
-    return readReply(dialect, type, { status: reply.status, contentType: reply.contentType, body: body.toString('utf8'), truncated: false }, kickOnDeny).class;
+    return readReply(dialect, type, { status: reply.status, contentType: reply.contentType, body: goUtf8Text(body), truncated: false }, kickOnDeny).class;
   }
 }

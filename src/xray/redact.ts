@@ -45,7 +45,7 @@ export function redactHeaders(headers: Record<string, string>, custom: readonly 
   const hidden = new Set([...SECRET_HEADERS, ...custom.map((name) => name.toLowerCase())]);
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
-    out[name] = hidden.has(name) ? value.replace(/^(\w+\s+)?.*$/, (_m, scheme: string | undefined) => `${scheme ?? ''}<redacted>`) : redactText(value, secrets);
+    out[name] = hidden.has(name.toLowerCase()) ? value.replace(/^(\w+\s+)?.*$/, (_m, scheme: string | undefined) => `${scheme ?? ''}<redacted>`) : redactText(value, secrets);
   }
   return out;
 }

@@ -7,8 +7,8 @@
  * when the connection ends; disconnect once at the end. No retries. Hysteria has no cache.
  */
 import { performance } from 'node:perf_hooks';
-import type { Dispatcher } from 'undici';
-import { eventDispatcher, newConnectionId, sendEvent, type EventExchange } from './client.js';
+import { newConnectionId, sendEvent, type EventExchange } from './client.js';
+import { GoTransport } from './transport.js';
 import type { ConnectionFacts, Dialect, EventType } from './dialect.js';
 
 export interface SessionOptions {
@@ -79,17 +79,17 @@ export async function runSessions(options: SessionOptions): Promise<SessionRepor
     timeline.push(entry);
     options.onEvent?.(entry);
   };
-  const dispatcher = eventDispatcher(options.unixSocket);
+  const transport = new GoTransport({ unixSocket: options.unixSocket });
   const outcomes: boolean[] = [];
   try {
     await Promise.all(
       Array.from({ length: options.connections }, async (_, i) => {
         await sleep(i * options.staggerSeconds * 1000);
-        outcomes[i] = await runConnection(i + 1, options.sourceIps[i % options.sourceIps.length]!, options, cache, dispatcher, now, record);
+        outcomes[i] = await runConnection(i + 1, options.sourceIps[i % options.sourceIps.length]!, options, cache, transport, now, record);
       }),
     );
   } finally {
-    await dispatcher.close();
+    transport.close();
   }
   const counts = { authorization: 0, connect: 0, heartbeat: 0, disconnect: 0, 'cache-hit': 0, kicked: 0, refused: 0 };
   for (const entry of timeline) counts[entry.event]++;
@@ -102,7 +102,7 @@ async function runConnection(
   sourceIp: string,
   options: SessionOptions,
   cache: ExtAuthCache,
-  dispatcher: Dispatcher,
+  transport: GoTransport,
   now: () => number,
   record: (entry: TimelineEntry) => void,
 ): Promise<boolean> {
@@ -111,7 +111,7 @@ async function runConnection(
   const connectionContext = new AbortController();
   const send = async (type: EventType, signal?: AbortSignal): Promise<EventExchange> => {
     const atMs = now();
-    const exchange = await sendEvent({ ...options, type, facts, dispatcher, signal });
+    const exchange = await sendEvent({ ...options, type, facts, transport, signal });
     record({ atMs, connection, sourceIp, event: type, exchange });
     return exchange;
   };

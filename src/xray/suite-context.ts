@@ -5,7 +5,8 @@
 import { execFile } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
-import { authHeaders, newConnectionId, requestHeaders, sendEvent, describeNetworkError, type EventExchange } from './client.js';
+import { GoTransport } from './transport.js';
+import { newConnectionId, sendEvent, type EventExchange } from './client.js';
 import type { ConnectionFacts, Dialect, EventType } from './dialect.js';
 import type { FixtureHook, XrayFixture } from './fixture.js';
 import { readReply, type Verdict } from './contract.js';
@@ -23,7 +24,7 @@ export interface XrayTarget {
 export interface XraySuiteContext {
   target: XrayTarget;
   fixture?: XrayFixture;
-  dispatcher: Dispatcher;
+  transport: GoTransport;
   /** Parallel requests in the burst checks. */
   burst: number;
   /** Set while a check runs (see withCleanup): its abort signal, and the connections it opened. */
@@ -53,7 +54,7 @@ export function send(ctx: XraySuiteContext, type: EventType, eventFacts: Connect
   else if (ctx.target.dialect.events.includes('disconnect')) ctx.check?.open.set(eventFacts.connectionId, eventFacts);
   return sendEvent({
     ...ctx.target, ...auth, headers: [...auth.headers, ...(options.extraHeaders ?? [])], type, facts: eventFacts,
-    dispatcher: ctx.dispatcher, now: options.now, signal: ctx.check?.signal,
+    transport: ctx.transport, now: options.now, signal: ctx.check?.signal,
   });
 }
 
@@ -71,7 +72,7 @@ export function withCleanup(check: Check<XraySuiteContext>): Check<XraySuiteCont
         return await check.run(ctx, redactingTools(t, targetSecrets(ctx)));
       } finally {
         ctx.check = undefined;
-        await Promise.all([...open.values()].map((facts) => sendEvent({ ...ctx.target, type: 'disconnect', facts, dispatcher: ctx.dispatcher })));
+        await Promise.all([...open.values()].map((facts) => sendEvent({ ...ctx.target, type: 'disconnect', facts, transport: ctx.transport })));
       }
     },
   };
@@ -117,19 +118,12 @@ export function rawVerdict(ctx: XraySuiteContext, reply: RawReply): Verdict | un
 
 /** POSTs any body with the proxy's headers (and the secret), for the malformed-request checks. */
 export async function postRaw(ctx: XraySuiteContext, body: string, contentType: string | null = 'application/json'): Promise<RawReply> {
-  const headers = requestHeaders(ctx.target, body);
-  if (contentType === null) delete headers['content-type'];
-  else headers['content-type'] = contentType;
-  try {
-    const timeout = AbortSignal.timeout(Math.max(1, ctx.target.timeoutSeconds || 5) * 1000);
-    const response = await request(ctx.target.url, {
-      method: 'POST', headers, body, dispatcher: ctx.dispatcher, signal: ctx.check ? AbortSignal.any([timeout, ctx.check.signal]) : timeout,
-    });
-    const text = (await response.body.text()).slice(0, 1 << 20);
-    return { status: response.statusCode, body: text, contentType: response.headers['content-type'] as string | undefined };
-  } catch (error) {
-    return { body: '', error: describeNetworkError(error) };
-  }
+  const exchange = await sendEvent({
+    ...ctx.target, type: 'authorization', facts: facts(''), rawBody: body, contentType,
+    timeoutSeconds: Math.max(1, ctx.target.timeoutSeconds || 5), transport: ctx.transport, signal: ctx.check?.signal,
+  });
+  if (!exchange.reply) return { body: '', error: exchange.verdict.reason };
+  return { status: exchange.reply.status, body: exchange.reply.body, contentType: exchange.reply.headers['content-type'] };
 }
 
 /** Runs a fixture hook: an HTTP call carrying the suite's secret and headers, or a command. */
@@ -144,7 +138,9 @@ export async function runHook(ctx: XraySuiteContext, hook: FixtureHook, credenti
     });
   }
   const body = hook.body === undefined ? undefined : JSON.stringify(hook.body).split('{credential}').join(credential);
-  const headers = { 'content-type': 'application/json', ...authHeaders({ secret: ctx.target.secret, headers: [...ctx.target.headers, ...hook.headers] }) };
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (ctx.target.secret !== undefined) headers.authorization = `Bearer ${ctx.target.secret}`;
+  for (const [name, value] of [...ctx.target.headers, ...hook.headers]) headers[name.toLowerCase()] = value;
   const response = await request(hook.url.split('{credential}').join(encodeURIComponent(credential)), {
     method: hook.method as Dispatcher.HttpMethod, headers, body, signal: AbortSignal.timeout(10_000),
   });

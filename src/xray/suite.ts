@@ -232,10 +232,14 @@ export const extAuthChecks: XCheck[] = [
   },
   {
     id: 'X18', level: 'SHOULD', requires: ['fixture.allowed'],
-    title: 'replies are not redirects (Go turns a redirected POST into a bodiless GET) and a 200 says Content-Type: application/json',
+    title: 'replies are not redirects (Go follows them, a 301/302/303 as a bodiless GET) and a 200 says Content-Type: application/json',
     async run(ctx, t) {
       const e = await send(ctx, 'authorization', facts(first(ctx)));
-      if (e.reply && e.reply.status >= 300 && e.reply.status < 400) return t.fail(`a ${e.reply.status} redirect to ${e.reply.headers.location ?? '?'}`, shown(e, first(ctx)));
+      if (e.redirects.length > 0) {
+        const chain = e.redirects.map((r) => `${r.status} -> ${r.location}`).join(', ');
+        return t.fail(`redirected (${chain}); Go followed it to a final ${e.reply?.status ?? e.verdict.reason}, verdict ${e.verdict.class}`, { ...shown(e, first(ctx)), expected: 'a direct answer (no redirect)' });
+      }
+      if (e.reply && e.reply.status >= 300 && e.reply.status < 400) return t.fail(`a ${e.reply.status} that Go does not follow`, shown(e, first(ctx)));
       if (e.reply?.status === 200 && !/^application\/json/i.test(e.reply.headers['content-type'] ?? '')) {
         return t.warn(`Content-Type is ${e.reply.headers['content-type'] ?? 'missing'} (Xray does not check it)`);
       }

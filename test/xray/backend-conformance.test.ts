@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers.js';
 import { runSuite, type SuiteReport } from '../../src/conformance/runner.js';
-import { eventDispatcher } from '../../src/xray/client.js';
+import { GoTransport } from '../../src/xray/transport.js';
 import { dialectNamed } from '../../src/xray/dialects/index.js';
 import { fixtureCapabilities, parseFixture } from '../../src/xray/fixture.js';
 import { extAuthSuite, targetCapabilities } from '../../src/xray/suite.js';
@@ -33,13 +33,13 @@ async function run(
   // The fixture's hooks name the README's port; point them at this backend.
   const text = readFileSync(join(fixtures, fixtureFile), 'utf8').split('http://127.0.0.1:8080/').join(backend.url);
   const fixture = parseFixture(JSON.parse(text), fixtureFile, dialect.reply === 'extauth-user');
-  const dispatcher = eventDispatcher();
-  const ctx: XraySuiteContext = { target: { url: backend.url, dialect, ...auth, timeoutSeconds: 5 }, fixture, dispatcher, burst: 100 };
+  const transport = new GoTransport();
+  const ctx: XraySuiteContext = { target: { url: backend.url, dialect, ...auth, timeoutSeconds: 5 }, fixture, transport, burst: 100 };
   const has = new Set([...fixtureCapabilities(fixture), ...targetCapabilities(ctx)]);
   try {
     return await runSuite(dialect.reply === 'extauth-user' ? extAuthSuite : hysteriaSuite, ctx, { has: (c) => has.has(c), timeoutMs: 20_000 });
   } finally {
-    await dispatcher.close();
+    transport.close();
   }
 }
 
@@ -70,11 +70,11 @@ describe('xray-backend passes the conformance suite', () => {
     const text = readFileSync(join(fixtures, 'conformance.json'), 'utf8').split('http://127.0.0.1:8080/').join(backend.url);
     const fixture = parseFixture(JSON.parse(text), 'conformance.json', true);
     for (let run = 1; run <= 2; run++) {
-      const dispatcher = eventDispatcher();
-      const ctx: XraySuiteContext = { target: { url: backend.url, dialect, secret: SECRET, headers: [], timeoutSeconds: 5 }, fixture, dispatcher, burst: 50 };
+      const transport = new GoTransport();
+      const ctx: XraySuiteContext = { target: { url: backend.url, dialect, secret: SECRET, headers: [], timeoutSeconds: 5 }, fixture, transport, burst: 50 };
       const has = new Set([...fixtureCapabilities(fixture), ...targetCapabilities(ctx)]);
       const report = await runSuite(extAuthSuite, ctx, { has: (c) => has.has(c), timeoutMs: 20_000 });
-      await dispatcher.close();
+      transport.close();
       expect(failures(report), `run ${run}`).toEqual([]);
     }
     expect(backend.state.sessions().map((s) => JSON.stringify(s))).toEqual([]);

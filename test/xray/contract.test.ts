@@ -77,7 +77,7 @@ describe('how Xray reads an authorization reply (spec §2.4)', () => {
 
   it('reads a body cut at the read limit from its beginning', () => {
     expect(auth({ status: 200, body: '{"user":{"email":"a"}}   ', contentType: 'application/json', truncated: true }).verdict).toBe('allow');
-    expect(auth({ status: 200, body: '{"user":{"email":"' + 'a'.repeat(100), contentType: 'application/json', truncated: true }).reason).toMatch(/read limit/);
+    expect(auth({ status: 200, body: '{"user":{"email":"' + 'a'.repeat(100), contentType: 'application/json', truncated: true }).reason).toMatch(/read cap/);
   });
 });
 

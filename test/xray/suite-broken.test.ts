@@ -5,7 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { runSuite } from '../../src/conformance/runner.js';
 import { renderJunit } from '../../src/report/junit.js';
-import { eventDispatcher } from '../../src/xray/client.js';
+import { GoTransport } from '../../src/xray/transport.js';
 import { src } from '../../src/xray/dialects/src.js';
 import { parseFixture } from '../../src/xray/fixture.js';
 import { extAuthSuite, targetCapabilities } from '../../src/xray/suite.js';
@@ -36,15 +36,15 @@ const broken = await httpServer((request, res) => {
 afterAll(() => broken.close());
 
 describe('the ExtAuth suite against a deliberately broken backend', async () => {
-  const dispatcher = eventDispatcher();
+  const transport = new GoTransport();
   const ctx: XraySuiteContext = {
     target: { url: broken.url, dialect: src, secret: 'expected-secret', headers: [], timeoutSeconds: 2 },
     fixture: parseFixture({ allowed: [alice], denied: [{ credential: disabled, why: 'disabled' }] }, 'fixture', true),
-    dispatcher, burst: 20,
+    transport, burst: 20,
   };
   const has = new Set([...fixtureCapabilities(ctx.fixture), ...targetCapabilities(ctx)]);
   const report = await runSuite(extAuthSuite, ctx, { has: (c) => has.has(c) });
-  await dispatcher.close();
+  transport.close();
   const result = (id: string) => report.results.find((r) => r.id === id)!;
 
   it('fails the run', () => {
