@@ -63,3 +63,35 @@ export function countUpAddresses(first: string, count: number): string[] {
     return ipText(bytes);
   });
 }
+
+/**
+ * An IPv6 address as Rust's `Ipv6Addr` Display prints it: lower-case hex, the longest run of two
+ * or more zero groups (the first of equal runs) as `::`, and `::ffff:a.b.c.d` for IPv4-mapped.
+ */
+export function rustIpv6Text(bytes: Uint8Array): string {
+  if (isIpv4Mapped(bytes)) return `::ffff:${Array.from(bytes.subarray(12)).join('.')}`;
+  const groups = Array.from({ length: 8 }, (_, i) => (bytes[2 * i]! << 8) | bytes[2 * i + 1]!);
+  let best = { at: 0, length: 0 };
+  for (let i = 0; i < 8; ) {
+    let end = i;
+    while (end < 8 && groups[end] === 0) end++;
+    if (end - i > best.length) best = { at: i, length: end - i };
+    i = end === i ? i + 1 : end;
+  }
+  const hex = (part: number[]) => part.map((g) => g.toString(16)).join(':');
+  return best.length > 1 ? `${hex(groups.slice(0, best.at))}::${hex(groups.slice(best.at + best.length))}` : hex(groups);
+}
+
+/**
+ * `IP:PORT` or `[IPv6]:PORT` as Rust's `SocketAddr` Display prints it (what Proksi sends as the
+ * client address): `[2001:DB8:0::1]:0443` becomes `[2001:db8::1]:443`. Undefined when the text is
+ * not an address and a port from 0 to 65535.
+ */
+export function socketAddressText(text: string): string | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  if (!match) return undefined;
+  const port = Number(match[3]);
+  if (port > 65535) return undefined;
+  if (match[1] !== undefined) return isIP(match[1]) === 6 ? `[${rustIpv6Text(ipToBytes(match[1]))}]:${port}` : undefined;
+  return isIP(match[2]!) === 4 ? `${match[2]}:${port}` : undefined;
+}

@@ -4,7 +4,7 @@
  * the two fail-opens and the spoofable upstream header.
  */
 import type { AuthDecision, AuthRequest, Header } from './schema.js';
-import { hasControlBytes } from '../text.js';
+import { hasControlBytes, HTTP_TOKEN } from '../text.js';
 
 export { hasControlBytes };
 
@@ -22,13 +22,41 @@ export const PROKSI_DEFAULTS: ProksiOptions = { maxHeaders: 32, timeoutMs: 1000,
 /** The client's request as Proksi receives it. */
 export interface ClientRequest {
   method: string;
-  /** The Host header as the client sent it, port included. */
-  host: string;
   path: string;
   query: string;
-  /** ip:port, as session.client_addr() prints it. */
+  /** As Proksi prints session.client_addr(): `ip:port`, IPv6 as `[canonical]:port`. */
   clientIp: string;
+  /** The request's headers in the order the client sent them; over HTTP/1.1 Host is one of them. */
   headers: [string, string][];
+  /** HTTP/2 only: the request's :authority (the URI's authority), port included. */
+  authority?: string;
+}
+
+/** How a test or a user describes a client request: the host once, and how the client sends it. */
+export interface ClientRequestSpec {
+  method?: string;
+  /** The host with its port, as the client names it. */
+  host?: string;
+  path?: string;
+  query?: string;
+  clientIp?: string;
+  headers?: [string, string][];
+  /** An HTTP/2 client: the host is the URI's authority and no Host header is sent. */
+  http2?: boolean;
+  /** HTTP/1.1: send no Host header (default: a Host header first, unless `headers` has one). */
+  noHostHeader?: boolean;
+}
+
+export const CLIENT_DEFAULTS = { method: 'GET', host: 'example.com', path: '/', query: '', clientIp: '203.0.113.7:51234' } as const;
+
+/** The request a client sends: over HTTP/1.1 the host goes first as a Host header, over HTTP/2 in the authority. */
+export function clientRequest(spec: ClientRequestSpec): ClientRequest {
+  const host = spec.host ?? CLIENT_DEFAULTS.host;
+  const given = spec.headers ?? [];
+  const base = { method: spec.method ?? CLIENT_DEFAULTS.method, path: spec.path ?? CLIENT_DEFAULTS.path, query: spec.query ?? CLIENT_DEFAULTS.query, clientIp: spec.clientIp ?? CLIENT_DEFAULTS.clientIp };
+  if (spec.http2) return { ...base, headers: given, authority: host };
+  const hasHost = given.some(([name]) => name.toLowerCase() === 'host');
+  return { ...base, headers: spec.noHostHeader || hasHost ? given : [['Host', host], ...given] };
 }
 
 /** http's HeaderValue::to_str: visible ASCII and tab, or it fails and Proksi sends "". */
@@ -36,31 +64,67 @@ function headerText(value: string): string {
   return /^[\t\x20-\x7e]*$/.test(value) ? value : '';
 }
 
+/** http::Uri::host() of an authority: no userinfo, no port, an IPv6 literal with its brackets. */
+function authorityHost(authority: string): string {
+  const hostPort = authority.slice(authority.lastIndexOf('@') + 1);
+  if (hostPort.startsWith('[')) return hostPort.slice(0, hostPort.indexOf(']') + 1);
+  return hostPort.split(':', 1)[0]!;
+}
+
+/**
+ * The headers as pingora's header map holds them (http::HeaderMap): all values of one name
+ * (case-insensitively) together, names in the order they first appear, each value with its own
+ * spelling of the name (pingora's case map, HTTP/1).
+ */
+export function headerMapOrder(headers: [string, string][]): [string, string][] {
+  const grouped = new Map<string, [string, string][]>();
+  for (const header of headers) {
+    const key = header[0].toLowerCase();
+    grouped.set(key, [...(grouped.get(key) ?? []), header]);
+  }
+  return [...grouped.values()].flat();
+}
+
+/**
+ * pingora's insert_header: the value takes the place of the first copy of the name and every
+ * other copy goes; a name not there yet goes at the end.
+ */
+export function insertHeader(headers: [string, string][], name: string, value: string): [string, string][] {
+  const key = name.toLowerCase();
+  const at = headers.findIndex(([n]) => n.toLowerCase() === key);
+  if (at < 0) return [...headers, [name, value]];
+  return headers.flatMap((header, i): [string, string][] => (i === at ? [[name, value]] : header[0].toLowerCase() === key ? [] : [header]));
+}
+
 export function buildAuthRequest(client: ClientRequest, options: ProksiOptions): { request: AuthRequest; notes: string[] } {
   const notes: string[] = [];
-  // ctx.host: the Host header up to the first ':', so an IPv6 literal becomes "[".
-  const host = client.host.split(':', 1)[0]!;
-  if (client.host.startsWith('[')) notes.push(`Host ${client.host} reaches the service as "${host}": Proksi cuts the Host header at its first ':'`);
-  // HeaderMap: names lower-cased, values grouped by name in the order names first appear.
-  const grouped = new Map<string, string[]>();
-  for (const [name, value] of client.headers) {
-    const key = name.toLowerCase();
-    grouped.set(key, [...(grouped.get(key) ?? []), value]);
+  const grouped = headerMapOrder(client.headers);
+  let host: string;
+  if (client.authority !== undefined) {
+    // HTTP/2: the URI has an authority, and Proksi takes its host.
+    host = authorityHost(client.authority);
+  } else {
+    // ctx.host: the first Host header up to its first ':', so an IPv6 literal becomes "[".
+    const hostHeader = grouped.find(([name]) => name.toLowerCase() === 'host');
+    const text = hostHeader ? headerText(hostHeader[1]) : '';
+    host = text.split(':', 1)[0]!;
+    if (!hostHeader) notes.push(`no Host header: Proksi's host is "" (its router finds no route for it and answers 404 before external_auth runs)`);
+    else if (text.startsWith('[')) notes.push(`Host ${text} reaches the service as "${host}": Proksi cuts the Host header at its first ':'`);
   }
   const allow = options.forwardHeaders === undefined ? undefined : new Set(options.forwardHeaders.map((h) => h.toLowerCase()));
   const headers: Header[] = [];
   let dropped = 0;
-  for (const [name, values] of grouped) {
+  for (const [wireName, value] of grouped) {
+    // HeaderMap names are lower-case.
+    const name = wireName.toLowerCase();
     if (allow && !allow.has(name)) continue;
-    for (const value of values) {
-      if (headers.length >= options.maxHeaders) {
-        dropped++;
-        continue;
-      }
-      const text = headerText(value);
-      if (text !== value) notes.push(`header ${name} has bytes outside visible ASCII: Proksi sends its value as ""`);
-      headers.push({ name, value: text });
+    if (headers.length >= options.maxHeaders) {
+      dropped++;
+      continue;
     }
+    const text = headerText(value);
+    if (text !== value) notes.push(`header ${name} has bytes outside visible ASCII: Proksi sends its value as ""`);
+    headers.push({ name, value: text });
   }
   if (dropped > 0) notes.push(`${dropped} header(s) beyond max_headers ${options.maxHeaders} are not sent (Proksi truncates silently)`);
   return { request: { method: client.method, host, path: client.path, query: client.query, clientIp: client.clientIp, headers }, notes };
@@ -77,16 +141,45 @@ export interface ProksiOutcome {
   body: string;
 }
 
+/** What Proksi's upstream_header can be: http's HeaderName::from_str takes a token (upper case is lower-cased). */
+function validHeaderName(name: string): boolean {
+  return HTTP_TOKEN.test(name);
+}
+
+/** The upstream request when Proksi sets no header: the client's headers as pingora's map holds them. */
+function proxied(client: ClientRequest, outcome: 'proxied' | 'fail-open' = 'proxied'): ProksiOutcome {
+  return { outcome, headers: headerMapOrder(client.headers), body: '' };
+}
+
+/** `Date` stands for the current date pingora writes. */
+export const DATE_PLACEHOLDER = '<date>';
+
+/**
+ * What pingora adds to a response the middleware writes: over HTTP/1.1 `Date` and `Connection`
+ * (keep-alive unless the client's Connection says close), spelled as pingora writes them; over
+ * HTTP/2 only `date` (names lower-case, no connection headers).
+ */
+function responseHeaders(client: ClientRequest, own: [string, string][]): [string, string][] {
+  if (client.authority !== undefined) return [...own.map(([name, value]): [string, string] => [name.toLowerCase(), value]), ['date', DATE_PLACEHOLDER]];
+  const closes = client.headers.some(([name, value]) => name.toLowerCase() === 'connection' && value.split(',').some((token) => token.trim().toLowerCase() === 'close'));
+  return [...own, ['Date', DATE_PLACEHOLDER], ['Connection', closes ? 'close' : 'keep-alive']];
+}
+
+/** write_block_response: the status and no header of its own, not even a Content-Length. */
+function blocked(client: ClientRequest, status: number): ProksiOutcome {
+  return { outcome: 'blocked', status, headers: responseHeaders(client, []), body: '' };
+}
+
 /** What Proksi does when the call failed (timeout, exception, disconnect, an unreadable reply). */
 export function errorOutcome(client: ClientRequest, options: ProksiOptions): { proksi: ProksiOutcome; warnings: string[] } {
   if (options.onError === 'allow') {
     const spoofed = client.headers.some(([name]) => name.toLowerCase() === options.upstreamHeader);
     return {
-      proksi: { outcome: 'proxied', headers: client.headers, body: '' },
+      proksi: proxied(client),
       warnings: [`on_error=allow lets the request through without ${options.upstreamHeader}${spoofed ? ', and the client\'s own copy reaches the upstream' : ''}`],
     };
   }
-  return { proksi: { outcome: 'blocked', status: 403, headers: [['content-length', '0']], body: '' }, warnings: [] };
+  return { proksi: blocked(client, 403), warnings: [] };
 }
 
 function statusOr(code: number, fallback: number): number {
@@ -107,39 +200,42 @@ export function proksiOutcome(decision: AuthDecision, client: ClientRequest, opt
     case 'pass': {
       if (decision.upstreamValue === '') {
         warnings.push(`pass with an empty upstreamValue: Proksi sets no ${header}${clientCopy ? ', so the client\'s spoofed copy reaches the upstream' : ', and a client-supplied one would reach the upstream'}`);
-        return { proksi: { outcome: 'proxied', headers: client.headers, body: '' }, warnings };
+        return { proksi: proxied(client), warnings };
+      }
+      if (!validHeaderName(header)) {
+        warnings.push(`upstream_header ${JSON.stringify(header)} is not a valid header name: Proksi cannot set it and proxies the request without it`);
+        return { proksi: proxied(client), warnings };
       }
       if (hasControlBytes(decision.upstreamValue)) {
         warnings.push(`upstreamValue has control bytes: Proksi cannot set ${header} and proxies the request${clientCopy ? ' with the client\'s spoofed copy' : ' without it'}`);
-        return { proksi: { outcome: 'proxied', headers: client.headers, body: '' }, warnings };
+        return { proksi: proxied(client), warnings };
       }
-      const upstream = client.headers.filter(([name]) => name.toLowerCase() !== header);
-      return { proksi: { outcome: 'proxied', headers: [...upstream, [header, decision.upstreamValue]], body: '' }, warnings };
+      // The name as Proksi gives it (http's HeaderName, lower-case) replaces the first client copy.
+      return { proksi: { outcome: 'proxied', headers: insertHeader(headerMapOrder(client.headers), header, decision.upstreamValue), body: '' }, warnings };
     }
     case 'block': {
       const status = statusOr(decision.statusCode, 403);
       if (status !== decision.statusCode) warnings.push(`statusCode ${decision.statusCode} is outside 100-999: Proksi answers 403`);
       else if (status < 400 || status > 599) warnings.push(`a block with status ${status} (not 4xx/5xx): the client gets an empty ${status}`);
-      return { proksi: { outcome: 'blocked', status, headers: [['content-length', '0']], body: '' }, warnings };
+      return { proksi: blocked(client, status), warnings };
     }
     case 'redirect': {
       const location = decision.redirectLocation;
       if (location === '') {
         warnings.push('redirect without a redirectLocation: Proksi answers 500');
-        return { proksi: { outcome: 'blocked', status: 500, headers: [['content-length', '0']], body: '' }, warnings };
+        return { proksi: blocked(client, 500), warnings };
       }
       if (hasControlBytes(location)) {
         warnings.push('redirectLocation has control bytes: Proksi cannot write the Location header and lets the request through UNAUTHENTICATED (fail-open)');
-        return { proksi: { outcome: 'fail-open', headers: client.headers, body: '' }, warnings };
+        return { proksi: proxied(client, 'fail-open'), warnings };
       }
       const status = statusOr(decision.statusCode, 307);
       if (status !== decision.statusCode) warnings.push(`statusCode ${decision.statusCode} is outside 100-999: Proksi answers 307`);
       else if (status < 300 || status > 399) warnings.push(`a redirect with status ${status} (not 3xx): browsers will not follow the Location`);
       const body = `Redirecting to ${location}\n`;
-      return {
-        proksi: { outcome: 'redirected', status, headers: [['location', location], ['content-type', 'text/plain; charset=utf-8'], ['content-length', String(Buffer.byteLength(body))]], body },
-        warnings,
-      };
+      // write_redirect_response sets these three itself; pingora writes Location lower-case and the others titled.
+      const own: [string, string][] = [['location', location], ['Content-Type', 'text/plain; charset=utf-8'], ['Content-Length', String(Buffer.byteLength(body))]];
+      return { proksi: { outcome: 'redirected', status, headers: responseHeaders(client, own), body }, warnings };
     }
     default: {
       const failed = errorOutcome(client, options);

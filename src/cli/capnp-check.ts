@@ -8,7 +8,8 @@ import { parseOnly } from '../conformance/runner.js';
 import { capnpCapabilities, capnpSuite, parseCapnpFixture, type CapnpFixture, type CapnpSuiteContext } from '../capnp/suite.js';
 import { listSuite, runSuiteCli } from './conformance.js';
 import { AuthServiceClient, CallError } from '../capnp/client.js';
-import { buildAuthRequest, errorOutcome, PROKSI_DEFAULTS, proksiOutcome, type ClientRequest, type ProksiOptions, type ProksiOutcome } from '../capnp/proksi.js';
+import { buildAuthRequest, clientRequest, errorOutcome, PROKSI_DEFAULTS, proksiOutcome, type ProksiOptions, type ProksiOutcome } from '../capnp/proksi.js';
+import { socketAddressText } from '../ip.js';
 import type { AuthDecision } from '../capnp/schema.js';
 import { addLoadOptions, parseLoadFlags, runLoadCli, type LoadFlags } from './load.js';
 import { CapnpLoadTarget } from '../capnp/load.js';
@@ -24,6 +25,8 @@ interface CheckFlags extends LoadFlags {
   query: string;
   clientIp: string;
   header: string[];
+  hostHeader: boolean;
+  http2?: boolean;
   forwardHeaders?: string;
   maxHeaders: number;
   timeoutMs: number;
@@ -41,7 +44,9 @@ export function capnpCheckCommand(): Command {
     .description('call a Proksi external_auth service over Cap\'n Proto RPC as Proksi does, and show what Proksi would do')
     .option('--socket <path>', 'the service\'s Unix socket')
     .option('--method <method>', 'the client request\'s method', 'GET')
-    .option('--host <host>', 'the client\'s Host header (Proksi strips the port)', 'example.com')
+    .option('--host <host>', 'the host the client asks for, port included: its Host header over HTTP/1.1 (Proksi cuts it at the first \':\'), the URI authority with --http2', 'example.com')
+    .option('--no-host-header', 'HTTP/1.1: the client sends no Host header (Proksi\'s host is then "")')
+    .option('--http2', 'an HTTP/2 client: the host comes from the URI authority and no Host header is sent')
     .option('--path <path>', 'the request path, raw', '/')
     .option('--query <query>', 'the query string, without ?', '')
     .option('--client-ip <ip:port>', 'the client address, as Proksi sends it', '203.0.113.7:51234')
@@ -79,8 +84,13 @@ async function capnpCheck(flags: CheckFlags): Promise<number> {
   if (flags.list) return listSuite(capnpSuite);
   if (flags.conformance) return capnpConformance(flags);
   if (flags.socket === undefined) throw new InputError('--socket PATH is required (the service\'s Unix socket)');
-  if (!/^(\[[^\]]+\]|[^:[\]]+):\d{1,5}$/.test(flags.clientIp)) throw new InputError(`--client-ip: expected IP:PORT as Proksi sends it (e.g. 203.0.113.7:51234 or [2001:db8::1]:443), got "${flags.clientIp}"`);
-  const client: ClientRequest = { method: flags.method, host: flags.host, path: flags.path, query: flags.query.replace(/^\?/, ''), clientIp: flags.clientIp, headers: flags.header.map(clientHeader) };
+  // Proksi prints the socket address, so the service sees one spelling per address.
+  const clientIp = socketAddressText(flags.clientIp);
+  if (clientIp === undefined) throw new InputError(`--client-ip: expected IP:PORT as Proksi sends it (e.g. 203.0.113.7:51234 or [2001:db8::1]:443), got "${flags.clientIp}"`);
+  const client = clientRequest({
+    method: flags.method, host: flags.host, path: flags.path, query: flags.query.replace(/^\?/, ''), clientIp,
+    headers: flags.header.map(clientHeader), http2: flags.http2, noHostHeader: !flags.hostHeader,
+  });
   const options = proksiOptionsOf(flags);
   const { request, notes } = buildAuthRequest(client, options);
   notes.forEach((n) => log(`note: ${n}`));

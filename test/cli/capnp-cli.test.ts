@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FrameReader } from '../../src/capnp/codec.js';
 import { encodeBootstrapReturn, encodeExceptionReturn, readRpcMessage, type RpcMessage } from '../../src/capnp/rpc.js';
-import { expectOneLineError, runCli } from './run.js';
+import { expectOneLineError, runCli, runMain } from './run.js';
+import { startAuthServer, type AuthServer } from '../../src/capnp/server.js';
+import { decideByRules, parseRules } from '../../src/capnp/rules.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authkit-capnp-cli-'));
 const servers: net.Server[] = [];
@@ -142,5 +144,87 @@ describe('capnp-check on bad input and misbehaving peers', () => {
     const result = await runCli(['capnp-check', ...args]);
     expect(result.code).toBe(2);
     expect(expectOneLineError(result)).toMatch(message);
+  });
+});
+
+describe('capnp-check is Proksi\'s middleware, header for header (in process, against capnp-serve\'s rules)', () => {
+  const started: AuthServer[] = [];
+  afterAll(async () => {
+    await Promise.all(started.map((s) => s.close()));
+  });
+  const RULES = JSON.stringify({
+    rules: [
+      { match: { header: { name: 'x-echo', present: true } }, decision: { action: 'pass', upstreamValue: 'echo' } },
+      { match: { host: 'app.example', header: { name: 'host', equals: 'app.example:8080' } }, decision: { action: 'pass', upstreamValue: 'host-header-seen' } },
+      { match: { header: { name: 'authorization', equals: 'Bearer good' } }, decision: { action: 'pass', upstreamValue: 'user=alice' } },
+    ],
+  });
+  /** capnp-serve's rules; a request with x-echo gets itself back as the upstreamValue (JSON). */
+  const service = async (name: string): Promise<string> => {
+    const rules = parseRules(RULES, 'rules');
+    const server = await startAuthServer({
+      socketPath: join(dir, name),
+      decide: (request) => {
+        const decision = decideByRules(rules, request);
+        return decision.upstreamValue === 'echo' ? { ...decision, upstreamValue: JSON.stringify(request) } : decision;
+      },
+    });
+    started.push(server);
+    return server.path;
+  };
+  let socket: string;
+  const check = async (extra: string[]) => {
+    socket ??= await service('proksi-1b.sock');
+    const result = await runMain(['capnp-check', '--socket', socket, '--json', ...extra]);
+    expect(result.code).toBe(0);
+    return { ...JSON.parse(result.stdout), stderr: result.stderr };
+  };
+
+  it('a block answer carries no Content-Length: only Date and Connection, as pingora adds them', async () => {
+    const json = await check([]);
+    expect(json.proksi).toEqual({ outcome: 'blocked', status: 401, headers: [['Date', '<date>'], ['Connection', 'keep-alive']], body: '' });
+    const text = await runMain(['capnp-check', '--socket', socket]);
+    expect(text.stdout).toContain('Proksi answers 401; response headers:\n  Date: <date>\n  Connection: keep-alive');
+  });
+
+  it('the upstream header replaces the client\'s first copy where it stands, and duplicates are grouped by name', async () => {
+    const json = await check(['--header', 'X-A: 1', '--header', 'x-proksi-auth-context: forged', '--header', 'X-B: 2', '--header', 'x-a: 3', '--header', 'authorization: Bearer good']);
+    expect(json.proksi.headers).toEqual([
+      ['Host', 'example.com'], ['X-A', '1'], ['x-a', '3'], ['x-proksi-auth-context', 'user=alice'], ['X-B', '2'], ['authorization', 'Bearer good'],
+    ]);
+  });
+
+  it('an invalid --upstream-header name is dropped, as Proksi drops it, with a warning', async () => {
+    const json = await check(['--header', 'authorization: Bearer good', '--upstream-header', 'x auth']);
+    expect(json.proksi).toMatchObject({ outcome: 'proxied', headers: [['Host', 'example.com'], ['authorization', 'Bearer good']] });
+    expect(json.warnings).toEqual(['upstream_header "x auth" is not a valid header name: Proksi cannot set it and proxies the request without it']);
+  });
+
+  it('over HTTP/1.1 the Host header reaches the service and the upstream; --header Host and --no-host-header change it', async () => {
+    const json = await check(['--host', 'app.example:8080']);
+    expect(json.decision.upstreamValue).toBe('host-header-seen');
+    expect(json.proksi.headers).toEqual([['Host', 'app.example:8080'], ['x-proksi-auth-context', 'host-header-seen']]);
+    const echoed = JSON.parse((await check(['--host', 'ignored.example', '--header', 'x-echo: 1', '--header', 'Host: app.example:8080'])).decision.upstreamValue);
+    expect(echoed).toMatchObject({ host: 'app.example', headers: [{ name: 'x-echo', value: '1' }, { name: 'host', value: 'app.example:8080' }] });
+    const none = await check(['--no-host-header', '--header', 'x-echo: 1']);
+    expect(JSON.parse(none.decision.upstreamValue)).toMatchObject({ host: '', headers: [{ name: 'x-echo', value: '1' }] });
+    expect(none.stderr).toMatch(/note: no Host header/);
+  });
+
+  it('Host counts against --max-headers', async () => {
+    const json = await check(['--max-headers', '1', '--header', 'x-echo: 1', '--header', 'authorization: Bearer good']);
+    expect(json.decision.upstreamValue).toBe('');
+    expect(json.proksi.outcome).toBe('blocked');
+  });
+
+  it('--http2: the host comes from the URI authority ([::1]:8080 gives [::1]), and no Host header is sent', async () => {
+    const json = await check(['--http2', '--host', '[::1]:8080', '--header', 'x-echo: 1']);
+    expect(JSON.parse(json.decision.upstreamValue)).toMatchObject({ host: '[::1]', headers: [{ name: 'x-echo', value: '1' }] });
+    expect(json.stderr).toBe('');
+  });
+
+  it('the client address goes as Proksi prints the socket address: [2001:DB8:0::1]:443 is sent as [2001:db8::1]:443', async () => {
+    const json = await check(['--client-ip', '[2001:DB8:0::1]:443', '--header', 'x-echo: 1']);
+    expect(JSON.parse(json.decision.upstreamValue).clientIp).toBe('[2001:db8::1]:443');
   });
 });

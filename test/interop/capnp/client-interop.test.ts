@@ -120,10 +120,20 @@ describe.skipIf(!available)('the TS client against the C++ server', async () => 
     expect(result.code).toBe(0);
     const json = JSON.parse(result.stdout);
     expect(json.decision).toEqual({ action: 'pass', statusCode: 0, upstreamValue: 'user=alice', redirectLocation: '', responseBody: '' });
-    expect(json.proksi.headers).toEqual([['authorization', 'Bearer good'], ['x-proksi-auth-context', 'user=alice']]);
+    expect(json.proksi.headers).toEqual([['Host', 'example.com'], ['authorization', 'Bearer good'], ['x-proksi-auth-context', 'user=alice']]);
     const fail = await runCli(['capnp-check', '--socket', path, '--header', 'x-delay-ms: 2000', '--timeout-ms', '100', '--json']);
     expect(fail.code).toBe(1);
     expect(JSON.parse(fail.stdout)).toMatchObject({ decision: null, proksi: { outcome: 'blocked', status: 403 }, error: { kind: 'timeout' } });
+  });
+
+  it('capnp-check sends the client\'s Host as one of the AuthRequest\'s headers, as the C++ service receives them', async () => {
+    const { path } = await start();
+    const result = await runCli(['capnp-check', '--socket', path, '--host', 'app.example:8080', '--header', 'x-echo: 1', '--header', 'Accept: */*', '--client-ip', '[2001:DB8:0::1]:443', '--json']);
+    expect(result.code).toBe(0);
+    expect(JSON.parse(JSON.parse(result.stdout).decision.upstreamValue)).toMatchObject({
+      host: 'app.example', clientIp: '[2001:db8::1]:443', headerCount: 3,
+      headers: [['host', 'app.example:8080'], ['x-echo', '1'], ['accept', '*/*']],
+    });
   });
 });
 
