@@ -155,14 +155,14 @@ function proxied(client: ClientRequest, outcome: 'proxied' | 'fail-open' = 'prox
 export const DATE_PLACEHOLDER = '<date>';
 
 /**
- * What pingora adds to a response the middleware writes: over HTTP/1.1 `Date` and `Connection`
- * (keep-alive unless the client's Connection says close), spelled as pingora writes them; over
- * HTTP/2 only `date` (names lower-case, no connection headers).
+ * What pingora adds to a response the middleware writes (issue 11 §1b, from running the real
+ * middleware): the header carries no length, so over HTTP/1.1 pingora adds `Date` and
+ * `Connection: close` and ends the body by closing; over HTTP/2 only `date` (frames delimit the
+ * body, names are lower-case, no connection headers).
  */
 function responseHeaders(client: ClientRequest, own: [string, string][]): [string, string][] {
   if (client.authority !== undefined) return [...own.map(([name, value]): [string, string] => [name.toLowerCase(), value]), ['date', DATE_PLACEHOLDER]];
-  const closes = client.headers.some(([name, value]) => name.toLowerCase() === 'connection' && value.split(',').some((token) => token.trim().toLowerCase() === 'close'));
-  return [...own, ['Date', DATE_PLACEHOLDER], ['Connection', closes ? 'close' : 'keep-alive']];
+  return [...own, ['Date', DATE_PLACEHOLDER], ['Connection', 'close']];
 }
 
 /** write_block_response: the status and no header of its own, not even a Content-Length. */
@@ -233,8 +233,8 @@ export function proksiOutcome(decision: AuthDecision, client: ClientRequest, opt
       if (status !== decision.statusCode) warnings.push(`statusCode ${decision.statusCode} is outside 100-999: Proksi answers 307`);
       else if (status < 300 || status > 399) warnings.push(`a redirect with status ${status} (not 3xx): browsers will not follow the Location`);
       const body = `Redirecting to ${location}\n`;
-      // write_redirect_response sets these three itself; pingora writes Location lower-case and the others titled.
-      const own: [string, string][] = [['location', location], ['Content-Type', 'text/plain; charset=utf-8'], ['Content-Length', String(Buffer.byteLength(body))]];
+      // Location and Content-Type, but no length (the real middleware, run): the body ends with the connection.
+      const own: [string, string][] = [['location', location], ['Content-Type', 'text/plain; charset=utf-8']];
       return { proksi: { outcome: 'redirected', status, headers: responseHeaders(client, own), body }, warnings };
     }
     default: {

@@ -90,9 +90,9 @@ describe('what Proksi does with the decision (spec §5)', () => {
 describe('header for header, as the middleware and pingora do it (issue 11, 1b)', () => {
   const pass = decision({ upstreamValue: 'user=alice' });
 
-  it('a block carries no Content-Length: only the Date and Connection pingora adds', () => {
-    expect(proksiOutcome(decision({ action: 'block', statusCode: 401 }), client, PROKSI_DEFAULTS).proksi.headers).toEqual([['Date', '<date>'], ['Connection', 'keep-alive']]);
-    expect(errorOutcome(client, PROKSI_DEFAULTS).proksi.headers).toEqual([['Date', '<date>'], ['Connection', 'keep-alive']]);
+  it('a block carries no Content-Length: only the Date and Connection: close pingora adds', () => {
+    expect(proksiOutcome(decision({ action: 'block', statusCode: 401 }), client, PROKSI_DEFAULTS).proksi.headers).toEqual([['Date', '<date>'], ['Connection', 'close']]);
+    expect(errorOutcome(client, PROKSI_DEFAULTS).proksi.headers).toEqual([['Date', '<date>'], ['Connection', 'close']]);
     const closing = clientRequest({ headers: [['Connection', 'close']] });
     expect(proksiOutcome(decision({ action: 'block', statusCode: 403 }), closing, PROKSI_DEFAULTS).proksi.headers).toEqual([['Date', '<date>'], ['Connection', 'close']]);
     // HTTP/2 has no connection headers, and names are lower-case.
@@ -100,10 +100,10 @@ describe('header for header, as the middleware and pingora do it (issue 11, 1b)'
     expect(proksiOutcome(decision({ action: 'block', statusCode: 403 }), h2, PROKSI_DEFAULTS).proksi.headers).toEqual([['date', '<date>']]);
   });
 
-  it('a redirect without a Location is a 500 with no Content-Length; one with a Location keeps the length the middleware sets', () => {
-    expect(proksiOutcome(decision({ action: 'redirect', statusCode: 302 }), client, PROKSI_DEFAULTS).proksi).toMatchObject({ status: 500, headers: [['Date', '<date>'], ['Connection', 'keep-alive']] });
+  it('a redirect carries no Content-Length either, with or without a Location', () => {
+    expect(proksiOutcome(decision({ action: 'redirect', statusCode: 302 }), client, PROKSI_DEFAULTS).proksi).toMatchObject({ status: 500, headers: [['Date', '<date>'], ['Connection', 'close']] });
     expect(proksiOutcome(decision({ action: 'redirect', statusCode: 302, redirectLocation: 'https://login/' }), client, PROKSI_DEFAULTS).proksi.headers).toEqual([
-      ['location', 'https://login/'], ['Content-Type', 'text/plain; charset=utf-8'], ['Content-Length', '30'], ['Date', '<date>'], ['Connection', 'keep-alive'],
+      ['location', 'https://login/'], ['Content-Type', 'text/plain; charset=utf-8'], ['Date', '<date>'], ['Connection', 'close'],
     ]);
   });
 

@@ -180,11 +180,11 @@ describe('capnp-check is Proksi\'s middleware, header for header (in process, ag
     return { ...JSON.parse(result.stdout), stderr: result.stderr };
   };
 
-  it('a block answer carries no Content-Length: only Date and Connection, as pingora adds them', async () => {
+  it('a block answer carries no Content-Length: only Date and Connection: close, as pingora adds them', async () => {
     const json = await check([]);
-    expect(json.proksi).toEqual({ outcome: 'blocked', status: 401, headers: [['Date', '<date>'], ['Connection', 'keep-alive']], body: '' });
+    expect(json.proksi).toEqual({ outcome: 'blocked', status: 401, headers: [['Date', '<date>'], ['Connection', 'close']], body: '' });
     const text = await runMain(['capnp-check', '--socket', socket]);
-    expect(text.stdout).toContain('Proksi answers 401; response headers:\n  Date: <date>\n  Connection: keep-alive');
+    expect(text.stdout).toContain('Proksi answers 401; response headers:\n  Date: <date>\n  Connection: close');
   });
 
   it('the upstream header replaces the client\'s first copy where it stands, and duplicates are grouped by name', async () => {
