@@ -6,7 +6,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildEventBody } from '../../dist/xray/dialect.js';
-import { requestHeaders } from '../../dist/xray/client.js';
+import { eventRequest } from '../../dist/xray/client.js';
+import { goHeaderLines } from '../../dist/xray/wire/go-request.js';
+import { parseGoUrl } from '../../dist/xray/wire/go-url.js';
 import { DIALECTS } from '../../dist/xray/dialects/index.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -39,7 +41,8 @@ async function startServer() {
 // The request authkit sends (the wiki dialect's authorization), byte for byte the same for every tool.
 const dialect = DIALECTS.wiki;
 const body = buildEventBody(dialect, 'authorization', { credential: UUID, connectionId: '00000000-0000-4000-8000-000000000000', protocol: 'vless', sourceIp: '198.51.100.10', sourcePort: 40000, localIp: '10.0.0.1', localPort: 443 });
-const headers = requestHeaders({ dialect, headers: [] }, body);
+// Go's header lines less Host and Content-Length, which each tool writes itself.
+const headers = Object.fromEntries(goHeaderLines(eventRequest(parseGoUrl('http://127.0.0.1/auth'), { dialect, headers: [] }, body)).filter(([n]) => n !== 'Host' && n !== 'Content-Length'));
 
 function authkitClosed(url) {
   const r = measured(process.execPath, [AUTHKIT, 'xray-sim', '--url', url, '--credential', UUID, '--load', '--concurrency', String(CONNECTIONS), '--duration', `${SECONDS}s`, '--json']);
@@ -49,7 +52,7 @@ function authkitClosed(url) {
 
 function autocannonClosed(url) {
   const args = [AUTOCANNON, '-c', String(CONNECTIONS), '-d', String(SECONDS), '-m', 'POST', '-b', body, '--json'];
-  for (const [name, value] of Object.entries(headers)) if (name !== 'content-length') args.push('-H', `${name}=${value}`);
+  for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}=${value}`);
   const r = measured(process.execPath, [...args, url]);
   const s = JSON.parse(r.out);
   const requests = s.requests.total;
@@ -57,7 +60,7 @@ function autocannonClosed(url) {
 }
 
 function wrkClosed(url) {
-  const lua = `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\n${Object.entries(headers).filter(([n]) => n !== 'content-length').map(([n, v]) => `wrk.headers[${JSON.stringify(n)}] = ${JSON.stringify(v)}`).join('\n')}\n`;
+  const lua = `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\n${Object.entries(headers).map(([n, v]) => `wrk.headers[${JSON.stringify(n)}] = ${JSON.stringify(v)}`).join('\n')}\n`;
   const script = join(ROOT, 'test-results', 'wrk-post.lua');
   execFileSync('sh', ['-c', `mkdir -p ${join(ROOT, 'test-results')} && cat > ${script}`], { input: lua });
   const r = measured(WRK, ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '-s', script, url]);
