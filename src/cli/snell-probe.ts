@@ -56,7 +56,7 @@ export function snellProbeCommand(): Command {
     .option('--send <text>', 'data to send through the tunnel (or as the datagram); what comes back is printed')
     .option('--send-hex <hex>', 'the same, in hex')
     .option('--timeout <ms>', 'give up after this long', integerOption(1, 600_000), 5000)
-    .option('--json', 'one JSON object per probe: {"outcome","reply","connectMs","firstByteMs","totalMs","user"}')
+    .option('--json', 'one JSON object per probe: {"outcome","reply","connectMs","firstByteMs","totalMs","user"}, and "note", "close" {"kind": "reset"|"fin", "afterMs"} when the server closed with nothing sent')
     .option('--kdf <backend>', 'Argon2id backend: auto, native, node-crypto, wasm-simd, node-rs, wasm (or AUTHKIT_KDF)')
     .option('--bad-ratio <p>', '--load: the share of connections (0..1) made with a PSK no user has'))
     .addHelpText('after', '\nExamples:\n  authkit snell-probe --server 203.0.113.1:8388 --psk-env SNELL_PSK --ping\n  authkit snell-probe --server 203.0.113.1:8388 --users users.csv --parallel 8 --ping --json\n  authkit snell-probe --server 203.0.113.1:8388 --users users.csv --ping --load --rate 200 --duration 30s --bad-ratio 0.1')
@@ -139,6 +139,7 @@ function probeJson(result: ProbeResult & { user?: string }): Record<string, unkn
     totalMs: result.totalMs, user: result.user ?? null,
     ...(result.received ? { received: Buffer.from(result.received).toString('hex') } : {}),
     ...(result.note ? { note: result.note } : {}),
+    ...(result.close ? { close: result.close } : {}),
   };
 }
 
