@@ -17,6 +17,7 @@ import { decodeReply } from './reply.js';
 import { decodeServerDatagram, encodeClientDatagram } from './udp.js';
 import { ObfsUnwrapper, ObfsWrapper } from './obfs-stream.js';
 import type { ObfsMode } from './obfs.js';
+import type { PaddingStyle } from './padding.js';
 import { SnellStreamReader, SnellStreamWriter, type StreamFormat } from './stream.js';
 import { DecodeError } from '../errors.js';
 import { describeSocketError } from '../net-errors.js';
@@ -40,6 +41,8 @@ export interface ProbeOptions {
   send?: Uint8Array;
   timeoutMs: number;
   kdf?: KdfBackend;
+  /** The first frame's padding (padding.ts); default `opensnell`. */
+  paddingStyle?: PaddingStyle;
 }
 
 export type ProbeOutcome = 'authenticated' | 'rejected' | 'timeout' | 'connect-failed';
@@ -105,7 +108,7 @@ export async function probeSnell(options: ProbeOptions): Promise<ProbeResult> {
   const format: StreamFormat = isFramedVersion(options.version) ? 'v4' : 'legacy';
   const aead = aeadForVersion(options.version);
   const salt = randomBytes(SALT_BYTES);
-  const writer = new SnellStreamWriter(new AeadDirection(aead, aeadKey(await deriveSnellKey(kdf, psk, salt), aead)), salt, format);
+  const writer = new SnellStreamWriter(new AeadDirection(aead, aeadKey(await deriveSnellKey(kdf, psk, salt), aead)), salt, format, options.paddingStyle);
   const request: SnellRequest =
     options.action.kind === 'ping' ? { command: 'ping', clientId: new Uint8Array(0) }
       : options.action.kind === 'udp' ? { command: 'udp', clientId: new Uint8Array(0) }
