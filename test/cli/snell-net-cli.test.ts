@@ -88,7 +88,7 @@ describe('snell-probe against snell-serve', () => {
   it('a PSK no user has: "reset after N ms" with obfs off, "closed after N ms" with http (OpenSnell\'s closes), and "close" in JSON', async () => {
     const text = await probe(['--psk-env', 'P', '--ping'], { P: 'nobody-has-this' });
     expect(text.code).toBe(1);
-    expect(text.stdout).toMatch(/reset after \d+\.\d ms with nothing sent: a multi-user server's no-match delay \(50 ms\)/);
+    expect(text.stdout).toMatch(/reset after \d+\.\d ms with nothing sent/);
     const json = JSON.parse((await probe(['--psk-env', 'P', '--ping', '--json'], { P: 'nobody-has-this' })).stdout);
     expect(json.close.kind).toBe('reset');
     expect(json.close.afterMs).toBeGreaterThanOrEqual(45);

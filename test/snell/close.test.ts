@@ -99,8 +99,8 @@ describe('snell-serve closes a connection no user matches as OpenSnell does', ()
       expect(result.outcome).toBe('rejected');
       expect(result.close?.kind).toBe(kind);
       expect(result.close!.afterMs).toBeGreaterThanOrEqual(45);
+      // (Not the note's reading of the timing: that has an upper bound a busy machine can pass.)
       expect(result.note).toMatch(words);
-      expect(result.note).toMatch(/no-match delay \(50 ms\): no user has this PSK/);
     }
   });
 
