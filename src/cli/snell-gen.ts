@@ -6,6 +6,7 @@ import { parseKdfChoice, selectKdf, type KdfBackend } from '../snell/kdf.js';
 import { MAX_PADDING, MAX_PAYLOAD } from '../snell/frame.js';
 import { QUIC_FIXED_BIT } from '../snell/quic.js';
 import { wrapObfs, type ObfsMode } from '../snell/obfs.js';
+import { PADDING_STYLES, type PaddingStyle } from '../snell/padding.js';
 import { carriesTarget, COMMANDS, type SnellCommand } from '../snell/request.js';
 import { loadUsersFile } from '../snell/users.js';
 import { parseHex, toHex } from '../bytes.js';
@@ -24,6 +25,7 @@ interface GenFlags {
   salt?: string;
   paddingLen?: number;
   padding?: string;
+  paddingStyle?: PaddingStyle;
   early?: string;
   clientId?: string;
   obfs: ObfsMode;
@@ -48,8 +50,9 @@ export function snellGenCommand(): Command {
     .option('--version <n>', 'Snell protocol version 1..5', integerOption(1, 5), 4)
     .addOption(new Option('--command <cmd>', 'request command (default: connect-v2, or connect for v1/v3)').choices(Object.keys(COMMANDS)))
     .option('--salt <hex>', '16-byte salt (default: random; never reuse one against an official server)')
-    .option('--padding-len <n>', 'random padding of this length (default: 256..511 as real clients)', integerOption(0, MAX_PADDING))
+    .option('--padding-len <n>', 'padding of this length (default: 256..511 as real clients)', integerOption(0, MAX_PADDING))
     .option('--padding <hex>', 'exact plain padding bytes')
+    .option('--padding-style <style>', 'how the first frame\'s padding is filled: opensnell (the default) balances its bits against the sealed payload as OpenSnell\'s client does and, by sing-snell\'s reverse engineering, Surge; random is plain random bytes (authkit before; no known client)', choiceOption(PADDING_STYLES))
     .option('--early <hex>', 'application data in the first frame after the request')
     .option('--client-id <hex>', 'client id bytes in the request')
     .option('--obfs <mode>', 'wrap in simple-obfs: off, http or tls', choiceOption(['off', 'http', 'tls'] as const), 'off')
@@ -81,6 +84,8 @@ async function snellGen(flags: GenFlags, cli: Command): Promise<number> {
     throw new InputError(`--command ${command} needs --host and --port`);
   }
   if (flags.padding !== undefined && flags.paddingLen !== undefined) throw new InputError('give --padding or --padding-len, not both');
+  if (flags.padding !== undefined && flags.paddingStyle !== undefined) throw new InputError('--padding gives the bytes; --padding-style fills a length: give one');
+  if (flags.paddingStyle !== undefined && !isFramedVersion(version)) throw new InputError(`--version ${version} has no padding (legacy chunks); --padding-style is v4/v5 only`);
   const padding = flags.padding !== undefined ? parseHex(flags.padding, '--padding') : flags.paddingLen;
   if (padding !== undefined && !isFramedVersion(version)) throw new InputError(`--version ${version} has no padding (legacy chunks); padding is v4/v5 only`);
   if (padding instanceof Uint8Array && padding.length > MAX_PADDING) throw new InputError(`--padding: at most ${MAX_PADDING} bytes`);
@@ -88,7 +93,7 @@ async function snellGen(flags: GenFlags, cli: Command): Promise<number> {
   if (clientId.length > 255) throw new InputError('--client-id: at most 255 bytes');
   if (flags.host !== undefined) checkHost(flags.host);
   const options = {
-    version, kdf, salt, padding,
+    version, kdf, salt, padding, paddingStyle: flags.paddingStyle,
     request: { command, clientId, host: flags.host, port: flags.port },
     early: flags.early === undefined ? undefined : parseHex(flags.early, '--early'),
   };
@@ -108,7 +113,7 @@ async function snellGen(flags: GenFlags, cli: Command): Promise<number> {
 }
 
 /** Flags that shape a TCP first frame and mean nothing in a QUIC envelope. */
-const TCP_ONLY_FLAGS = ['command', 'paddingLen', 'padding', 'early', 'clientId', 'users'] as const;
+const TCP_ONLY_FLAGS = ['command', 'paddingLen', 'padding', 'paddingStyle', 'early', 'clientId', 'users'] as const;
 
 async function quicPacket(flags: GenFlags, cli: Command, psk: string | undefined, kdf: KdfBackend, salt: Uint8Array | undefined): Promise<FirstPacket> {
   const ignored = TCP_ONLY_FLAGS.filter((name) => flags[name] !== undefined);

@@ -5,6 +5,7 @@ import { probeSnell, type ProbeAction, type ProbeOptions, type ProbeResult } fro
 import { loadUsersFile } from '../snell/users.js';
 import type { SnellVersion } from '../snell/client.js';
 import type { ObfsMode } from '../snell/obfs.js';
+import { PADDING_STYLES, type PaddingStyle } from '../snell/padding.js';
 import { parseHex, utf8 } from '../bytes.js';
 import { InputError } from '../errors.js';
 import { escapeForDisplay } from '../text.js';
@@ -33,6 +34,7 @@ interface ProbeFlags extends LoadFlags {
   sendHex?: string;
   timeout: number;
   kdf?: string;
+  paddingStyle?: PaddingStyle;
 }
 
 export function snellProbeCommand(): Command {
@@ -55,8 +57,9 @@ export function snellProbeCommand(): Command {
     .option('--quic', 'with --target: a v5 QUIC envelope over UDP (--send is the inner packet; default a stand-in QUIC Initial)')
     .option('--send <text>', 'data to send through the tunnel (or as the datagram); what comes back is printed')
     .option('--send-hex <hex>', 'the same, in hex')
+    .option('--padding-style <style>', 'how the first frame\'s padding is filled: opensnell (the default) balances its bits against the sealed payload as OpenSnell\'s client does and, by sing-snell\'s reverse engineering, Surge; random is plain random bytes (authkit before; no known client)', choiceOption(PADDING_STYLES))
     .option('--timeout <ms>', 'give up after this long', integerOption(1, 600_000), 5000)
-    .option('--json', 'one JSON object per probe: {"outcome","reply","connectMs","firstByteMs","totalMs","user"}')
+    .option('--json', 'one JSON object per probe: {"outcome","reply","connectMs","firstByteMs","totalMs","user"}, and "note", "close" {"kind": "reset"|"fin", "afterMs"} when the server closed with nothing sent')
     .option('--kdf <backend>', 'Argon2id backend: auto, native, node-crypto, wasm-simd, node-rs, wasm (or AUTHKIT_KDF)')
     .option('--bad-ratio <p>', '--load: the share of connections (0..1) made with a PSK no user has'))
     .addHelpText('after', '\nExamples:\n  authkit snell-probe --server 203.0.113.1:8388 --psk-env SNELL_PSK --ping\n  authkit snell-probe --server 203.0.113.1:8388 --users users.csv --parallel 8 --ping --json\n  authkit snell-probe --server 203.0.113.1:8388 --users users.csv --ping --load --rate 200 --duration 30s --bad-ratio 0.1')
@@ -84,6 +87,7 @@ async function snellProbe(flags: ProbeFlags): Promise<number> {
   if (flags.send !== undefined && flags.sendHex !== undefined) throw new InputError('--send and --send-hex exclude each other');
   const send = flags.sendHex !== undefined ? parseHex(flags.sendHex, '--send-hex') : flags.send !== undefined ? utf8.encode(flags.send) : undefined;
   if (send && action.kind === 'ping') throw new InputError('--send: PING carries no data');
+  if (flags.paddingStyle !== undefined && (action.kind === 'quic' || flags.version < 4)) throw new InputError('--padding-style: only v4/v5 TCP first frames carry padding');
 
   const psk = readSecret({ value: flags.psk, file: flags.pskFile, env: flags.pskEnv }, 'psk');
   if (flags.psk !== undefined) log('note: --psk is visible to other local users in ps; --psk-env or --psk-file keep it private');
@@ -100,7 +104,7 @@ async function snellProbe(flags: ProbeFlags): Promise<number> {
   }
   const kdf = await selectKdf(flags.kdf === undefined ? undefined : parseKdfChoice(flags.kdf));
   const base: Omit<ProbeOptions, 'psk'> = {
-    ...server, version: flags.version as SnellVersion, obfs: flags.obfs, obfsHost: flags.obfsHost, action, send, timeoutMs: flags.timeout, kdf,
+    ...server, version: flags.version as SnellVersion, obfs: flags.obfs, obfsHost: flags.obfsHost, action, send, timeoutMs: flags.timeout, kdf, paddingStyle: flags.paddingStyle,
   };
   if (flags.load) {
     const badRatio = flags.badRatio === undefined ? 0 : Number(flags.badRatio);
@@ -139,6 +143,7 @@ function probeJson(result: ProbeResult & { user?: string }): Record<string, unkn
     totalMs: result.totalMs, user: result.user ?? null,
     ...(result.received ? { received: Buffer.from(result.received).toString('hex') } : {}),
     ...(result.note ? { note: result.note } : {}),
+    ...(result.close ? { close: result.close } : {}),
   };
 }
 

@@ -25,6 +25,7 @@ interface ServeFlags {
   authorizeUrl?: string;
   idleTimeout: number;
   ipCache: boolean;
+  ipv6: boolean;
   statsJson?: string;
   quiet?: boolean;
   kdf?: string;
@@ -50,6 +51,7 @@ export function snellServeCommand(hooks: SnellServeHooks = {}): Command {
     .option('--echo', 'answer CONNECT (and UDP) to targets not allowed below with an in-process echo')
     .option('--allow-target <target>', 'let tunnels reach HOST:PORT or a CIDR[:PORT] (repeatable); anything else gets an error reply', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--authorize-url <url>', 'before each CONNECT, POST {"user","remote","target"} here; a non-2xx answer refuses it')
+    .option('--no-ipv6', 'dial targets over IPv4 only, as OpenSnell with ipv6 = false (its refusals then read "dial tcp4 ...")')
     .option('--no-ip-cache', 'no client-IP cache: every connection is trial-authenticated from scratch (to measure the cold path)')
     .option('--idle-timeout <seconds>', 'close connections idle this long', integerOption(1, 86_400), 300)
     .option('--stats-json <file>', 'write per-user totals here on exit')
@@ -86,7 +88,7 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
   }
   const server = await startSnellServer({
     host: listen[1]!.replace(/^\[|\]$/g, ''), port: Number(listen[2]), users, psk, obfs: flags.obfs, udp: flags.udp ?? false, quic: flags.quic ?? false, targets,
-    authorizeUrl: flags.authorizeUrl, ipCache: flags.ipCache, idleTimeoutMs: flags.idleTimeout * 1000, kdf, log: flags.quiet ? undefined : log,
+    authorizeUrl: flags.authorizeUrl, ipCache: flags.ipCache, ipv6: flags.ipv6, idleTimeoutMs: flags.idleTimeout * 1000, kdf, log: flags.quiet ? undefined : log,
   });
   const watcher = flags.users === undefined ? undefined : watchSnapshotFile(flags.users, {
     what: 'users file', noun: 'users', current: users!, digest, count: (u) => u.length,
@@ -98,7 +100,7 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
     log, warning: (w) => `warning: ${w}`, pollMs: hooks.pollMs,
   });
   const who = users ? `${users.length} users from ${flags.users}` : 'one PSK';
-  log(`snell-serve: ${who}, obfs ${flags.obfs}, udp ${flags.udp ? 'on' : 'off'}, quic ${flags.quic ? 'on' : 'off'}, tunnels to ${targets.describe()}, listening on ${server.address.address}:${server.address.port}`);
+  log(`snell-serve: ${who}, obfs ${flags.obfs}, udp ${flags.udp ? 'on' : 'off'}, quic ${flags.quic ? 'on' : 'off'}${flags.ipv6 ? '' : ', ipv6 off'}, tunnels to ${targets.describe()}, listening on ${server.address.address}:${server.address.port}`);
   hooks.onListening?.(server.address.port);
   await stopRequested(hooks.signal);
   log('snell-serve: stopping');

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { AeadDirection, aeadKey, type AeadName } from './aead.js';
 import { encodeFrameHeader, initialPaddingLength, MAX_PAYLOAD, sealFrame } from './frame.js';
+import { paddingPlan, type PaddingPlan, type PaddingStyle } from './padding.js';
 import { deriveSnellKey, SALT_BYTES, selectKdf, type KdfBackend } from './kdf.js';
 import { legacyAead, sealLegacyChunk, LEGACY_MAX_PAYLOAD } from './legacy.js';
 import { quicSafeSalt, sealQuicEnvelope } from './quic.js';
@@ -33,8 +34,10 @@ export interface FirstPacketOptions {
   request?: SnellRequest;
   early?: Uint8Array;
   salt?: Uint8Array;
-  /** Plain padding bytes, or a length filled with random bytes. Default: 256..511 random bytes (v4/v5). */
+  /** Plain padding bytes, or a length. Default: 256..511 bytes (v4/v5), as real clients. */
   padding?: Uint8Array | number;
+  /** How a length is filled (padding.ts): `opensnell` (default: OpenSnell's and Surge's bit balance) or `random`. */
+  paddingStyle?: PaddingStyle;
   kdf?: KdfBackend;
 }
 
@@ -79,7 +82,7 @@ export async function buildFirstPacket(options: FirstPacketOptions): Promise<Fir
     };
   }
 
-  const padding = paddingBytes(options.padding, payload.length);
+  const padding = firstPadding(options.padding, options.paddingStyle ?? 'opensnell', payload.length);
   const frames = pieces(payload, MAX_PAYLOAD).map((piece, i) => sealFrame(direction, piece, i === 0 ? padding : undefined));
   const firstLen = Math.min(payload.length, MAX_PAYLOAD);
   return {
@@ -88,11 +91,11 @@ export async function buildFirstPacket(options: FirstPacketOptions): Promise<Fir
   };
 }
 
-function paddingBytes(padding: Uint8Array | number | undefined, payloadLen: number): Uint8Array {
+function firstPadding(padding: Uint8Array | number | undefined, style: PaddingStyle, payloadLen: number): Uint8Array | PaddingPlan {
   // Only a frame with a payload carries padding (a zero chunk cannot).
   if (payloadLen === 0) return new Uint8Array(0);
   if (padding instanceof Uint8Array) return padding;
-  return randomBytes(padding ?? initialPaddingLength());
+  return paddingPlan(style, padding ?? initialPaddingLength());
 }
 
 export interface QuicPacketOptions {

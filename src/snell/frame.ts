@@ -7,6 +7,7 @@
  */
 import { AeadDirection, TAG_BYTES } from './aead.js';
 import { DecodeError } from '../errors.js';
+import type { PaddingPlan } from './padding.js';
 
 export const FRAME_MARKER = 0x04;
 export const HEADER_PLAIN_BYTES = 7;
@@ -64,15 +65,17 @@ export function swapPadding(padding: Uint8Array, sealedPayload: Uint8Array): voi
 }
 
 /**
- * Seals one frame. `padding` is the plain padding (any content: receivers discard it); an empty
- * payload makes a zero chunk, which may not carry padding.
+ * Seals one frame. `padding` is the plain padding (any content: receivers discard it), or a plan
+ * whose content is made from the sealed payload (padding.ts); an empty payload makes a zero
+ * chunk, which may not carry padding.
  */
-export function sealFrame(direction: AeadDirection, payload: Uint8Array, padding: Uint8Array = new Uint8Array(0)): Uint8Array {
+export function sealFrame(direction: AeadDirection, payload: Uint8Array, padding: Uint8Array | PaddingPlan = new Uint8Array(0)): Uint8Array {
   if (payload.length === 0 && padding.length !== 0) throw new RangeError('a zero chunk carries no padding');
   const header = direction.seal(encodeFrameHeader(padding.length, payload.length));
   if (payload.length === 0) return header;
   const sealedPayload = direction.seal(payload);
-  const paddingWire = Uint8Array.from(padding);
+  const paddingWire = padding instanceof Uint8Array ? Uint8Array.from(padding) : padding.make(sealedPayload);
+  if (paddingWire.length !== padding.length) throw new RangeError(`padding plan made ${paddingWire.length} bytes, not ${padding.length}`);
   swapPadding(paddingWire, sealedPayload);
   const out = new Uint8Array(header.length + paddingWire.length + sealedPayload.length);
   out.set(header, 0);

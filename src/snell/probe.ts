@@ -17,6 +17,7 @@ import { decodeReply } from './reply.js';
 import { decodeServerDatagram, encodeClientDatagram } from './udp.js';
 import { ObfsUnwrapper, ObfsWrapper } from './obfs-stream.js';
 import type { ObfsMode } from './obfs.js';
+import type { PaddingStyle } from './padding.js';
 import { SnellStreamReader, SnellStreamWriter, type StreamFormat } from './stream.js';
 import { DecodeError } from '../errors.js';
 import { describeSocketError } from '../net-errors.js';
@@ -40,6 +41,8 @@ export interface ProbeOptions {
   send?: Uint8Array;
   timeoutMs: number;
   kdf?: KdfBackend;
+  /** The first frame's padding (padding.ts); default `opensnell`. */
+  paddingStyle?: PaddingStyle;
 }
 
 export type ProbeOutcome = 'authenticated' | 'rejected' | 'timeout' | 'connect-failed';
@@ -54,6 +57,11 @@ export interface ProbeResult {
   totalMs: number;
   /** What the timing or the bytes suggest, for people. */
   note?: string;
+  /**
+   * How a server that sent nothing closed: `reset` (it left our bytes unread, as OpenSnell does
+   * with obfs off or tls) or `fin`; `afterMs` from the first packet.
+   */
+  close?: { kind: 'reset' | 'fin'; afterMs: number };
 }
 
 /** A reply byte arriving this long after the header without a close suggests the lazy reply is waiting on the target. */
@@ -100,7 +108,7 @@ export async function probeSnell(options: ProbeOptions): Promise<ProbeResult> {
   const format: StreamFormat = isFramedVersion(options.version) ? 'v4' : 'legacy';
   const aead = aeadForVersion(options.version);
   const salt = randomBytes(SALT_BYTES);
-  const writer = new SnellStreamWriter(new AeadDirection(aead, aeadKey(await deriveSnellKey(kdf, psk, salt), aead)), salt, format);
+  const writer = new SnellStreamWriter(new AeadDirection(aead, aeadKey(await deriveSnellKey(kdf, psk, salt), aead)), salt, format, options.paddingStyle);
   const request: SnellRequest =
     options.action.kind === 'ping' ? { command: 'ping', clientId: new Uint8Array(0) }
       : options.action.kind === 'udp' ? { command: 'udp', clientId: new Uint8Array(0) }
@@ -128,6 +136,8 @@ export async function probeSnell(options: ProbeOptions): Promise<ProbeResult> {
     const received: Uint8Array[] = [];
     let quiet: NodeJS.Timeout | undefined;
     let settled = false;
+    let reset = false;
+    let close: ProbeResult['close'];
     const finish = (outcome: ProbeOutcome, note?: string): void => {
       if (settled) return;
       settled = true;
@@ -135,7 +145,7 @@ export async function probeSnell(options: ProbeOptions): Promise<ProbeResult> {
       clearTimeout(quiet);
       socket.destroy();
       const data = received.length > 0 ? Buffer.concat(received) : undefined;
-      resolve({ outcome, reply, received: data, connectMs, firstByteMs, totalMs: since(started), note });
+      resolve({ outcome, reply, received: data, connectMs, firstByteMs, totalMs: since(started), note, ...(close ? { close } : {}) });
     };
     const timer = setTimeout(() => {
       if (reply) finish('authenticated');
@@ -151,7 +161,10 @@ export async function probeSnell(options: ProbeOptions): Promise<ProbeResult> {
     socket.on('error', (error: NodeJS.ErrnoException) => {
       if (connectMs === undefined) finish('connect-failed', describeSocketError(error));
       // A server that closes with our bytes unread resets the connection: a close all the same.
-      else if (error.code === 'ECONNRESET' || error.code === 'EPIPE') closed();
+      else if (error.code === 'ECONNRESET' || error.code === 'EPIPE') {
+        reset = true;
+        closed();
+      }
       else if (reply) finish('authenticated');
       else finish('rejected', `the connection failed (${error.code ?? error.message}) before any reply`);
     });
@@ -163,11 +176,13 @@ export async function probeSnell(options: ProbeOptions): Promise<ProbeResult> {
       }
       const afterMs = since(sentAt);
       const gotBytes = serverSalt.length > 0;
+      if (!gotBytes) close = { kind: reset ? 'reset' : 'fin', afterMs };
+      const how = `${reset ? 'reset' : 'closed'} after ${afterMs.toFixed(1)} ms with nothing sent`;
       const note = gotBytes
         ? 'closed before a whole reply arrived'
         : afterMs >= 35 && afterMs <= 250
-          ? `closed ${afterMs.toFixed(1)} ms after the header with nothing sent: a multi-user server's no-match delay (50 ms): no user has this PSK`
-          : `closed ${afterMs.toFixed(1)} ms after the header with nothing sent: a single-user server with another PSK, a server expecting another obfs, or not a Snell server`;
+          ? `${how}: a multi-user server's no-match delay (50 ms): no user has this PSK`
+          : `${how}: a single-user server with another PSK, a server expecting another obfs, or not a Snell server`;
       finish('rejected', note);
     };
 

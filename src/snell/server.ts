@@ -2,8 +2,9 @@
  * A multi-user Snell server that behaves like OpenSnell alpha (spec §9): obfs, then salt and
  * first header read whole (a short read closes at once), trial authentication over a users
  * snapshot (IP cache, serial up to 16 users, parallel above), 50 ms before closing on no match
- * or an empty store, a fresh salt for the reply stream, then the request (tunnel.ts). With a
- * single PSK it is OpenSnell's single-user path: no cache, no delay.
+ * or an empty store (even after the client's FIN), closed with a reset when client bytes are
+ * left unread as Go leaves them, a fresh salt for the reply stream, then the request
+ * (tunnel.ts). With a single PSK it is OpenSnell's single-user path: no cache, no delay.
  */
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -11,7 +12,7 @@ import { AeadDirection, aeadKey } from './aead.js';
 import { deriveSnellKey, SALT_BYTES, selectKdf, type KdfBackend } from './kdf.js';
 import { HEADER_SEALED_BYTES } from './frame.js';
 import { ObfsError, ObfsUnwrapper, ObfsWrapper } from './obfs-stream.js';
-import type { ObfsMode } from './obfs.js';
+import { TLS_HELLO_DATA_OFFSET, type ObfsMode } from './obfs.js';
 import { SnellStreamReader, SnellStreamWriter } from './stream.js';
 import { TrialAuthenticator, type MatchedKey } from './trial-auth.js';
 import { UserStore, type SnellUser } from './users.js';
@@ -43,6 +44,8 @@ export interface SnellServerOptions {
   ipCache?: boolean;
   /** Closes a connection with no traffic for this long; default 300 s. */
   idleTimeoutMs?: number;
+  /** false: targets are dialled over IPv4 only, as OpenSnell with ipv6 off ("dial tcp4 ..."). */
+  ipv6?: boolean;
   kdf?: KdfBackend;
   log?: (line: string) => void;
 }
@@ -78,7 +81,9 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
   const log = options.log ?? (() => undefined);
   const stats: SnellServerStats = { accepted: 0, authenticated: 0, rejected: 0, open: 0, users: {} };
   const sockets = new Set<net.Socket>();
-  const settings: TunnelSettings = { udp: options.udp, targets: options.targets, authorizeUrl: options.authorizeUrl, log, idleTimeoutMs: options.idleTimeoutMs ?? 300_000 };
+  const settings: TunnelSettings = {
+    udp: options.udp, targets: options.targets, authorizeUrl: options.authorizeUrl, log, idleTimeoutMs: options.idleTimeoutMs ?? 300_000, ipv6: options.ipv6 ?? true,
+  };
 
   const handle = async (socket: net.Socket): Promise<void> => {
     const remote = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
@@ -86,6 +91,8 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
     const unwrap = new ObfsUnwrapper(options.obfs, 'server');
     const wrap = new ObfsWrapper(options.obfs, 'server');
     let first = Buffer.alloc(0);
+    /** Raw bytes received when salt and header were whole: what Go's buffered http reader has taken by then. */
+    let receivedAtHeader = 0;
     let ended = false;
     const finish = (outcome: string): void => {
       if (ended) return;
@@ -106,10 +113,14 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
         if (first.length >= FIRST_BYTES) {
           socket.off('data', onData);
           socket.pause();
+          receivedAtHeader = socket.bytesRead;
           resolve(first);
         }
       };
       socket.on('data', onData);
+      // A FIN before the header is whole is a short read: closed at once. (The server is half-open
+      // so that a FIN after it does not end the socket under the no-match delay.)
+      socket.once('end', () => resolve(undefined));
       socket.once('close', () => resolve(undefined));
     });
     if (!firstBytes) {
@@ -132,7 +143,7 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
         stats.rejected++;
         await new Promise((resolve) => setTimeout(resolve, NO_MATCH_DELAY_MS));
         finish(`rejected (${outcome.reason === 'empty-store' ? 'no users' : 'no user matches'}, ${outcome.trials} trials)`);
-        socket.destroy();
+        closeAsGoWould(socket, options.obfs, receivedAtHeader);
         return;
       }
       user = outcome.user;
@@ -174,7 +185,7 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
     log(`${remote} ${user} ${result.target ?? '-'} ${result.outcome} in=${result.bytesIn} out=${result.bytesOut}`);
   };
 
-  const server = net.createServer((socket) => {
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     stats.accepted++;
     stats.open++;
     sockets.add(socket);
@@ -228,4 +239,18 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
       await authenticator?.close();
     },
   };
+}
+
+/**
+ * OpenSnell's reader takes from the socket only what it needs for salt and header, so closing
+ * with the client's other bytes still in the kernel makes Linux send a reset, not a FIN: obfs
+ * off reads 39 bytes; tls reads the ClientHello up to the embedded data (skip, then a 2-byte
+ * length) and 39 bytes of it, leaving the rest of the hello; http's bufio.Reader and the
+ * Content-Length body read take the request whole with whatever arrived along with it.
+ */
+function closeAsGoWould(socket: net.Socket, obfs: ObfsMode, receivedAtHeader: number): void {
+  const consumed = obfs === 'off' ? FIRST_BYTES : obfs === 'tls' ? TLS_HELLO_DATA_OFFSET + FIRST_BYTES : receivedAtHeader;
+  // bytesRead counts what arrived during the delay too: Go would not have read that either.
+  if (socket.bytesRead > consumed) socket.resetAndDestroy();
+  else socket.destroy();
 }

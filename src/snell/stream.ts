@@ -5,10 +5,10 @@
  * the first non-empty frame, a payload limit that starts near one MTU and grows). v4/v5 frames,
  * or legacy v1-v3 chunks.
  */
-import { randomBytes } from 'node:crypto';
 import { AeadDirection, TAG_BYTES } from './aead.js';
 import { decodeFrameHeader, HEADER_SEALED_BYTES, initialPaddingLength, MAX_PAYLOAD, sealFrame, swapPadding, type FrameHeader } from './frame.js';
 import { LEGACY_MAX_PAYLOAD, LENGTH_CHUNK_BYTES, sealLegacyChunk } from './legacy.js';
+import { paddingPlan, type PaddingPlan, type PaddingStyle } from './padding.js';
 import { DecodeError } from '../errors.js';
 
 export type StreamFormat = 'v4' | 'legacy';
@@ -115,8 +115,8 @@ export class SnellStreamWriter {
   private padded = false;
   private limit = 0;
 
-  /** `salt` goes out in front of the first frame written. */
-  constructor(private readonly direction: AeadDirection, salt: Uint8Array, private readonly format: StreamFormat = 'v4') {
+  /** `salt` goes out in front of the first frame written; `paddingStyle` shapes that frame's padding (padding.ts). */
+  constructor(private readonly direction: AeadDirection, salt: Uint8Array, private readonly format: StreamFormat = 'v4', private readonly paddingStyle: PaddingStyle = 'opensnell') {
     this.salt = salt;
   }
 
@@ -138,10 +138,10 @@ export class SnellStreamWriter {
         at += piece.length;
         continue;
       }
-      let padding: Uint8Array | undefined;
+      let padding: PaddingPlan | undefined;
       if (!this.padded) {
         this.padded = true;
-        padding = randomBytes(initialPaddingLength());
+        padding = paddingPlan(this.paddingStyle, initialPaddingLength());
         this.limit = FIRST_FRAME_BUDGET - padding.length;
       } else {
         this.limit = Math.min(MAX_PAYLOAD, this.limit + LIMIT_STEP);

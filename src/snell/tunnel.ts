@@ -23,6 +23,8 @@ export interface TunnelSettings {
   log: (line: string) => void;
   /** Upstream connections idle this long are closed too. */
   idleTimeoutMs: number;
+  /** false: dial IPv4 only, and say so as Go does ("dial tcp4 ..."). */
+  ipv6: boolean;
 }
 
 /** Echoed bytes waiting for a client that does not read: above this the client is paused. */
@@ -72,6 +74,8 @@ class Tunnel {
   private replied = false;
   private reuse = false;
   private clientDone = false;
+  /** The client's FIN: OpenSnell's relay has no half-close, so it ends the connection. */
+  private clientEnded = false;
   private pendingEarly: Uint8Array[] = [];
   private firstTarget: string | undefined;
   private udpSocket: dgram.Socket | undefined;
@@ -95,6 +99,7 @@ class Tunnel {
       for (const p of payloads) this.payload(p);
     });
     socket.on('close', () => this.close(this.result.outcome));
+    socket.on('end', () => this.clientEnd());
     socket.on('drain', () => {
       this.upstream?.resume();
       if (this.mode === 'udp') socket.resume();
@@ -106,6 +111,14 @@ class Tunnel {
     }
     socket.resume();
     for (const p of this.io.payloads) this.payload(p);
+    // A FIN that came while the client was being authenticated has been emitted already.
+    if (socket.readableEnded) this.clientEnd();
+  }
+
+  /** A request being dialled finishes first (the socket is paused then); anything else closes now. */
+  private clientEnd(): void {
+    this.clientEnded = true;
+    if (this.mode !== 'connecting') this.close(this.result.outcome);
   }
 
   /** False when the client is not keeping up (the upstream is paused until it drains). */
@@ -231,7 +244,13 @@ class Tunnel {
   }
 
   private dial(host: string, port: number, target: string): void {
-    const socket = net.connect({ host, port });
+    const network = this.settings.ipv6 ? 'tcp' : 'tcp4';
+    if (!this.settings.ipv6 && net.isIP(host) === 6) {
+      // Go's resolver turns the address down before any dial (errNoSuitableAddress).
+      this.fail(0, `dial tcp4: address ${host}: no suitable address found`, 'connect failed (IPv6 off)');
+      return;
+    }
+    const socket = net.connect({ host, port, family: this.settings.ipv6 ? 0 : 4 });
     this.current = socket;
     socket.setNoDelay(true);
     let connected = false;
@@ -244,7 +263,7 @@ class Tunnel {
         return;
       }
       socket.destroy();
-      if (mine()) this.fail(110, `dial tcp ${target}: i/o timeout`, 'connect failed (timeout)');
+      if (mine()) this.fail(110, `dial ${network} ${target}: i/o timeout`, 'connect failed (timeout)');
     });
     socket.once('connect', () => {
       connected = true;
@@ -262,7 +281,7 @@ class Tunnel {
         return;
       }
       const errno = error.code ? (constants.errno as Record<string, number>)[error.code] ?? 0 : 0;
-      this.fail(errno & 0xff, `dial tcp ${target}: connect: ${goErrorText(error)}`, `connect failed (${error.code ?? error.message})`);
+      this.fail(errno & 0xff, `dial ${network} ${target}: connect: ${goErrorText(error)}`, `connect failed (${error.code ?? error.message})`);
     });
   }
 
@@ -280,7 +299,8 @@ class Tunnel {
       upstream.write(bytes);
     }
     this.pendingEarly = [];
-    if (this.clientDone) {
+    if (this.clientEnded) this.close('client ended');
+    else if (this.clientDone) {
       if (this.reuse) upstream.end();
       else this.close('client ended');
     }
@@ -321,6 +341,10 @@ class Tunnel {
   }
 
   private nextRequest(): void {
+    if (this.clientEnded) {
+      this.close(this.result.outcome);
+      return;
+    }
     this.mode = 'request';
     this.io.socket.resume();
     if (this.request.length > 0) this.readRequest();

@@ -59,6 +59,17 @@ describe('authkit snell-gen', () => {
     expect(a.salt).not.toBe(b.salt);
   });
 
+  it('--padding-style random and opensnell both build frames snell-auth attributes; the help names the client each imitates', async () => {
+    for (const style of ['random', 'opensnell']) {
+      const gen = await runCli(['snell-gen', '--psk', 'user-2-random-psk', '--host', 'a.example', '--port', '1', '--padding-len', '300', '--padding-style', style, '--json']);
+      expect(gen.code).toBe(0);
+      const auth = await runCli(['snell-auth', '--users', fixture('users.txt'), '--blob', JSON.parse(gen.stdout).wire, '--json']);
+      expect(JSON.parse(auth.stdout), style).toMatchObject({ ok: true, user: 'panel-user-2' });
+    }
+    const help = (await runCli(['snell-gen', '--help'])).stdout.replace(/\s+/g, ' ');
+    expect(help).toMatch(/opensnell \(the default\) balances its bits .* OpenSnell's client .* Surge; random is plain random bytes/);
+  });
+
   it('writes raw bytes to --out and base64 to stdout', async () => {
     const out = join(dir, 'frame.bin');
     expect((await runCli(['snell-gen', '--psk', v.psk, ...exact, '--format', 'raw', '--out', out])).code).toBe(0);
@@ -89,6 +100,10 @@ describe('authkit snell-gen', () => {
     [['--psk', 'x', '--host', 'a', '--port', '1', '--salt', 'abc'], /--salt: odd number of hex digits/],
     [['--psk', 'x', '--host', 'a', '--port', '1', '--salt', '00'], /--salt: expected 16 bytes/],
     [['--psk', 'x', '--host', 'a', '--port', '1', '--version', '2', '--padding-len', '10'], /padding is v4\/v5 only/],
+    [['--psk', 'x', '--host', 'a', '--port', '1', '--version', '2', '--padding-style', 'random'], /--padding-style is v4\/v5 only/],
+    [['--psk', 'x', '--host', 'a', '--port', '1', '--padding', '00', '--padding-style', 'random'], /--padding gives the bytes; --padding-style fills a length/],
+    [['--psk', 'x', '--host', 'a', '--port', '1', '--padding-style', 'zeros'], /--padding-style.*expected one of opensnell, random/],
+    [['--psk', 'x', '--quic', '--version', '5', '--host', 'a', '--port', '443', '--inner', '00', '--padding-style', 'random'], /takes no --padding-style/],
     [['--psk', 'x', '--port', '1'], /needs --host and --port/],
     [['--psk', 'x', '--psk-env', 'HOME', '--host', 'a', '--port', '1'], /give the psk once/],
     [['--psk-env', 'AUTHKIT_NOT_SET', '--host', 'a', '--port', '1'], /AUTHKIT_NOT_SET is not set/],

@@ -85,8 +85,30 @@ describe('snell-probe against snell-serve', () => {
     expect(summary.kinds['good PSK'].latencyUs.p50).toBeLessThan(45_000);
   });
 
+  it('a PSK no user has: "reset after N ms" with obfs off, "closed after N ms" with http (OpenSnell\'s closes), and "close" in JSON', async () => {
+    const text = await probe(['--psk-env', 'P', '--ping'], { P: 'nobody-has-this' });
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/reset after \d+\.\d ms with nothing sent/);
+    const json = JSON.parse((await probe(['--psk-env', 'P', '--ping', '--json'], { P: 'nobody-has-this' })).stdout);
+    expect(json.close.kind).toBe('reset');
+    expect(json.close.afterMs).toBeGreaterThanOrEqual(45);
+    const http = await startServe(['--users', usersFile, '--echo', '--obfs', 'http', '--quiet']);
+    const fin = await runCli(['snell-probe', '--server', `127.0.0.1:${http.port}`, '--obfs', 'http', '--psk-env', 'P', '--ping', '--json'], { P: 'nobody-has-this' });
+    expect(JSON.parse(fin.stdout)).toMatchObject({ outcome: 'rejected', close: { kind: 'fin' }, note: expect.stringMatching(/^closed after \d+\.\d ms/) });
+    http.child.kill('SIGTERM');
+  });
+
+  it('--padding-style opensnell and random both authenticate', async () => {
+    for (const style of ['opensnell', 'random']) {
+      const result = await probe(['--psk-env', 'P', '--ping', '--padding-style', style, '--json'], { P: 'alice-psk' });
+      expect(JSON.parse(result.stdout), style).toMatchObject({ outcome: 'authenticated', reply: { kind: 'pong' } });
+    }
+  });
+
   it('bad input: one line, exit 2', async () => {
     const cases: [string[], RegExp][] = [
+      [['--psk-env', 'SNELL_PSK', '--ping', '--padding-style', 'surge'], /--padding-style.*expected one of opensnell, random/],
+      [['--psk-env', 'SNELL_PSK', '--ping', '--version', '3', '--padding-style', 'random'], /--padding-style: only v4\/v5 TCP first frames carry padding/],
       [['--psk-env', 'SNELL_PSK', '--ping', '--load', '--rate', '5', '--bad-ratio', '2'], /--bad-ratio: expected a share from 0 to 1, got "2"/],
       [['--ping'], /a PSK is required/],
       [['--psk-env', 'SNELL_PSK'], /choose one of --ping, --target HOST:PORT or --udp HOST:PORT/],
@@ -234,5 +256,6 @@ describe('snell-serve', () => {
       expect(result.code, args.join(' ')).toBe(2);
       expect(expectOneLineError(result)).toMatch(message);
     }
-  });
+    // Eight CLI starts in a row: other work on the CPU can take them past the default 5 s.
+  }, 30_000);
 });
