@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers.js';
-import { expectOneLineError, runCli } from './run.js';
+import { expectOneLineError, runCli, runMain } from './run.js';
 import { closedPortUrl, httpServer, rawServer, type TestServer } from '../xray/servers.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authkit-xray-cli-'));
@@ -152,5 +152,24 @@ describe('xray-sim on bad input and misbehaving backends', () => {
     const result = await runCli(['xray-sim', '--url', 'http://127.0.0.1:1/', '--conformance', '--fixture', join(dir, 'bad-fixture.json')]);
     expect(result.code).toBe(2);
     expect(expectOneLineError(result)).toMatch(/bad-fixture\.json: "allowed"\[1\]\.credential must be a UUID/);
+  });
+});
+
+describe('xray-sim --timeout', () => {
+  it('the help says 0 means none, that this is Xray\'s default, and why authkit defaults to 5 s', async () => {
+    const help = (await runMain(['xray-sim', '--help'])).stdout.replace(/\s+/g, ' ');
+    expect(help).toMatch(/0 = none, which is Xray's default, but a hung backend would then hang this run, so authkit defaults to 5/);
+  });
+
+  it('--timeout 0 sets no timeout: a slow reply is waited for, with a note', async () => {
+    let slow: TestServer | undefined;
+    try {
+      slow = await rawServer((socket) => socket.once('data', () => setTimeout(() => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 22\r\n\r\n{"user":{"email":"a"}}'), 1200)));
+      const result = await runMain(['xray-sim', '--url', slow.url, '--credential', '550e8400-e29b-41d4-a716-446655440000', '--timeout', '0', '--json']);
+      expect(JSON.parse(result.stdout)).toMatchObject({ class: 'allow' });
+      expect(result.stderr).toMatch(/--timeout 0: no timeout/);
+    } finally {
+      await slow?.close();
+    }
   });
 });
