@@ -6,7 +6,7 @@ import { parseJsonText } from '../json.js';
 import { HTTP_TOKEN } from '../text.js';
 import { parseOnly } from '../conformance/runner.js';
 import { capnpCapabilities, capnpSuite, parseCapnpFixture, type CapnpFixture, type CapnpSuiteContext } from '../capnp/suite.js';
-import { listSuite, runSuiteCli } from './conformance.js';
+import { listSuite, reachOrFail, runSuiteCli } from './conformance.js';
 import { AuthServiceClient, CallError } from '../capnp/client.js';
 import { buildAuthRequest, clientRequest, errorOutcome, PROKSI_DEFAULTS, proksiOutcome, type ProksiOptions, type ProksiOutcome } from '../capnp/proksi.js';
 import { socketAddressText } from '../ip.js';
@@ -37,6 +37,7 @@ interface CheckFlags extends LoadFlags {
   list?: boolean;
   only?: string;
   junit?: string;
+  allowSkips?: boolean;
 }
 
 export function capnpCheckCommand(): Command {
@@ -62,6 +63,7 @@ export function capnpCheckCommand(): Command {
     .option('--list', '--conformance: list the checks without running them')
     .option('--only <ids>', '--conformance: run only these checks, e.g. C01,C04')
     .option('--junit <file>', '--conformance: also write a JUnit XML report')
+    .option('--allow-skips', '--conformance: pass although MUST checks did not run (by default such a run is INCOMPLETE, exit 1)')
     .option('--connections <n>', '--load: connections to the service; calls are spread over them (default 1)', integerOption(1, 1024), 1))
     .addHelpText('after', "\nExamples:\n  authkit capnp-check --socket /run/auth.sock --path /admin --header 'authorization: Bearer t0ken'\n  authkit capnp-check --socket /run/auth.sock --load --rate 2000 --duration 30s --threshold 'p99<5ms'")
     .action(exitsWith(capnpCheck));
@@ -166,8 +168,10 @@ async function capnpConformance(flags: CheckFlags): Promise<number> {
     }
     fixture = parseCapnpFixture(parseJsonText(text, flags.fixture), flags.fixture);
   } else {
-    log('note: no --fixture: the checks that need requests with known decisions are skipped');
+    log('note: no --fixture: the checks that need requests with known decisions are skipped, and the run cannot pass (--allow-skips to accept that)');
   }
+  const unreachable = await reachOrFail(flags.socket, { path: flags.socket });
+  if (unreachable !== undefined) return unreachable;
   const ctx: CapnpSuiteContext = { socket: flags.socket, options: proksiOptionsOf(flags), fixture, latencies: [], decisions: [] };
   return runSuiteCli(capnpSuite, ctx, flags, { has: capnpCapabilities(fixture), timeoutMs: Math.max(30_000, ctx.options.timeoutMs * 120) });
 }

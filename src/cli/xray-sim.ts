@@ -13,9 +13,9 @@ import { redactBody, redactHeaders, redactText, redactUrl } from '../xray/redact
 import { runSessions, type TimelineEntry } from '../xray/session.js';
 import { countUpAddresses } from '../ip.js';
 import { parseOnly } from '../conformance/runner.js';
-import { listSuite, runSuiteCli } from './conformance.js';
+import { listSuite, reachOrFail, runSuiteCli } from './conformance.js';
 import { fixtureCapabilities, loadFixture } from '../xray/fixture.js';
-import { extAuthSuite, targetCapabilities } from '../xray/suite.js';
+import { extAuthSuite, inapplicableWithout, targetCapabilities } from '../xray/suite.js';
 import { hysteriaSuite } from '../xray/suite-hysteria.js';
 import type { XraySuiteContext } from '../xray/suite-context.js';
 
@@ -54,6 +54,7 @@ export interface SimFlags extends XrayLoadFlags {
   list?: boolean;
   only?: string;
   junit?: string;
+  allowSkips?: boolean;
   burst: number;
 }
 
@@ -93,6 +94,7 @@ export function xraySimCommand(): Command {
     .option('--list', '--conformance: list the checks without running them')
     .option('--only <ids>', '--conformance: run only these checks, e.g. X01,X07')
     .option('--junit <file>', '--conformance: also write a JUnit XML report')
+    .option('--allow-skips', '--conformance: pass although MUST checks did not run (by default such a run is INCOMPLETE, exit 1)')
     .option('--burst <n>', '--conformance: parallel requests in the burst checks', integerOption(1, 5000), 200)
     .option('--arrival <r>', '--load event mix: new connections per second')
     .option('--sessions <n>', '--load event mix: connections live at the start (default arrival x mean duration)')
@@ -292,13 +294,17 @@ async function runConformance(flags: SimFlags): Promise<number> {
   const prepared = prepareEvent(flags);
   prepared.notes.forEach((n) => log(`note: ${n}`));
   const fixture = flags.fixture === undefined ? undefined : loadFixture(flags.fixture, dialect.reply === 'extauth-user');
-  if (!fixture) log('note: no --fixture: the checks that need known credentials are skipped');
+  if (!fixture) log('note: no --fixture: the checks that need known credentials are skipped, and the run cannot pass (--allow-skips to accept that)');
+  const url = parseGoUrl(prepared.url);
+  const unreachable = await reachOrFail(redactUrl(prepared.url), flags.unixSocket ? { path: flags.unixSocket } : { host: url.hostname, port: url.port });
+  if (unreachable !== undefined) return unreachable;
   const transport = new GoTransport({ unixSocket: flags.unixSocket });
   const ctx: XraySuiteContext = { target: prepared, fixture, transport, burst: flags.burst };
   // The longest checks send 50 requests one after another, each allowed the proxy's timeout.
   const timeoutMs = prepared.timeoutSeconds > 0 ? (55 * prepared.timeoutSeconds + 10) * 1000 : 120_000;
   return runSuiteCli(suite, ctx, flags, {
     has: new Set([...fixtureCapabilities(fixture), ...targetCapabilities(ctx)]), timeoutMs,
+    inapplicable: inapplicableWithout,
     // A request a timed-out check left behind must not hold the report back.
     cleanup: async () => transport.close(),
   });

@@ -30,6 +30,14 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Whether this run has a capability; without it every check with `requires` is skipped. */
   has?: (capability: string) => boolean;
+  /**
+   * Capabilities whose absence means a check does not apply to this target (another dialect, no
+   * secret configured), rather than that an input is missing: a check skipped for want of one
+   * leaves the run complete.
+   */
+  inapplicable?: (capability: string) => boolean;
+  /** A MUST check that did not run leaves the run `incomplete` unless this is set. */
+  allowSkips?: boolean;
   /** Live progress: a check starting, and its result. */
   onStart?: (check: CheckInfo) => void;
   onResult?: (result: CheckResult) => void;
@@ -43,13 +51,22 @@ export interface CheckResult {
   message?: string;
   evidence?: Evidence[];
   durationMs: number;
+  /** Skipped for want of these capabilities. */
+  needs?: string[];
 }
 
-/** Counts by status; `mustFailed` counts MUST checks that failed or errored. */
+/**
+ * Counts by status; `mustFailed` counts MUST checks that failed or errored, `mustSkipped` MUST
+ * checks that did not run although they apply (an input was missing, or the check gave up).
+ */
 export interface Summary extends Record<CheckStatus, number> {
   total: number;
   mustFailed: number;
+  mustSkipped: number;
 }
+
+/** passed: every MUST check ran and passed; incomplete: none failed, but some did not run. */
+export type SuiteVerdict = 'passed' | 'failed' | 'incomplete';
 
 export interface SuiteReport {
   suite: string;
@@ -58,8 +75,12 @@ export interface SuiteReport {
   durationMs: number;
   results: CheckResult[];
   summary: Summary;
-  /** No MUST check failed or errored. */
+  verdict: SuiteVerdict;
+  /** What the exit code says: no MUST check failed, and none was skipped unless skips are allowed. */
   passed: boolean;
+  /** MUST checks that did not run (listed even when skips are allowed). */
+  skippedMust: CheckResult[];
+  allowSkips: boolean;
 }
 
 export async function runSuite<C>(suite: Suite<C>, ctx: C, options: RunOptions = {}): Promise<SuiteReport> {
@@ -78,8 +99,12 @@ export async function runSuite<C>(suite: Suite<C>, ctx: C, options: RunOptions =
     results.push(result);
     options.onResult?.(result);
   }
-  const summary = summarize(results);
-  return { suite: suite.name, startedAt, durationMs: since(start), results, summary, passed: summary.mustFailed === 0 };
+  const inapplicable = options.inapplicable ?? (() => false);
+  const skippedMust = results.filter((r) => r.level === 'MUST' && r.status === 'skip' && !r.needs?.some(inapplicable));
+  const summary = { ...summarize(results), mustSkipped: skippedMust.length };
+  const allowSkips = options.allowSkips ?? false;
+  const verdict: SuiteVerdict = summary.mustFailed > 0 ? 'failed' : skippedMust.length > 0 && !allowSkips ? 'incomplete' : 'passed';
+  return { suite: suite.name, startedAt, durationMs: since(start), results, summary, verdict, passed: verdict === 'passed', skippedMust, allowSkips };
 }
 
 const TIMED_OUT = Symbol('timed out');
@@ -90,7 +115,7 @@ const OUTCOMES = new Set<string>(['pass', 'fail', 'warn', 'skip', 'info'] satisf
 async function runCheck<C>(check: Check<C>, ctx: C, timeoutMs: number, has: (capability: string) => boolean): Promise<CheckResult> {
   const info = { id: check.id, level: check.level, title: check.title };
   const missing = (check.requires ?? []).filter((capability) => !has(capability));
-  if (missing.length > 0) return { ...info, status: 'skip', message: `needs ${missing.join(', ')}`, durationMs: 0 };
+  if (missing.length > 0) return { ...info, status: 'skip', message: `needs ${missing.join(', ')}`, durationMs: 0, needs: missing };
 
   const controller = new AbortController();
   const recorded: Evidence[] = [];
@@ -156,8 +181,8 @@ function describeThrown(error: unknown): string {
   return text;
 }
 
-function summarize(results: readonly CheckResult[]): Summary {
-  const summary: Summary = { total: results.length, pass: 0, fail: 0, warn: 0, skip: 0, info: 0, error: 0, mustFailed: 0 };
+function summarize(results: readonly CheckResult[]): Omit<Summary, 'mustSkipped'> {
+  const summary = { total: results.length, pass: 0, fail: 0, warn: 0, skip: 0, info: 0, error: 0, mustFailed: 0 };
   for (const result of results) {
     summary[result.status] += 1;
     if (gates(result.level, result.status)) summary.mustFailed += 1;

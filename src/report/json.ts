@@ -4,10 +4,13 @@
  *
  *   version      1
  *   suite        suite name
- *   passed       no MUST check failed or errored (what the exit code says)
+ *   passed       what the exit code says: no MUST check failed or errored, and every MUST check
+ *                that applies ran (unless --allow-skips)
+ *   verdict      passed | failed | incomplete (no MUST failed, but some did not run)
  *   startedAt    ISO 8601, UTC
  *   durationMs   whole run
- *   summary      { total, pass, fail, warn, skip, info, error, mustFailed }
+ *   summary      { total, pass, fail, warn, skip, info, error, mustFailed, mustSkipped }
+ *   skippedMust[] { id, needs? } MUST checks that did not run, and the inputs they needed
  *   results[]    { id, level, title, status, message?, durationMs, evidence? }, in run order
  *     evidence[] { label?, sent?, received?, expected? }: bytes as { hex }, bigints as strings;
  *                never truncated, unlike the text and JUnit reports
@@ -20,15 +23,17 @@ export const JSON_REPORT_VERSION = 1;
 
 /** Pretty-printed, fields in the order above, no trailing newline. */
 export function renderJson(report: SuiteReport): string {
-  const { total, pass, fail, warn, skip, info, error, mustFailed } = report.summary;
+  const { total, pass, fail, warn, skip, info, error, mustFailed, mustSkipped } = report.summary;
   return JSON.stringify(
     {
       version: JSON_REPORT_VERSION,
       suite: report.suite,
       passed: report.passed,
+      verdict: report.verdict,
       startedAt: report.startedAt,
       durationMs: report.durationMs,
-      summary: { total, pass, fail, warn, skip, info, error, mustFailed },
+      summary: { total, pass, fail, warn, skip, info, error, mustFailed, mustSkipped },
+      skippedMust: report.skippedMust.map((r) => ({ id: r.id, needs: r.needs })),
       results: report.results.map((r) => ({
         id: r.id,
         level: r.level,

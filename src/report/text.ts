@@ -7,6 +7,8 @@ import { detailLines, printable } from './_format.js';
 export interface TextOptions {
   /** A chalk instance (the CLI's, which knows about NO_COLOR and TTYs) or plainly on or off. */
   color?: boolean | ChalkInstance;
+  /** What would run the MUST checks that did not (the fixture fields they need). */
+  skipHint?: string;
 }
 
 const LABELS: Record<CheckStatus, string> = { pass: 'PASS', fail: 'FAIL', warn: 'WARN', skip: 'SKIP', info: 'INFO', error: 'ERROR' };
@@ -30,6 +32,7 @@ export function renderText(report: SuiteReport, options: TextOptions = {}): stri
     lines.push(...detailLines(r).map((line) => `${DETAIL_INDENT}${line}`));
   }
   lines.push('', summaryLine(report), verdictLine(report, c));
+  if (report.skippedMust.length > 0 && options.skipHint) lines.push(`${DETAIL_INDENT}${options.skipHint}`);
   return lines.join('\n');
 }
 
@@ -50,7 +53,14 @@ export function summaryLine(report: SuiteReport): string {
 
 function verdictLine(report: SuiteReport, c: ChalkInstance): string {
   const suite = printable(report.suite);
-  if (report.passed) return `${c.green.bold('PASSED')}  ${suite}: no MUST check failed`;
+  const skipped = report.skippedMust.map((r) => r.id);
+  if (report.verdict === 'incomplete') {
+    return `${c.yellow.bold('INCOMPLETE')}  ${suite}: no MUST check failed, but ${plural(skipped.length, 'MUST check')} did not run: ${skipped.join(', ')}`;
+  }
+  if (report.verdict === 'passed') {
+    const accepted = skipped.length > 0 ? ` (${plural(skipped.length, 'MUST check')} did not run: ${skipped.join(', ')}; accepted by --allow-skips)` : '';
+    return `${c.green.bold('PASSED')}  ${suite}: no MUST check failed${accepted}`;
+  }
   const ids = report.results.filter((r) => gates(r.level, r.status)).map((r) => r.id);
   return `${c.red.bold('FAILED')}  ${suite}: ${plural(ids.length, 'MUST check')} failed or errored: ${ids.join(', ')}`;
 }

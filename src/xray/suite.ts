@@ -73,7 +73,9 @@ export const extAuthChecks: XCheck[] = [
       const credentials = [unknownCredential(), ...(ctx.fixture?.denied.map((u) => u.credential) ?? [])];
       for (const credential of credentials) {
         const e = await send(ctx, 'authorization', facts(credential));
-        if (e.reply?.status === 200 && e.verdict.verdict === 'deny') return t.fail(`a deny sent as 200: ${e.verdict.reason}`, shown(e, credential));
+        // No reply is no evidence: the check did not see a denial at all.
+        if (!e.reply) return t.fail(`no reply: ${e.verdict.reason}`, shown(e, credential));
+        if (e.reply.status === 200 && e.verdict.verdict === 'deny') return t.fail(`a deny sent as 200: ${e.verdict.reason}`, shown(e, credential));
       }
     },
   },
@@ -421,6 +423,11 @@ function keyOf(ctx: XraySuiteContext, fact: string): string {
 export const extAuthSuite: Suite<XraySuiteContext> = { name: 'xray-extauth', checks: extAuthChecks.map(withCleanup) };
 
 /** Capabilities the dialect and target give, beside the fixture's. */
+/** Without these a check does not apply (another dialect's, or a secret check with no secret), rather than lacking input. */
+export function inapplicableWithout(capability: string): boolean {
+  return capability.startsWith('dialect.') || capability === 'auth.configured';
+}
+
 export function targetCapabilities(ctx: XraySuiteContext): Set<string> {
   const has = new Set<string>();
   if (ctx.target.secret !== undefined || ctx.target.headers.length > 0) has.add('auth.configured');

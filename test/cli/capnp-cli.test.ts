@@ -228,3 +228,28 @@ describe('capnp-check is Proksi\'s middleware, header for header (in process, ag
     expect(JSON.parse(json.decision.upstreamValue).clientIp).toBe('[2001:db8::1]:443');
   });
 });
+
+describe('capnp-check --conformance never passes by accident', () => {
+  it('without a fixture: INCOMPLETE, exit 1, naming the fixture fields; --allow-skips: exit 0', async () => {
+    const rules = parseRules(JSON.stringify({ rules: [] }), 'rules');
+    const server = await startAuthServer({ socketPath: join(dir, 'gate.sock'), decide: (request) => decideByRules(rules, request) });
+    try {
+      const incomplete = await runMain(['capnp-check', '--socket', server.path, '--conformance']);
+      expect(incomplete.code).toBe(1);
+      expect(incomplete.stdout).toMatch(/INCOMPLETE {2}\S+: no MUST check failed, but 2 MUST checks did not run: C02, C03/);
+      expect(incomplete.stdout).toMatch(/a --fixture with pass, block would run them/);
+      const accepted = await runMain(['capnp-check', '--socket', server.path, '--conformance', '--allow-skips']);
+      expect(accepted.code).toBe(0);
+      expect(accepted.stdout).toMatch(/PASSED .*accepted by --allow-skips/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a socket nobody listens on: one line before any check, exit 1', async () => {
+    const result = await runMain(['capnp-check', '--socket', join(dir, 'nobody.sock'), '--conformance', '--allow-skips']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/authkit: cannot reach .*nobody\.sock: no socket at that path/);
+  });
+});

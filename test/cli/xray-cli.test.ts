@@ -39,6 +39,33 @@ afterAll(async () => {
 const sim = (args: string[], extra: Record<string, string> = {}) =>
   runCli(['xray-sim', '--url', 'http://backend/auth', '--unix-socket', backend.socket, '--secret-env', 'XRAY_SECRET', ...args], { ...env, ...extra });
 
+/** The same, in this process (faster than a spawned CLI). */
+async function simInProcess(args: string[]) {
+  process.env.XRAY_SECRET = env.XRAY_SECRET;
+  return runMain(['xray-sim', '--url', 'http://backend/auth', '--unix-socket', backend.socket, '--secret-env', 'XRAY_SECRET', ...args]);
+}
+
+describe('a conformance gate never passes by accident', () => {
+  it('MUST checks skipped for want of a fixture: INCOMPLETE, exit 1, naming the fixture fields; --allow-skips: exit 0', async () => {
+    const incomplete = await simInProcess(['--conformance']);
+    expect(incomplete.code).toBe(1);
+    expect(incomplete.stdout).toMatch(/INCOMPLETE {2}xray-extauth: no MUST check failed, but \d+ MUST checks did not run: X01, X04/);
+    expect(incomplete.stdout).toMatch(/a --fixture with allowed, denied, revoke would run them/);
+    expect(incomplete.stdout).not.toMatch(/PASSED/);
+    const accepted = await simInProcess(['--conformance', '--allow-skips', '--json']);
+    expect(accepted.code).toBe(0);
+    expect(JSON.parse(accepted.stdout)).toMatchObject({ passed: true, verdict: 'passed', summary: { mustFailed: 0 } });
+  });
+
+  it('a backend that cannot be reached: one line before any check, exit 1', async () => {
+    const result = await runMain(['xray-sim', '--url', await closedPortUrl(), '--conformance', '--allow-skips']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^authkit: cannot reach http:\/\/127\.0\.0\.1:\d+\/auth: connection refused/m);
+    expect(result.stderr).not.toMatch(/running X/);
+  });
+});
+
 describe('authkit xray-sim against authkit xray-backend', () => {
   it('allows a known user: exit 0, the documented JSON, the credential and secret masked', async () => {
     const result = await sim(['--credential', alice, '--json']);

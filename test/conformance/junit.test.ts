@@ -44,8 +44,11 @@ function nastyReport(): SuiteReport {
     startedAt: '2025-01-02T03:04:05.678Z',
     durationMs: 12,
     results: [result('fail', 'N1'), result('error', 'N2'), result('skip', 'N3'), result('warn', 'N4')],
-    summary: { total: 4, pass: 0, fail: 1, warn: 1, skip: 1, info: 0, error: 1, mustFailed: 2 },
+    summary: { total: 4, pass: 0, fail: 1, warn: 1, skip: 1, info: 0, error: 1, mustFailed: 2, mustSkipped: 1 },
+    verdict: 'failed',
     passed: false,
+    skippedMust: [],
+    allowSkips: false,
   };
 }
 

@@ -21,8 +21,11 @@ function reportWith(received: unknown, message = 'wrong'): SuiteReport {
     startedAt: '2025-01-02T03:04:05.678Z',
     durationMs: 1234,
     results: [{ id: 'E1', level: 'MUST', title: 'edge', status: 'fail', message, evidence: [{ received }], durationMs: 1 }],
-    summary: { total: 1, pass: 0, fail: 1, warn: 0, skip: 0, info: 0, error: 0, mustFailed: 1 },
+    summary: { total: 1, pass: 0, fail: 1, warn: 0, skip: 0, info: 0, error: 0, mustFailed: 1, mustSkipped: 0 },
+    verdict: 'failed',
     passed: false,
+    skippedMust: [],
+    allowSkips: false,
   };
 }
 
@@ -103,9 +106,9 @@ describe('renderText', () => {
 describe('renderJson', () => {
   it('has the documented fields, in order', async () => {
     const json = JSON.parse(renderJson(await toyReport()));
-    expect(Object.keys(json)).toEqual(['version', 'suite', 'passed', 'startedAt', 'durationMs', 'summary', 'results']);
+    expect(Object.keys(json)).toEqual(['version', 'suite', 'passed', 'verdict', 'startedAt', 'durationMs', 'summary', 'skippedMust', 'results']);
     expect(json).toMatchObject({ version: 1, suite: 'toy', passed: false });
-    expect(json.summary).toEqual({ total: 7, pass: 1, fail: 1, warn: 1, skip: 1, info: 1, error: 2, mustFailed: 2 });
+    expect(json.summary).toEqual({ total: 7, pass: 1, fail: 1, warn: 1, skip: 1, info: 1, error: 2, mustFailed: 2, mustSkipped: 1 });
     expect(Object.keys(json.results[1])).toEqual(['id', 'level', 'title', 'status', 'message', 'durationMs', 'evidence']);
     expect(json.results[1].evidence).toEqual([
       { sent: { user: 'nobody', password: '' }, received: { status: 200, body: '<ok & "welcome">' }, expected: 'HTTP 403' },

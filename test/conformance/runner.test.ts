@@ -25,7 +25,7 @@ describe('runSuite', () => {
       ['T06', 'SHOULD', 'error'],
       ['T07', 'INFO', 'info'],
     ]);
-    expect(report.summary).toEqual({ total: 7, pass: 1, fail: 1, warn: 1, skip: 1, info: 1, error: 2, mustFailed: 2 });
+    expect(report.summary).toEqual({ total: 7, pass: 1, fail: 1, warn: 1, skip: 1, info: 1, error: 2, mustFailed: 2, mustSkipped: 1 });
     expect(report.passed).toBe(false);
     expect(report.suite).toBe('toy');
     expect(new Date(report.startedAt).toISOString()).toBe(report.startedAt);
@@ -57,6 +57,22 @@ describe('runSuite', () => {
     const report = await runSuite(suiteOf(check('MUST', (_, t) => t.warn('slow', { received: 'late' }))), null);
     expect(report.results[0]).toMatchObject({ status: 'warn', evidence: [{ received: 'late' }] });
     expect(report.passed).toBe(true);
+  });
+
+  it('a MUST check that did not run leaves the run incomplete, not passed; --allow-skips accepts it', async () => {
+    const needs: Check<null> = { id: 'C2', level: 'MUST', title: 'needs input', requires: ['fixture.allowed'], run: (_, t) => t.pass() };
+    const report = await runSuite(suiteOf(check('MUST', (_, t) => t.pass()), needs), null);
+    expect(report).toMatchObject({ verdict: 'incomplete', passed: false, summary: { mustSkipped: 1, mustFailed: 0 } });
+    expect(report.skippedMust.map((r) => [r.id, r.needs])).toEqual([['C2', ['fixture.allowed']]]);
+    expect(await runSuite(suiteOf(needs), null, { allowSkips: true })).toMatchObject({ verdict: 'passed', passed: true });
+    // A check that skips itself did not run either.
+    expect(await runSuite(suiteOf(check('MUST', (_, t) => t.skip('gave up'))), null)).toMatchObject({ verdict: 'incomplete' });
+  });
+
+  it('a check that does not apply here (an inapplicable capability is missing) leaves the run complete', async () => {
+    const other: Check<null> = { id: 'C3', level: 'MUST', title: 'other dialect', requires: ['fixture.allowed', 'dialect.src'], run: (_, t) => t.pass() };
+    const report = await runSuite(suiteOf(other), null, { inapplicable: (c) => c.startsWith('dialect.') });
+    expect(report).toMatchObject({ verdict: 'passed', passed: true, summary: { skip: 1, mustSkipped: 0 } });
   });
 
   it('skips a check whose capability is missing, saying which, and runs it when present', async () => {

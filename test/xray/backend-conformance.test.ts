@@ -10,7 +10,7 @@ import { runSuite, type SuiteReport } from '../../src/conformance/runner.js';
 import { GoTransport } from '../../src/xray/transport.js';
 import { dialectNamed } from '../../src/xray/dialects/index.js';
 import { fixtureCapabilities, parseFixture } from '../../src/xray/fixture.js';
-import { extAuthSuite, targetCapabilities } from '../../src/xray/suite.js';
+import { extAuthSuite, inapplicableWithout, targetCapabilities } from '../../src/xray/suite.js';
 import { hysteriaSuite } from '../../src/xray/suite-hysteria.js';
 import type { XraySuiteContext } from '../../src/xray/suite-context.js';
 import { startXrayBackend, type XrayBackend } from '../../src/xray/backend/server.js';
@@ -37,7 +37,7 @@ async function run(
   const ctx: XraySuiteContext = { target: { url: backend.url, dialect, ...auth, timeoutSeconds: 5 }, fixture, transport, burst: 100 };
   const has = new Set([...fixtureCapabilities(fixture), ...targetCapabilities(ctx)]);
   try {
-    return await runSuite(dialect.reply === 'extauth-user' ? extAuthSuite : hysteriaSuite, ctx, { has: (c) => has.has(c), timeoutMs: 20_000 });
+    return await runSuite(dialect.reply === 'extauth-user' ? extAuthSuite : hysteriaSuite, ctx, { has: (c) => has.has(c), inapplicable: inapplicableWithout, timeoutMs: 20_000 });
   } finally {
     transport.close();
   }
@@ -73,7 +73,7 @@ describe('xray-backend passes the conformance suite', () => {
       const transport = new GoTransport();
       const ctx: XraySuiteContext = { target: { url: backend.url, dialect, secret: SECRET, headers: [], timeoutSeconds: 5 }, fixture, transport, burst: 50 };
       const has = new Set([...fixtureCapabilities(fixture), ...targetCapabilities(ctx)]);
-      const report = await runSuite(extAuthSuite, ctx, { has: (c) => has.has(c), timeoutMs: 20_000 });
+      const report = await runSuite(extAuthSuite, ctx, { has: (c) => has.has(c), inapplicable: inapplicableWithout, timeoutMs: 20_000 });
       transport.close();
       expect(failures(report), `run ${run}`).toEqual([]);
     }

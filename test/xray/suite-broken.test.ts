@@ -85,3 +85,20 @@ describe('the ExtAuth suite against a deliberately broken backend', async () => 
     expect(xml).toMatch(/<testcase [^>]*name="X06[^"]*"[^>]*>\s*<failure/);
   });
 });
+
+describe('a backend that accepts connections and never replies', () => {
+  it('X05 is not passed on no reply', async () => {
+    const { rawServer } = await import('./servers.js');
+    const silent = await rawServer((socket) => socket.once('data', () => socket.destroy()));
+    const transport = new GoTransport();
+    try {
+      const ctx: XraySuiteContext = { target: { url: silent.url, dialect: src, headers: [], timeoutSeconds: 2 }, transport, burst: 1 };
+      const report = await runSuite(extAuthSuite, ctx, { only: ['X05'] });
+      expect(report.results[0]).toMatchObject({ id: 'X05', status: 'warn' });
+      expect(report.results[0]!.message).toMatch(/^no reply: /);
+    } finally {
+      transport.close();
+      await silent.close();
+    }
+  });
+});
