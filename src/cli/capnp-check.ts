@@ -6,12 +6,13 @@ import { parseJsonText } from '../json.js';
 import { HTTP_TOKEN } from '../text.js';
 import { parseOnly } from '../conformance/runner.js';
 import { capnpCapabilities, capnpSuite, parseCapnpFixture, type CapnpFixture, type CapnpSuiteContext } from '../capnp/suite.js';
-import { listSuite, reachOrFail, runSuiteCli } from './conformance.js';
+import { CONFORMANCE_FLAGS, listSuite, reachOrFail, runSuiteCli } from './conformance.js';
+import { withModes, type ModeTable } from './modes.js';
 import { AuthServiceClient, CallError } from '../capnp/client.js';
 import { buildAuthRequest, clientRequest, errorOutcome, PROKSI_DEFAULTS, proksiOutcome, type ProksiOptions, type ProksiOutcome } from '../capnp/proksi.js';
 import { socketAddressText } from '../ip.js';
 import type { AuthDecision } from '../capnp/schema.js';
-import { addLoadOptions, parseLoadFlags, runLoadCli, type LoadFlags } from './load.js';
+import { LOAD_FLAGS, addLoadOptions, parseLoadFlags, runLoadCli, type LoadFlags } from './load.js';
 import { CapnpLoadTarget } from '../capnp/load.js';
 import type { AuthRequest } from '../capnp/schema.js';
 import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, stdoutColors } from './io.js';
@@ -40,8 +41,24 @@ interface CheckFlags extends LoadFlags {
   allowSkips?: boolean;
 }
 
+/** Which flag belongs to which mode (a flag outside its mode is exit 2). */
+export const CAPNP_CHECK_MODES: ModeTable = {
+  modes: [
+    { name: 'conformance', switches: ['conformance', 'list'] },
+    { name: 'load', switches: ['load'] },
+    { name: 'one-shot', switches: [] },
+  ],
+  flags: {
+    ...Object.fromEntries(['--socket', '--forward-headers', '--max-headers', '--timeout-ms', '--on-error', '--upstream-header', '--json'].map((f) => [f, 'all'])),
+    // The client request: the conformance suite sends its own (the fixture's).
+    ...Object.fromEntries(['--method', '--host', '--no-host-header', '--http2', '--path', '--query', '--client-ip', '--header'].map((f) => [f, ['one-shot', 'load']])),
+    ...Object.fromEntries(CONFORMANCE_FLAGS.map((f) => [f, ['conformance']])),
+    ...Object.fromEntries([...LOAD_FLAGS, '--connections'].map((f) => [f, ['load']])),
+  },
+};
+
 export function capnpCheckCommand(): Command {
-  return addLoadOptions(new Command('capnp-check')
+  return withModes(addLoadOptions(new Command('capnp-check')
     .description('call a Proksi external_auth service over Cap\'n Proto RPC as Proksi does, and show what Proksi would do')
     .option('--socket <path>', 'the service\'s Unix socket')
     .option('--method <method>', 'the client request\'s method', 'GET')
@@ -66,7 +83,7 @@ export function capnpCheckCommand(): Command {
     .option('--allow-skips', '--conformance: pass although MUST checks did not run (by default such a run is INCOMPLETE, exit 1)')
     .option('--connections <n>', '--load: connections to the service; calls are spread over them (default 1)', integerOption(1, 1024), 1))
     .addHelpText('after', "\nExamples:\n  authkit capnp-check --socket /run/auth.sock --path /admin --header 'authorization: Bearer t0ken'\n  authkit capnp-check --socket /run/auth.sock --load --rate 2000 --duration 30s --threshold 'p99<5ms'")
-    .action(exitsWith(capnpCheck));
+    .action(exitsWith(capnpCheck)), CAPNP_CHECK_MODES);
 }
 
 /** `Name: value` of a client request: any value, even empty or non-ASCII, as clients send them. */

@@ -19,6 +19,9 @@ export interface ConformanceFlags {
   allowSkips?: boolean;
 }
 
+/** The flags every conformance suite shares: they belong to conformance mode only. */
+export const CONFORMANCE_FLAGS = ['--conformance', '--fixture', '--list', '--only', '--junit', '--allow-skips'] as const;
+
 export interface SuiteRunOptions {
   has: Set<string>;
   /** Capabilities whose absence means "does not apply here", not "an input is missing". */

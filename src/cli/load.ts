@@ -42,6 +42,12 @@ export interface LoadFlags {
 }
 
 /** Adds the load flags; `--duration` and `--json` may already belong to the command. */
+/** The flags addLoadOptions declares: they belong to load mode only. */
+export const LOAD_FLAGS = [
+  '--load', '--rate', '--max-inflight', '--concurrency', '--pipelining', '--stages', '--warmup', '--requests', '--precise',
+  '--threshold', '--csv', '--hdr-log', '--html', '--yes', '--duration',
+] as const;
+
 export function addLoadOptions(command: Command, options: { hasDuration?: boolean } = {}): Command {
   command
     .option('--load', 'load mode: many requests on the load engine, a latency report')

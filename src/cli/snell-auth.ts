@@ -8,6 +8,7 @@ import { loadUsersFile, UserStore } from '../snell/users.js';
 import type { ObfsChoice } from '../snell/obfs.js';
 import { parseHex } from '../bytes.js';
 import { InputError } from '../errors.js';
+import { withModes, type ModeTable } from './modes.js';
 import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readBinaryFile, stdoutColors } from './io.js';
 import { isIP } from 'node:net';
 
@@ -24,6 +25,20 @@ interface AuthFlags {
   json?: boolean;
   kdf?: string;
 }
+
+/** Which flag belongs to which input (a flag for another input is exit 2); bytes: --blob or --in. */
+export const SNELL_AUTH_MODES: ModeTable = {
+  modes: [
+    { name: 'pcap', switches: ['pcap'] },
+    { name: 'captures', switches: ['captures'] },
+    { name: 'bytes', switches: [] },
+  ],
+  flags: {
+    ...Object.fromEntries(['--users', '--obfs', '--no-legacy', '--json', '--kdf', '--captures', '--pcap'].map((f) => [f, 'all'])),
+    '--port': ['pcap'],
+    ...Object.fromEntries(['--blob', '--in', '--source-ip'].map((f) => [f, ['bytes']])),
+  },
+};
 
 export function snellAuthCommand(): Command {
   const command = new Command('snell-auth')
@@ -42,6 +57,7 @@ export function snellAuthCommand(): Command {
     .option('--kdf <backend>', 'Argon2id backend: auto, native, node-crypto, wasm-simd, node-rs, wasm (or AUTHKIT_KDF)')
     .addHelpText('after', '\nExamples:\n  authkit snell-auth --users users.txt --blob 6c7e88d6...\n  authkit snell-auth --users users.txt --pcap node.pcap --port 8443 --json\n  authkit snell-auth bench --users 1000')
     .action(exitsWith(snellAuth));
+  withModes(command, SNELL_AUTH_MODES);
   command
     .command('bench')
     .description('measure trial authentication per KDF backend on synthetic users')

@@ -11,6 +11,7 @@ import { carriesTarget, COMMANDS, type SnellCommand } from '../snell/request.js'
 import { loadUsersFile } from '../snell/users.js';
 import { parseHex, toHex } from '../bytes.js';
 import { InputError } from '../errors.js';
+import { withModes, type ModeTable } from './modes.js';
 import { choiceOption, describeFsError, EXIT_OK, exitsWith, integerOption, log, readSecret } from './io.js';
 
 interface GenFlags {
@@ -38,8 +39,23 @@ interface GenFlags {
   kdf?: string;
 }
 
+/** Which flag belongs to which kind of output (a flag for another is exit 2). */
+export const SNELL_GEN_MODES: ModeTable = {
+  modes: [
+    { name: 'quic', switches: ['quic'] },
+    { name: 'users', switches: ['users'] },
+    { name: 'frame', switches: [] },
+  ],
+  flags: {
+    ...Object.fromEntries(['--host', '--port', '--version', '--salt', '--obfs', '--obfs-host', '--out', '--kdf', '--quic', '--users'].map((f) => [f, 'all'])),
+    '--inner': ['quic'],
+    ...Object.fromEntries(['--psk', '--psk-file', '--psk-env', '--format', '--json'].map((f) => [f, ['quic', 'frame']])),
+    ...Object.fromEntries(['--command', '--padding-len', '--padding', '--padding-style', '--early', '--client-id'].map((f) => [f, ['users', 'frame']])),
+  },
+};
+
 export function snellGenCommand(): Command {
-  return new Command('snell-gen')
+  return withModes(new Command('snell-gen')
     .description('build the first bytes a Snell client sends (a v1-v5 first frame or a v5 QUIC envelope)')
     .option('--host <host>', 'target host the request asks for')
     .option('--port <port>', 'target port', integerOption(0, 65535))
@@ -64,7 +80,7 @@ export function snellGenCommand(): Command {
     .option('--json', 'print {"version","salt","headerPlain","paddingLen","payloadLen","request","wire"}')
     .option('--kdf <backend>', 'Argon2id backend: auto, native, node-crypto, wasm-simd, node-rs, wasm (or AUTHKIT_KDF)')
     .addHelpText('after', '\nExample:\n  authkit snell-gen --psk-env SNELL_PSK --host example.com --port 443 --json')
-    .action(exitsWith(snellGen));
+    .action(exitsWith(snellGen)), SNELL_GEN_MODES);
 }
 
 async function snellGen(flags: GenFlags, cli: Command): Promise<number> {

@@ -9,7 +9,8 @@ import { PADDING_STYLES, type PaddingStyle } from '../snell/padding.js';
 import { parseHex, utf8 } from '../bytes.js';
 import { InputError } from '../errors.js';
 import { escapeForDisplay } from '../text.js';
-import { addLoadOptions, parseLoadFlags, runLoadCli, type LoadFlags } from './load.js';
+import { addLoadOptions, LOAD_FLAGS, parseLoadFlags, runLoadCli, type LoadFlags } from './load.js';
+import { withModes, type ModeTable } from './modes.js';
 import { SnellLoadTarget } from '../snell/load.js';
 import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stdoutColors } from './io.js';
 
@@ -37,8 +38,23 @@ interface ProbeFlags extends LoadFlags {
   paddingStyle?: PaddingStyle;
 }
 
+/** Which flag belongs to which mode (a flag outside its mode is exit 2). */
+export const SNELL_PROBE_MODES: ModeTable = {
+  modes: [
+    { name: 'load', switches: ['load'] },
+    { name: 'audit', switches: ['users'] },
+    { name: 'one-shot', switches: [] },
+  ],
+  flags: {
+    ...Object.fromEntries(['--server', '--version', '--obfs', '--obfs-host', '--ping', '--target', '--command', '--udp', '--quic', '--send', '--send-hex', '--padding-style', '--timeout', '--json', '--kdf'].map((f) => [f, 'all'])),
+    ...Object.fromEntries(['--psk-env', '--psk-file', '--psk'].map((f) => [f, ['one-shot', 'load']])),
+    '--users': ['audit', 'load'], '--user': ['audit', 'load'], '--parallel': ['audit'],
+    ...Object.fromEntries([...LOAD_FLAGS, '--bad-ratio'].map((f) => [f, ['load']])),
+  },
+};
+
 export function snellProbeCommand(): Command {
-  return addLoadOptions(new Command('snell-probe')
+  return withModes(addLoadOptions(new Command('snell-probe')
     .description('ask a live Snell server whether a PSK authenticates (or every user of a users file), with obfs, and how fast')
     .option('--server <host:port>', 'the Snell server')
     .option('--psk-env <var>', 'the PSK from an environment variable')
@@ -63,7 +79,7 @@ export function snellProbeCommand(): Command {
     .option('--kdf <backend>', 'Argon2id backend: auto, native, node-crypto, wasm-simd, node-rs, wasm (or AUTHKIT_KDF)')
     .option('--bad-ratio <p>', '--load: the share of connections (0..1) made with a PSK no user has'))
     .addHelpText('after', '\nExamples:\n  authkit snell-probe --server 203.0.113.1:8388 --psk-env SNELL_PSK --ping\n  authkit snell-probe --server 203.0.113.1:8388 --users users.csv --parallel 8 --ping --json\n  authkit snell-probe --server 203.0.113.1:8388 --users users.csv --ping --load --rate 200 --duration 30s --bad-ratio 0.1')
-    .action(exitsWith(snellProbe));
+    .action(exitsWith(snellProbe)), SNELL_PROBE_MODES);
 }
 
 function hostPort(text: string, flag: string): { host: string; port: number } {

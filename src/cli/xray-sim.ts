@@ -20,7 +20,9 @@ import { hysteriaSuite } from '../xray/suite-hysteria.js';
 import type { XraySuiteContext } from '../xray/suite-context.js';
 
 import { EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, parseHeader, parseSeconds, readSecret, secondsOption, stdoutColors } from './io.js';
-import { addLoadOptions } from './load.js';
+import { addLoadOptions, LOAD_FLAGS } from './load.js';
+import { withModes, type ModeTable } from './modes.js';
+import { CONFORMANCE_FLAGS } from './conformance.js';
 import { xrayLoad, type XrayLoadFlags } from './xray-load.js';
 
 export interface SimFlags extends XrayLoadFlags {
@@ -58,8 +60,31 @@ export interface SimFlags extends XrayLoadFlags {
   burst: number;
 }
 
+const only = (...modes: string[]): string[] => modes;
+const FACTS = only('one-shot', 'session', 'load');
+
+/** Which flag belongs to which mode (a flag outside its mode is exit 2). */
+export const XRAY_SIM_MODES: ModeTable = {
+  modes: [
+    { name: 'conformance', switches: ['conformance', 'list'] },
+    { name: 'load', switches: ['load'] },
+    { name: 'session', switches: ['session'] },
+    { name: 'one-shot', switches: [] },
+  ],
+  flags: {
+    ...Object.fromEntries(['--url', '--unix-socket', '--dialect', '--header', '--secret-env', '--secret-file', '--secret', '--timeout', '--kick-on-deny', '--no-kick-on-deny', '--json'].map((f) => [f, 'all'])),
+    ...Object.fromEntries(['--credential', '--source-ip', '--source-port', '--local-ip', '--local-port', '--inbound-tag', '--email', '--level', '--tx'].map((f) => [f, FACTS])),
+    '--event': only('one-shot', 'load'),
+    '--session': only('session'), '--connections': only('session'), '--ips': only('session'), '--stagger': only('session'),
+    '--heartbeat': only('session', 'load'), '--ttl': only('session', 'load'),
+    ...Object.fromEntries([...CONFORMANCE_FLAGS, '--burst'].map((f) => [f, only('conformance')])),
+    ...Object.fromEntries([...LOAD_FLAGS, '--arrival', '--sessions', '--mean-duration', '--users', '--ips-per-user'].map((f) => [f, only('load')])),
+    '--duration': only('session', 'load'),
+  },
+};
+
 export function xraySimCommand(): Command {
-  return addLoadOptions(new Command('xray-sim')
+  return withModes(addLoadOptions(new Command('xray-sim')
     .description('play Xray\'s VLESS inbound (ExtAuth) or Hysteria 2 against an auth backend and show what the proxy decides')
     .option('--url <url>', 'the backend URL the proxy POSTs to')
     .option('--unix-socket <path>', 'connect to the backend over this Unix socket (the URL still names host and path)')
@@ -102,7 +127,7 @@ export function xraySimCommand(): Command {
     .option('--users <file>', '--load: spread the requests over the credentials of this users file (JSON, as xray-backend reads)')
     .option('--ips-per-user <k>', '--load: source IPs per user, counting up from --source-ip (default 1)'), { hasDuration: true })
     .addHelpText('after', '\nExamples:\n  authkit xray-sim --url http://127.0.0.1:8080/auth --conformance --fixture fixture.json --junit report.xml\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000 --session --connections 4 --ips 2\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000 --load --rate 2000 --duration 30s --threshold \'p99<20ms\'\n  authkit xray-sim --url http://127.0.0.1:8080/auth --users users.json --load --arrival 50 --mean-duration 120 --heartbeat 30 --ttl 60 --duration 60s')
-    .action(exitsWith(xraySim));
+    .action(exitsWith(xraySim)), XRAY_SIM_MODES);
 }
 
 export interface PreparedEvent {
