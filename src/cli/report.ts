@@ -40,6 +40,13 @@ async function merge(files: string[], flags: MergeFlags): Promise<number> {
       throw new InputError(`${name}: ${describeFsError(error)}`);
     }
   });
+  // The same log twice (the same file, or a copy) would count one generator's requests twice.
+  const seen = new Map<string, string>();
+  for (const log of logs) {
+    const earlier = seen.get(log.text);
+    if (earlier !== undefined) throw new InputError(`${log.name}: the same log as ${earlier}: each generator's log may be merged once`);
+    seen.set(log.text, log.name);
+  }
   const merged = mergeHlogs(logs);
   const summary = summarize(merged.result);
   const outcomes = evaluateThresholds(thresholds, summary);

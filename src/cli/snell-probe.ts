@@ -143,7 +143,8 @@ async function snellProbe(flags: ProbeFlags): Promise<number> {
       const probe = probes[index]!;
       const result = { ...(await probeSnell({ ...base, psk: probe.psk })), user: probe.user };
       results[index] = result;
-      if (result.outcome !== 'authenticated') failed++;
+      // An error reply authenticates the PSK but fails the request (as curl -f fails on a 4xx).
+      if (result.outcome !== 'authenticated' || result.reply?.kind === 'error') failed++;
       // Results print as they finish: an audit of a large panel shows progress.
       out(flags.json ? JSON.stringify(probeJson(result)) : renderProbe(result, c));
     }
@@ -165,7 +166,7 @@ function probeJson(result: ProbeResult & { user?: string }): Record<string, unkn
 
 function renderProbe(result: ProbeResult & { user?: string }, c: ReturnType<typeof stdoutColors>): string {
   const who = result.user === undefined ? '' : `${result.user}: `;
-  const ok = result.outcome === 'authenticated';
+  const ok = result.outcome === 'authenticated' && result.reply?.kind !== 'error';
   const reply = result.reply
     ? result.reply.kind === 'error' ? ` (error reply ${result.reply.code}: ${escapeForDisplay(result.reply.message ?? '')})` : ` (${result.reply.kind})`
     : '';

@@ -62,6 +62,8 @@ export interface LoadResult {
   durationMs: number;
   /** Arrivals the schedule called for in the measured part (open model). */
   scheduled: number;
+  /** The schedule's mean rate over the measured part (open model): the rate asked, however the run ended. */
+  targetRate?: number;
   requests: number;
   dropped: number;
   errors: number;
@@ -379,6 +381,10 @@ class LoadRun<Op> {
     this.queueHead = 0;
     // Stopped by the schedule's end: the measured part is exactly as long as asked (a late timer adds nothing).
     this.result.durationMs = this.cpuAtStart ? Math.min(this.now(), this.profile.totalMs) - this.measureStartMs : 0;
+    if (this.options.model === 'open' && this.result.durationMs > 0) {
+      const arrivals = this.profile.countAt(this.measureStartMs + this.result.durationMs) - this.profile.countAt(this.measureStartMs);
+      this.result.targetRate = arrivals / (this.result.durationMs / 1000);
+    }
     if (this.cpuAtStart) {
       const cpu = process.cpuUsage(this.cpuAtStart);
       this.result.cpuUs = cpu.user + cpu.system;

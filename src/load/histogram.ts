@@ -26,14 +26,22 @@ export interface Percentiles {
   max: number;
 }
 
+/**
+ * The value at a percentile, never above the largest value recorded: HdrHistogram answers with
+ * the top of a bucket, which can lie past the maximum itself.
+ */
+export function valueAt(histogram: Histogram, percentile: number): number {
+  return Math.min(histogram.getValueAtPercentile(percentile), histogram.maxValue);
+}
+
 /** Percentiles in µs; all 0 for an empty histogram (JSON stays numeric). */
 export function percentilesOf(histogram: Histogram): Percentiles {
   if (histogram.totalCount === 0) return { p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
   return {
-    p50: histogram.getValueAtPercentile(50),
-    p90: histogram.getValueAtPercentile(90),
-    p99: histogram.getValueAtPercentile(99),
-    p999: histogram.getValueAtPercentile(99.9),
+    p50: valueAt(histogram, 50),
+    p90: valueAt(histogram, 90),
+    p99: valueAt(histogram, 99),
+    p999: valueAt(histogram, 99.9),
     max: histogram.maxValue,
   };
 }
@@ -43,7 +51,7 @@ export function percentileCurve(histogram: Histogram): { percentile: number; us:
   if (histogram.totalCount === 0) return [];
   const points: { percentile: number; us: number }[] = [];
   for (const percentile of [0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 99.999, 100]) {
-    points.push({ percentile, us: percentile === 100 ? histogram.maxValue : histogram.getValueAtPercentile(percentile) });
+    points.push({ percentile, us: valueAt(histogram, percentile) });
   }
   return points;
 }

@@ -35,7 +35,8 @@ export function summarize(result: LoadResult): LoadSummary {
   const cpuPercent = result.peakCpuPercent ?? (result.durationMs > 0 ? (result.cpuUs / 1000 / result.durationMs) * 100 : 0);
   const summary: LoadSummary = {
     model: result.model,
-    targetRate: result.model === 'open' ? (seconds > 0 ? round(result.scheduled / seconds) : 0) : null,
+    // The rate asked (a run cut short by --requests still asked for it); merged logs know only their counts.
+    targetRate: result.model === 'open' ? round(result.targetRate ?? (seconds > 0 ? result.scheduled / seconds : 0)) : null,
     achievedRate: seconds > 0 ? round(result.requests / seconds) : 0,
     durationS: round(seconds, 3),
     requests: result.requests,

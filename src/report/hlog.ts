@@ -6,7 +6,7 @@
  * `#authkit` comment lines, which every log reader skips.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { hdr, newHistogram, type Histogram } from '../load/histogram.js';
+import { hdr, newHistogram, valueAt, type Histogram } from '../load/histogram.js';
 import { emptyLoadResult, type Interval, type LoadResult } from '../load/engine.js';
 import { cannotWrite, InputError } from '../errors.js';
 import type { IntervalRow } from './load-series.js';
@@ -140,8 +140,8 @@ export function mergeHlogs(logs: readonly { name: string; text: string }[]): Mer
     return {
       t: Math.round((second + slot.seconds) * 1000) / 1000, targetRate: Math.round(slot.targetRate * 10) / 10, achievedRate: Math.round((slot.requests / slot.seconds) * 10) / 10,
       requests: slot.requests, errors: slot.errors, dropped: slot.dropped,
-      p50Us: response.totalCount ? response.getValueAtPercentile(50) : 0, p99Us: response.totalCount ? response.getValueAtPercentile(99) : 0,
-      maxUs: response.maxValue, serviceP99Us: slot.service.totalCount ? slot.service.getValueAtPercentile(99) : 0,
+      p50Us: response.totalCount ? valueAt(response, 50) : 0, p99Us: response.totalCount ? valueAt(response, 99) : 0,
+      maxUs: response.maxValue, serviceP99Us: slot.service.totalCount ? valueAt(slot.service, 99) : 0,
     };
   });
   result.peakCpuPercent = peakCpuPercent;

@@ -19,7 +19,10 @@ export interface FixtureUser {
  * secret and headers plus its own `headers`, whose values may name environment variables as
  * `${VAR}` so an admin token need not sit in the file.
  */
-export type FixtureHook = { url: string; method: string; body?: unknown; headers: [string, string][] } | { command: string };
+export type FixtureHook = ({ url: string; method: string; body?: unknown; headers: [string, string][] } | { command: string }) & {
+  /** The fixture file and field it came from, for error messages: `fixture.json: revoke.hook`. */
+  source: string;
+};
 
 export interface XrayFixture {
   allowed: FixtureUser[];
@@ -85,8 +88,9 @@ export function parseFixture(value: unknown, label: string, uuids: boolean): Xra
     if (typeof revoke !== 'object' || revoke === null) fail('"revoke"', 'must be an object');
     const hook = (v: unknown, where: string): FixtureHook => {
       const h = v as Record<string, unknown>;
+      const source = `${label}: ${where.replace(/"/g, '')}`;
       if (typeof h !== 'object' || h === null) return fail(where, 'must be {"url", "method"?, "body"?} or {"command"}');
-      if (typeof h.command === 'string') return { command: h.command };
+      if (typeof h.command === 'string') return { command: h.command, source };
       if (typeof h.url !== 'string') return fail(`${where}.url`, 'must be a URL (or give "command")');
       try {
         new URL(h.url);
@@ -100,7 +104,7 @@ export function parseFixture(value: unknown, label: string, uuids: boolean): Xra
         if (typeof value !== 'string') return fail(`${where}.headers.${name}`, 'must be a string');
         return [name, expandEnv(value as string, `${where}.headers.${name}`, fail)];
       });
-      return { url: h.url, method: ((h.method as string | undefined) ?? 'POST').toUpperCase(), body: h.body, headers: pairs };
+      return { url: h.url, method: ((h.method as string | undefined) ?? 'POST').toUpperCase(), body: h.body, headers: pairs, source };
     };
     const explicit = revoke.credential === undefined ? undefined : credentialAt(revoke.credential, '"revoke".credential');
     const credential = explicit ?? fixture.allowed[0]?.credential ?? fail('"revoke".credential', 'is missing and there is no allowed user to revoke');
@@ -109,7 +113,7 @@ export function parseFixture(value: unknown, label: string, uuids: boolean): Xra
     if (!restore && fixture.allowed.some((u) => u.credential === credential)) {
       fail('"revoke"', 'needs a "restore" hook, or a "credential" of its own that is not in "allowed": otherwise the run leaves an allowed user revoked');
     }
-    fixture.revoke = { credential, revoke: hook(revoke.hook ?? revoke, '"revoke"'), restore };
+    fixture.revoke = { credential, revoke: hook(revoke.hook ?? revoke, revoke.hook === undefined ? '"revoke"' : '"revoke".hook'), restore };
   }
   return fixture;
 }

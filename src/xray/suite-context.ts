@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import { GoTransport } from './transport.js';
+import { describeSocketError } from '../net-errors.js';
 import { newConnectionId, sendEvent, type EventExchange } from './client.js';
 import type { ConnectionFacts, Dialect, EventType } from './dialect.js';
 import type { FixtureHook, XrayFixture } from './fixture.js';
@@ -126,13 +127,32 @@ export async function postRaw(ctx: XraySuiteContext, body: string, contentType: 
   return { status: exchange.reply.status, body: exchange.reply.body, contentType: exchange.reply.headers['content-type'] };
 }
 
-/** Runs a fixture hook: an HTTP call carrying the suite's secret and headers, or a command. */
+/**
+ * Runs a fixture hook: an HTTP call carrying the suite's secret and headers, or a command. A hook
+ * that fails says which fixture field it is (`fixture.json: revoke.hook`), since the backend is
+ * not what failed.
+ */
 export async function runHook(ctx: XraySuiteContext, hook: FixtureHook, credential: string): Promise<string> {
+  try {
+    return await callHook(ctx, hook, credential);
+  } catch (error) {
+    throw new Error(`the fixture's ${hook.source}: ${describeHookError(error)}`);
+  }
+}
+
+function describeHookError(error: unknown): string {
+  const e = error as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
+  const socketError = [e, e.cause].find((x) => x?.code !== undefined && /^E[A-Z]+$/.test(x.code));
+  if (socketError) return `cannot connect: ${describeSocketError(socketError)}`;
+  return e.message;
+}
+
+async function callHook(ctx: XraySuiteContext, hook: FixtureHook, credential: string): Promise<string> {
   if ('command' in hook) {
     return new Promise((resolve, reject) => {
       // The credential goes through the environment, never spliced into the shell text.
       execFile('sh', ['-c', hook.command], { env: { ...process.env, AUTHKIT_CREDENTIAL: credential }, timeout: 10_000 }, (error, _stdout, stderr) => {
-        if (error) reject(new Error(`hook command failed: ${String(stderr).trim().split('\n')[0] || error.message}`));
+        if (error) reject(new Error(`command failed: ${String(stderr).trim().split('\n')[0] || error.message}`));
         else resolve('command ran');
       });
     });
@@ -145,7 +165,7 @@ export async function runHook(ctx: XraySuiteContext, hook: FixtureHook, credenti
     method: hook.method as Dispatcher.HttpMethod, headers, body, signal: AbortSignal.timeout(10_000),
   });
   await response.body.dump();
-  if (response.statusCode >= 300) throw new Error(`hook ${hook.method} ${hook.url} answered ${response.statusCode}`);
+  if (response.statusCode >= 300) throw new Error(`${hook.method} ${hook.url} answered ${response.statusCode}`);
   return `${hook.method} answered ${response.statusCode}`;
 }
 

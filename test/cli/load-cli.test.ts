@@ -1,5 +1,5 @@
 import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAuthServer, type AuthServer } from '../../src/capnp/server.js';
 import { httpServer, rawServer, type TestServer } from '../xray/servers.js';
 import { checkWellFormed } from '../report/html.js';
-import { expectOneLineError, runCli } from './run.js';
+import { expectOneLineError, runCli, runMain } from './run.js';
 
 const BIN = fileURLToPath(new URL('../../bin/authkit.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'authkit-load-cli-'));
@@ -197,6 +197,13 @@ describe('authkit report merge', () => {
     const summary = JSON.parse(merged.stdout);
     expect(summary).toMatchObject({ files: 2, requests: ra.requests + rb.requests, outcomes: { pass: 400 }, targetRate: 200 });
     checkWellFormed(readFileSync(join(dir, 'merged.html'), 'utf8'));
+    // The same log twice, or a copy of it, would count one generator twice.
+    copyFileSync(a, join(dir, 'a-copy.hlog'));
+    for (const twice of [[a, a], [a, b, join(dir, 'a-copy.hlog')]]) {
+      const refused = await runMain(['report', 'merge', ...twice]);
+      expect(refused.code).toBe(2);
+      expect(expectOneLineError(refused)).toMatch(/a(-copy)?\.hlog: the same log as .*a\.hlog/);
+    }
   });
 
   it('a missing or cut-off log: one line, exit 2', async () => {

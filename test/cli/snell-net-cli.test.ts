@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expectOneLineError, runCli } from './run.js';
+import { expectOneLineError, runCli, runMain } from './run.js';
 
 const BIN = fileURLToPath(new URL('../../bin/authkit.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'authkit-snell-net-cli-'));
@@ -58,6 +58,13 @@ describe('snell-probe against snell-serve', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/✔ authenticated \(tunnel\)/);
     expect(result.stdout).toMatch(/received 5 bytes: hello/);
+  });
+
+  it('--target that gets an error reply exits 1 (as curl -f does), the reply printed', async () => {
+    const strict = await startServe(['--users', usersFile, '--allow-target', '127.0.0.1:1']);
+    const result = await runMain(['snell-probe', '--server', `127.0.0.1:${strict.port}`, '--psk', 'alice-psk', '--target', '127.0.0.1:1', '--send', 'x']);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toMatch(/✘ authenticated \(error reply 111: dial tcp 127\.0\.0\.1:1: connect: connection refused\)/);
   });
 
   it('--users audits every user: one line each and a count; a user the server lacks fails the run', async () => {

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runLoad, type LoadOptions } from '../../src/load/engine.js';
-import { percentilesOf } from '../../src/load/histogram.js';
+import { newHistogram, percentileCurve, percentilesOf, recordUs } from '../../src/load/histogram.js';
+import { summarize } from '../../src/load/summary.js';
 import type { LoadTarget } from '../../src/load/target.js';
 
 /** A target that answers after `delayMs(i)` (fake or real timers), recording when each request went out. */
@@ -115,6 +116,8 @@ describe('the load engine on a fake clock', () => {
     const result = await run(runLoad(target, { ...base, warmupMs: 500, requests: 37 }), 3000);
     expect(result.requests).toBe(37);
     expect(target.sentAt.length).toBe(50 + 37);
+    // The rate asked, however early the run stopped (it was 200.4 for --rate 200 once).
+    expect(summarize(result).targetRate).toBe(100);
   });
 
   it('stops sending on abort and reports what it has (interrupted)', async () => {
@@ -187,3 +190,17 @@ describe('the load engine with targets that misbehave', () => {
   });
 });
 
+
+describe('percentiles', () => {
+  it('never above max, whatever the bucket rounding', () => {
+    const histogram = newHistogram();
+    // 1001..1999 µs land in 1 µs buckets; 20,000,001 µs in a bucket whose top is above it.
+    for (let i = 0; i < 998; i++) recordUs(histogram, 1001 + i);
+    recordUs(histogram, 20_000_001);
+    recordUs(histogram, 20_000_001);
+    const p = percentilesOf(histogram);
+    expect(histogram.getValueAtPercentile(99.9)).toBeGreaterThan(histogram.maxValue);
+    for (const value of [p.p50, p.p90, p.p99, p.p999]) expect(value).toBeLessThanOrEqual(p.max);
+    for (const point of percentileCurve(histogram)) expect(point.us).toBeLessThanOrEqual(histogram.maxValue);
+  });
+});

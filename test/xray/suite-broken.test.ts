@@ -102,3 +102,25 @@ describe('a backend that accepts connections and never replies', () => {
     }
   });
 });
+
+describe('a fixture hook that fails', () => {
+  it('says it is the fixture\'s revoke.hook, not the backend, that failed', async () => {
+    const { closedPortUrl } = await import('./servers.js');
+    const allowAll = await httpServer((request, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"user":{"email":"a@x","level":0}}');
+    });
+    const dead = await closedPortUrl();
+    const transport = new GoTransport();
+    try {
+      const fixture = parseFixture({ allowed: [alice], revoke: { credential: disabled, hook: { url: dead } } }, 'my-fixture.json', true);
+      const ctx: XraySuiteContext = { target: { url: allowAll.url, dialect: src, headers: [], timeoutSeconds: 2 }, fixture, transport, burst: 1 };
+      const report = await runSuite(extAuthSuite, ctx, { only: ['X22'], has: (c) => c === 'fixture.revoke' });
+      expect(report.results[0]).toMatchObject({ id: 'X22', status: 'error' });
+      expect(report.results[0]!.message).toMatch(/the fixture's my-fixture\.json: revoke\.hook: cannot connect: connection refused/);
+    } finally {
+      transport.close();
+      await allowAll.close();
+    }
+  });
+});
