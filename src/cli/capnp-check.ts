@@ -6,6 +6,7 @@ import { parseJsonText } from '../json.js';
 import { HTTP_TOKEN } from '../text.js';
 import { parseOnly } from '../conformance/runner.js';
 import { capnpCapabilities, capnpSuite, parseCapnpFixture, type CapnpFixture, type CapnpSuiteContext } from '../capnp/suite.js';
+import { redactHeaderPairs } from '../redact.js';
 import { CONFORMANCE_FLAGS, listSuite, reachOrFail, runSuiteCli } from './conformance.js';
 import { withModes, type ModeTable } from './modes.js';
 import { AuthServiceClient, CallError } from '../capnp/client.js';
@@ -39,6 +40,7 @@ interface CheckFlags extends LoadFlags {
   only?: string;
   junit?: string;
   allowSkips?: boolean;
+  showSecrets?: boolean;
 }
 
 /** Which flag belongs to which mode (a flag outside its mode is exit 2). */
@@ -49,7 +51,7 @@ export const CAPNP_CHECK_MODES: ModeTable = {
     { name: 'one-shot', switches: [] },
   ],
   flags: {
-    ...Object.fromEntries(['--socket', '--forward-headers', '--max-headers', '--timeout-ms', '--on-error', '--upstream-header', '--json'].map((f) => [f, 'all'])),
+    ...Object.fromEntries(['--socket', '--forward-headers', '--max-headers', '--timeout-ms', '--on-error', '--upstream-header', '--json', '--show-secrets'].map((f) => [f, 'all'])),
     // The client request: the conformance suite sends its own (the fixture's).
     ...Object.fromEntries(['--method', '--host', '--no-host-header', '--http2', '--path', '--query', '--client-ip', '--header'].map((f) => [f, ['one-shot', 'load']])),
     ...Object.fromEntries(CONFORMANCE_FLAGS.map((f) => [f, ['conformance']])),
@@ -75,6 +77,7 @@ export function capnpCheckCommand(): Command {
     .option('--on-error <mode>', 'Proksi\'s on_error: deny or allow', choiceOption(['deny', 'allow'] as const), PROKSI_DEFAULTS.onError)
     .option('--upstream-header <name>', 'Proksi\'s upstream_header', PROKSI_DEFAULTS.upstreamHeader)
     .option('--json', 'print {"decision","proksi","warnings","latencyMs"}')
+    .option('--show-secrets', 'print Authorization, Cookie and other credential headers in clear (masked by default)')
     .option('--conformance', 'run the conformance suite (C01-C15) against the service')
     .option('--fixture <file>', '--conformance: JSON {"pass","block","redirect"} listing requests and what the service must decide')
     .option('--list', '--conformance: list the checks without running them')
@@ -90,7 +93,8 @@ export function capnpCheckCommand(): Command {
 function clientHeader(text: string): [string, string] {
   const colon = text.indexOf(':');
   const name = text.slice(0, Math.max(colon, 0)).trim();
-  if (colon < 1 || !HTTP_TOKEN.test(name)) throw new InputError(`--header: expected 'Name: value' with a valid header name, got "${text.slice(0, 40)}"`);
+  // The text is not quoted: a header value may be a credential.
+  if (colon < 1 || !HTTP_TOKEN.test(name)) throw new InputError("--header: expected 'Name: value' with a valid header name (the value is not shown: it may be a secret)");
   return [name, text.slice(colon + 1).trim()];
 }
 
@@ -128,7 +132,9 @@ async function capnpCheck(flags: CheckFlags): Promise<number> {
   } finally {
     connection?.close();
   }
-  const result = decision ? proksiOutcome(decision, client, options) : errorOutcome(client, options);
+  const outcome = decision ? proksiOutcome(decision, client, options) : errorOutcome(client, options);
+  // Credentials the client sent go upstream: masked unless asked for.
+  const result = flags.showSecrets ? outcome : { ...outcome, proksi: { ...outcome.proksi, headers: redactHeaderPairs(outcome.proksi.headers) } };
   if (flags.json) {
     out(JSON.stringify({
       decision: decision ? { action: decision.action, statusCode: decision.statusCode, upstreamValue: decision.upstreamValue, redirectLocation: decision.redirectLocation, responseBody: decision.responseBody } : null,

@@ -10,6 +10,7 @@ import { GoTransport } from '../xray/transport.js';
 import { parseGoUrl } from '../xray/wire/go-url.js';
 import { xrayCredential } from '../xray/credential.js';
 import { redactBody, redactHeaders, redactText, redactUrl } from '../xray/redact.js';
+import { redactHeaders as redactHeadersMasked, redactUrl as redactUrlMasked } from '../xray/redact.js';
 import { runSessions, type TimelineEntry } from '../xray/session.js';
 import { countUpAddresses } from '../ip.js';
 import { parseOnly } from '../conformance/runner.js';
@@ -57,6 +58,7 @@ export interface SimFlags extends XrayLoadFlags {
   only?: string;
   junit?: string;
   allowSkips?: boolean;
+  showSecrets?: boolean;
   burst: number;
 }
 
@@ -73,6 +75,7 @@ export const XRAY_SIM_MODES: ModeTable = {
   ],
   flags: {
     ...Object.fromEntries(['--url', '--unix-socket', '--dialect', '--header', '--secret-env', '--secret-file', '--secret', '--timeout', '--kick-on-deny', '--no-kick-on-deny', '--json'].map((f) => [f, 'all'])),
+    '--show-secrets': only('one-shot'),
     ...Object.fromEntries(['--credential', '--source-ip', '--source-port', '--local-ip', '--local-port', '--inbound-tag', '--email', '--level', '--tx'].map((f) => [f, FACTS])),
     '--event': only('one-shot', 'load'),
     '--session': only('session'), '--connections': only('session'), '--ips': only('session'), '--stagger': only('session'),
@@ -107,6 +110,7 @@ export function xraySimCommand(): Command {
     .option('--kick-on-deny', 'a 401/403 on a heartbeat ends the connection (default on for wiki)')
     .option('--no-kick-on-deny', 'a 401/403 on a heartbeat only deletes the cache entry (the archived code)')
     .option('--json', 'print {"verdict","class","status","user","latencyMs","request","warnings"}')
+    .option('--show-secrets', 'print the credential, the secret and credential headers in clear (masked by default)')
     .option('--session', 'run whole connections (authorization, connect, heartbeats, disconnect) and print the timeline')
     .option('--heartbeat <seconds>', '--session: heartbeat interval, 0 = none (default 1); --load event mix: default 30', secondsOption)
     .option('--duration <duration>', '--session: how long each connection lives, seconds (default 3); --load: how long to measure (default 10s)')
@@ -215,8 +219,9 @@ async function xraySim(flags: SimFlags): Promise<number> {
   const exchange = await sendEvent({ ...prepared, type: flags.event, facts, unixSocket: flags.unixSocket });
   const custom = prepared.headers.map(([name]) => name);
   const secrets = secretsOf(facts.credential, prepared);
-  if (flags.json) out(JSON.stringify(exchangeJson(exchange, facts.credential, custom, secrets)));
-  else out(renderExchange(exchange, prepared.dialect, flags.event, facts.credential, custom, secrets));
+  const shown = flags.showSecrets ? { custom: [], secrets: [], credential: '' } : { custom, secrets, credential: facts.credential };
+  if (flags.json) out(JSON.stringify(exchangeJson(exchange, shown.credential, shown.custom, shown.secrets, flags.showSecrets)));
+  else out(renderExchange(exchange, prepared.dialect, flags.event, shown.credential, shown.custom, shown.secrets, flags.showSecrets));
   return exchange.verdict.class === 'allow' ? EXIT_OK : EXIT_FAILED;
 }
 
@@ -225,7 +230,10 @@ export function secretsOf(credential: string, prepared: Pick<PreparedEvent, 'sec
   return [credential, ...(prepared.secret === undefined ? [] : [prepared.secret]), ...prepared.headers.map(([, value]) => value)];
 }
 
-export function exchangeJson(exchange: EventExchange, credential: string, customHeaders: readonly string[], secrets: readonly string[]): Record<string, unknown> {
+/** `show`: print secrets in clear (--show-secrets); otherwise every credential is masked. */
+export function exchangeJson(exchange: EventExchange, credential: string, customHeaders: readonly string[], secrets: readonly string[], show = false): Record<string, unknown> {
+  const headers = (h: Record<string, string>, custom: readonly string[]): Record<string, string> => (show ? h : redactHeaders(h, custom, secrets));
+  const url = (u: string): string => (show ? u : redactUrl(u));
   return {
     verdict: exchange.verdict.verdict,
     class: exchange.verdict.class,
@@ -233,15 +241,15 @@ export function exchangeJson(exchange: EventExchange, credential: string, custom
     user: exchange.verdict.user ?? null,
     latencyMs: exchange.latencyMs,
     request: {
-      ...exchange.request, url: redactUrl(exchange.request.url),
-      headers: redactHeaders(exchange.request.headers, customHeaders), body: redactBody(exchange.request.body, credential, secrets),
+      ...exchange.request, url: url(exchange.request.url),
+      headers: headers(exchange.request.headers, customHeaders), body: redactBody(exchange.request.body, credential, secrets),
     },
     warnings: exchange.verdict.warnings.map((w) => redactText(w, secrets)),
-    redirects: exchange.redirects.map((r) => ({ status: r.status, location: redactUrl(redactText(r.location, secrets)) })),
+    redirects: exchange.redirects.map((r) => ({ status: r.status, location: url(redactText(r.location, secrets)) })),
     reason: redactText(exchange.verdict.reason, secrets),
     effect: exchange.verdict.effect,
     reply: exchange.reply
-      ? { proto: exchange.reply.proto, headers: redactHeaders(exchange.reply.headers, [], secrets), body: redactText(truncate(exchange.reply.body), secrets), bytes: exchange.reply.bytes, truncated: exchange.reply.truncated }
+      ? { proto: exchange.reply.proto, headers: headers(exchange.reply.headers, []), body: redactText(truncate(exchange.reply.body), secrets), bytes: exchange.reply.bytes, truncated: exchange.reply.truncated }
       : null,
   };
 }
@@ -251,9 +259,11 @@ function truncate(text: string, limit = 4096): string {
 }
 
 export function renderExchange(
-  exchange: EventExchange, dialect: Dialect, event: EventType, credential: string, customHeaders: readonly string[], secrets: readonly string[],
+  exchange: EventExchange, dialect: Dialect, event: EventType, credential: string, customHeaders: readonly string[], secrets: readonly string[], show = false,
 ): string {
   const c = stdoutColors();
+  const redactHeaders = show ? (h: Record<string, string>): Record<string, string> => h : redactHeadersMasked;
+  const redactUrl = show ? (u: string): string => u : redactUrlMasked;
   const lines: string[] = [];
   lines.push(c.bold(`POST ${redactUrl(exchange.request.url)}`) + c.dim(`  (${dialect.name} dialect, ${event})`));
   for (const [name, value] of Object.entries(redactHeaders(exchange.request.headers, customHeaders))) lines.push(c.dim(`> ${name}: ${value}`));

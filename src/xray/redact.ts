@@ -5,6 +5,7 @@
  * userinfo and query values (Hysteria users put a token there).
  */
 import { isUuid } from './credential.js';
+import { isSecretHeader, maskHeaderValue } from '../redact.js';
 
 export function maskCredential(credential: string): string {
   if (isUuid(credential)) return `${credential.slice(0, 8)}-****-****-****-************`;
@@ -38,15 +39,10 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-const SECRET_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key']);
-
 /** `custom`: the names of headers the user configured, which may carry tokens too. */
 export function redactHeaders(headers: Record<string, string>, custom: readonly string[] = [], secrets: readonly string[] = []): Record<string, string> {
-  const hidden = new Set([...SECRET_HEADERS, ...custom.map((name) => name.toLowerCase())]);
   const out: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    out[name] = hidden.has(name.toLowerCase()) ? value.replace(/^(\w+\s+)?.*$/, (_m, scheme: string | undefined) => `${scheme ?? ''}<redacted>`) : redactText(value, secrets);
-  }
+  for (const [name, value] of Object.entries(headers)) out[name] = isSecretHeader(name, custom) ? maskHeaderValue(value) : redactText(value, secrets);
   return out;
 }
 

@@ -190,13 +190,13 @@ describe('capnp-check is Proksi\'s middleware, header for header (in process, ag
   it('the upstream header replaces the client\'s first copy where it stands, and duplicates are grouped by name', async () => {
     const json = await check(['--header', 'X-A: 1', '--header', 'x-proksi-auth-context: forged', '--header', 'X-B: 2', '--header', 'x-a: 3', '--header', 'authorization: Bearer good']);
     expect(json.proksi.headers).toEqual([
-      ['Host', 'example.com'], ['X-A', '1'], ['x-a', '3'], ['x-proksi-auth-context', 'user=alice'], ['X-B', '2'], ['authorization', 'Bearer good'],
+      ['Host', 'example.com'], ['X-A', '1'], ['x-a', '3'], ['x-proksi-auth-context', 'user=alice'], ['X-B', '2'], ['authorization', 'Bearer <redacted>'],
     ]);
   });
 
   it('an invalid --upstream-header name is dropped, as Proksi drops it, with a warning', async () => {
     const json = await check(['--header', 'authorization: Bearer good', '--upstream-header', 'x auth']);
-    expect(json.proksi).toMatchObject({ outcome: 'proxied', headers: [['Host', 'example.com'], ['authorization', 'Bearer good']] });
+    expect(json.proksi).toMatchObject({ outcome: 'proxied', headers: [['Host', 'example.com'], ['authorization', 'Bearer <redacted>']] });
     expect(json.warnings).toEqual(['upstream_header "x auth" is not a valid header name: Proksi cannot set it and proxies the request without it']);
   });
 
@@ -251,5 +251,31 @@ describe('capnp-check --conformance never passes by accident', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.stderr).toMatch(/authkit: cannot reach .*nobody\.sock: no socket at that path/);
+  });
+});
+
+describe('capnp-check keeps secrets out of its output', () => {
+  it('masks credential headers in the text and --json, unless --show-secrets', async () => {
+    const rules = parseRules(JSON.stringify({ rules: [{ match: { header: { name: 'authorization', equals: 'Bearer s3cr3t-token' } }, decision: { action: 'pass', upstreamValue: 'u' } }] }), 'rules');
+    const server = await startAuthServer({ socketPath: join(dir, 'secrets.sock'), decide: (request) => decideByRules(rules, request) });
+    try {
+      const args = ['capnp-check', '--socket', server.path, '--header', 'Authorization: Bearer s3cr3t-token', '--header', 'Cookie: sid=abc123', '--header', 'X-Api-Key: k3y'];
+      for (const extra of [[], ['--json']]) {
+        const result = await runMain([...args, ...extra]);
+        expect(result.code).toBe(0);
+        expect(result.stdout + result.stderr).not.toMatch(/s3cr3t-token|abc123|k3y/);
+        expect(result.stdout).toContain('Bearer <redacted>');
+      }
+      const shown = await runMain([...args, '--json', '--show-secrets']);
+      expect(JSON.parse(shown.stdout).proksi.headers).toContainEqual(['Authorization', 'Bearer s3cr3t-token']);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a bad --header is refused without quoting it', async () => {
+    const result = await runMain(['capnp-check', '--socket', '/x', '--header', 'Bearer s3cr3t-token']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).not.toContain('s3cr3t');
   });
 });

@@ -45,6 +45,17 @@ async function simInProcess(args: string[]) {
   return runMain(['xray-sim', '--url', 'http://backend/auth', '--unix-socket', backend.socket, '--secret-env', 'XRAY_SECRET', ...args]);
 }
 
+describe('xray-sim --show-secrets', () => {
+  it('prints the credential and the secret only when asked', async () => {
+    const masked = await simInProcess(['--credential', alice, '--json']);
+    expect(masked.stdout).not.toContain(alice);
+    expect(masked.stdout).not.toContain(env.XRAY_SECRET);
+    const shown = await simInProcess(['--credential', alice, '--json', '--show-secrets']);
+    expect(shown.stdout).toContain(alice);
+    expect(JSON.parse(shown.stdout).request.headers.Authorization).toBe(`Bearer ${env.XRAY_SECRET}`);
+  });
+});
+
 describe('a conformance gate never passes by accident', () => {
   it('MUST checks skipped for want of a fixture: INCOMPLETE, exit 1, naming the fixture fields; --allow-skips: exit 0', async () => {
     const incomplete = await simInProcess(['--conformance']);
