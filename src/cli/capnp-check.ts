@@ -16,7 +16,7 @@ import type { AuthDecision } from '../capnp/schema.js';
 import { LOAD_FLAGS, addLoadOptions, parseLoadFlags, runLoadCli, type LoadFlags } from './load.js';
 import { CapnpLoadTarget } from '../capnp/load.js';
 import type { AuthRequest } from '../capnp/schema.js';
-import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, stdoutColors } from './io.js';
+import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, stdoutColors, timeParser } from './io.js';
 
 interface CheckFlags extends LoadFlags {
   connections: number;
@@ -73,7 +73,7 @@ export function capnpCheckCommand(): Command {
     .option('--header <header>', "a client request header 'Name: value' (repeatable, order and duplicates kept)", (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--forward-headers <names>', 'Proksi\'s forward_headers allowlist, comma-separated ("" = none)')
     .option('--max-headers <n>', 'Proksi\'s max_headers', integerOption(0, 1_000_000), PROKSI_DEFAULTS.maxHeaders)
-    .option('--timeout-ms <n>', 'Proksi\'s timeout_ms', integerOption(1, 3_600_000), PROKSI_DEFAULTS.timeoutMs)
+    .option('--timeout-ms <duration>', 'Proksi\'s timeout_ms: milliseconds, or a duration like 2s', timeParser('ms', 1, 3_600_000), PROKSI_DEFAULTS.timeoutMs)
     .option('--on-error <mode>', 'Proksi\'s on_error: deny or allow', choiceOption(['deny', 'allow'] as const), PROKSI_DEFAULTS.onError)
     .option('--upstream-header <name>', 'Proksi\'s upstream_header', PROKSI_DEFAULTS.upstreamHeader)
     .option('--json', 'print {"decision","proksi","warnings","latencyMs"}')

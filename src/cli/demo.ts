@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { DEMO_PARTS, runDemo, type DemoPart, type DemoStep } from '../demo/demo.js';
 import { InputError } from '../errors.js';
-import { EXIT_FAILED, EXIT_OK, exitsWith, log, out, stdoutColors } from './io.js';
+import { EXIT_FAILED, EXIT_OK, exitsWith, log, out, parseSeconds, stdoutColors } from './io.js';
 
 interface DemoFlags {
   only?: string;
@@ -15,7 +15,7 @@ export function demoCommand(): Command {
     .description('start the simulators (xray-backend, capnp-serve, snell-serve) and run every kind of check against them')
     .option('--only <parts>', `run only these parts: ${DEMO_PARTS.join(', ')} (comma-separated)`)
     .option('--json', 'print a machine-readable summary {"ok","seconds","steps","figures","notes"}')
-    .option('--load-seconds <s>', 'length of each load run', '5')
+    .option('--load-seconds <duration>', 'length of each load run: a duration like 3s, or seconds (1 to 60)', '5')
     .addHelpText('after', '\nExamples:\n  npx authkit demo\n  npx authkit demo --only xray --json')
     .action(exitsWith(demo));
 }
@@ -23,8 +23,7 @@ export function demoCommand(): Command {
 async function demo(flags: DemoFlags): Promise<number> {
   const parts = flags.only === undefined ? [...DEMO_PARTS] : flags.only.split(',').map((p) => p.trim());
   for (const part of parts) if (!(DEMO_PARTS as readonly string[]).includes(part)) throw new InputError(`--only: unknown part "${part}" (known: ${DEMO_PARTS.join(', ')})`);
-  const loadSeconds = Number(flags.loadSeconds);
-  if (!(loadSeconds >= 1 && loadSeconds <= 60)) throw new InputError(`--load-seconds: expected 1 to 60, got "${flags.loadSeconds}"`);
+  const loadSeconds = parseSeconds(flags.loadSeconds, '--load-seconds', { min: 1, max: 60 });
   const controller = new AbortController();
   const stop = (): void => {
     log('\ninterrupted: stopping everything the demo started');

@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { Chalk, type ChalkInstance } from 'chalk';
 import { InvalidArgumentError } from 'commander';
+import { parseTime, type TimeUnit } from '../duration.js';
 import { describeFsError, InputError } from '../errors.js';
 import { HTTP_TOKEN } from '../text.js';
 
@@ -90,22 +91,28 @@ export function exitsWith<A extends unknown[]>(action: (...args: A) => Promise<n
   };
 }
 
-/** Seconds as a number, fractions allowed; `flag` names the flag in the error. */
+/** Seconds, from a duration (`500ms`, `2s`) or a bare number of seconds; `flag` names the flag in the error. */
 export function parseSeconds(text: string, flag: string, range: { min?: number; max?: number } = {}): number {
-  const value = Number(text);
-  const min = range.min ?? 0;
-  const max = range.max ?? 86_400;
-  if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(text) || value < min || value > max) {
-    throw new InputError(`${flag}: expected seconds from ${min} to ${max}, got "${text}"`);
-  }
-  return value;
+  return parseTime(text, flag, 's', range);
 }
 
 /** Commander's parser for a seconds flag (its own error wording adds the flag name). */
 export function secondsOption(text: string): number {
-  const value = Number(text);
-  if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(text) || value > 86_400) throw new InvalidArgumentError('expected seconds, 0 to 86400');
-  return value;
+  return timeParser('s', 0, 86_400)(text);
+}
+
+/**
+ * Commander's parser for a time flag: a duration (`500ms`, `2s`) or a bare number in `unit`
+ * (what the flag took before), returned in `unit`.
+ */
+export function timeParser(unit: TimeUnit, min: number, max: number): (text: string) => number {
+  return (text) => {
+    try {
+      return parseTime(text, 'value', unit, { min, max });
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message.replace(/^value: /, ''));
+    }
+  };
 }
 
 /** Names that frame the request or belong to the connection: a configured header may not set them. */
@@ -141,10 +148,11 @@ export function stopRequested(signal?: AbortSignal): Promise<void> {
 
 /** `N` or `N-M` milliseconds. */
 export function parseLatency(text: string): [number, number] {
-  const match = /^\s*(\d{1,7})\s*(?:-\s*(\d{1,7})\s*)?$/.exec(text);
-  const min = Number(match?.[1]);
-  const max = match?.[2] === undefined ? min : Number(match[2]);
-  if (!match || max < min) throw new InputError(`--latency-ms: expected N or N-M milliseconds with N <= M, got "${text}"`);
+  const [low = '', high, extra] = text.split('-');
+  if (extra !== undefined) throw new InputError(`--latency-ms: expected N or N-M (milliseconds, or durations like 5ms-20ms), got "${text}"`);
+  const min = parseTime(low, '--latency-ms', 'ms', { max: 10_000_000 });
+  const max = high === undefined ? min : parseTime(high, '--latency-ms', 'ms', { max: 10_000_000 });
+  if (max < min) throw new InputError(`--latency-ms: expected N-M with N <= M, got "${text}"`);
   return [min, max];
 }
 

@@ -1,4 +1,5 @@
 /** The authkit command line: subcommands, and one place that turns errors into exit codes. */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { DecodeError, InputError } from '../errors.js';
 import { EXIT_INTERNAL, EXIT_USAGE, log } from './io.js';
@@ -13,10 +14,16 @@ import { demoCommand } from './demo.js';
 import { snellProbeCommand } from './snell-probe.js';
 import { snellServeCommand } from './snell-serve.js';
 
+/** The version in package.json, next to dist/ and src/ alike. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 export function buildProgram(): Command {
   const program = new Command('authkit')
     .description('Test, reproduce and load-test proxy authentication backends (Snell multi-user, Xray ExtAuth, Proksi external_auth)')
     .enablePositionalOptions()
+    .version(packageVersion(), '-V, --version', 'print authkit\'s version')
     .showHelpAfterError('(run with --help for usage)')
     .addHelpText('after', '\nExamples:\n  authkit demo                      everything, against the built-in simulators\n  authkit snell-gen --psk-env SNELL_PSK --host example.com --port 443');
   program.addCommand(snellGenCommand());

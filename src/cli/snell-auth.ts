@@ -9,7 +9,7 @@ import type { ObfsChoice } from '../snell/obfs.js';
 import { parseHex } from '../bytes.js';
 import { InputError } from '../errors.js';
 import { withModes, type ModeTable } from './modes.js';
-import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readBinaryFile, stdoutColors } from './io.js';
+import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readBinaryFile, stdoutColors, timeParser } from './io.js';
 import { isIP } from 'node:net';
 
 interface AuthFlags {
@@ -62,7 +62,7 @@ export function snellAuthCommand(): Command {
     .command('bench')
     .description('measure trial authentication per KDF backend on synthetic users')
     .option('--users <n>', 'number of synthetic users', integerOption(1, 10_000_000), 1000)
-    .option('--seconds <s>', 'time per measurement', integerOption(1, 600), 2)
+    .option('--seconds <duration>', 'time per measurement: a duration like 500ms, or seconds', timeParser('s', 0.1, 600), 2)
     .option('--json', 'print the figures as JSON')
     .option('--kdf <backend>', 'measure only this backend')
     .addHelpText('after', '\nExample:\n  authkit snell-auth bench --users 1000 --seconds 3')

@@ -12,7 +12,7 @@ import { escapeForDisplay } from '../text.js';
 import { addLoadOptions, LOAD_FLAGS, parseLoadFlags, runLoadCli, type LoadFlags } from './load.js';
 import { withModes, type ModeTable } from './modes.js';
 import { SnellLoadTarget } from '../snell/load.js';
-import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stdoutColors } from './io.js';
+import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stdoutColors, timeParser } from './io.js';
 
 interface ProbeFlags extends LoadFlags {
   badRatio?: string;
@@ -74,7 +74,7 @@ export function snellProbeCommand(): Command {
     .option('--send <text>', 'data to send through the tunnel (or as the datagram); what comes back is printed')
     .option('--send-hex <hex>', 'the same, in hex')
     .option('--padding-style <style>', 'how the first frame\'s padding is filled: opensnell (the default) balances its bits against the sealed payload as OpenSnell\'s client does and, by sing-snell\'s reverse engineering, Surge; random is plain random bytes (authkit before; no known client)', choiceOption(PADDING_STYLES))
-    .option('--timeout <ms>', 'give up after this long', integerOption(1, 600_000), 5000)
+    .option('--timeout <duration>', 'give up after this long: a duration like 2s, or milliseconds', timeParser('ms', 1, 600_000), 5000)
     .option('--json', 'one JSON object per probe: {"outcome","reply","connectMs","firstByteMs","totalMs","user"}, and "note", "close" {"kind": "reset"|"fin", "afterMs"} when the server closed with nothing sent')
     .option('--kdf <backend>', 'Argon2id backend: auto, native, node-crypto, wasm-simd, node-rs, wasm (or AUTHKIT_KDF)')
     .option('--bad-ratio <p>', '--load: the share of connections (0..1) made with a PSK no user has'))

@@ -9,7 +9,7 @@ import type { ObfsMode } from '../snell/obfs.js';
 import { sha256, watchSnapshotFile } from '../watch.js';
 import { cannotWrite, InputError } from '../errors.js';
 import { readFileSync } from 'node:fs';
-import { choiceOption, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stopRequested } from './io.js';
+import { choiceOption, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stopRequested, timeParser } from './io.js';
 
 interface ServeFlags {
   listen?: string;
@@ -53,7 +53,7 @@ export function snellServeCommand(hooks: SnellServeHooks = {}): Command {
     .option('--authorize-url <url>', 'before each CONNECT, POST {"user","remote","target"} here; a non-2xx answer refuses it')
     .option('--no-ipv6', 'dial targets over IPv4 only, as OpenSnell with ipv6 = false (its refusals then read "dial tcp4 ...")')
     .option('--no-ip-cache', 'no client-IP cache: every connection is trial-authenticated from scratch (to measure the cold path)')
-    .option('--idle-timeout <seconds>', 'close connections idle this long', integerOption(1, 86_400), 300)
+    .option('--idle-timeout <duration>', 'close connections idle this long: a duration like 5m, or seconds', timeParser('s', 1, 86_400), 300)
     .option('--stats-json <file>', 'write per-user totals here on exit')
     .option('--quiet', 'no line per connection')
     .option('--kdf <backend>', 'Argon2id backend (or AUTHKIT_KDF)')

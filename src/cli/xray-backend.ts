@@ -18,6 +18,7 @@ export interface BackendFlags {
   errorRate?: string;
   garbageRate?: string;
   sessionIdle?: string;
+  quiet?: boolean;
 }
 
 /** For embedding and tests: where log lines go, and a signal that stops the backend like SIGINT does. */
@@ -42,7 +43,8 @@ export function xrayBackendCommand(hooks: BackendHooks = {}): Command {
     .option('--latency-ms <n[-m]>', 'delay every event reply by N ms, or a random N..M ms')
     .option('--error-rate <p>', 'answer this share (0..1) of events with 503, without acting on them')
     .option('--garbage-rate <p>', 'answer this share (0..1) of events with 200 and a broken body')
-    .option('--session-idle <seconds>', 'a session not heard from for this long (or 3 heartbeat intervals) expires (default 90)')
+    .option('--session-idle <duration>', 'a session not heard from for this long (or 3 heartbeat intervals) expires: a duration like 2m, or seconds (default 90)')
+    .option('--quiet', 'no log line per request (only start, reloads and notes)')
     .addHelpText(
       'after',
       '\nExample:\n  authkit xray-backend --listen 127.0.0.1:8080 --users fixtures/xray/users.json --dialect src --secret-env EXTAUTH_SECRET' +
@@ -55,7 +57,7 @@ export function xrayBackendCommand(hooks: BackendHooks = {}): Command {
 async function xrayBackend(flags: BackendFlags, hooks: BackendHooks): Promise<number> {
   const say = hooks.log ?? log;
   const { options, notes } = backendOptions(flags);
-  const backend = await startXrayBackend({ ...options, log: say });
+  const backend = await startXrayBackend({ ...options, log: say, logRequests: !flags.quiet });
   const where = backend.unixSocket === undefined ? backend.url : `unix:${backend.unixSocket} (xray-sim: --url ${backend.url} --unix-socket ${backend.unixSocket})`;
   say(`xray-backend: ${options.dialect.name} dialect, ${backend.state.users.users.length} users from ${flags.users}, listening on ${where}`);
   notes.forEach((note) => say(`note: ${note}`));

@@ -29,7 +29,8 @@ export async function xrayLoad(flags: SimFlags & XrayLoadFlags, prepared: Prepar
     throw new InputError('--arrival/--sessions (the event mix) set the rate themselves: not with --rate, --concurrency or --stages');
   }
   if (mix && flags.requests !== undefined) throw new InputError('--requests: the event mix runs for --duration (its requests follow from the traffic model)');
-  const arrivalRate = flags.arrival === undefined ? 0 : parseSeconds(flags.arrival, '--arrival', { min: 0, max: 1_000_000 });
+  const arrivalRate = flags.arrival === undefined ? 0 : Number(flags.arrival);
+  if (!(/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(flags.arrival ?? '0') && arrivalRate <= 1_000_000)) throw new InputError(`--arrival: expected connections per second from 0 to 1000000, got "${flags.arrival}"`);
   // The mix runs on the open model; its arrival rate only labels the intervals.
   const parsed = parseLoadFlags(mix ? { ...flags, rate: String(Math.max(arrivalRate, 0.001)) } : flags);
   const ipsPerUser = whole(flags.ipsPerUser, '--ips-per-user', 1, 65536) ?? 1;

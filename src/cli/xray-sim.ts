@@ -20,7 +20,7 @@ import { extAuthSuite, inapplicableWithout, targetCapabilities } from '../xray/s
 import { hysteriaSuite } from '../xray/suite-hysteria.js';
 import type { XraySuiteContext } from '../xray/suite-context.js';
 
-import { EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, parseHeader, parseSeconds, readSecret, secondsOption, stdoutColors } from './io.js';
+import { EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, parseHeader, parseSeconds, readSecret, secondsOption, stdoutColors, timeParser } from './io.js';
 import { addLoadOptions, LOAD_FLAGS } from './load.js';
 import { withModes, type ModeTable } from './modes.js';
 import { CONFORMANCE_FLAGS } from './conformance.js';
@@ -106,7 +106,7 @@ export function xraySimCommand(): Command {
     .option('--secret-env <var>', 'the secret from an environment variable (sent as Authorization: Bearer)')
     .option('--secret-file <file>', 'the secret from a file')
     .option('--secret <secret>', 'the secret (visible in ps: prefer --secret-env or --secret-file)')
-    .option('--timeout <seconds>', 'the proxy\'s timeout in seconds over the whole exchange (redirects and body included); 0 = none, which is Xray\'s default, but a hung backend would then hang this run, so authkit defaults to 5 (hysteria2: its fixed 10)', integerOption(0, 3600))
+    .option('--timeout <seconds>', 'the proxy\'s timeout in seconds over the whole exchange (redirects and body included); 0 = none, which is Xray\'s default, but a hung backend would then hang this run, so authkit defaults to 5 (hysteria2: its fixed 10); a duration like 500ms, or seconds', timeParser('s', 0, 3600))
     .option('--kick-on-deny', 'a 401/403 on a heartbeat ends the connection (default on for wiki)')
     .option('--no-kick-on-deny', 'a 401/403 on a heartbeat only deletes the cache entry (the archived code)')
     .option('--json', 'print {"verdict","class","status","user","latencyMs","request","warnings"}')

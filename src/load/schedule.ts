@@ -5,17 +5,14 @@
  * arrival already due, so a late timer costs latency (which is measured), never requests.
  */
 import { InputError } from '../errors.js';
+import { parseTime } from '../duration.js';
 
 /** 24 h: a longer run needs --yes (a typo like 10000m should not occupy a machine for a week). */
 export const LONG_RUN_MS = 24 * 3600 * 1000;
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
 /** '500ms', '10s', '2m', '1h', or a bare number of seconds; returns milliseconds. */
 export function parseDuration(text: string, what: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
-  if (!match) throw new InputError(`${what}: expected a duration like 500ms, 10s, 2m or 1h, got "${text}"`);
-  return Math.round(Number(match[1]) * UNITS[match[2] ?? 's']!);
+  return Math.round(parseTime(text, what, 's', { max: Number.MAX_SAFE_INTEGER }) * 1000);
 }
 
 export interface Stage {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
@@ -49,6 +49,11 @@ describe('authkit demo', () => {
 });
 
 describe('every command', () => {
+  it('authkit --version and -V print the package version', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) expect(await runMain([flag])).toMatchObject({ code: 0, stdout: `${version}\n` });
+  });
+
   // In process through main(argv): thirteen spawned processes took longer than a test's
   // timeout on a busy 2-core machine, and a help text needs no process of its own.
   it('has an example in its --help', async () => {

@@ -787,4 +787,19 @@ describe('authkit xray-backend (command)', () => {
     expect(lines.join('\n')).not.toContain(ALICE);
     await expect(raw(backend!.url, '{}')).rejects.toThrow();
   });
+
+  it('--quiet: no line per request, the start and stop lines still', async () => {
+    const lines: string[] = [];
+    const stop = new AbortController();
+    let backend: XrayBackend | undefined;
+    const command = xrayBackendCommand({ log: (line) => lines.push(line), signal: stop.signal, onListening: (b) => (backend = b) }).exitOverride();
+    const done = command.parseAsync(['node', 'authkit', '--listen', '127.0.0.1:0', '--users', USERS, '--dialect', 'src', '--secret', SECRET, '--quiet']);
+    await eventually(() => backend !== undefined);
+    expect(await status(backend!, 'authorization', facts(ALICE), { secret: SECRET })).toBe(200);
+    stop.abort();
+    await done;
+    expect(lines.some((l) => /authorization 200/.test(l))).toBe(false);
+    expect(lines.some((l) => l.startsWith('xray-backend: src dialect'))).toBe(true);
+    expect(lines.at(-1)).toBe('xray-backend: stopping');
+  });
 });

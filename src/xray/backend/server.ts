@@ -62,6 +62,8 @@ export interface XrayBackendOptions {
   now?: () => number;
   /** One line per request, and users file reloads. */
   log?: (line: string) => void;
+  /** false: no line per request (start, reloads and notes still go to log). */
+  logRequests?: boolean;
 }
 
 export interface BackendStats {
@@ -277,7 +279,7 @@ export async function startXrayBackend(options: XrayBackendOptions): Promise<Xra
       bump(stats.byStatus, status);
       bump(stats.byEvent, entry.type === '-' ? 'invalid' : entry.type);
       const ms = (performance.now() - started).toFixed(1);
-      log([req.method ?? '-', printable(path), entry.type, status, `${ms}ms`, entry.credential, entry.note].filter((x) => x !== undefined).join(' '));
+      if (options.logRequests !== false) log([req.method ?? '-', printable(path), entry.type, status, `${ms}ms`, entry.credential, entry.note].filter((x) => x !== undefined).join(' '));
     }
   };
 
