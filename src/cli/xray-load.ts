@@ -43,7 +43,7 @@ export async function xrayLoad(flags: SimFlags & XrayLoadFlags, prepared: Prepar
   }
   const { connections, pipelining } = connectionsFor(parsed);
   const target = new XrayLoadTarget({
-    url: prepared.url, unixSocket: flags.unixSocket, dialect: prepared.dialect, secret: prepared.secret, headers: prepared.headers,
+    url: prepared.url, unixSocket: flags.unixSocket, tls: prepared.tls, dialect: prepared.dialect, secret: prepared.secret, headers: prepared.headers,
     timeoutSeconds: prepared.timeoutSeconds, kickOnDeny: prepared.kickOnDeny, base, credentials, ipsPerUser, maxConnections: connections, pipelining,
   }, flags.event);
   const drainMs = prepared.timeoutSeconds > 0 ? prepared.timeoutSeconds * 1000 + 500 : 5000;

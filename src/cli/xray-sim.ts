@@ -2,11 +2,12 @@
 import { randomInt } from 'node:crypto';
 import { isIP } from 'node:net';
 import { Command, Option } from 'commander';
-import { InputError } from '../errors.js';
+import { describeFsError, InputError } from '../errors.js';
 import { EVENT_TYPES, type ConnectionFacts, type Dialect, type EventType } from '../xray/dialect.js';
 import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
 import { newConnectionId, sendEvent, type EventExchange } from '../xray/client.js';
-import { GoTransport } from '../xray/transport.js';
+import { readFileSync } from 'node:fs';
+import { GoTransport, type TlsTrust } from '../xray/transport.js';
 import { parseGoUrl } from '../xray/wire/go-url.js';
 import { xrayCredential } from '../xray/credential.js';
 import { redactBody, redactHeaders, redactText, redactUrl } from '../xray/redact.js';
@@ -59,6 +60,8 @@ export interface SimFlags extends XrayLoadFlags {
   junit?: string;
   allowSkips?: boolean;
   showSecrets?: boolean;
+  cacert?: string;
+  insecure?: boolean;
   burst: number;
 }
 
@@ -74,7 +77,7 @@ export const XRAY_SIM_MODES: ModeTable = {
     { name: 'one-shot', switches: [] },
   ],
   flags: {
-    ...Object.fromEntries(['--url', '--unix-socket', '--dialect', '--header', '--secret-env', '--secret-file', '--secret', '--timeout', '--kick-on-deny', '--no-kick-on-deny', '--json'].map((f) => [f, 'all'])),
+    ...Object.fromEntries(['--url', '--unix-socket', '--cacert', '--insecure', '--dialect', '--header', '--secret-env', '--secret-file', '--secret', '--timeout', '--kick-on-deny', '--no-kick-on-deny', '--json'].map((f) => [f, 'all'])),
     '--show-secrets': only('one-shot'),
     ...Object.fromEntries(['--credential', '--source-ip', '--source-port', '--local-ip', '--local-port', '--inbound-tag', '--email', '--level', '--tx'].map((f) => [f, FACTS])),
     '--event': only('one-shot', 'load'),
@@ -91,6 +94,8 @@ export function xraySimCommand(): Command {
     .description('play Xray\'s VLESS inbound (ExtAuth) or Hysteria 2 against an auth backend and show what the proxy decides')
     .option('--url <url>', 'the backend URL the proxy POSTs to')
     .option('--unix-socket <path>', 'connect to the backend over this Unix socket (the URL still names host and path)')
+    .option('--cacert <file>', 'https: trust this CA (PEM) for the backend\'s certificate instead of the system roots')
+    .option('--insecure', 'https: do not verify the backend\'s certificate (a self-signed test backend; Xray itself always verifies)')
     .option('--dialect <name>', `field names and reply rules: ${Object.keys(DIALECTS).join(', ')}`, 'wiki')
     .addOption(new Option('--event <type>', 'the event to send').choices([...EVENT_TYPES]).default('authorization'))
     .option('--credential <uuid>', 'the VLESS UUID (or Xray text id; for hysteria2 the auth string)')
@@ -141,6 +146,8 @@ export interface PreparedEvent {
   headers: [string, string][];
   timeoutSeconds: number;
   kickOnDeny: boolean;
+  /** --cacert or --insecure, for an https backend. */
+  tls?: TlsTrust;
   notes: string[];
 }
 
@@ -173,7 +180,27 @@ export function prepareEvent(flags: SimFlags): PreparedEvent {
     notes.push(`${dialect.name} hard-codes a ${dialect.timeout.default} s timeout; using ${flags.timeout} s as asked`);
   }
   if (timeoutSeconds === 0) notes.push('--timeout 0: no timeout on authorization and heartbeat, as Xray does; a hung backend hangs this too');
-  return { url: flags.url, dialect, secret, headers, timeoutSeconds, kickOnDeny: flags.kickOnDeny ?? dialect.kickOnDenyDefault, notes };
+  const tls = tlsTrust(flags, url.protocol === 'https:', notes);
+  return { url: flags.url, dialect, secret, headers, timeoutSeconds, kickOnDeny: flags.kickOnDeny ?? dialect.kickOnDenyDefault, tls, notes };
+}
+
+/** --cacert FILE (a private CA) or --insecure (no verification), for an https:// backend only. */
+function tlsTrust(flags: SimFlags, https: boolean, notes: string[]): TlsTrust | undefined {
+  if (flags.cacert === undefined && !flags.insecure) return undefined;
+  if (!https) throw new InputError(`${flags.insecure ? '--insecure' : '--cacert'} is for an https:// --url`);
+  if (flags.cacert !== undefined && flags.insecure) throw new InputError('--cacert and --insecure exclude each other');
+  if (flags.insecure) {
+    notes.push('--insecure: the backend\'s certificate is not verified (Xray verifies it against the system roots and has no such option)');
+    return { rejectUnauthorized: false };
+  }
+  let ca: Buffer;
+  try {
+    ca = readFileSync(flags.cacert!);
+  } catch (error) {
+    throw new InputError(`--cacert ${flags.cacert}: ${describeFsError(error)}`);
+  }
+  if (!ca.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw new InputError(`--cacert ${flags.cacert}: not a PEM certificate`);
+  return { ca };
 }
 
 export function connectionFacts(flags: SimFlags, dialect: Dialect): { facts: ConnectionFacts; notes: string[] } {
@@ -333,7 +360,7 @@ async function runConformance(flags: SimFlags): Promise<number> {
   const url = parseGoUrl(prepared.url);
   const unreachable = await reachOrFail(redactUrl(prepared.url), flags.unixSocket ? { path: flags.unixSocket } : { host: url.hostname, port: url.port });
   if (unreachable !== undefined) return unreachable;
-  const transport = new GoTransport({ unixSocket: flags.unixSocket });
+  const transport = new GoTransport({ unixSocket: flags.unixSocket, tls: prepared.tls });
   const ctx: XraySuiteContext = { target: prepared, fixture, transport, burst: flags.burst };
   // The longest checks send 50 requests one after another, each allowed the proxy's timeout.
   const timeoutMs = prepared.timeoutSeconds > 0 ? (55 * prepared.timeoutSeconds + 10) * 1000 : 120_000;

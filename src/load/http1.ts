@@ -34,6 +34,8 @@ export interface Http1PoolOptions {
   connectTimeoutMs?: number;
   /** Replies larger than this end the connection (a load run must not buffer without bound). */
   maxReplyBytes?: number;
+  /** For https: a private CA, or no verification. */
+  tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
 }
 
 interface Pending {
@@ -188,8 +190,8 @@ export class Http1Pool {
     let socket: net.Socket;
     if (url.protocol === 'https:') {
       socket = this.options.unixSocket
-        ? tls.connect({ path: this.options.unixSocket, servername: host })
-        : tls.connect({ host, port, servername: net.isIP(host) ? undefined : host });
+        ? tls.connect({ path: this.options.unixSocket, servername: host, ...this.options.tls })
+        : tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ...this.options.tls });
     } else {
       socket = this.options.unixSocket ? net.connect({ path: this.options.unixSocket }) : net.connect({ host, port });
     }

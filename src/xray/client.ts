@@ -14,7 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { buildEventBody, type ConnectionFacts, type Dialect, type EventType } from './dialect.js';
 import { failedRequestVerdict, readReply, type Reply, type Verdict } from './contract.js';
-import { GoTransport, type GoResponse } from './transport.js';
+import { GoTransport, type GoResponse, type TlsTrust } from './transport.js';
 import { asksGzip, goHeader, goHeaderLines, GoRequestError, type GoRequest } from './wire/go-request.js';
 import { GoProtocolError, headerValue } from './wire/go-reply.js';
 import { FirstValueScanner, goUtf8Text } from './wire/go-json-stream.js';
@@ -39,6 +39,8 @@ export interface EventRequest {
   /** Reuse connections across events (a session, a suite); one is made and closed otherwise. */
   transport?: GoTransport;
   unixSocket?: string;
+  /** For a transport of its own: a private CA, or no verification (--cacert, --insecure). */
+  tls?: TlsTrust;
   now?: Date;
   /** Cancels the request (the connection ended, the check timed out). */
   signal?: AbortSignal;
@@ -104,7 +106,7 @@ export async function sendEvent(event: EventRequest): Promise<EventExchange> {
     if (error instanceof GoUrlError || error instanceof GoRequestError) return fail('network-error', error.message);
     throw error;
   }
-  const transport = event.transport ?? new GoTransport({ unixSocket: event.unixSocket });
+  const transport = event.transport ?? new GoTransport({ unixSocket: event.unixSocket, tls: event.tls });
   // Xray gives connect and disconnect 5 s when its timeout is 0 (docs/xray-extauth.md).
   const seconds = event.timeoutSeconds > 0 ? event.timeoutSeconds : event.type === 'connect' || event.type === 'disconnect' ? 5 : 0;
   const signal = abortSignal(seconds, event.signal);

@@ -12,7 +12,7 @@ import { readReply, type VerdictClass } from './contract.js';
 import { countUpAddresses } from '../ip.js';
 import { Http1Pool, type Http1Outcome, type Http1Reply } from '../load/http1.js';
 import type { LoadTarget } from '../load/target.js';
-import { GoTransport } from './transport.js';
+import { GoTransport, type TlsTrust } from './transport.js';
 import { goRequestBytes } from './wire/go-request.js';
 import { goUtf8Text } from './wire/go-json-stream.js';
 import { parseGoUrl, type GoUrl } from './wire/go-url.js';
@@ -21,6 +21,7 @@ export interface XrayLoadSettings {
   /** The URL as given: Go keeps its authority and path as written. */
   url: string;
   unixSocket?: string;
+  tls?: TlsTrust;
   dialect: Dialect;
   secret?: string;
   headers: [string, string][];
@@ -60,7 +61,7 @@ export class XrayLoadTarget implements LoadTarget<XrayOp> {
     this.addresses = countUpAddresses(settings.base.sourceIp, settings.ipsPerUser);
     this.goUrl = parseGoUrl(settings.url);
     this.pool = new Http1Pool({
-      url: new URL(settings.url), unixSocket: settings.unixSocket, maxConnections: settings.maxConnections,
+      url: new URL(settings.url), unixSocket: settings.unixSocket, tls: settings.tls, maxConnections: settings.maxConnections,
       pipelining: settings.pipelining, timeoutMs: settings.timeoutSeconds * 1000, maxReplyBytes: HARD_READ_CAP,
     });
   }
@@ -108,7 +109,7 @@ export class XrayLoadTarget implements LoadTarget<XrayOp> {
 
   /** Goes on from a redirect the way Go's client would, and returns the final verdict's class. */
   private async followRedirect(type: EventType, facts: ConnectionFacts, redirectedBy: { status: number; location: string }): Promise<VerdictClass> {
-    this.redirectTransport ??= new GoTransport({ unixSocket: this.settings.unixSocket });
+    this.redirectTransport ??= new GoTransport({ unixSocket: this.settings.unixSocket, tls: this.settings.tls });
     const exchange = await sendEvent({ ...this.settings, type, facts, transport: this.redirectTransport, redirectedBy });
     return exchange.verdict.class;
   }

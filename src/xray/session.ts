@@ -8,12 +8,13 @@
  */
 import { performance } from 'node:perf_hooks';
 import { newConnectionId, sendEvent, type EventExchange } from './client.js';
-import { GoTransport } from './transport.js';
+import { GoTransport, type TlsTrust } from './transport.js';
 import type { ConnectionFacts, Dialect, EventType } from './dialect.js';
 
 export interface SessionOptions {
   url: string;
   unixSocket?: string;
+  tls?: TlsTrust;
   dialect: Dialect;
   secret?: string;
   headers?: readonly [string, string][];
@@ -79,7 +80,7 @@ export async function runSessions(options: SessionOptions): Promise<SessionRepor
     timeline.push(entry);
     options.onEvent?.(entry);
   };
-  const transport = new GoTransport({ unixSocket: options.unixSocket });
+  const transport = new GoTransport({ unixSocket: options.unixSocket, tls: options.tls });
   const outcomes: boolean[] = [];
   try {
     await Promise.all(

@@ -25,10 +25,15 @@ export interface GoResponse extends ReplyHead {
   release(): void;
 }
 
+/** Trust anchors instead of the system's (a private CA), or no verification at all. */
+export interface TlsTrust {
+  ca?: string | Buffer;
+  rejectUnauthorized?: boolean;
+}
+
 export interface GoTransportOptions {
   unixSocket?: string;
-  /** Trust anchors instead of the system's (a private CA), or no verification at all. */
-  tls?: { ca?: string | Buffer; rejectUnauthorized?: boolean };
+  tls?: TlsTrust;
 }
 
 interface Conn {
