@@ -7,6 +7,7 @@ import { HTTP_TOKEN } from '../text.js';
 import { parseOnly } from '../conformance/runner.js';
 import { capnpCapabilities, capnpSuite, parseCapnpFixture, type CapnpFixture, type CapnpSuiteContext } from '../capnp/suite.js';
 import { redactHeaderPairs } from '../redact.js';
+import { checkFixtureSchema } from '../fixture-schema.js';
 import { CONFORMANCE_FLAGS, listSuite, reachOrFail, runSuiteCli } from './conformance.js';
 import { withModes, type ModeTable } from './modes.js';
 import { AuthServiceClient, CallError } from '../capnp/client.js';
@@ -189,7 +190,9 @@ async function capnpConformance(flags: CheckFlags): Promise<number> {
     } catch (error) {
       throw new InputError(`--fixture ${flags.fixture}: ${describeFsError(error)}`);
     }
-    fixture = parseCapnpFixture(parseJsonText(text, flags.fixture), flags.fixture);
+    const value = parseJsonText(text, flags.fixture);
+    checkFixtureSchema(value, 'capnp-conformance', flags.fixture);
+    fixture = parseCapnpFixture(value, flags.fixture);
   } else {
     log('note: no --fixture: the checks that need requests with known decisions are skipped, and the run cannot pass (--allow-skips to accept that)');
   }

@@ -148,11 +148,20 @@ export function stopRequested(signal?: AbortSignal): Promise<void> {
 
 /** `N` or `N-M` milliseconds. */
 export function parseLatency(text: string): [number, number] {
+  const refuse = (): never => {
+    throw new InputError(`--latency-ms: expected N or N-M milliseconds with N <= M (or durations, 5ms-1s), got "${text}"`);
+  };
   const [low = '', high, extra] = text.split('-');
-  if (extra !== undefined) throw new InputError(`--latency-ms: expected N or N-M (milliseconds, or durations like 5ms-20ms), got "${text}"`);
-  const min = parseTime(low, '--latency-ms', 'ms', { max: 10_000_000 });
-  const max = high === undefined ? min : parseTime(high, '--latency-ms', 'ms', { max: 10_000_000 });
-  if (max < min) throw new InputError(`--latency-ms: expected N-M with N <= M, got "${text}"`);
+  if (extra !== undefined) refuse();
+  let min: number;
+  let max: number;
+  try {
+    min = parseTime(low, '--latency-ms', 'ms', { max: 10_000_000 });
+    max = high === undefined ? min : parseTime(high, '--latency-ms', 'ms', { max: 10_000_000 });
+  } catch {
+    return refuse();
+  }
+  if (max < min) refuse();
   return [min, max];
 }
 

@@ -4,6 +4,7 @@
  * Errors name the file, the entry and the field, never a credential.
  */
 import { readFileSync } from 'node:fs';
+import { checkFixtureSchema } from '../fixture-schema.js';
 import { describeFsError, InputError } from '../errors.js';
 import { parseJsonText } from '../json.js';
 import { isUuid } from './credential.js';
@@ -41,7 +42,9 @@ export function loadFixture(path: string, uuids: boolean): XrayFixture {
   } catch (error) {
     throw new InputError(`--fixture ${path}: ${describeFsError(error)}`);
   }
-  return parseFixture(parseJsonText(text, path), path, uuids);
+  const value = parseJsonText(text, path);
+  checkFixtureSchema(value, 'xray-conformance', path);
+  return parseFixture(value, path, uuids);
 }
 
 export function parseFixture(value: unknown, label: string, uuids: boolean): XrayFixture {

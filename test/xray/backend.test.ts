@@ -747,7 +747,7 @@ describe('authkit xray-backend (command)', () => {
       [['--listen', '127.0.0.1:0', '--users', USERS, '--error-rate', '1.5'], /^--error-rate: expected a share from 0 to 1/],
       [['--listen', '127.0.0.1:0', '--users', USERS, '--error-rate', '0.6', '--garbage-rate', '0.6'], /^--error-rate and --garbage-rate add up to more than 1$/],
       [['--listen', '127.0.0.1:0', '--users', USERS, '--latency-ms', 'slow'], /^--latency-ms: expected N or N-M/],
-      [['--listen', '127.0.0.1:0', '--users', USERS, '--session-idle', '0'], /^--session-idle: expected seconds/],
+      [['--listen', '127.0.0.1:0', '--users', USERS, '--session-idle', '0'], /^--session-idle: expected a duration like 500ms, 2s or 1m \(a bare number is seconds\)/],
       [['--listen', '127.0.0.1:0', '--users', USERS, '--secret-env', 'AUTHKIT_TEST_NO_SUCH_VAR'], /^--secret-env: environment variable AUTHKIT_TEST_NO_SUCH_VAR is not set or empty$/],
       [['--listen', '127.0.0.1:0', '--users', USERS, '--header', 'nocolon'], /^--header: expected 'Name: value'/],
       [['--listen', '127.0.0.1:0', '--users', longIds], /long-ids\.json:3: "credential" must be a UUID/],
