@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { startXrayBackend, type XrayBackend } from '../xray/backend/server.js';
@@ -57,6 +57,11 @@ export interface DemoOptions {
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = join(ROOT, 'bin', 'authkit.js');
 const FIXTURES = join(ROOT, 'fixtures');
+
+/** A file of the package as a path from its root (fixtures/...): what a reader of the clone can run. */
+function fromPackageRoot(arg: string): string {
+  return arg.startsWith(ROOT.endsWith(sep) ? ROOT : ROOT + sep) ? relative(ROOT, arg) : arg;
+}
 const ALLOWED = '550e8400-e29b-41d4-a716-446655440000';
 const DISABLED = 'e727d208-859c-41ff-bddc-91e22c3ae6bd';
 const SECRET = 'demo-secret';
@@ -100,7 +105,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     } catch (error) {
       verdict = { ok: false, detail: `unexpected output (${(error as Error).message}); exit ${ran.code}: ${ran.stderr.trim().split('\n').pop() ?? ''}` };
     }
-    const done: DemoStep = { part, name, ...verdict, command: `authkit ${args.map(quote).join(' ')}`, seconds: Math.round((performance.now() - t0) / 100) / 10 };
+    const done: DemoStep = { part, name, ...verdict, command: `authkit ${args.map(fromPackageRoot).map(quote).join(' ')}`, seconds: Math.round((performance.now() - t0) / 100) / 10 };
     report.steps.push(done);
     if (!done.ok) report.ok = false;
     options.onStep?.(done);

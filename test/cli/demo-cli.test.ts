@@ -20,6 +20,11 @@ describe('authkit demo', () => {
     expect(report.steps.filter((s) => !s.ok)).toEqual([]);
     expect(new Set(report.steps.map((s) => s.part))).toEqual(new Set(['xray', 'capnp', 'snell']));
     expect(report.steps.map((s) => s.name)).toEqual(expect.arrayContaining(['conformance suite', '2-second load run', 'trial authentication against 10,000 users']));
+    // The commands shown name the package's files from its root, never this machine's path.
+    const commands = (report.steps as unknown as { command: string }[]).map((s) => s.command).join('\n');
+    expect(commands).toContain('--fixture fixtures/capnp-serve/conformance.json');
+    expect(commands).toContain('--users fixtures/snell/users-10k.csv');
+    expect(commands).not.toContain(process.cwd());
     expect(demoDirs()).toEqual(before);
     expect(demoProcesses()).toEqual([]);
   }, 90_000);
