@@ -18,7 +18,9 @@ export function parseTime(text: string, flag: string, unit: TimeUnit, range: { m
   const max = range.max ?? (unit === 's' ? 86_400 : 86_400_000);
   const value = match ? (Number(match[1]) * MS_PER[match[2] ?? unit]!) / MS_PER[unit]! : NaN;
   if (!(value >= min && value <= max)) {
-    throw new InputError(`${flag}: expected a duration like 500ms, 2s or 1m (a bare number is ${unit === 's' ? 'seconds' : 'milliseconds'}) from ${format(min, unit)} to ${format(max, unit)}, got "${text}"`);
+    // A flag with no real upper bound (a load run's --duration) says only what it takes.
+    const bounds = max < Number.MAX_SAFE_INTEGER ? ` from ${format(min, unit)} to ${format(max, unit)}` : '';
+    throw new InputError(`${flag}: expected a duration like 500ms, 2s or 1m (a bare number is ${unit === 's' ? 'seconds' : 'milliseconds'})${bounds}, got "${text}"`);
   }
   return value;
 }

@@ -6,9 +6,9 @@
  */
 import { createHash } from 'node:crypto';
 import { watch, watchFile, unwatchFile, type FSWatcher, type Stats } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { describeFsError } from './errors.js';
+import { FileReadError, readBoundedFile } from './files.js';
 
 /** What every snapshot watcher takes beside its snapshot: where to log, and its timing. */
 export interface WatchSettings {
@@ -18,6 +18,8 @@ export interface WatchSettings {
   pollMs?: number;
   /** Wait this long after a change before reading, so a file written in pieces is read whole; default 50. */
   debounceMs?: number;
+  /** A reload larger than this is refused (the last good snapshot stays); default 1 GiB. */
+  maxBytes?: number;
 }
 
 export interface SnapshotWatcherOptions<T> extends WatchSettings {
@@ -50,7 +52,8 @@ export function watchSnapshotFile<T>(path: string, options: SnapshotWatcherOptio
   let current = options.current;
   let digest = options.digest;
   let badDigest: string | undefined;
-  let missing = false;
+  /** Why the file could not be read last time: logged once per reason. */
+  let unreadable: string | undefined;
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
@@ -60,13 +63,15 @@ export function watchSnapshotFile<T>(path: string, options: SnapshotWatcherOptio
   const reload = async (): Promise<void> => {
     let bytes: Buffer;
     try {
-      bytes = await readFile(path);
+      // Regular files only, bounded: a FIFO or /dev/zero in its place is refused, never read.
+      bytes = await readBoundedFile(path, { maxBytes: options.maxBytes });
     } catch (error) {
-      if (!closed && !missing) options.log(`${options.what} ${path}: cannot read it (${describeFsError(error)}); ${keeping()}`);
-      missing = true;
+      const why = error instanceof FileReadError ? error.why : describeFsError(error);
+      if (!closed && unreadable !== why) options.log(`${options.what} ${path}: cannot read it (${why}); ${keeping()}`);
+      unreadable = why;
       return;
     }
-    missing = false;
+    unreadable = undefined;
     const next = sha256(bytes);
     if (closed || next === badDigest) return;
     if (next === digest) {
@@ -121,7 +126,8 @@ export function watchSnapshotFile<T>(path: string, options: SnapshotWatcherOptio
     dirWatcher = undefined; // polling still works
   }
   const onStat = (now: Stats, before: Stats): void => {
-    if (now.mtimeMs !== before.mtimeMs || now.size !== before.size || now.ino !== before.ino) schedule();
+    // ctime too: a chmod that makes an unreadable file readable changes nothing else.
+    if (now.mtimeMs !== before.mtimeMs || now.ctimeMs !== before.ctimeMs || now.size !== before.size || now.ino !== before.ino) schedule();
   };
   watchFile(path, { persistent: false, interval: options.pollMs ?? 1000 }, onStat);
 

@@ -25,3 +25,12 @@ export function thrownBy<E extends Error>(type: new (...args: never[]) => E, fn:
   }
   throw new Error(`expected ${type.name}, nothing was thrown`);
 }
+
+/** Waits until `condition` holds, polling every 20 ms, for at most `ms` (then throws). */
+export async function eventually(condition: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`not true within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

@@ -17,7 +17,7 @@
  * for pass. Messages name the file, the rule and the field, and never quote a value (a header's
  * value may be a token).
  */
-import { readFile } from 'node:fs/promises';
+import { FileReadError, readBoundedFile } from '../files.js';
 import { BlockList, isIP } from 'node:net';
 import { sha256, watchSnapshotFile, type SnapshotWatcher, type WatchSettings } from '../watch.js';
 import { hasControlBytes, HTTP_TOKEN } from '../text.js';
@@ -129,9 +129,9 @@ function clientIpMatches(m: ClientIpMatch, clientIp: string): boolean {
 export async function loadRulesFile(path: string): Promise<RuleSet> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    bytes = await readBoundedFile(path);
   } catch (error) {
-    throw new InputError(`rules file ${path}: ${describeFsError(error)}`);
+    throw new InputError(`rules file ${path}: ${error instanceof FileReadError ? error.why : describeFsError(error)}`);
   }
   return parseRules(bytes, path);
 }

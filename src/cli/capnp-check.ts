@@ -1,6 +1,5 @@
 /** `authkit capnp-check`: call a Proksi external_auth service as Proksi does, and show what Proksi would do. */
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { describeFsError, InputError } from '../errors.js';
 import { parseJsonText } from '../json.js';
 import { HTTP_TOKEN } from '../text.js';
@@ -17,7 +16,7 @@ import type { AuthDecision } from '../capnp/schema.js';
 import { LOAD_FLAGS, addLoadOptions, parseLoadFlags, runLoadCli, type LoadFlags } from './load.js';
 import { CapnpLoadTarget } from '../capnp/load.js';
 import type { AuthRequest } from '../capnp/schema.js';
-import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, stdoutColors, timeParser } from './io.js';
+import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, stdoutColors, timeParser, readBinaryFile } from './io.js';
 
 interface CheckFlags extends LoadFlags {
   connections: number;
@@ -184,13 +183,7 @@ async function capnpConformance(flags: CheckFlags): Promise<number> {
   if (flags.socket === undefined) throw new InputError('--socket PATH is required (the service\'s Unix socket)');
   let fixture: CapnpFixture | undefined;
   if (flags.fixture !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(flags.fixture, 'utf8');
-    } catch (error) {
-      throw new InputError(`--fixture ${flags.fixture}: ${describeFsError(error)}`);
-    }
-    const value = parseJsonText(text, flags.fixture);
+    const value = parseJsonText(readBinaryFile(flags.fixture, '--fixture').toString('utf8'), flags.fixture);
     checkFixtureSchema(value, 'capnp-conformance', flags.fixture);
     fixture = parseCapnpFixture(value, flags.fixture);
   } else {

@@ -1,5 +1,5 @@
 /** What every subcommand shares: exit codes, colours, secrets, files and flag parsers. */
-import { readFileSync } from 'node:fs';
+import { FileReadError, readBoundedFileSync, type ReadLimits } from '../files.js';
 import { Chalk, type ChalkInstance } from 'chalk';
 import { InvalidArgumentError } from 'commander';
 import { parseTime, type TimeUnit } from '../duration.js';
@@ -28,11 +28,12 @@ export function log(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-export function readBinaryFile(path: string, what: string): Buffer {
+/** A file named by a flag: regular, bounded (the one loader), errors naming the flag. */
+export function readBinaryFile(path: string, what: string, limits: ReadLimits = {}): Buffer {
   try {
-    return readFileSync(path);
+    return readBoundedFileSync(path, limits);
   } catch (error) {
-    throw new InputError(`${what} ${path}: ${describeFsError(error)}`);
+    throw new InputError(`${what} ${path}: ${error instanceof FileReadError ? error.why : describeFsError(error)}`);
   }
 }
 

@@ -1,5 +1,4 @@
 /** `authkit report merge A.hlog B.hlog ...`: one report from the histogram logs of several generators. */
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { describeFsError, InputError } from '../errors.js';
 import { percentileCurve } from '../load/histogram.js';
@@ -8,7 +7,7 @@ import { evaluateThresholds, parseThreshold } from '../load/thresholds.js';
 import { mergeHlogs } from '../report/hlog.js';
 import { renderLoadHtml } from '../report/load-html.js';
 import { renderLoadText } from '../report/load-text.js';
-import { exitsWith, out, stdoutColors } from './io.js';
+import { exitsWith, out, stdoutColors, readBinaryFile } from './io.js';
 import { loadExitCode, writeReport } from './load.js';
 
 interface MergeFlags {
@@ -34,11 +33,7 @@ export function reportCommand(): Command {
 async function merge(files: string[], flags: MergeFlags): Promise<number> {
   const thresholds = flags.threshold.map(parseThreshold);
   const logs = files.map((name) => {
-    try {
-      return { name, text: readFileSync(name, 'utf8') };
-    } catch (error) {
-      throw new InputError(`${name}: ${describeFsError(error)}`);
-    }
+    return { name, text: readBinaryFile(name, 'log').toString('utf8') };
   });
   // The same log twice (the same file, or a copy) would count one generator's requests twice.
   const seen = new Map<string, string>();

@@ -9,6 +9,7 @@ import type { ObfsChoice } from '../snell/obfs.js';
 import { parseHex } from '../bytes.js';
 import { InputError } from '../errors.js';
 import { withModes, type ModeTable } from './modes.js';
+import { parseByteSize, type ReadLimits } from '../files.js';
 import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readBinaryFile, stdoutColors, timeParser } from './io.js';
 import { isIP } from 'node:net';
 
@@ -24,6 +25,12 @@ interface AuthFlags {
   legacy: boolean;
   json?: boolean;
   kdf?: string;
+  maxFileSize?: string;
+}
+
+/** --max-file-size as the one file loader's cap. */
+function fileLimits(flags: { maxFileSize?: string }): ReadLimits {
+  return { maxBytes: flags.maxFileSize === undefined ? undefined : parseByteSize(flags.maxFileSize, '--max-file-size'), capFlag: '--max-file-size' };
 }
 
 /** Which flag belongs to which input (a flag for another input is exit 2); bytes: --blob or --in. */
@@ -34,7 +41,7 @@ export const SNELL_AUTH_MODES: ModeTable = {
     { name: 'bytes', switches: [] },
   ],
   flags: {
-    ...Object.fromEntries(['--users', '--obfs', '--no-legacy', '--json', '--kdf', '--captures', '--pcap'].map((f) => [f, 'all'])),
+    ...Object.fromEntries(['--users', '--obfs', '--no-legacy', '--json', '--kdf', '--captures', '--pcap', '--max-file-size'].map((f) => [f, 'all'])),
     '--port': ['pcap'],
     ...Object.fromEntries(['--blob', '--in', '--source-ip'].map((f) => [f, ['bytes']])),
   },
@@ -55,6 +62,7 @@ export function snellAuthCommand(): Command {
     .option('--no-legacy', 'do not look for legacy v1-v3 streams on a miss')
     .option('--json', 'one JSON line per capture on stdout')
     .option('--kdf <backend>', 'Argon2id backend: auto, native, node-crypto, wasm-simd, node-rs, wasm (or AUTHKIT_KDF)')
+    .option('--max-file-size <size>', 'refuse a users file, capture or pcap larger than this (default 1G; e.g. 4G, 512M)')
     .addHelpText('after', '\nExamples:\n  authkit snell-auth --users users.txt --blob 6c7e88d6...\n  authkit snell-auth --users users.txt --pcap node.pcap --port 8443 --json\n  authkit snell-auth bench --users 1000')
     .action(exitsWith(snellAuth));
   withModes(command, SNELL_AUTH_MODES);
@@ -79,10 +87,10 @@ function readCaptures(flags: AuthFlags): Capture[] {
   }
   if (flags.sourceIp !== undefined && isIP(flags.sourceIp) === 0) throw new InputError(`--source-ip: not an IP address: ${flags.sourceIp}`);
   if (flags.blob !== undefined) return [{ blob: parseHex(flags.blob, '--blob'), sourceIp: flags.sourceIp, source: 'blob' }];
-  if (flags.in !== undefined) return [{ blob: readBinaryFile(flags.in, '--in'), sourceIp: flags.sourceIp, source: flags.in }];
-  if (flags.captures !== undefined) return parseCapturesJsonl(readBinaryFile(flags.captures, '--captures').toString('utf8'), flags.captures);
+  if (flags.in !== undefined) return [{ blob: readBinaryFile(flags.in, '--in', fileLimits(flags)), sourceIp: flags.sourceIp, source: flags.in }];
+  if (flags.captures !== undefined) return parseCapturesJsonl(readBinaryFile(flags.captures, '--captures', fileLimits(flags)).toString('utf8'), flags.captures);
   if (flags.port === undefined) throw new InputError('--pcap needs --port N (the Snell server port)');
-  const { captures, withoutSyn } = capturesFromPcap(readBinaryFile(flags.pcap!, '--pcap'), flags.port, flags.pcap!);
+  const { captures, withoutSyn } = capturesFromPcap(readBinaryFile(flags.pcap!, '--pcap', fileLimits(flags)), flags.port, flags.pcap!);
   if (withoutSyn > 0) log(`note: ${withoutSyn} stream(s) left out: their SYN is not in the capture, so their first bytes may be mid-stream`);
   return captures;
 }
@@ -91,7 +99,7 @@ async function snellAuth(flags: AuthFlags): Promise<number> {
   // Checked here rather than by commander, which would also demand it of `snell-auth bench`.
   if (flags.users === undefined) throw new InputError('--users FILE is required');
   const captures = readCaptures(flags);
-  const { users, warnings } = await loadUsersFile(flags.users);
+  const { users, warnings } = await loadUsersFile(flags.users, fileLimits(flags));
   warnings.forEach((w) => log(`warning: ${w}`));
   const kdf = await selectKdf(flags.kdf === undefined ? undefined : parseKdfChoice(flags.kdf));
   const auth = await TrialAuthenticator.create(UserStore.fromUsers(users), { kdf, detectLegacy: flags.legacy });

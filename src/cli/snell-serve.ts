@@ -4,11 +4,10 @@ import { Command } from 'commander';
 import { parseKdfChoice, selectKdf } from '../snell/kdf.js';
 import { startSnellServer, type SnellServerStats } from '../snell/server.js';
 import { parseTargetPolicy } from '../snell/targets.js';
-import { loadUsersFile, parseUsers, UserStore } from '../snell/users.js';
+import { decodeUtf8, loadUsersFile, parseUsers, UserStore } from '../snell/users.js';
 import type { ObfsMode } from '../snell/obfs.js';
-import { sha256, watchSnapshotFile } from '../watch.js';
+import { watchSnapshotFile } from '../watch.js';
 import { cannotWrite, InputError } from '../errors.js';
-import { readFileSync } from 'node:fs';
 import { choiceOption, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stopRequested, timeParser } from './io.js';
 
 interface ServeFlags {
@@ -84,7 +83,7 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
     const parsed = await loadUsersFile(flags.users);
     parsed.warnings.forEach((w) => log(`warning: ${w}`));
     users = parsed.users;
-    digest = sha256(readFileSync(flags.users));
+    digest = parsed.digest;
   }
   const server = await startSnellServer({
     host: listen[1]!.replace(/^\[|\]$/g, ''), port: Number(listen[2]), users, psk, obfs: flags.obfs, udp: flags.udp ?? false, quic: flags.quic ?? false, targets,
@@ -93,7 +92,8 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
   const watcher = flags.users === undefined ? undefined : watchSnapshotFile(flags.users, {
     what: 'users file', noun: 'users', current: users!, digest, count: (u) => u.length,
     parse: (bytes) => {
-      const parsed = parseUsers(bytes.toString('utf8'), flags.users!);
+      // The same strict decoding as at start: a bad byte is refused with its line, never U+FFFD.
+      const parsed = parseUsers(decodeUtf8(bytes, flags.users!), flags.users!);
       return { snapshot: parsed.users, warnings: parsed.warnings };
     },
     onReload: (next) => server.replaceUsers(UserStore.fromUsers(next)),

@@ -6,7 +6,6 @@ import { describeFsError, InputError } from '../errors.js';
 import { EVENT_TYPES, type ConnectionFacts, type Dialect, type EventType } from '../xray/dialect.js';
 import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
 import { newConnectionId, sendEvent, type EventExchange } from '../xray/client.js';
-import { readFileSync } from 'node:fs';
 import { GoTransport, type TlsTrust } from '../xray/transport.js';
 import { parseGoUrl } from '../xray/wire/go-url.js';
 import { xrayCredential } from '../xray/credential.js';
@@ -21,7 +20,7 @@ import { extAuthSuite, inapplicableWithout, targetCapabilities } from '../xray/s
 import { hysteriaSuite } from '../xray/suite-hysteria.js';
 import type { XraySuiteContext } from '../xray/suite-context.js';
 
-import { EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, parseHeader, parseSeconds, readSecret, secondsOption, stdoutColors, timeParser } from './io.js';
+import { EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, parseHeader, parseSeconds, readSecret, secondsOption, stdoutColors, timeParser, readBinaryFile } from './io.js';
 import { addLoadOptions, LOAD_FLAGS } from './load.js';
 import { withModes, type ModeTable } from './modes.js';
 import { CONFORMANCE_FLAGS } from './conformance.js';
@@ -193,12 +192,7 @@ function tlsTrust(flags: SimFlags, https: boolean, notes: string[]): TlsTrust | 
     notes.push('--insecure: the backend\'s certificate is not verified (Xray verifies it against the system roots and has no such option)');
     return { rejectUnauthorized: false };
   }
-  let ca: Buffer;
-  try {
-    ca = readFileSync(flags.cacert!);
-  } catch (error) {
-    throw new InputError(`--cacert ${flags.cacert}: ${describeFsError(error)}`);
-  }
+  const ca = readBinaryFile(flags.cacert!, '--cacert');
   if (!ca.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw new InputError(`--cacert ${flags.cacert}: not a PEM certificate`);
   return { ca };
 }

@@ -3,7 +3,8 @@
  * a JSON array of {"name","psk"}, JSON Lines, CSV with a `name,psk` header, and `name:psk` lines
  * (split at the first colon, so a PSK may contain colons).
  */
-import { readFile } from 'node:fs/promises';
+import { FileReadError, readBoundedFile, type ReadLimits } from '../files.js';
+import { sha256 } from '../watch.js';
 import { describeFsError, InputError } from '../errors.js';
 import { arrayElementLines, parseJsonText } from '../json.js';
 
@@ -84,7 +85,8 @@ export function parseUsers(text: string, label: string): ParsedUsers {
  * Strict UTF-8: a PSK is its UTF-8 bytes, so a file with invalid bytes cannot be read as the
  * client's PSK strings. Replacing them (as a lenient decoder would) would test other keys.
  */
-function decodeUtf8(bytes: Buffer, label: string): string {
+/** Strict UTF-8: the same at start and on reload, a bad byte named by its line. */
+export function decodeUtf8(bytes: Buffer, label: string): string {
   try {
     return strictUtf8.decode(bytes);
   } catch {
@@ -105,14 +107,14 @@ function decodeUtf8(bytes: Buffer, label: string): string {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-export async function loadUsersFile(path: string): Promise<ParsedUsers> {
+export async function loadUsersFile(path: string, limits: ReadLimits = {}): Promise<ParsedUsers & { digest: string }> {
   let bytes: Buffer;
   try {
-    bytes = await readFile(path);
+    bytes = await readBoundedFile(path, limits);
   } catch (error) {
-    throw new InputError(`users file ${path}: ${describeFsError(error)}`);
+    throw new InputError(`users file ${path}: ${error instanceof FileReadError ? error.why : describeFsError(error)}`);
   }
-  return parseUsers(decodeUtf8(bytes, path), path);
+  return { ...parseUsers(decodeUtf8(bytes, path), path), digest: sha256(bytes) };
 }
 
 function checkedUser(value: unknown, where: string): SnellUser {

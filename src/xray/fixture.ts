@@ -3,7 +3,7 @@
  * be allowed and denied, optional session-limit and quota users, and how to revoke a user.
  * Errors name the file, the entry and the field, never a credential.
  */
-import { readFileSync } from 'node:fs';
+import { FileReadError, readBoundedFileSync } from '../files.js';
 import { checkFixtureSchema } from '../fixture-schema.js';
 import { describeFsError, InputError } from '../errors.js';
 import { parseJsonText } from '../json.js';
@@ -38,9 +38,9 @@ export interface XrayFixture {
 export function loadFixture(path: string, uuids: boolean): XrayFixture {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readBoundedFileSync(path).toString('utf8');
   } catch (error) {
-    throw new InputError(`--fixture ${path}: ${describeFsError(error)}`);
+    throw new InputError(`--fixture ${path}: ${error instanceof FileReadError ? error.why : describeFsError(error)}`);
   }
   const value = parseJsonText(text, path);
   checkFixtureSchema(value, 'xray-conformance', path);

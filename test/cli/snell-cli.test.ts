@@ -103,14 +103,14 @@ describe('authkit snell-gen', () => {
     [['--psk', 'x', '--host', 'a', '--port', '1', '--version', '2', '--padding-style', 'random'], /--padding-style is v4\/v5 only/],
     [['--psk', 'x', '--host', 'a', '--port', '1', '--padding', '00', '--padding-style', 'random'], /--padding gives the bytes; --padding-style fills a length/],
     [['--psk', 'x', '--host', 'a', '--port', '1', '--padding-style', 'zeros'], /--padding-style.*expected one of opensnell, random/],
-    [['--psk', 'x', '--quic', '--version', '5', '--host', 'a', '--port', '443', '--inner', '00', '--padding-style', 'random'], /takes no --padding-style/],
+    [['--psk', 'x', '--quic', '--version', '5', '--host', 'a', '--port', '443', '--inner', '00', '--padding-style', 'random'], /--padding-style belongs to users and frame modes; this is a quic run/],
     [['--psk', 'x', '--port', '1'], /needs --host and --port/],
     [['--psk', 'x', '--psk-env', 'HOME', '--host', 'a', '--port', '1'], /give the psk once/],
     [['--psk-env', 'AUTHKIT_NOT_SET', '--host', 'a', '--port', '1'], /AUTHKIT_NOT_SET is not set/],
     [['--psk', 'x', '--host', 'a', '--port', '70000'], /--port.*expected an integer from 0 to 65535/],
     [['--psk', 'x', '--quic', '--host', '', '--port', '443', '--inner', '00'], /--host: 0 bytes, expected 1 to 255/],
     [['--psk', 'x', '--quic', '--host', 'a', '--port', '443', '--inner', '00'.repeat(17000)], /--inner: 17000 bytes, at most 16376/],
-    [['--psk', 'x', '--quic', '--host', 'a', '--port', '443', '--inner', '00', '--early', '00'], /takes no --early/],
+    [['--psk', 'x', '--quic', '--host', 'a', '--port', '443', '--inner', '00', '--early', '00'], /--early belongs to users and frame modes; this is a quic run/],
     [['--psk', 'x', '--quic', '--version', '4', '--host', 'a', '--port', '443', '--inner', '00'], /--version must be 5/],
   ])('rejects bad input %j with one line and exit 2', async (args, message) => {
     const result = await runCli(['snell-gen', ...args]);
@@ -197,7 +197,7 @@ describe('authkit snell-auth', () => {
   it.each([
     ['odd-length --blob', ['--blob', 'abc'], /--blob: odd number of hex digits \(3\)/],
     ['non-hex --blob', ['--blob', 'zz'], /--blob: not hex/],
-    ['--port without --pcap', ['--blob', '00', '--port', '1'], /--port only applies to --pcap/],
+    ['--port without --pcap', ['--blob', '00', '--port', '1'], /--port belongs to pcap mode; this is a bytes run/],
     ['a pcap that is not a pcap', ['--pcap', fixture('users.txt'), '--port', '1'], /users\.txt: not a pcap file/],
     ['no capture', [], /give exactly one capture/],
     ['a missing --in file', ['--in', '/nonexistent/x'], /--in \/nonexistent\/x: no such file/],
@@ -267,4 +267,20 @@ describe('authkit snell-auth', () => {
     expect(row).toMatchObject({ kdf: 'wasm-simd', users: 20, cold: { path: 'parallel' }, cacheHit: { trials: 1 } });
     expect(row.cold.userTrialsPerSec).toBeGreaterThan(0);
   }, 30_000);
+});
+
+describe('snell-auth reads only regular files, bounded', () => {
+  it('--users /dev/zero is one line and exit 2 at once, not an endless read', async () => {
+    const { runMain } = await import('./run.js');
+    const result = await runMain(['snell-auth', '--users', '/dev/zero', '--blob', '00']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('authkit: users file /dev/zero: a device, not a regular file\n');
+  });
+
+  it('--max-file-size refuses a larger users file, naming the flag', async () => {
+    const { runMain } = await import('./run.js');
+    const result = await runMain(['snell-auth', '--users', 'fixtures/snell/users-10k.csv', '--blob', '00', '--max-file-size', '1k']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/over the 1024-byte limit \(--max-file-size\)/);
+  });
 });

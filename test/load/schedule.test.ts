@@ -10,7 +10,7 @@ describe('durations and stages', () => {
     expect(parseDuration('2m', 'x')).toBe(120_000);
     expect(parseDuration('1h', 'x')).toBe(3_600_000);
     expect(parseDuration('1.5', 'x')).toBe(1500);
-    expect(thrownBy(InputError, () => parseDuration('10 sec', '--duration')).message).toBe('--duration: expected a duration like 500ms, 10s, 2m or 1h, got "10 sec"');
+    expect(thrownBy(InputError, () => parseDuration('10 sec', '--duration')).message).toBe('--duration: expected a duration like 500ms, 2s or 1m (a bare number is seconds), got "10 sec"');
   });
 
   it('reads stages, and a bad one names its part', () => {

@@ -7,7 +7,7 @@
  * Messages name the file and the line an entry starts on, never a credential: a VLESS UUID or a
  * Hysteria auth string is the user's secret.
  */
-import { readFile } from 'node:fs/promises';
+import { FileReadError, readBoundedFile } from '../../files.js';
 import { sha256, watchSnapshotFile, type SnapshotWatcher, type WatchSettings } from '../../watch.js';
 import { describeFsError, InputError } from '../../errors.js';
 import { arrayElementLines, parseJsonText } from '../../json.js';
@@ -117,9 +117,9 @@ export async function loadXrayUsers(path: string, kind: CredentialKind): Promise
 
 async function readUsersBytes(path: string): Promise<Buffer> {
   try {
-    return await readFile(path);
+    return await readBoundedFile(path);
   } catch (error) {
-    throw new InputError(`users file ${path}: ${describeFsError(error)}`);
+    throw new InputError(`users file ${error instanceof FileReadError ? `${path}: ${error.why}` : `${path}: ${describeFsError(error)}`}`);
   }
 }
 

@@ -1,0 +1,113 @@
+/**
+ * The one way authkit reads a file it is given (users, rules, fixtures, captures, pcap, logs,
+ * certificates), at start and on every reload: regular files only, up to a size cap, without
+ * blocking. A FIFO would block a plain read forever and /dev/zero would never end; both are one
+ * clear error instead, and a reload that meets one keeps the last good snapshot.
+ */
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { describeFsError, InputError } from './errors.js';
+
+/** 1 GiB: far above any real users file (1,000,000 users are ~60 MB), far below what hurts. */
+export const DEFAULT_MAX_FILE_BYTES = 1 << 30;
+
+export interface ReadLimits {
+  /** Bytes at most; default DEFAULT_MAX_FILE_BYTES. */
+  maxBytes?: number;
+  /** The flag that raises the cap, named in the error (e.g. --max-file-size). */
+  capFlag?: string;
+}
+
+/** Why a file cannot be read; the message names the path, `why` does not. */
+export class FileReadError extends InputError {
+  constructor(readonly path: string, readonly why: string) {
+    super(`${path}: ${why}`);
+  }
+}
+
+// O_NONBLOCK: opening a FIFO for reading must not wait for a writer.
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK;
+const CHUNK = 1 << 20;
+
+function kindOf(stats: Stats): string | undefined {
+  if (stats.isFile()) return undefined;
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isDirectory()) return 'a directory';
+  if (stats.isCharacterDevice() || stats.isBlockDevice()) return 'a device';
+  if (stats.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+function refuse(path: string, why: string): never {
+  throw new FileReadError(path, why);
+}
+
+function checkStats(path: string, stats: Stats, limits: ReadLimits): number {
+  const kind = kindOf(stats);
+  if (kind) refuse(path, `${kind}, not a regular file`);
+  const max = limits.maxBytes ?? DEFAULT_MAX_FILE_BYTES;
+  if (stats.size > max) refuse(path, `${stats.size} bytes, over the ${max}-byte limit${limits.capFlag ? ` (${limits.capFlag})` : ''}`);
+  return max;
+}
+
+/** The whole file, asynchronously (a reload never holds the event loop). */
+export async function readBoundedFile(path: string, limits: ReadLimits = {}): Promise<Buffer> {
+  let handle;
+  try {
+    handle = await open(path, OPEN_FLAGS);
+  } catch (error) {
+    return refuse(path, describeFsError(error));
+  }
+  try {
+    const max = checkStats(path, await handle.stat(), limits);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buffer = Buffer.allocUnsafe(CHUNK);
+      const { bytesRead } = await handle.read(buffer, 0, CHUNK, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      // A file that grows while it is read is held to the same cap.
+      if (total > max) refuse(path, `over the ${max}-byte limit${limits.capFlag ? ` (${limits.capFlag})` : ''}`);
+      chunks.push(buffer.subarray(0, bytesRead));
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The same, synchronously, for the one-shot commands. */
+export function readBoundedFileSync(path: string, limits: ReadLimits = {}): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, OPEN_FLAGS);
+  } catch (error) {
+    return refuse(path, describeFsError(error));
+  }
+  try {
+    const max = checkStats(path, fstatSync(fd), limits);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const buffer = Buffer.allocUnsafe(CHUNK);
+      const bytesRead = readSync(fd, buffer, 0, CHUNK, null);
+      if (bytesRead === 0) break;
+      total += bytesRead;
+      if (total > max) refuse(path, `over the ${max}-byte limit${limits.capFlag ? ` (${limits.capFlag})` : ''}`);
+      chunks.push(buffer.subarray(0, bytesRead));
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** `text` as a byte count: 1048576, 512k, 64M, 1G (binary units). */
+export function parseByteSize(text: string, flag: string): number {
+  const match = /^\s*(\d+)\s*([kKmMgG]i?[bB]?)?\s*$/.exec(text);
+  const unit = match?.[2]?.[0]?.toLowerCase();
+  const value = match ? Number(match[1]) * (unit === 'k' ? 1 << 10 : unit === 'm' ? 1 << 20 : unit === 'g' ? 1 << 30 : 1) : NaN;
+  if (!(value >= 1 && Number.isSafeInteger(value))) throw new InputError(`${flag}: expected a size like 1048576, 512k, 64M or 1G, got "${text}"`);
+  return value;
+}
