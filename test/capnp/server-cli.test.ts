@@ -85,7 +85,7 @@ describe('authkit capnp-serve: flags', () => {
     expect(await usageError(['--socket', socketPath()])).toBe('--rules FILE is required (see fixtures/capnp-serve/rules.json)');
     expect(await usageError(['--socket', socketPath(), '--rules', RULES, '--mode', '999'])).toBe('--mode: expected octal permissions such as 660 or 0600, got "999"');
     expect(await usageError(['--socket', socketPath(), '--rules', RULES, '--mode', 'rw'])).toBe('--mode: expected octal permissions such as 660 or 0600, got "rw"');
-    expect(await usageError(['--socket', socketPath(), '--rules', RULES, '--latency-ms', '50-10'])).toBe('--latency-ms: expected N or N-M milliseconds with N <= M, got "50-10"');
+    expect(await usageError(['--socket', socketPath(), '--rules', RULES, '--latency-ms', '50-10'])).toBe('--latency-ms: expected N or N-M milliseconds with N <= M (or durations, 5ms-1s), got "50-10"');
     expect(await usageError(['--socket', socketPath(), '--rules', RULES, '--error-rate', '1.5'])).toBe('--error-rate: expected a share from 0 to 1 (0.05 = 5 %), got "1.5"');
     expect(await usageError(['--socket', socketPath(), '--rules', RULES, '--latency', '5'])).toMatch(/^commander: error: unknown option '--latency'/);
   });

@@ -120,7 +120,7 @@ describe.skipIf(!available)('the TS client against the C++ server', async () => 
     expect(result.code).toBe(0);
     const json = JSON.parse(result.stdout);
     expect(json.decision).toEqual({ action: 'pass', statusCode: 0, upstreamValue: 'user=alice', redirectLocation: '', responseBody: '' });
-    expect(json.proksi.headers).toEqual([['Host', 'example.com'], ['authorization', 'Bearer good'], ['x-proksi-auth-context', 'user=alice']]);
+    expect(json.proksi.headers).toEqual([['Host', 'example.com'], ['authorization', 'Bearer <redacted>'], ['x-proksi-auth-context', 'user=alice']]);
     const fail = await runCli(['capnp-check', '--socket', path, '--header', 'x-delay-ms: 2000', '--timeout-ms', '100', '--json']);
     expect(fail.code).toBe(1);
     expect(JSON.parse(fail.stdout)).toMatchObject({ decision: null, proksi: { outcome: 'blocked', status: 403 }, error: { kind: 'timeout' } });
