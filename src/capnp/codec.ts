@@ -54,6 +54,12 @@ export class FrameReader {
     return this.length;
   }
 
+  /** Drops whatever is buffered (the connection is gone or refused). */
+  clear(): void {
+    this.chunks = [];
+    this.length = 0;
+  }
+
   /** The first `n` buffered bytes, without consuming them (copied only if they span chunks). */
   private peek(n: number): Uint8Array {
     const first = this.chunks[0]!;

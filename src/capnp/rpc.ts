@@ -61,8 +61,12 @@ function readTarget(s: StructReader | undefined): MessageTarget {
   throw new DecodeError('rpc Call', 0, `unknown target kind ${which}`);
 }
 
-export function readRpcMessage(segments: readonly Uint8Array[]): RpcMessage {
-  const root = new MessageReader(segments).root();
+/**
+ * Reads one RPC message. `traversalWords` bounds the words the reader may visit, the message's
+ * header and the Call's params (read later, through `content`) together; past it a read throws.
+ */
+export function readRpcMessage(segments: readonly Uint8Array[], traversalWords?: number): RpcMessage {
+  const root = new MessageReader(segments, traversalWords).root();
   const which = root.u16(0);
   switch (which) {
     case MESSAGE.bootstrap:

@@ -7,6 +7,10 @@
  * does not cancel: the Return is still sent and the answer forgotten once both happened. Release
  * is ignored (the one export lives as long as the connection), Abort closes the connection, and
  * any other message, or bytes that are not RPC, get an Abort and the connection closed.
+ *
+ * What peers can make it hold is bounded: answers per connection (maxAnswers, Bootstraps
+ * included), bytes in partially received frames across all connections (maxPartialBytes), and the
+ * words read per message (traversalWords). Past the first two the connection is aborted.
  */
 import { existsSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
@@ -22,8 +26,21 @@ import { CHECK_METHOD_ID, DECISION_ACTIONS, EXTERNAL_AUTH_INTERFACE_ID, readAuth
 
 /** As the C++ library names the interface in its "not implemented" exceptions. */
 const INTERFACE_NAME = 'external_auth.capnp:ExternalAuthService';
-/** Answers (calls not yet both returned and finished) a connection may hold before it is aborted. */
+/**
+ * Answers (Bootstraps and Calls not yet both returned and finished) a connection may hold before
+ * it is aborted.
+ */
 export const DEFAULT_MAX_ANSWERS = 65_536;
+/** Bytes all connections together may hold in frames not yet completely received. */
+export const DEFAULT_MAX_PARTIAL_BYTES = 256 * 1024 * 1024;
+/**
+ * Words (8 bytes) the reader may visit in one message, the Call's params included: 512 Ki words,
+ * 4 MiB. A check() request from Proksi carries at most one HTTP request head, which pingora caps at
+ * 1 MiB (MAX_HEADER_SIZE) and 256 headers for HTTP/1.1; with the host a second time and a few words
+ * per header that is at most about 2 MiB, so 4 MiB leaves twice that. C++'s default (8 Mi words,
+ * 64 MiB) is sized for any message of any schema; this service only ever reads check().
+ */
+export const DEFAULT_SERVE_TRAVERSAL_WORDS = 512 * 1024;
 
 export interface AuthServerOptions {
   socketPath: string;
@@ -36,8 +53,15 @@ export interface AuthServerOptions {
   logCalls?: boolean;
   /** A frame larger than this aborts the connection; default (and at most) 64 MiB, C++'s limit. */
   maxFrameBytes?: number;
-  /** Outstanding answers per connection before it is aborted; default 65536. */
+  /** Outstanding answers (Bootstraps and Calls) per connection before it is aborted; default 65536. */
   maxAnswers?: number;
+  /**
+   * Bytes held in partially received frames across all connections; a connection whose partial
+   * frame would pass it is aborted. Default 256 MiB.
+   */
+  maxPartialBytes?: number;
+  /** Traversal limit per message in words (8 bytes); default 512 Ki words (4 MiB). */
+  traversalWords?: number;
 }
 
 export interface AuthServerStats {
@@ -48,8 +72,18 @@ export interface AuthServerStats {
   decisions: Record<'pass' | 'block' | 'redirect' | 'other', number>;
   /** Calls answered with an exception Return (handler errors and unimplemented interface or method). */
   exceptions: number;
-  /** Connections this side aborted (garbage, oversized frames, protocol errors). */
+  /** Connections this side aborted (garbage, oversized frames, protocol errors, limits). */
   aborted: number;
+  /** Of those, aborted for holding more than maxAnswers answers. */
+  abortedMaxAnswers: number;
+  /** Of those, aborted because their partial frame would have passed maxPartialBytes. */
+  abortedMaxPartialBytes: number;
+  /** Answers held now, all connections together. */
+  answersHeld: number;
+  /** Bytes held now in partially received frames, all connections together. */
+  partialBytes: number;
+  /** The most bytes partial frames held at once, measured after each chunk was accepted or refused. */
+  partialBytesPeak: number;
 }
 
 export interface AuthServer {
@@ -79,11 +113,17 @@ export async function startAuthServer(options: AuthServerOptions): Promise<AuthS
   if (!Number.isInteger(mode) || mode < 0 || mode > 0o777) throw new InputError('socket mode: expected permission bits from 000 to 777');
   const maxFrameBytes = Math.min(options.maxFrameBytes ?? MAX_FRAME_BYTES, MAX_FRAME_BYTES);
   const path = options.socketPath;
-  const stats: AuthServerStats = { connections: 0, connectionsTotal: 0, decisions: { pass: 0, block: 0, redirect: 0, other: 0 }, exceptions: 0, aborted: 0 };
+  const maxAnswers = positiveInteger(options.maxAnswers, DEFAULT_MAX_ANSWERS, 'maxAnswers');
+  const maxPartialBytes = positiveInteger(options.maxPartialBytes, DEFAULT_MAX_PARTIAL_BYTES, 'maxPartialBytes');
+  const traversalWords = positiveInteger(options.traversalWords, DEFAULT_SERVE_TRAVERSAL_WORDS, 'traversalWords');
+  const stats: AuthServerStats = {
+    connections: 0, connectionsTotal: 0, decisions: { pass: 0, block: 0, redirect: 0, other: 0 }, exceptions: 0, aborted: 0,
+    abortedMaxAnswers: 0, abortedMaxPartialBytes: 0, answersHeld: 0, partialBytes: 0, partialBytesPeak: 0,
+  };
   const connections = new Set<Connection>();
   const log = options.log ?? (() => {});
   const settings: ConnectionSettings = {
-    decide: options.decide, log, logCall: options.logCalls === false || options.log === undefined ? undefined : log, maxFrameBytes, maxAnswers: options.maxAnswers ?? DEFAULT_MAX_ANSWERS, stats,
+    decide: options.decide, log, logCall: options.logCalls === false || options.log === undefined ? undefined : log, maxFrameBytes, maxAnswers, maxPartialBytes, traversalWords, stats,
   };
 
   checkSocketPath(path, 'socket');
@@ -116,7 +156,11 @@ export async function startAuthServer(options: AuthServerOptions): Promise<AuthS
   let closing: Promise<void> | undefined;
   return {
     path,
-    stats: () => structuredClone(stats),
+    stats: () => {
+      let answersHeld = 0;
+      for (const connection of connections) answersHeld += connection.answersHeld;
+      return { ...structuredClone(stats), answersHeld };
+    },
     close() {
       closing ??= new Promise<void>((resolve) => {
         // Node removes the socket file once the listening handle is closed.
@@ -135,6 +179,9 @@ interface ConnectionSettings {
   logCall: ((line: string) => void) | undefined;
   maxFrameBytes: number;
   maxAnswers: number;
+  /** Shared by all connections, counted in stats.partialBytes. */
+  maxPartialBytes: number;
+  traversalWords: number;
   stats: AuthServerStats;
 }
 
@@ -150,6 +197,8 @@ class Connection {
   private unanswered = 0;
   /** Size of the frame being handled. */
   private frameBytes = 0;
+  /** This connection's share of stats.partialBytes: what its FrameReader holds. */
+  private partialBytes = 0;
 
   constructor(
     private readonly socket: net.Socket,
@@ -160,12 +209,26 @@ class Connection {
     socket.on('error', () => {}); // 'close' follows
     socket.once('close', () => {
       this.closed = true;
+      this.release();
     });
+  }
+
+  get answersHeld(): number {
+    return this.answers.size;
   }
 
   destroy(): void {
     this.closed = true;
+    this.release();
     this.socket.destroy();
+  }
+
+  /** Gives back what this connection holds: its partial frame and its answers. */
+  private release(): void {
+    this.frames.clear();
+    this.settings.stats.partialBytes -= this.partialBytes;
+    this.partialBytes = 0;
+    this.answers.clear();
   }
 
   private receive(chunk: Buffer): void {
@@ -177,6 +240,15 @@ class Connection {
       return this.abort('failed', `not a Cap'n Proto frame: ${(error as Error).message}`);
     }
     if (this.frames.buffered > this.settings.maxFrameBytes) return this.abort('failed', `a frame larger than ${this.settings.maxFrameBytes} bytes`);
+    const { stats, maxPartialBytes } = this.settings;
+    const grew = this.frames.buffered > this.partialBytes;
+    stats.partialBytes += this.frames.buffered - this.partialBytes;
+    this.partialBytes = this.frames.buffered;
+    if (grew && stats.partialBytes > maxPartialBytes) {
+      stats.abortedMaxPartialBytes++;
+      return this.abort('overloaded', `partial frames of all connections would hold more than ${maxPartialBytes} bytes (the cap on bytes held in frames not yet complete)`);
+    }
+    if (stats.partialBytes > stats.partialBytesPeak) stats.partialBytesPeak = stats.partialBytes;
     // Replies decided at once to several calls of one chunk leave in one write.
     const batch = frames.length > 1;
     if (batch) this.socket.cork();
@@ -193,7 +265,7 @@ class Connection {
       this.frameBytes = segments.reduce((sum, s) => sum + s.length, 0);
       let message: RpcMessage;
       try {
-        message = readRpcMessage(segments);
+        message = readRpcMessage(segments, this.settings.traversalWords);
       } catch (error) {
         return this.abort('failed', `not an RPC message: ${(error as Error).message}`);
       }
@@ -209,6 +281,7 @@ class Connection {
     switch (message.type) {
       case 'bootstrap':
         if (this.answers.has(message.questionId)) return this.abort('failed', `questionId ${message.questionId} is already in use`);
+        if (this.answers.size >= this.settings.maxAnswers) return this.tooManyAnswers();
         this.answers.set(message.questionId, { bootstrap: true, returned: true, finished: false });
         this.exported = true;
         this.send(encodeBootstrapReturn(message.questionId, 0));
@@ -236,10 +309,15 @@ class Connection {
     }
   }
 
+  private tooManyAnswers(): void {
+    this.settings.stats.abortedMaxAnswers++;
+    this.abort('overloaded', `more than ${this.settings.maxAnswers} answers outstanding on one connection (Bootstraps and Calls held until returned and finished)`);
+  }
+
   private call(message: Extract<RpcMessage, { type: 'call' }>): void {
     const { questionId } = message;
     if (this.answers.has(questionId)) return this.abort('failed', `questionId ${questionId} is already in use`);
-    if (this.answers.size >= this.settings.maxAnswers) return this.abort('overloaded', `more than ${this.settings.maxAnswers} calls outstanding on one connection`);
+    if (this.answers.size >= this.settings.maxAnswers) return this.tooManyAnswers();
     const target = message.target;
     if ('importedCap' in target) {
       if (target.importedCap !== 0 || !this.exported) return this.abort('failed', 'Message target is not a current export ID.');
@@ -346,11 +424,17 @@ class Connection {
     this.settings.log(`conn ${this.id}: aborted: ${clean(reason)}`);
     this.socket.write(encodeAbort({ type, reason }));
     this.closed = true;
-    this.answers.clear();
+    this.release();
     this.socket.end();
     // A peer that never reads must not keep the socket half-open.
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
+}
+
+function positiveInteger(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isSafeInteger(value) || value < 1) throw new InputError(`${name}: expected a positive integer, got ${value}`);
+  return value;
 }
 
 /** The request of a check() call; a null params or request struct reads as the default (empty) request. */

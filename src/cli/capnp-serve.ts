@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { decideByRules, loadRulesFile, watchRules, type RuleSet } from '../capnp/rules.js';
-import { startAuthServer, type AuthServer } from '../capnp/server.js';
+import { DEFAULT_MAX_ANSWERS, DEFAULT_MAX_PARTIAL_BYTES, DEFAULT_SERVE_TRAVERSAL_WORDS, startAuthServer, type AuthServer } from '../capnp/server.js';
 import type { AuthDecision, AuthRequest } from '../capnp/schema.js';
 import { EXIT_OK, exitsWith, log, parseLatency, parseRate, stopRequested } from './io.js';
 
@@ -13,6 +13,9 @@ export interface ServeFlags {
   errorRate?: string;
   mode: string;
   quiet?: boolean;
+  maxAnswers?: string;
+  maxPartialBytes?: string;
+  traversalLimit?: string;
 }
 
 /** For embedding and tests: where log lines go, and a signal that stops the service like SIGINT does. */
@@ -34,6 +37,9 @@ export function capnpServeCommand(hooks: ServeHooks = {}): Command {
     .option('--error-rate <p>', 'answer this share (0..1) of calls with an exception Return')
     .option('--mode <octal>', 'the socket file\'s permissions', '660')
     .option('--quiet', 'no log line per call (only start, reloads and aborted connections)')
+    .option('--max-answers <n>', `answers one connection may hold (Bootstraps and Calls, each until returned and finished); past it the connection is aborted (default ${DEFAULT_MAX_ANSWERS})`)
+    .option('--max-partial-bytes <bytes>', `bytes all connections together may hold in frames not yet complete, e.g. 268435456 or 256MiB; a connection that would pass it is aborted (default 256MiB)`)
+    .option('--traversal-limit <words>', `words (8 bytes each) the reader may visit in one message, the check() params included; past it a Call gets an exception Return (default ${DEFAULT_SERVE_TRAVERSAL_WORDS} words = 4 MiB)`)
     .addHelpText(
       'after',
       '\nExample:\n  authkit capnp-serve --socket /tmp/auth.sock --rules fixtures/capnp-serve/rules.json' +
@@ -48,15 +54,44 @@ export interface ServeFaults {
   errorRate?: number;
 }
 
+export interface ServeLimits {
+  maxAnswers: number;
+  maxPartialBytes: number;
+  traversalWords: number;
+}
+
 /** The flags checked, or an InputError naming the flag. */
-export function serveOptions(flags: ServeFlags): { socket: string; rules: string; mode: number; faults: ServeFaults } {
+export function serveOptions(flags: ServeFlags): { socket: string; rules: string; mode: number; faults: ServeFaults; limits: ServeLimits } {
   if (flags.socket === undefined) throw new InputError('--socket PATH is required (the Unix socket to listen on)');
   if (flags.rules === undefined) throw new InputError('--rules FILE is required (see fixtures/capnp-serve/rules.json)');
   if (!/^0?[0-7]{3}$/.test(flags.mode)) throw new InputError(`--mode: expected octal permissions such as 660 or 0600, got "${flags.mode.slice(0, 20)}"`);
   const faults: ServeFaults = {};
   if (flags.latencyMs !== undefined) faults.latencyMs = parseLatency(flags.latencyMs);
   if (flags.errorRate !== undefined) faults.errorRate = parseRate(flags.errorRate, '--error-rate');
-  return { socket: flags.socket, rules: flags.rules, mode: parseInt(flags.mode, 8), faults };
+  const limits: ServeLimits = {
+    maxAnswers: flags.maxAnswers === undefined ? DEFAULT_MAX_ANSWERS : count(flags.maxAnswers, '--max-answers', 2 ** 32, 'answers'),
+    maxPartialBytes: flags.maxPartialBytes === undefined ? DEFAULT_MAX_PARTIAL_BYTES : bytes(flags.maxPartialBytes, '--max-partial-bytes'),
+    traversalWords: flags.traversalLimit === undefined ? DEFAULT_SERVE_TRAVERSAL_WORDS : count(flags.traversalLimit, '--traversal-limit', 2 ** 32, 'words (8 bytes each)'),
+  };
+  return { socket: flags.socket, rules: flags.rules, mode: parseInt(flags.mode, 8), faults, limits };
+}
+
+/** A whole number from 1 to `max`. */
+function count(text: string, flag: string, max: number, unit: string): number {
+  const value = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || value < 1 || value > max) throw new InputError(`${flag}: expected a number of ${unit} from 1 to ${max}, got "${text.slice(0, 20)}"`);
+  return value;
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gib: 1024 ** 3 };
+
+/** Bytes: a whole number, optionally with KiB, MiB or GiB (K, M, G: the same, powers of 1024). */
+function bytes(text: string, flag: string): number {
+  const match = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = match ? BYTE_UNITS[match[2]!.toLowerCase()] : undefined;
+  const value = match && unit ? Number(match[1]) * unit : NaN;
+  if (!(value >= 1 && value <= 2 ** 50)) throw new InputError(`${flag}: expected bytes from 1 to 1024TiB, such as 268435456 or 256MiB, got "${text.slice(0, 20)}"`);
+  return value;
 }
 
 /** Decides by the current rules, after the injected latency; an injected error is a rejection (an exception Return). */
@@ -91,6 +126,7 @@ async function capnpServe(flags: ServeFlags, hooks: ServeHooks): Promise<number>
     decide: faultyDecider(() => rules, options.faults),
     log: say,
     logCalls: !flags.quiet,
+    ...options.limits,
   });
   const watcher = watchRules(options.rules, {
     current: rules,

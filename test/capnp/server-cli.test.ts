@@ -1,6 +1,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
 import { CommanderError } from 'commander';
 import { ROOT } from '../helpers.js';
@@ -9,7 +10,9 @@ import { AuthServiceClient, CallError } from '../../src/capnp/client.js';
 import { parseRules } from '../../src/capnp/rules.js';
 import type { AuthServer } from '../../src/capnp/server.js';
 import type { AuthRequest } from '../../src/capnp/schema.js';
-import { capnpServeCommand, faultyDecider, serveOptions, type ServeHooks } from '../../src/cli/capnp-serve.js';
+import { capnpServeCommand, faultyDecider, serveOptions, type ServeFlags, type ServeHooks } from '../../src/cli/capnp-serve.js';
+import { FrameReader } from '../../src/capnp/codec.js';
+import { encodeBootstrap, readRpcMessage, type RpcMessage } from '../../src/capnp/rpc.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authkit-capnp-serve-cli-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -99,7 +102,30 @@ describe('authkit capnp-serve: flags', () => {
   });
 
   it('serveOptions: mode in octal, faults parsed', () => {
-    expect(serveOptions({ socket: 's', rules: 'r', mode: '0600', latencyMs: '5-10', errorRate: '0.25' })).toEqual({ socket: 's', rules: 'r', mode: 0o600, faults: { latencyMs: [5, 10], errorRate: 0.25 } });
+    expect(serveOptions({ socket: 's', rules: 'r', mode: '0600', latencyMs: '5-10', errorRate: '0.25' })).toEqual({
+      socket: 's', rules: 'r', mode: 0o600, faults: { latencyMs: [5, 10], errorRate: 0.25 }, limits: { maxAnswers: 65536, maxPartialBytes: 256 * 1024 * 1024, traversalWords: 512 * 1024 },
+    });
+  });
+
+  it('--max-answers, --max-partial-bytes (bytes, or KiB/MiB/GiB) and --traversal-limit (words)', async () => {
+    const limits = (extra: Partial<ServeFlags>): unknown => serveOptions({ socket: 's', rules: 'r', mode: '660', ...extra }).limits;
+    expect(limits({ maxAnswers: '100', maxPartialBytes: '1048576', traversalLimit: '4096' })).toEqual({ maxAnswers: 100, maxPartialBytes: 1048576, traversalWords: 4096 });
+    expect(limits({ maxPartialBytes: '64MiB' })).toMatchObject({ maxPartialBytes: 64 * 1024 * 1024 });
+    expect(limits({ maxPartialBytes: '512k' })).toMatchObject({ maxPartialBytes: 512 * 1024 });
+    expect(limits({ maxPartialBytes: '1GiB' })).toMatchObject({ maxPartialBytes: 1024 ** 3 });
+    const base = ['--socket', socketPath(), '--rules', RULES];
+    expect(await usageError([...base, '--max-answers', '0'])).toBe('--max-answers: expected a number of answers from 1 to 4294967296, got "0"');
+    expect(await usageError([...base, '--max-answers', 'lots'])).toBe('--max-answers: expected a number of answers from 1 to 4294967296, got "lots"');
+    expect(await usageError([...base, '--traversal-limit', '4MiB'])).toBe('--traversal-limit: expected a number of words (8 bytes each) from 1 to 4294967296, got "4MiB"');
+    expect(await usageError([...base, '--max-partial-bytes', '256MB'])).toBe('--max-partial-bytes: expected bytes from 1 to 1024TiB, such as 268435456 or 256MiB, got "256MB"');
+    expect(await usageError([...base, '--max-partial-bytes', '0'])).toBe('--max-partial-bytes: expected bytes from 1 to 1024TiB, such as 268435456 or 256MiB, got "0"');
+  });
+
+  it('--help names the three limits, their defaults and the traversal limit\'s unit', () => {
+    const help = capnpServeCommand().helpInformation().replace(/\s+/g, ' ');
+    expect(help).toMatch(/--max-answers <n> answers one connection may hold .*\(default 65536\)/);
+    expect(help).toMatch(/--max-partial-bytes <bytes> bytes all connections together .*\(default 256MiB\)/);
+    expect(help).toMatch(/--traversal-limit <words> words \(8 bytes each\) .*\(default 524288 words = 4 MiB\)/);
   });
 });
 
@@ -156,6 +182,27 @@ describe('authkit capnp-serve: running', () => {
     expect(latencyMs).toBeGreaterThanOrEqual(55);
   });
 
+  it('the three limits reach the server: a Bootstrap flood past --max-answers, a partial frame past --max-partial-bytes, params past --traversal-limit', async () => {
+    const { server, lines } = await serve(['--socket', socketPath(), '--rules', RULES, '--quiet', '--max-answers', '5', '--max-partial-bytes', '1MiB', '--traversal-limit', '1024']);
+    const client = await connect(server.path);
+    const big = await client.check(request({}, [['x-big', 'a'.repeat(64 * 1024)]]), { timeoutMs: 2000 }).catch((e: unknown) => e);
+    expect((big as CallError).message).toMatch(/^failed: cannot read the check\(\) params: .*traversal limit exceeded/);
+    expect((await client.check(request({ path: '/admin' }), { timeoutMs: 2000 })).decision.statusCode).toBe(403);
+
+    const flood = await exchange(server.path, [Buffer.concat(Array.from({ length: 10 }, (_, q) => encodeBootstrap(q)))]);
+    expect(flood.map((m) => m.type)).toEqual(['return', 'return', 'return', 'return', 'return', 'abort']);
+
+    const header = Buffer.alloc(8);
+    header.writeUInt32LE(0, 0);
+    header.writeUInt32LE((2 * 1024 * 1024) / 8, 4); // a 2 MiB segment announced, 1 MiB + 8 bytes of it sent
+    const partial = await exchange(server.path, [header, Buffer.alloc(1024 * 1024)]);
+    expect(partial).toMatchObject([{ type: 'abort', exception: { type: 'overloaded', reason: expect.stringMatching(/more than 1048576 bytes/) } }]);
+
+    expect((await client.check(request({ path: '/login' }), { timeoutMs: 2000 })).decision.action).toBe('redirect');
+    expect(server.stats()).toMatchObject({ aborted: 2, abortedMaxAnswers: 1, abortedMaxPartialBytes: 1, exceptions: 1, partialBytes: 0 });
+    expect(lines.filter((l) => / aborted: /.test(l))).toHaveLength(2);
+  });
+
   it('reloads the rules when the file changes and keeps the last good ones when it breaks', async () => {
     const rules = join(dir, 'live-rules.json');
     copyFileSync(RULES, rules);
@@ -178,6 +225,25 @@ describe('authkit capnp-serve: running', () => {
     expect(await statusOf('/admin')).toBe(404);
   });
 });
+
+/** Writes raw bytes; resolves with what came back once the server closed the connection (or after 5 s). */
+function exchange(path: string, bytes: Uint8Array[]): Promise<RpcMessage[]> {
+  return new Promise((resolve) => {
+    const socket = net.createConnection({ path });
+    const frames = new FrameReader();
+    const messages: RpcMessage[] = [];
+    const timer = setTimeout(() => socket.destroy(), 5000);
+    socket.on('connect', () => bytes.forEach((b) => socket.write(b)));
+    socket.on('data', (chunk) => {
+      for (const segments of frames.push(chunk)) messages.push(readRpcMessage(segments));
+    });
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(messages);
+    });
+  });
+}
 
 describe('faultyDecider', () => {
   const set = parseRules('{"rules": []}', 'r');

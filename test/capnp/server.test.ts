@@ -8,7 +8,7 @@ import { ROOT } from '../helpers.js';
 import { InputError } from '../../src/errors.js';
 import { AuthServiceClient, CallError } from '../../src/capnp/client.js';
 import { FrameReader, MessageBuilder } from '../../src/capnp/codec.js';
-import { encodeBootstrap, encodeCheckCall, readRpcMessage, type RpcMessage } from '../../src/capnp/rpc.js';
+import { encodeBootstrap, encodeCheckCall, encodeFinish, readRpcMessage, type RpcMessage } from '../../src/capnp/rpc.js';
 import { decideByRules, parseRules } from '../../src/capnp/rules.js';
 import { startAuthServer, type AuthServer, type AuthServerOptions } from '../../src/capnp/server.js';
 import type { AuthDecision, AuthRequest } from '../../src/capnp/schema.js';
@@ -286,7 +286,7 @@ describe('capnp-serve server: bounded answers and quiet logs', () => {
     const { messages, closed } = await rawExchange(server.path, calls);
     expect(closed).toBe(true);
     expect(messages.map((m) => m.type)).toEqual(['return', 'abort']);
-    expect(messages[1]).toMatchObject({ exception: { type: 'overloaded', reason: 'more than 3 calls outstanding on one connection' } });
+    expect(messages[1]).toMatchObject({ exception: { type: 'overloaded', reason: 'more than 3 answers outstanding on one connection (Bootstraps and Calls held until returned and finished)' } });
   });
 
   it('logCalls false: no line per call, but an aborted connection is still logged', async () => {
@@ -295,6 +295,155 @@ describe('capnp-serve server: bounded answers and quiet logs', () => {
     await decision(client, request());
     await rawExchange(server.path, [Buffer.from('garbage!')]);
     expect(server.lines).toEqual([expect.stringMatching(/^conn 2: aborted: not a Cap'n Proto frame: capnp frame: \d+ segments, at most 511 at offset 0$/)]);
+  });
+});
+
+/** A raw peer: writes what it is told, collects what comes back. */
+class RawPeer {
+  readonly messages: RpcMessage[] = [];
+  closed = false;
+  private readonly socket: net.Socket;
+  private readonly frames = new FrameReader();
+
+  constructor(path: string) {
+    this.socket = net.createConnection({ path });
+    sockets.push(this.socket);
+    this.socket.on('data', (chunk) => {
+      for (const segments of this.frames.push(chunk)) this.messages.push(readRpcMessage(segments));
+    });
+    this.socket.on('error', () => {}); // EPIPE once the server aborted us; 'close' follows
+    this.socket.on('close', () => {
+      this.closed = true;
+    });
+  }
+
+  write(bytes: Uint8Array): void {
+    if (!this.closed) this.socket.write(bytes);
+  }
+
+  count(type: RpcMessage['type']): number {
+    return this.messages.filter((m) => m.type === type).length;
+  }
+
+  get abort(): Extract<RpcMessage, { type: 'abort' }> | undefined {
+    return this.messages.find((m): m is Extract<RpcMessage, { type: 'abort' }> => m.type === 'abort');
+  }
+}
+
+/** A frame header announcing one segment of `bytes` bytes. */
+function frameHeader(bytes: number): Buffer {
+  const header = Buffer.alloc(8);
+  header.writeUInt32LE(0, 0);
+  header.writeUInt32LE(bytes / 8, 4);
+  return header;
+}
+
+const MiB = 1024 * 1024;
+
+describe('capnp-serve server: what a peer can make it hold is bounded', () => {
+  it('Bootstraps without Finish count against maxAnswers: a flood is aborted at the limit, a good client is answered all along', async () => {
+    const LIMIT = 200;
+    const BATCH = 50;
+    const server = await start({ maxAnswers: LIMIT });
+    const good = await connect(server);
+    expect(await decision(good, request({ path: '/login' }))).toMatchObject({ action: 'redirect' });
+    const flood = new RawPeer(server.path);
+    let sent = 0;
+    // Batches of Bootstraps never finished, up to twice the limit; between batches the good client is served.
+    for (let batch = 0; batch < (2 * LIMIT) / BATCH && !flood.closed; batch++) {
+      flood.write(Buffer.concat(Array.from({ length: BATCH }, () => encodeBootstrap(sent++))));
+      await waitFor(() => flood.closed || flood.count('return') >= Math.min(sent, LIMIT));
+      // The flood's answers, and at most one of the good client's whose Finish is on its way.
+      expect(server.stats().answersHeld).toBeLessThanOrEqual(LIMIT + 1);
+      expect(await decision(good, request({ path: '/admin' }))).toMatchObject({ statusCode: 403 });
+    }
+    await waitFor(() => flood.closed);
+    expect(sent).toBeGreaterThan(LIMIT);
+    expect(flood.count('return')).toBe(LIMIT);
+    expect(flood.messages).toHaveLength(LIMIT + 1);
+    expect(flood.abort?.exception).toEqual({ type: 'overloaded', reason: `more than ${LIMIT} answers outstanding on one connection (Bootstraps and Calls held until returned and finished)` });
+    expect(await decision(good, request({ path: '/login' }))).toMatchObject({ action: 'redirect' });
+    await waitFor(() => server.stats().answersHeld === 0); // the good client finished every answer; the flood's are gone
+    expect(server.stats()).toMatchObject({ aborted: 1, abortedMaxAnswers: 1, connections: 1 });
+    expect(server.lines.filter((l) => /aborted: more than 200 answers outstanding/.test(l))).toEqual([expect.stringMatching(/^conn 2: /)]);
+  });
+
+  it('Bootstraps that are finished free their answers: many more than maxAnswers on one connection are fine', async () => {
+    const server = await start({ maxAnswers: 4 });
+    const peer = new RawPeer(server.path);
+    for (let q = 0; q < 40; q++) {
+      peer.write(encodeBootstrap(q));
+      peer.write(encodeFinish(q, false));
+    }
+    await waitFor(() => peer.count('return') === 40 || peer.closed);
+    expect(peer.closed).toBe(false);
+    expect(peer.count('abort')).toBe(0);
+    await waitFor(() => server.stats().answersHeld === 0);
+  });
+
+  it('partial frames across all connections are capped: 20 peers sending large frames in pieces are aborted past maxPartialBytes, a good client is answered', async () => {
+    const CAP = 4 * MiB;
+    const PEERS = 20;
+    const FRAME = MiB; // each peer announces a 1 MiB segment and sends all of it but the last 8 bytes
+    const SENT = FRAME; // 8 header bytes + FRAME - 8 bytes of the segment: never complete
+    const PIECE = 128 * 1024;
+    const server = await start({ maxPartialBytes: CAP });
+    const good = await connect(server);
+    expect(await decision(good, request({ path: '/login' }))).toMatchObject({ action: 'redirect' });
+    const peers = Array.from({ length: PEERS }, () => new RawPeer(server.path));
+    for (const peer of peers) peer.write(frameHeader(FRAME));
+    for (let at = 8; at < SENT; at += PIECE) {
+      for (const peer of peers) peer.write(Buffer.alloc(Math.min(PIECE, SENT - at)));
+    }
+    // Settled: every peer is either aborted or fully held by the server.
+    await waitFor(() => {
+      const stats = server.stats();
+      return stats.partialBytes === (PEERS - stats.abortedMaxPartialBytes) * SENT && peers.filter((p) => p.abort).length === stats.abortedMaxPartialBytes;
+    }, 10_000);
+    const stats = server.stats();
+    expect(stats.abortedMaxPartialBytes).toBeGreaterThanOrEqual(PEERS - CAP / SENT);
+    expect(stats.abortedMaxPartialBytes).toBeLessThan(PEERS);
+    expect(stats.partialBytes).toBeLessThanOrEqual(CAP);
+    expect(stats.partialBytesPeak).toBeLessThanOrEqual(CAP);
+    expect(stats.aborted).toBe(stats.abortedMaxPartialBytes);
+    for (const peer of peers.filter((p) => p.abort)) {
+      expect(peer.messages).toHaveLength(1);
+      expect(peer.abort!.exception).toEqual({ type: 'overloaded', reason: `partial frames of all connections would hold more than ${CAP} bytes (the cap on bytes held in frames not yet complete)` });
+    }
+    // Logged once per aborted connection.
+    expect(server.lines.filter((l) => /aborted: partial frames of all connections/.test(l))).toHaveLength(stats.abortedMaxPartialBytes);
+    expect(await decision(good, request({ path: '/admin' }))).toMatchObject({ statusCode: 403 });
+    expect(good.closed).toBe(false);
+    // The peers still held give their bytes back when they go.
+    sockets.splice(0).forEach((s) => s.destroy());
+    await waitFor(() => server.stats().partialBytes === 0);
+  });
+
+  it('a Call whose params pass traversalWords gets the codec\'s refusal (an exception Return); the connection and the server go on', async () => {
+    const server = await start({ traversalWords: 1024 }); // 8 KiB
+    const client = await connect(server);
+    expect(await decision(client, request({ path: '/login' }))).toMatchObject({ action: 'redirect' });
+    const big = await failure(client.check(request({}, [['x-big', 'a'.repeat(64 * 1024)]]), { timeoutMs: 2000 }));
+    expect(big.kind).toBe('exception');
+    expect(big.message).toMatch(/^failed: cannot read the check\(\) params: .*traversal limit exceeded/);
+    expect(await decision(client, request({ path: '/admin' }))).toMatchObject({ statusCode: 403 });
+    const other = await connect(server);
+    expect(await decision(other, request({ path: '/login' }))).toMatchObject({ action: 'redirect' });
+    expect(server.stats()).toMatchObject({ exceptions: 1, aborted: 0, connections: 2 });
+  });
+
+  it('the default traversal limit (4 MiB) answers a request with a 1 MiB header, and refuses one with 5 MiB', async () => {
+    const server = await start();
+    const client = await connect(server);
+    expect(await decision(client, request({}, [['x-big', 'a'.repeat(MiB)]]))).toMatchObject({ statusCode: 401 });
+    const huge = await failure(client.check(request({}, [['x-big', 'a'.repeat(5 * MiB)]]), { timeoutMs: 5000 }));
+    expect(huge.message).toMatch(/traversal limit exceeded/);
+    expect(await decision(client, request({ path: '/admin' }))).toMatchObject({ statusCode: 403 });
+  });
+
+  it('limits that are not positive integers are refused', async () => {
+    await expect(startAuthServer({ socketPath: socketPath(), decide: () => rules.default, maxAnswers: 0 })).rejects.toThrow(new InputError('maxAnswers: expected a positive integer, got 0'));
+    await expect(startAuthServer({ socketPath: socketPath(), decide: () => rules.default, traversalWords: 1.5 })).rejects.toThrow(new InputError('traversalWords: expected a positive integer, got 1.5'));
   });
 });
 
