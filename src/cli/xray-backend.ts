@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { InputError } from '../errors.js';
 import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
 import { startXrayBackend, type XrayBackend, type XrayBackendOptions } from '../xray/backend/server.js';
+import { parseByteSize } from '../files.js';
 import { EXIT_OK, choiceOption, exitsWith, log, parseHeader, parseLatency, parseRate, parseSeconds, readSecret, stopRequested } from './io.js';
 
 export interface BackendFlags {
@@ -19,6 +20,8 @@ export interface BackendFlags {
   garbageRate?: string;
   sessionIdle?: string;
   quiet?: boolean;
+  bodyLimit?: string;
+  requestTimeout?: string;
 }
 
 /** For embedding and tests: where log lines go, and a signal that stops the backend like SIGINT does. */
@@ -45,6 +48,8 @@ export function xrayBackendCommand(hooks: BackendHooks = {}): Command {
     .option('--garbage-rate <p>', 'answer this share (0..1) of events with 200 and a broken body')
     .option('--session-idle <duration>', 'a session not heard from for this long (or 3 heartbeat intervals) expires: a duration like 2m, or seconds (default 90)')
     .option('--quiet', 'no log line per request (only start, reloads and notes)')
+    .option('--body-limit <size>', 'a request body larger than this is answered 413 and not read (default 1M)')
+    .option('--request-timeout <duration>', 'a request not received whole within this is dropped (default 30s; slowloris)')
     .addHelpText(
       'after',
       '\nExample:\n  authkit xray-backend --listen 127.0.0.1:8080 --users fixtures/xray/users.json --dialect src --secret-env EXTAUTH_SECRET' +
@@ -93,6 +98,8 @@ export function backendOptions(flags: BackendFlags): { options: Omit<XrayBackend
   if (flags.errorRate !== undefined) options.faults!.errorRate = parseRate(flags.errorRate, '--error-rate');
   if (flags.garbageRate !== undefined) options.faults!.garbageRate = parseRate(flags.garbageRate, '--garbage-rate');
   if ((options.faults!.errorRate ?? 0) + (options.faults!.garbageRate ?? 0) > 1) throw new InputError('--error-rate and --garbage-rate add up to more than 1');
+  if (flags.bodyLimit !== undefined) options.bodyLimit = parseByteSize(flags.bodyLimit, '--body-limit');
+  if (flags.requestTimeout !== undefined) options.requestTimeoutMs = parseSeconds(flags.requestTimeout, '--request-timeout', { min: 0.1, max: 3600 }) * 1000;
   if (flags.sessionIdle !== undefined) options.sessionIdleMs = parseSeconds(flags.sessionIdle, '--session-idle', { min: 0.001, max: 7 * 86400 }) * 1000;
   return { options, notes };
 }

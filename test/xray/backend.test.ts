@@ -720,7 +720,11 @@ describe('authkit xray-backend (command)', () => {
     }
     expect(parseLatency('50')).toEqual([50, 50]);
     expect(parseLatency('10-200')).toEqual([10, 200]);
+    expect(parseLatency('5ms-1s')).toEqual([5, 1000]);
     expect(inputError(() => parseLatency('200-10'))).toMatch(/^--latency-ms: expected N or N-M/);
+    // Every bound has a flag: the body limit and the request timeout too.
+    const { options } = backendOptions({ listen: '127.0.0.1:0', users: USERS, dialect: 'wiki', bodyLimit: '2k', requestTimeout: '5s' } as BackendFlags);
+    expect(options).toMatchObject({ bodyLimit: 2048, requestTimeoutMs: 5000 });
     expect(parseHeader('X-Token:  abc def ')).toEqual(['X-Token', 'abc def']);
     const message = inputError(() => parseHeader('no colon secret-value'));
     expect(message).toBe("--header: expected 'Name: value' with a non-empty name and value");
