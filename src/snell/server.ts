@@ -146,7 +146,8 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
     let psk: Uint8Array;
     const matched: MatchedKey = {};
     if (authenticator) {
-      // A client that leaves while it waits for a scan slot gives its place up.
+      // A connection closed while it waits for a scan slot (the idle timeout, a reset noticed)
+      // gives its place up. The socket is paused, so a client's FIN alone is not seen here.
       const gone = new AbortController();
       socket.once('close', () => gone.abort());
       const gate: ScanGate = () => limiter.acquire(gone.signal);
