@@ -19,7 +19,7 @@ export {
   type TrialPath,
   type TrialOptions,
 } from './snell/trial-auth.js';
-export { readPcapStreams, type CapturedStream } from './snell/pcap.js';
+export { readPcap, readPcapStreams, type CapturedStream, type PcapRead } from './snell/pcap.js';
 export { authenticateCapture, parseCapturesJsonl, capturesFromPcap, type Capture } from './snell/captures.js';
 
 // Xray ExtAuth and Hysteria 2 HTTP auth: play the proxy against a backend.

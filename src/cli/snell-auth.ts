@@ -90,7 +90,8 @@ function readCaptures(flags: AuthFlags): Capture[] {
   if (flags.in !== undefined) return [{ blob: readBinaryFile(flags.in, '--in', fileLimits(flags)), sourceIp: flags.sourceIp, source: flags.in }];
   if (flags.captures !== undefined) return parseCapturesJsonl(readBinaryFile(flags.captures, '--captures', fileLimits(flags)).toString('utf8'), flags.captures);
   if (flags.port === undefined) throw new InputError('--pcap needs --port N (the Snell server port)');
-  const { captures, withoutSyn } = capturesFromPcap(readBinaryFile(flags.pcap!, '--pcap', fileLimits(flags)), flags.port, flags.pcap!);
+  const { captures, withoutSyn, truncated } = capturesFromPcap(readBinaryFile(flags.pcap!, '--pcap', fileLimits(flags)), flags.port, flags.pcap!);
+  if (truncated) log(`warning: ${truncated}`);
   if (withoutSyn > 0) log(`note: ${withoutSyn} stream(s) left out: their SYN is not in the capture, so their first bytes may be mid-stream`);
   return captures;
 }

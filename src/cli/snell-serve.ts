@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { parseKdfChoice, selectKdf } from '../snell/kdf.js';
 import { startSnellServer, type SnellServerStats } from '../snell/server.js';
+import { defaultAuthQueue, defaultMaxPendingAuth } from '../snell/auth-limiter.js';
 import { parseTargetPolicy } from '../snell/targets.js';
 import { decodeUtf8, loadUsersFile, parseUsers, UserStore } from '../snell/users.js';
 import type { ObfsMode } from '../snell/obfs.js';
@@ -24,6 +25,8 @@ interface ServeFlags {
   authorizeUrl?: string;
   idleTimeout: number;
   ipCache: boolean;
+  maxPendingAuth?: number;
+  authQueue?: number;
   ipv6: boolean;
   statsJson?: string;
   quiet?: boolean;
@@ -52,6 +55,8 @@ export function snellServeCommand(hooks: SnellServeHooks = {}): Command {
     .option('--authorize-url <url>', 'before each CONNECT, POST {"user","remote","target"} here; a non-2xx answer refuses it')
     .option('--no-ipv6', 'dial targets over IPv4 only, as OpenSnell with ipv6 = false (its refusals then read "dial tcp4 ...")')
     .option('--no-ip-cache', 'no client-IP cache: every connection is trial-authenticated from scratch (to measure the cold path)')
+    .option('--max-pending-auth <n>', `trial authentications (scans past the IP cache) running at once (default ${defaultMaxPendingAuth()}: 2 per core)`, integerOption(1, 100_000))
+    .option('--auth-queue <n>', `connections waiting for a scan; past it they are closed as busy (default ${defaultAuthQueue()}: 16 per core)`, integerOption(0, 1_000_000))
     .option('--idle-timeout <duration>', 'close connections idle this long: a duration like 5m, or seconds', timeParser('s', 1, 86_400), 300)
     .option('--stats-json <file>', 'write per-user totals here on exit')
     .option('--quiet', 'no line per connection')
@@ -66,6 +71,9 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
   if (!listen || Number(listen[2]) > 65535) throw new InputError(`--listen: expected HOST:PORT, got "${flags.listen}"`);
   const psk = readSecret({ value: flags.psk, file: flags.pskFile, env: flags.pskEnv }, 'psk');
   if ((psk === undefined) === (flags.users === undefined)) throw new InputError('give either --users FILE (multi-user) or a PSK (--psk-env, --psk-file, --psk)');
+  if (psk !== undefined && (flags.maxPendingAuth !== undefined || flags.authQueue !== undefined)) {
+    throw new InputError(`${flags.maxPendingAuth !== undefined ? '--max-pending-auth' : '--auth-queue'} applies to --users: a single PSK has no trial authentication to bound`);
+  }
   const targets = parseTargetPolicy(flags.allowTarget, flags.echo ?? false);
   if (flags.authorizeUrl !== undefined) {
     let url: URL | undefined;
@@ -87,7 +95,7 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
   }
   const server = await startSnellServer({
     host: listen[1]!.replace(/^\[|\]$/g, ''), port: Number(listen[2]), users, psk, obfs: flags.obfs, udp: flags.udp ?? false, quic: flags.quic ?? false, targets,
-    authorizeUrl: flags.authorizeUrl, ipCache: flags.ipCache, ipv6: flags.ipv6, idleTimeoutMs: flags.idleTimeout * 1000, kdf, log: flags.quiet ? undefined : log,
+    authorizeUrl: flags.authorizeUrl, ipCache: flags.ipCache, maxPendingAuth: flags.maxPendingAuth, authQueue: flags.authQueue, ipv6: flags.ipv6, idleTimeoutMs: flags.idleTimeout * 1000, kdf, log: flags.quiet ? undefined : log,
   });
   const watcher = flags.users === undefined ? undefined : watchSnapshotFile(flags.users, {
     what: 'users file', noun: 'users', current: users!, digest, count: (u) => u.length,
@@ -119,7 +127,7 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
 }
 
 function renderTotals(stats: SnellServerStats): string {
-  const lines = [`connections ${stats.accepted}: ${stats.authenticated} authenticated, ${stats.rejected} rejected`];
+  const lines = [`connections ${stats.accepted}: ${stats.authenticated} authenticated, ${stats.rejected} rejected, ${stats.busy} busy`];
   for (const [user, t] of Object.entries(stats.users).sort(([a], [b]) => a.localeCompare(b))) {
     lines.push(`  ${user}: ${t.connections} connections, ${t.bytesIn} bytes in, ${t.bytesOut} bytes out${t.errors ? `, ${t.errors} errors` : ''}`);
   }

@@ -8,7 +8,7 @@ import { parseHex } from '../bytes.js';
 import { DecodeError, InputError } from '../errors.js';
 import { parseJsonText } from '../json.js';
 import { stripObfs, type ObfsChoice } from './obfs.js';
-import { readPcapStreams } from './pcap.js';
+import { readPcap } from './pcap.js';
 import type { TrialAuthenticator, TrialOutcome } from './trial-auth.js';
 
 export interface Capture {
@@ -40,27 +40,32 @@ export interface PcapCaptures {
   captures: Capture[];
   /** Streams left out because their SYN was not captured: their first bytes may be mid-stream. */
   withoutSyn: number;
+  /** The capture ends inside a record: a warning naming the byte offset; the streams before it are kept. */
+  truncated?: string;
 }
 
 export function capturesFromPcap(bytes: Uint8Array, port: number, label: string): PcapCaptures {
-  let streams;
+  let read;
   try {
-    streams = readPcapStreams(bytes, port);
+    read = readPcap(bytes, port);
   } catch (error) {
     if (error instanceof InputError) throw new InputError(`${label}: ${error.message}`);
     throw error;
   }
+  const { streams } = read;
+  const truncated = read.truncated && `${label}: capture is truncated at byte offset ${read.truncated.offset} (${read.truncated.what}); the records before it are read`;
   const opened = streams.filter((s) => s.synSeen);
   if (opened.length === 0) {
     const why = streams.length > 0 ? ` (${streams.length} without their SYN, so not from their start)` : '';
-    throw new InputError(`${label}: no TCP stream to port ${port} with client data from its start${why}`);
+    const cut = read.truncated ? `; capture is truncated at byte offset ${read.truncated.offset} (${read.truncated.what})` : '';
+    throw new InputError(`${label}: no TCP stream to port ${port} with client data from its start${why}${cut}`);
   }
   const captures = opened.map((s) => ({
     blob: s.bytes,
     sourceIp: s.sourceIp,
     source: s.sourceIp.includes(':') ? `[${s.sourceIp}]:${s.sourcePort}` : `${s.sourceIp}:${s.sourcePort}`,
   }));
-  return { captures, withoutSyn: streams.length - opened.length };
+  return { captures, withoutSyn: streams.length - opened.length, ...(truncated ? { truncated } : {}) };
 }
 
 export type CaptureOutcome = TrialOutcome | { ok: false; reason: 'obfs-mismatch'; detail: string; trials: 0; micros: 0 };

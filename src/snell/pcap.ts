@@ -49,11 +49,36 @@ const ACK = 0x10;
 const view = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, b.byteLength);
 const hex4 = (b: Uint8Array) => Array.from(b.subarray(0, 4), (x) => x.toString(16).padStart(2, '0')).join(' ');
 
+export interface PcapRead {
+  streams: CapturedStream[];
+  /**
+   * The capture ends inside a record (tcpdump killed mid-write, a copy cut short): where that
+   * record starts, and which part of it is cut. The streams are what the records before it hold.
+   */
+  truncated?: { offset: number; what: 'cut record header' | 'cut packet record' };
+}
+
+/** As `readPcap`, but a capture cut inside a record is an InputError naming the byte offset. */
 export function readPcapStreams(
   data: Uint8Array,
   port: number,
   opts: { maxBytesPerStream?: number } = {},
 ): CapturedStream[] {
+  const { streams, truncated } = readPcap(data, port, opts);
+  if (truncated) throw new InputError(`capture is truncated at byte offset ${truncated.offset} (${truncated.what})`);
+  return streams;
+}
+
+/**
+ * The first client bytes of each stream to `port`. A capture cut short inside its last record
+ * keeps the streams of the records before it, and says where it was cut; one cut inside the
+ * file header is still an InputError.
+ */
+export function readPcap(
+  data: Uint8Array,
+  port: number,
+  opts: { maxBytesPerStream?: number } = {},
+): PcapRead {
   const max = opts.maxBytesPerStream ?? 65536;
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new InputError(`invalid TCP port ${port}`);
   if (!Number.isInteger(max) || max < 1) throw new InputError(`invalid maxBytesPerStream ${max}`);
@@ -81,10 +106,17 @@ export function readPcapStreams(
   const active = new Map<string, StreamState>();
   const finished: StreamState[] = [];
   let order = 0;
+  let truncated: PcapRead['truncated'];
   for (let off = 24; off < data.length; ) {
-    if (off + 16 > data.length) throw new InputError(`capture is truncated at byte offset ${off} (cut record header)`);
+    if (off + 16 > data.length) {
+      truncated = { offset: off, what: 'cut record header' };
+      break;
+    }
     const inclLen = dv.getUint32(off + 8, little);
-    if (off + 16 + inclLen > data.length) throw new InputError(`capture is truncated at byte offset ${off} (cut packet record)`);
+    if (off + 16 + inclLen > data.length) {
+      truncated = { offset: off, what: 'cut packet record' };
+      break;
+    }
     const frac = dv.getUint32(off + 4, little);
     const micros = dv.getUint32(off, little) * 1e6 + (nano ? Math.floor(frac / 1000) : frac);
     const seg = decodePacket(data.subarray(off + 16, off + 16 + inclLen), linkType, little);
@@ -124,7 +156,7 @@ export function readPcapStreams(
     const bytes = assemble(st.chunks);
     if (bytes.length > 0) out.push({ ...st.info, bytes, synSeen: st.isn !== undefined });
   }
-  return out;
+  return truncated ? { streams: out, truncated } : { streams: out };
 }
 
 function addChunk(st: StreamState, seq: number, payload: Uint8Array, max: number): void {

@@ -12,6 +12,7 @@ import { deriveSnellKey, SALT_BYTES, type KdfBackend } from './kdf.js';
 import { HEADER_SEALED_BYTES } from './frame.js';
 import { openQuicEnvelope, QUIC_FIXED_BIT } from './quic.js';
 import type { MatchedKey, TrialAuthenticator } from './trial-auth.js';
+import type { AuthLimiter } from './auth-limiter.js';
 import type { TargetPolicy } from './targets.js';
 import { canonicalIp } from '../ip.js';
 
@@ -19,6 +20,8 @@ export interface QuicRelayOptions {
   host: string;
   port: number;
   authenticator?: TrialAuthenticator;
+  /** The TCP side's bound on scans, shared: a datagram finding it full is dropped. */
+  limiter?: AuthLimiter;
   psk?: Uint8Array;
   kdf: KdfBackend;
   targets: TargetPolicy;
@@ -57,9 +60,12 @@ export async function startQuicRelay(options: QuicRelayOptions): Promise<QuicRel
     let derived: Uint8Array | undefined;
     if (options.authenticator) {
       const matched: MatchedKey = {};
-      const outcome = await options.authenticator.authenticate(packet, canonicalIp(address), matched);
+      const limiter = options.limiter;
+      const outcome = limiter
+        ? await options.authenticator.authenticateGated(packet, canonicalIp(address), matched, () => limiter.acquire())
+        : await options.authenticator.authenticate(packet, canonicalIp(address), matched);
       if (!outcome.ok) {
-        options.log(`${key} - - quic dropped (no user matches, ${outcome.trials} trials)`);
+        options.log(`${key} - - quic dropped (${outcome.reason === 'busy' ? 'busy' : `no user matches, ${outcome.trials} trials`})`);
         return;
       }
       user = outcome.user;

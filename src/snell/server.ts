@@ -5,6 +5,8 @@
  * or an empty store (even after the client's FIN), closed with a reset when client bytes are
  * left unread as Go leaves them, a fresh salt for the reply stream, then the request
  * (tunnel.ts). With a single PSK it is OpenSnell's single-user path: no cache, no delay.
+ * Unlike OpenSnell, scans are bounded (auth-limiter.ts): a connection past the scans running and
+ * the queue is closed at once as `busy`; an IP-cache hit never waits for a scan slot.
  */
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +16,8 @@ import { HEADER_SEALED_BYTES } from './frame.js';
 import { ObfsError, ObfsUnwrapper, ObfsWrapper } from './obfs-stream.js';
 import { TLS_HELLO_DATA_OFFSET, type ObfsMode } from './obfs.js';
 import { SnellStreamReader, SnellStreamWriter } from './stream.js';
-import { TrialAuthenticator, type MatchedKey } from './trial-auth.js';
+import { TrialAuthenticator, type MatchedKey, type ScanGate } from './trial-auth.js';
+import { AuthLimiter, defaultAuthQueue, defaultMaxPendingAuth } from './auth-limiter.js';
 import { UserStore, type SnellUser } from './users.js';
 import { serveTunnel, type TunnelSettings, type TunnelResult } from './tunnel.js';
 import type { TargetPolicy } from './targets.js';
@@ -42,6 +45,10 @@ export interface SnellServerOptions {
   authorizeUrl?: string;
   /** false: no client-IP cache, every connection scans (for measuring the cold path). */
   ipCache?: boolean;
+  /** Scans (trial authentications past the IP cache) running at once; default 2 per core. */
+  maxPendingAuth?: number;
+  /** Connections waiting for a scan slot; past it they are closed as `busy`. Default 16 per core. */
+  authQueue?: number;
   /** Closes a connection with no traffic for this long; default 300 s. */
   idleTimeoutMs?: number;
   /** false: targets are dialled over IPv4 only, as OpenSnell with ipv6 off ("dial tcp4 ..."). */
@@ -61,6 +68,8 @@ export interface SnellServerStats {
   accepted: number;
   authenticated: number;
   rejected: number;
+  /** Closed at once, unauthenticated: the scans and the queue for them were full. */
+  busy: number;
   open: number;
   users: Record<string, UserTotals>;
 }
@@ -68,6 +77,8 @@ export interface SnellServerStats {
 export interface SnellServer {
   address: net.AddressInfo;
   stats(): SnellServerStats;
+  /** Scans running and connections waiting for one, now. */
+  authLoad(): { running: number; waiting: number; maxRunning: number; maxWaiting: number };
   /** Replaces the users as a whole snapshot; handshakes under way keep the one they started with. */
   replaceUsers(users: UserStore | readonly SnellUser[]): void;
   close(): Promise<void>;
@@ -79,7 +90,8 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
   const authenticator = multiUser ? await TrialAuthenticator.create(options.users!, { kdf, detectLegacy: false, cacheCapacity: options.ipCache === false ? 0 : undefined }) : undefined;
   const singlePsk = options.psk === undefined ? undefined : utf8.encode(options.psk);
   const log = options.log ?? (() => undefined);
-  const stats: SnellServerStats = { accepted: 0, authenticated: 0, rejected: 0, open: 0, users: {} };
+  const stats: SnellServerStats = { accepted: 0, authenticated: 0, rejected: 0, busy: 0, open: 0, users: {} };
+  const limiter = new AuthLimiter(options.maxPendingAuth ?? defaultMaxPendingAuth(), options.authQueue ?? defaultAuthQueue());
   const sockets = new Set<net.Socket>();
   const settings: TunnelSettings = {
     udp: options.udp, targets: options.targets, authorizeUrl: options.authorizeUrl, log, idleTimeoutMs: options.idleTimeoutMs ?? 300_000, ipv6: options.ipv6 ?? true,
@@ -134,9 +146,21 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
     let psk: Uint8Array;
     const matched: MatchedKey = {};
     if (authenticator) {
-      const outcome = await authenticator.authenticate(firstBytes, ip, matched);
-      if (socket.destroyed) {
-        finish('closed by the client during authentication');
+      // A connection closed while it waits for a scan slot (the idle timeout, a reset noticed)
+      // gives its place up. The socket is paused, so a client's FIN alone is not seen here.
+      const gone = new AbortController();
+      socket.once('close', () => gone.abort());
+      const gate: ScanGate = () => limiter.acquire(gone.signal);
+      const outcome = await authenticator.authenticateGated(firstBytes, ip, matched, gate);
+      if (!outcome.ok && outcome.reason === 'busy') {
+        stats.busy++;
+        finish(`busy (scans: ${limiter.runningCount} running, ${limiter.waitingCount} waiting; --max-pending-auth ${limiter.maxRunning}, --auth-queue ${limiter.maxWaiting})`);
+        socket.destroy();
+        return;
+      }
+      if (socket.destroyed || (!outcome.ok && outcome.reason === 'gone')) {
+        finish(`closed by the client during authentication${!outcome.ok && outcome.reason === 'gone' ? ' (while waiting for a scan slot)' : ''}`);
+        socket.destroy();
         return;
       }
       if (!outcome.ok) {
@@ -216,7 +240,7 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
   let quic;
   try {
     quic = options.quic
-      ? await startQuicRelay({ host: options.host, port: address.port, authenticator, psk: singlePsk, kdf, targets: options.targets, log, idleTimeoutMs: options.idleTimeoutMs ?? 300_000 })
+      ? await startQuicRelay({ host: options.host, port: address.port, authenticator, limiter, psk: singlePsk, kdf, targets: options.targets, log, idleTimeoutMs: options.idleTimeoutMs ?? 300_000 })
       : undefined;
   } catch (error) {
     server.close();
@@ -226,6 +250,7 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
   return {
     address,
     stats: () => stats,
+    authLoad: () => ({ running: limiter.runningCount, waiting: limiter.waitingCount, maxRunning: limiter.maxRunning, maxWaiting: limiter.maxWaiting }),
     replaceUsers(users) {
       if (!authenticator) throw new Error('a single-PSK server has no users to replace');
       authenticator.replaceUsers(users instanceof UserStore ? users : UserStore.fromUsers(users));

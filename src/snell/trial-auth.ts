@@ -36,6 +36,15 @@ export type TrialOutcome =
       index?: number;
     };
 
+/**
+ * Asked after the IP cache missed and before the scan (snell-serve's --max-pending-auth): a
+ * release to call once the scan is over, `busy` to scan nothing, `gone` when the client left.
+ */
+export type ScanGate = () => Promise<(() => void) | 'busy' | 'gone'>;
+
+/** What a gated authentication may also end in: no scan was run, for the reason given. */
+export type GatedOutcome = TrialOutcome | { ok: false; reason: 'busy' | 'gone'; trials: number; micros: number };
+
 export interface MatchedKey {
   store?: UserStore;
   derived?: Uint8Array;
@@ -112,10 +121,18 @@ export class TrialAuthenticator {
    * them); it is never part of the outcome, which callers print.
    */
   async authenticate(blob: Uint8Array, sourceIp?: string, keyOut?: MatchedKey): Promise<TrialOutcome> {
-    return this.authenticateIn(this.store, blob, sourceIp, keyOut);
+    return this.authenticateIn(this.store, blob, sourceIp, keyOut) as Promise<TrialOutcome>;
   }
 
-  private async authenticateIn(store: UserStore, blob: Uint8Array, sourceIp: string | undefined, keyOut?: MatchedKey): Promise<TrialOutcome> {
+  /**
+   * As `authenticate`, but the scan runs only once `gate` lets it: the cached user is tried at
+   * once, and a connection whose cache hit matches never waits.
+   */
+  async authenticateGated(blob: Uint8Array, sourceIp: string | undefined, keyOut: MatchedKey | undefined, gate: ScanGate): Promise<GatedOutcome> {
+    return this.authenticateIn(this.store, blob, sourceIp, keyOut, gate);
+  }
+
+  private async authenticateIn(store: UserStore, blob: Uint8Array, sourceIp: string | undefined, keyOut?: MatchedKey, gate?: ScanGate): Promise<GatedOutcome> {
     if (keyOut) keyOut.store = store;
     const started = performance.now();
     const micros = (): number => Math.round((performance.now() - started) * 1000);
@@ -134,6 +151,18 @@ export class TrialAuthenticator {
       }
     }
 
+    const release = gate ? await gate() : undefined;
+    if (release === 'busy' || release === 'gone') return { ok: false, reason: release, trials, micros: micros() };
+    try {
+      return await this.scanFor(store, blob, first, sourceIp, keyOut, trials, micros);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async scanFor(
+    store: UserStore, blob: Uint8Array, first: FirstBytes, sourceIp: string | undefined, keyOut: MatchedKey | undefined, trials: number, micros: () => number,
+  ): Promise<TrialOutcome> {
     const path: TrialPath = store.size <= SERIAL_THRESHOLD ? 'serial' : 'parallel';
     const found = await this.scan(store, first, 'v4');
     trials += found.trials;

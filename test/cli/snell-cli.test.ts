@@ -167,6 +167,34 @@ describe('authkit snell-auth', () => {
     expect(result.code).toBe(1);
   });
 
+  it('--pcap cut short inside a record: the intact streams are reported, one warning with the byte offset, the exit code from the matches', async () => {
+    const whole = readFileSync(fixture('snell-loopback.pcap'));
+    // The records that carry a client's first bytes (the others are handshakes and ACKs of 66-94 bytes).
+    const records: number[] = [];
+    for (let off = 24; off + 16 <= whole.length && records.length < 1000; off += 16 + whole.readUInt32LE(off + 8)) records.push(off);
+    const dataRecords = records.filter((off) => whole.readUInt32LE(off + 8) > 200);
+    expect(dataRecords).toHaveLength(5);
+    const run = async (cut: number, name: string) => {
+      writeFileSync(join(dir, name), whole.subarray(0, cut));
+      const result = await runCli(['snell-auth', '--users', fixture('users.txt'), '--pcap', join(dir, name), '--port', '18443', '--json']);
+      const lines = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      const warnings = result.stderr.split('\n').filter((l) => l.startsWith('warning:'));
+      return { result, streams: lines.map((l) => [l.ok ? l.user : l.reason, l.stream.replace(/:\d+$/, '')]), warnings };
+    };
+    // Cut inside the fourth stream's data (127.0.0.2, the one no user matches): the first three all match, exit 0.
+    const fourth = dataRecords[3]!;
+    const early = await run(fourth + 16 + 100, 'cut-early.pcap');
+    expect(early.streams).toEqual([['panel-user-1', '127.0.0.1'], ['panel-user-1', '127.0.0.1'], ['panel-user-3', '[::1]']]);
+    expect(early.warnings).toEqual([expect.stringMatching(new RegExp(`cut-early\\.pcap: capture is truncated at byte offset ${fourth} \\(cut packet record\\)`))]);
+    expect(early.result.code).toBe(0);
+    // Cut inside the last record's header: all five streams, the no-match among them, exit 1.
+    const lastRecord = records.at(-1)!;
+    const late = await run(lastRecord + 8, 'cut-late.pcap');
+    expect(late.streams.map(([who]) => who)).toEqual(['panel-user-1', 'panel-user-1', 'panel-user-3', 'no-match', 'panel-user-2']);
+    expect(late.warnings).toEqual([expect.stringMatching(new RegExp(`cut-late\\.pcap: capture is truncated at byte offset ${lastRecord} \\(cut record header\\)`))]);
+    expect(late.result.code).toBe(1);
+  });
+
   it('reports a short capture as truncated with its length, exit 1', async () => {
     const result = await runCli(['snell-auth', '--users', users, '--blob', match.blob_hex.slice(0, 76), '--json']);
     expect(result.code).toBe(1);

@@ -215,6 +215,48 @@ describe('snell-serve', () => {
     expect(stats.users.alice.connections).toBeGreaterThan(0);
   });
 
+  it('--max-pending-auth 1 --auth-queue 2 against 10,000 users: junk past the bound is closed as busy and counted, a cached client still gets its PONG', async () => {
+    const users10k = join(dir, 'users-10k.csv');
+    const csv = readFileSync(fileURLToPath(new URL('../../fixtures/snell/users-10k.csv', import.meta.url)), 'utf8');
+    writeFileSync(users10k, csv);
+    const lastPsk = csv.trim().split('\n').at(-1)!.split(',')[1]!;
+    const statsFile = join(dir, 'busy-stats.json');
+    const { child, port: busyPort } = await startServe(['--users', users10k, '--echo', '--max-pending-auth', '1', '--auth-queue', '2', '--stats-json', statsFile]);
+    let log = '';
+    child.stderr!.on('data', (c: Buffer) => (log += c.toString()));
+    const ping = () => runCli(['snell-probe', '--server', `127.0.0.1:${busyPort}`, '--psk-env', 'P', '--ping', '--json', '--timeout', '20s'], { P: lastPsk });
+    // The first connection scans all 10,000 users; from then on 127.0.0.1 is cached.
+    expect(JSON.parse((await ping()).stdout)).toMatchObject({ outcome: 'authenticated', reply: { kind: 'pong' } });
+    // Bursts of junk, each of 30 at once, until one finds the single scan and both places taken (at most 10 bursts).
+    let sent = 0;
+    const junk = (): Promise<void> => new Promise((resolve) => {
+      const socket = net.connect({ host: '127.0.0.1', port: busyPort }, () => socket.write(Buffer.alloc(64, 0x5a)));
+      socket.on('error', () => undefined);
+      socket.on('close', () => resolve());
+    });
+    for (let burst = 0; burst < 10 && !/ - - busy /.test(log); burst++) {
+      const during = Array.from({ length: 30 }, () => junk());
+      sent += 30;
+      // A client of the cached IP is tried at once, scans or no scans.
+      if (burst === 0) expect(JSON.parse((await ping()).stdout)).toMatchObject({ outcome: 'authenticated', reply: { kind: 'pong' } });
+      await Promise.all(during);
+    }
+    const busyLines = log.split('\n').filter((l) => / - - busy \(scans: \d+ running, \d+ waiting; --max-pending-auth 1, --auth-queue 2\)$/.test(l));
+    const rejectedLines = log.split('\n').filter((l) => / - - rejected \(no user matches, \d+ trials\)$/.test(l));
+    expect(busyLines.length).toBeGreaterThan(0);
+    // Every junk connection is accounted for: closed as busy, or scanned and rejected.
+    expect(busyLines.length + rejectedLines.length).toBe(sent);
+    const exited = new Promise<string>((resolve) => {
+      let out = '';
+      child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      child.on('close', () => resolve(out));
+    });
+    child.kill('SIGTERM');
+    const totals = await exited;
+    expect(totals).toContain(`connections ${sent + 2}: 2 authenticated, ${rejectedLines.length} rejected, ${busyLines.length} busy`);
+    expect(JSON.parse(readFileSync(statsFile, 'utf8'))).toMatchObject({ accepted: sent + 2, authenticated: 2, rejected: rejectedLines.length, busy: busyLines.length });
+  }, 60_000);
+
   const openFiles = Number(/Max open files\s+(\d+)/.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1] ?? 0);
   it.skipIf(openFiles < 12_000)('10,000 idle connections: memory stays bounded and the idle timeout closes every one', async () => {
     const idleUsers = join(dir, 'idle-users.txt');
@@ -257,6 +299,8 @@ describe('snell-serve', () => {
       [['snell-serve', '--listen', 'nowhere'], /--listen: expected HOST:PORT, got "nowhere"/],
       [['snell-serve', '--listen', '127.0.0.1:0', '--users', usersFile, '--authorize-url', 'not a url'], /--authorize-url: expected an http:\/\/ or https:\/\/ URL, got "not a url"/],
       [['snell-serve', '--listen', `127.0.0.1:${busyPort}`, '--users', goodUsers], /cannot listen on 127\.0\.0\.1:\d+: the port is in use/],
+      [['snell-serve', '--listen', '127.0.0.1:0', '--psk', 'x', '--max-pending-auth', '4'], /--max-pending-auth applies to --users: a single PSK has no trial authentication to bound/],
+      [['snell-serve', '--listen', '127.0.0.1:0', '--users', goodUsers, '--auth-queue', '-1'], /--auth-queue/],
     ];
     for (const [args, message] of cases) {
       const result = await runCli(args);

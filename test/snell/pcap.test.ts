@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { thrownBy } from '../helpers.js';
 import { describe, it, expect } from 'vitest';
 import { InputError } from '../../src/errors.js';
-import { readPcapStreams, type CapturedStream } from '../../src/snell/pcap.js';
+import { readPcap, readPcapStreams, type CapturedStream } from '../../src/snell/pcap.js';
 
 // ---- a tiny test-only pcap writer -------------------------------------------------------
 
@@ -314,6 +314,23 @@ describe('readPcapStreams: file-level errors', () => {
     );
     expect(inputError(() => readPcapStreams(data.subarray(0, 20), PORT))).toMatch(/truncated at byte offset 20/);
     expect(readPcapStreams(data.subarray(0, second), PORT)).toEqual([]); // a clean cut between records is fine
+  });
+
+  it('readPcap keeps the streams before a last record cut short, and says where it was cut', () => {
+    const a = conv('10.0.0.1', 40018, '10.0.0.2', 1);
+    const b = conv('10.0.0.3', 40019, '10.0.0.2', 1);
+    const data = pcap(seq([a.syn(), a.c(0, 'intact'), b.syn(), b.c(0, 'cut off')]));
+    const last = data.length - 16 - ethV4(b.c(0, 'cut off')).length;
+    const intact = readPcap(data, PORT);
+    expect(intact.truncated).toBeUndefined();
+    expect(intact.streams.map((s) => text(s.bytes))).toEqual(['intact', 'cut off']);
+    for (const [cut, what] of [[last + 20, 'cut packet record'], [last + 7, 'cut record header']] as const) {
+      const read = readPcap(data.subarray(0, cut), PORT);
+      expect(read.truncated).toEqual({ offset: last, what });
+      // b's SYN is whole, its data is not: only a's bytes come out.
+      expect(read.streams.map((s) => [s.sourceIp, text(s.bytes)])).toEqual([['10.0.0.1', 'intact']]);
+    }
+    expect(inputError(() => readPcap(data.subarray(0, 20), PORT))).toMatch(/truncated at byte offset 20/);
   });
 });
 
