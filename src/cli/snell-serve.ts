@@ -8,6 +8,7 @@ import { parseTargetPolicy } from '../snell/targets.js';
 import { decodeUtf8, loadUsersFile, parseUsers, UserStore } from '../snell/users.js';
 import type { ObfsMode } from '../snell/obfs.js';
 import { watchSnapshotFile } from '../watch.js';
+import { parseByteSize } from '../files.js';
 import { cannotWrite, InputError } from '../errors.js';
 import { choiceOption, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stopRequested, timeParser } from './io.js';
 
@@ -30,6 +31,7 @@ interface ServeFlags {
   ipv6: boolean;
   statsJson?: string;
   quiet?: boolean;
+  maxFileSize?: string;
   kdf?: string;
 }
 
@@ -60,6 +62,7 @@ export function snellServeCommand(hooks: SnellServeHooks = {}): Command {
     .option('--idle-timeout <duration>', 'close connections idle this long: a duration like 5m, or seconds', timeParser('s', 1, 86_400), 300)
     .option('--stats-json <file>', 'write per-user totals here on exit')
     .option('--quiet', 'no line per connection')
+    .option('--max-file-size <size>', 'refuse a users file (at start or on reload) larger than this (default 1G; e.g. 4G)')
     .option('--kdf <backend>', 'Argon2id backend (or AUTHKIT_KDF)')
     .addHelpText('after', '\nExample:\n  authkit snell-serve --listen 127.0.0.1:8388 --users fixtures/snell/users.txt --echo --obfs http')
     .action(exitsWith((flags: ServeFlags) => snellServe(flags, hooks)));
@@ -85,10 +88,11 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new InputError(`--authorize-url: expected an http:// or https:// URL, got "${flags.authorizeUrl}"`);
   }
   const kdf = await selectKdf(flags.kdf === undefined ? undefined : parseKdfChoice(flags.kdf));
+  const maxBytes = flags.maxFileSize === undefined ? undefined : parseByteSize(flags.maxFileSize, '--max-file-size');
   let users;
   let digest = '';
   if (flags.users !== undefined) {
-    const parsed = await loadUsersFile(flags.users);
+    const parsed = await loadUsersFile(flags.users, { maxBytes, capFlag: '--max-file-size' });
     parsed.warnings.forEach((w) => log(`warning: ${w}`));
     users = parsed.users;
     digest = parsed.digest;
@@ -105,7 +109,7 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
       return { snapshot: parsed.users, warnings: parsed.warnings };
     },
     onReload: (next) => server.replaceUsers(UserStore.fromUsers(next)),
-    log, warning: (w) => `warning: ${w}`, pollMs: hooks.pollMs,
+    log, warning: (w) => `warning: ${w}`, pollMs: hooks.pollMs, maxBytes,
   });
   const who = users ? `${users.length} users from ${flags.users}` : 'one PSK';
   log(`snell-serve: ${who}, obfs ${flags.obfs}, udp ${flags.udp ? 'on' : 'off'}, quic ${flags.quic ? 'on' : 'off'}${flags.ipv6 ? '' : ', ipv6 off'}, tunnels to ${targets.describe()}, listening on ${server.address.address}:${server.address.port}`);
