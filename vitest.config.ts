@@ -5,6 +5,9 @@ import { defineConfig } from 'vitest/config';
 // generous bound instead: it still ends, whatever the machine.
 export default defineConfig({
   test: {
+    // Most test files wait on sockets and child processes, not on the CPU: on a 2-core machine
+    // vitest's default (one worker per core, less one) runs them one after another.
+    maxWorkers: 4,
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

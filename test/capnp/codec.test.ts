@@ -94,7 +94,8 @@ describe('framing and reading limits', () => {
     let frames: Uint8Array[][] = [];
     for (let at = 0; at < frame.length; at += 65536) frames = frames.concat(reader.push(frame.subarray(at, at + 65536)));
     expect(frames).toHaveLength(1);
-    expect(performance.now() - started).toBeLessThan(2000);
+    // Quadratic copying of 64 MiB in 64 KiB pieces takes minutes; linear, well under a second.
+    expect(performance.now() - started).toBeLessThan(15_000);
   });
 
   it('reads fields past the end of a shorter struct as defaults', () => {

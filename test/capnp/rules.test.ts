@@ -1,4 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '../helpers.js';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -188,19 +189,12 @@ describe('rules: watching the file', () => {
     return { path, current: () => current, lines, watcher };
   }
 
-  async function waitFor(condition: () => boolean, ms = 3000): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!condition()) {
-      if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
 
   it('a changed file replaces the rules (noticed without being asked)', async () => {
     const w = await watched('reload.json');
     expect(decideByRules(w.current(), request({ path: '/a' })).statusCode).toBe(418);
     writeFileSync(w.path, JSON.stringify(v2));
-    await waitFor(() => w.current().rules.length === 2);
+    await eventually(() => w.current().rules.length === 2);
     expect(decideByRules(w.current(), request({ path: '/a' })).statusCode).toBe(419);
     expect(w.lines).toEqual([`rules file ${w.path}: reloaded, 2 rules`]);
   });
@@ -224,7 +218,7 @@ describe('rules: watching the file', () => {
     expect(w.lines[3]).toBe(`rules file ${w.path}: back to the rules already loaded (1)`);
     expect(w.current()).toBe(good);
     writeFileSync(w.path, JSON.stringify(v2));
-    await waitFor(() => w.current().rules.length === 2);
+    await eventually(() => w.current().rules.length === 2);
     expect(w.lines[4]).toBe(`rules file ${w.path}: reloaded, 2 rules`);
   });
 

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { eventually } from '../helpers.js';
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -69,13 +70,6 @@ async function failure(promise: Promise<unknown>): Promise<CallError> {
   throw new Error('expected the call to fail');
 }
 
-async function waitFor(condition: () => boolean, ms = 2000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 /** Sends raw bytes; resolves with the messages that came back and whether the server closed within the wait. */
 function rawExchange(path: string, bytes: Uint8Array[], ms = 2000): Promise<{ messages: RpcMessage[]; closed: boolean }> {
@@ -116,7 +110,7 @@ describe('capnp-serve server: decisions by rules', () => {
     const server = await start();
     const client = await connect(server);
     await decision(client, request({ method: 'POST', path: '/x\ny' }, [['authorization', TOKEN], ['cookie', 'session=s3cr3t']]));
-    await waitFor(() => server.lines.length === 1);
+    await eventually(() => server.lines.length === 1);
     expect(server.lines[0]).toMatch(/^conn 1: POST app\.example \/x\\x0ay -> pass 0 \(\d+\.\d\d ms\)$/);
     expect(server.lines.join('\n')).not.toMatch(/good|s3cr3t|alice/);
   });
@@ -194,7 +188,7 @@ describe('capnp-serve server: exceptions', () => {
     const timedOut = await failure(client.check(request({ path: '/slow' }), { timeoutMs: 30 }));
     expect(timedOut.kind).toBe('timeout');
     expect(await decision(client, request({ path: '/admin' }))).toMatchObject({ statusCode: 403 });
-    await waitFor(() => server.lines.some((l) => /\/slow -> block 401 .* after the caller finished it/.test(l)));
+    await eventually(() => server.lines.some((l) => /\/slow -> block 401 .* after the caller finished it/.test(l)));
     // The question IDs are free again on both sides: many more calls, IDs reused.
     const more = await Promise.all(Array.from({ length: 10 }, () => decision(client, request({ path: '/login' }))));
     expect(more.every((d) => d.action === 'redirect')).toBe(true);
@@ -272,10 +266,10 @@ describe('capnp-serve server: bad peers', () => {
       inFlight.write(encodeBootstrap(0));
       inFlight.end(encodeCheckCall(1, { promisedAnswer: 0 }, request()));
     });
-    await waitFor(() => server.lines.length === 1); // the decision came after the peer left
+    await eventually(() => server.lines.length === 1); // the decision came after the peer left
     const client = await connect(server);
     expect(await decision(client, request({ path: '/login' }))).toMatchObject({ action: 'redirect' });
-    await waitFor(() => server.stats().connections === 1);
+    await eventually(() => server.stats().connections === 1);
   });
 });
 
@@ -352,18 +346,18 @@ describe('capnp-serve server: what a peer can make it hold is bounded', () => {
     // Batches of Bootstraps never finished, up to twice the limit; between batches the good client is served.
     for (let batch = 0; batch < (2 * LIMIT) / BATCH && !flood.closed; batch++) {
       flood.write(Buffer.concat(Array.from({ length: BATCH }, () => encodeBootstrap(sent++))));
-      await waitFor(() => flood.closed || flood.count('return') >= Math.min(sent, LIMIT));
+      await eventually(() => flood.closed || flood.count('return') >= Math.min(sent, LIMIT));
       // The flood's answers, and at most one of the good client's whose Finish is on its way.
       expect(server.stats().answersHeld).toBeLessThanOrEqual(LIMIT + 1);
       expect(await decision(good, request({ path: '/admin' }))).toMatchObject({ statusCode: 403 });
     }
-    await waitFor(() => flood.closed);
+    await eventually(() => flood.closed);
     expect(sent).toBeGreaterThan(LIMIT);
     expect(flood.count('return')).toBe(LIMIT);
     expect(flood.messages).toHaveLength(LIMIT + 1);
     expect(flood.abort?.exception).toEqual({ type: 'overloaded', reason: `more than ${LIMIT} answers outstanding on one connection (Bootstraps and Calls held until returned and finished)` });
     expect(await decision(good, request({ path: '/login' }))).toMatchObject({ action: 'redirect' });
-    await waitFor(() => server.stats().answersHeld === 0); // the good client finished every answer; the flood's are gone
+    await eventually(() => server.stats().answersHeld === 0); // the good client finished every answer; the flood's are gone
     expect(server.stats()).toMatchObject({ aborted: 1, abortedMaxAnswers: 1, connections: 1 });
     expect(server.lines.filter((l) => /aborted: more than 200 answers outstanding/.test(l))).toEqual([expect.stringMatching(/^conn 2: /)]);
   });
@@ -375,10 +369,10 @@ describe('capnp-serve server: what a peer can make it hold is bounded', () => {
       peer.write(encodeBootstrap(q));
       peer.write(encodeFinish(q, false));
     }
-    await waitFor(() => peer.count('return') === 40 || peer.closed);
+    await eventually(() => peer.count('return') === 40 || peer.closed);
     expect(peer.closed).toBe(false);
     expect(peer.count('abort')).toBe(0);
-    await waitFor(() => server.stats().answersHeld === 0);
+    await eventually(() => server.stats().answersHeld === 0);
   });
 
   it('partial frames across all connections are capped: 20 peers sending large frames in pieces are aborted past maxPartialBytes, a good client is answered', async () => {
@@ -396,7 +390,7 @@ describe('capnp-serve server: what a peer can make it hold is bounded', () => {
       for (const peer of peers) peer.write(Buffer.alloc(Math.min(PIECE, SENT - at)));
     }
     // Settled: every peer is either aborted or fully held by the server.
-    await waitFor(() => {
+    await eventually(() => {
       const stats = server.stats();
       return stats.partialBytes === (PEERS - stats.abortedMaxPartialBytes) * SENT && peers.filter((p) => p.abort).length === stats.abortedMaxPartialBytes;
     }, 10_000);
@@ -416,7 +410,7 @@ describe('capnp-serve server: what a peer can make it hold is bounded', () => {
     expect(good.closed).toBe(false);
     // The peers still held give their bytes back when they go.
     sockets.splice(0).forEach((s) => s.destroy());
-    await waitFor(() => server.stats().partialBytes === 0);
+    await eventually(() => server.stats().partialBytes === 0);
   });
 
   it('a Call whose params pass traversalWords gets the codec\'s refusal (an exception Return); the connection and the server go on', async () => {

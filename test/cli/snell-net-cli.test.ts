@@ -88,8 +88,8 @@ describe('snell-probe against snell-serve', () => {
     expect(summary.errors).toBe(0);
     expect(Object.keys(summary.kinds)).toEqual(['good PSK', 'bad PSK']);
     expect(summary.kinds['bad PSK'].outcomes).toEqual({ 'rejected-bad-psk': summary.kinds['bad PSK'].requests });
+    // The no-match delay is a lower bound, whatever the machine's speed.
     expect(summary.kinds['bad PSK'].latencyUs.p50).toBeGreaterThan(45_000);
-    expect(summary.kinds['good PSK'].latencyUs.p50).toBeLessThan(45_000);
   });
 
   it('a PSK no user has: "reset after N ms" with obfs off, "closed after N ms" with http (OpenSnell\'s closes), and "close" in JSON', async () => {

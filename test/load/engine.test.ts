@@ -145,7 +145,8 @@ describe('the load engine on the real clock', () => {
     const started = performance.now();
     const result = await runLoad(target, { ...base, start: 200, durationMs: 1000 });
     expect(result.requests).toBe(200);
-    expect(performance.now() - started).toBeLessThan(3000);
+    // An upper bound only to show it does not hang: far above the time it takes, so a busy machine cannot fail it.
+    expect(performance.now() - started).toBeLessThan(20_000);
     expect(result.lateness.totalCount).toBe(200);
   });
 });

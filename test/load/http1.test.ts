@@ -123,7 +123,8 @@ describe('the load client against Node\'s http server', () => {
     const [outcome] = await sendMany(pool, post(hang, ''), 1);
     await pool.close();
     expect(outcome).toEqual({ failure: 'timeout', reason: 'no reply within 200 ms' });
-    expect(performance.now() - started).toBeLessThan(2000);
+    // An upper bound only to show it does not hang: far above the time it takes, so a busy machine cannot fail it.
+    expect(performance.now() - started).toBeLessThan(20_000);
 
     const closed = new Http1Pool({ url: new URL('http://127.0.0.1:1/auth'), maxConnections: 1, pipelining: 1, timeoutMs: 0 });
     await expect(closed.open()).rejects.toThrow('cannot connect to 127.0.0.1:1: connection refused (nothing listens there)');

@@ -7,6 +7,7 @@ import net from 'node:net';
 import http from 'node:http';
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
+import { eventually } from '../helpers.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSnellServer, type SnellServer, type SnellServerOptions } from '../../src/snell/server.js';
 import { probeSnell, type ProbeOptions } from '../../src/snell/probe.js';
@@ -307,7 +308,9 @@ describe('snell-serve against hostile clients (review findings)', () => {
     client.socket.write(client.writer.write(encodeRequest({ command: 'connect', clientId: new Uint8Array(0), host: '127.0.0.1', port: (target.address() as net.AddressInfo).port })));
     await new Promise((r) => setTimeout(r, 5));
     client.socket.destroy();
-    await new Promise((r) => setTimeout(r, 800));
+    // Once the scan has finished (and the server has closed the connection), no upstream was dialled.
+    await eventually(() => server.authLoad().running === 0 && server.authLoad().waiting === 0 && server.stats().open === 0);
+    await new Promise((r) => setImmediate(r));
     expect(open).toBe(0);
   });
 

@@ -74,7 +74,8 @@ describe('every verdict class, from servers that misbehave on purpose', () => {
     const exchange = await sendEvent(event(server.url, { timeoutSeconds: 1 }));
     expect(exchange.verdict).toMatchObject({ verdict: 'deny', class: 'timeout', reason: 'no complete reply within 1 s' });
     expect(exchange.latencyMs).toBeGreaterThanOrEqual(900);
-    expect(exchange.latencyMs).toBeLessThan(3000);
+    // An upper bound only to show it does not hang: far above the time it takes, so a busy machine cannot fail it.
+    expect(exchange.latencyMs).toBeLessThan(20_000);
   });
 
   it('timeout: headers arrive but the body never ends', async () => {

@@ -87,7 +87,8 @@ describe('connections as Xray runs them against ExtAuth', () => {
     });
     const started = Date.now();
     const report = await runSessions(options(server.url, { timeoutSeconds: 0, heartbeatSeconds: 0.2, durationSeconds: 0.6 }));
-    expect(Date.now() - started).toBeLessThan(3000);
+    // An upper bound only to show it does not hang: far above the time it takes, so a busy machine cannot fail it.
+    expect(Date.now() - started).toBeLessThan(20_000);
     expect(report.counts.disconnect).toBe(1);
     expect(report.timeline.find((e) => e.event === 'heartbeat')?.exchange?.verdict.reason).toMatch(/cancelled/);
   });
