@@ -98,8 +98,11 @@ describe('authkit xray-sim against authkit xray-backend', () => {
     const result = await sim(['--credential', alice, '--session', '--connections', '2', '--heartbeat', '0.3', '--duration', '0.7', '--stagger', '0.1', '--ttl', '60']);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/conn 1 +198\.51\.100\.10 +authorization 200 allow/);
-    expect(result.stdout).toMatch(/conn 2 +198\.51\.100\.10 +cache-hit/);
-    expect(result.stdout).toMatch(/2 of 2 connections admitted and never denied; authorization 1, cache hits 1, connect 2/);
+    // Connection 2 hits the cache if connection 1's authorization was back before it started
+    // (0.1 s later); on a busy machine it may not be, and it authorizes itself: both are Xray.
+    expect(result.stdout).toMatch(/conn 2 +198\.51\.100\.10 +(cache-hit|authorization 200 allow)/);
+    const counts = /2 of 2 connections admitted and never denied; authorization (\d), cache hits (\d), connect 2/.exec(result.stdout);
+    expect(Number(counts?.[1]) + Number(counts?.[2])).toBe(2);
   });
 
   it('passes the conformance suite and writes a JUnit report', async () => {
