@@ -37,7 +37,7 @@ function rpcPeer(name: string, answer: (message: RpcMessage, socket: net.Socket)
   });
 }
 
-const check = (socket: string, extra: string[] = []) => runCli(['capnp-check', '--socket', socket, '--json', '--timeout-ms', '1000', ...extra]);
+const check = (socket: string, extra: string[] = []) => runMain(['capnp-check', '--socket', socket, '--json', '--timeout-ms', '1000', ...extra]);
 
 describe('capnp-check on bad input and misbehaving peers', () => {
   it('no socket at the path: exit 1, Proksi\'s on_error outcome, the reason', async () => {
@@ -141,7 +141,7 @@ describe('capnp-check on bad input and misbehaving peers', () => {
     ['a bad --header', ['--socket', '/x', '--header', 'no colon'], /--header: expected 'Name: value'/],
     ['an unknown --only check', ['--socket', '/x', '--conformance', '--only', 'C99'], /C99/],
   ])('rejects %s with one line and exit 2', async (_what, args, message) => {
-    const result = await runCli(['capnp-check', ...args]);
+    const result = await runMain(['capnp-check', ...args]);
     expect(result.code).toBe(2);
     expect(expectOneLineError(result)).toMatch(message);
   });

@@ -32,7 +32,7 @@ const SUMMARY_KEYS = ['model', 'targetRate', 'achievedRate', 'requests', 'droppe
 
 describe('capnp-check --load', () => {
   it('open model: the JSON summary has every field the issue names', async () => {
-    const result = await runCli(['capnp-check', '--socket', capnp.path, '--load', '--rate', '200', '--duration', '1s', '--json']);
+    const result = await runMain(['capnp-check', '--socket', capnp.path, '--load', '--rate', '200', '--duration', '1s', '--json']);
     expect(result.code).toBe(0);
     const summary = JSON.parse(result.stdout);
     for (const key of SUMMARY_KEYS) expect(summary).toHaveProperty(key);
@@ -44,7 +44,7 @@ describe('capnp-check --load', () => {
 
   it('closed model with --csv, --hdr-log and --html: three readable files', async () => {
     const files = { csv: join(dir, 'c.csv'), hlog: join(dir, 'c.hlog'), html: join(dir, 'c.html') };
-    const result = await runCli(['capnp-check', '--socket', capnp.path, '--load', '--concurrency', '8', '--duration', '2s', '--csv', files.csv, '--hdr-log', files.hlog, '--html', files.html]);
+    const result = await runMain(['capnp-check', '--socket', capnp.path, '--load', '--concurrency', '8', '--duration', '2s', '--csv', files.csv, '--hdr-log', files.hlog, '--html', files.html]);
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/closed model, 2\.\d s measured: achieved [\d,]+ req\/s/);
     expect(result.stdout).toMatch(/closed model: latencies are service times/);
@@ -58,13 +58,13 @@ describe('capnp-check --load', () => {
   });
 
   it('--pipelining is refused: calls on one connection are already concurrent', async () => {
-    const result = await runCli(['capnp-check', '--socket', capnp.path, '--load', '--concurrency', '2', '--pipelining', '4']);
+    const result = await runMain(['capnp-check', '--socket', capnp.path, '--load', '--concurrency', '2', '--pipelining', '4']);
     expect(result.code).toBe(2);
     expect(expectOneLineError(result)).toMatch(/--pipelining: calls on a Cap'n Proto connection are already concurrent/);
   });
 
   it('no service at the socket: one line, exit 1, no histogram of connection errors', async () => {
-    const result = await runCli(['capnp-check', '--socket', join(dir, 'none.sock'), '--load', '--rate', '10', '--duration', '1s']);
+    const result = await runMain(['capnp-check', '--socket', join(dir, 'none.sock'), '--load', '--rate', '10', '--duration', '1s']);
     expect(result.code).toBe(1);
     expect(expectOneLineError(result)).toBe(`error: no socket at ${join(dir, 'none.sock')}`);
     expect(result.stdout).toBe('');
@@ -72,7 +72,7 @@ describe('capnp-check --load', () => {
 });
 
 describe('xray-sim --load', () => {
-  const sim = (extra: string[]) => runCli(['xray-sim', '--url', xray.url, '--credential', UUID, '--load', ...extra]);
+  const sim = (extra: string[]) => runMain(['xray-sim', '--url', xray.url, '--credential', UUID, '--load', ...extra]);
 
   it('thresholds: exit 0 when all hold, 3 naming the breached one', async () => {
     const ok = await sim(['--rate', '100', '--duration', '1s', '--threshold', 'p99<10s', '--threshold', 'error_rate<1%']);
@@ -93,7 +93,7 @@ describe('xray-sim --load', () => {
 
   it('a backend that hangs: timeouts, and exit 1 when every request failed', async () => {
     const hang = await rawServer(() => undefined);
-    const result = await runCli(['xray-sim', '--url', hang.url, '--credential', UUID, '--timeout', '1', '--load', '--rate', '5', '--duration', '1s', '--json']);
+    const result = await runMain(['xray-sim', '--url', hang.url, '--credential', UUID, '--timeout', '1', '--load', '--rate', '5', '--duration', '1s', '--json']);
     await hang.close();
     expect(result.code).toBe(1);
     expect(JSON.parse(result.stdout)).toMatchObject({ outcomes: { timeout: 5 }, errors: 5 });
@@ -106,7 +106,7 @@ describe('xray-sim --load', () => {
       res.setHeader('content-type', 'application/json');
       res.end(JSON.stringify({ user: { email: 'a@example.com', level: 0 } }));
     });
-    const result = await runCli(['xray-sim', '--url', closing.url, '--credential', UUID, '--load', '--concurrency', '2', '--duration', '1s', '--json']);
+    const result = await runMain(['xray-sim', '--url', closing.url, '--credential', UUID, '--load', '--concurrency', '2', '--duration', '1s', '--json']);
     await closing.close();
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout).outcomes.allow).toBeGreaterThan(50);
@@ -114,7 +114,7 @@ describe('xray-sim --load', () => {
 
   it('a backend that never answers and no timeout: exit 1, latency thresholds not met by an empty histogram', async () => {
     const silent = await rawServer(() => undefined);
-    const result = await runCli(['xray-sim', '--url', silent.url, '--credential', UUID, '--timeout', '0', '--load', '--rate', '10', '--duration', '1s', '--threshold', 'p99<10ms', '--json']);
+    const result = await runMain(['xray-sim', '--url', silent.url, '--credential', UUID, '--timeout', '0', '--load', '--rate', '10', '--duration', '1s', '--threshold', 'p99<10ms', '--json']);
     await silent.close();
     expect(result.code).toBe(1);
     const summary = JSON.parse(result.stdout);
@@ -136,13 +136,13 @@ describe('xray-sim --load', () => {
 
   it('a backend that answers garbage: network errors, counted', async () => {
     const garbage = await rawServer((socket) => socket.on('data', () => socket.write('garbage\r\n\r\n')));
-    const result = await runCli(['xray-sim', '--url', garbage.url, '--credential', UUID, '--load', '--rate', '20', '--duration', '1s', '--json']);
+    const result = await runMain(['xray-sim', '--url', garbage.url, '--credential', UUID, '--load', '--rate', '20', '--duration', '1s', '--json']);
     await garbage.close();
     expect(JSON.parse(result.stdout).outcomes).toEqual({ 'network-error': 20 });
   });
 
   it('an unreachable URL fails fast with one line', async () => {
-    const result = await runCli(['xray-sim', '--url', 'http://127.0.0.1:1/auth', '--credential', UUID, '--load', '--rate', '10']);
+    const result = await runMain(['xray-sim', '--url', 'http://127.0.0.1:1/auth', '--credential', UUID, '--load', '--rate', '10']);
     expect(result.code).toBe(1);
     expect(expectOneLineError(result)).toBe('error: cannot connect to 127.0.0.1:1: connection refused (nothing listens there)');
   });
@@ -198,7 +198,7 @@ describe('authkit report merge', () => {
     const [a, b] = [join(dir, 'a.hlog'), join(dir, 'b.hlog')];
     const runs = await Promise.all([a, b].map((file) => runCli(['capnp-check', '--socket', capnp.path, '--load', '--rate', '100', '--duration', '2s', '--hdr-log', file, '--json'])));
     const [ra, rb] = runs.map((r) => JSON.parse(r.stdout));
-    const merged = await runCli(['report', 'merge', a, b, '--json', '--html', join(dir, 'merged.html'), '--threshold', 'requests>=400']);
+    const merged = await runMain(['report', 'merge', a, b, '--json', '--html', join(dir, 'merged.html'), '--threshold', 'requests>=400']);
     expect(merged.code).toBe(0);
     const summary = JSON.parse(merged.stdout);
     expect(summary).toMatchObject({ files: 2, requests: ra.requests + rb.requests, outcomes: { pass: 400 }, targetRate: 200 });
@@ -213,7 +213,7 @@ describe('authkit report merge', () => {
   });
 
   it('a missing or cut-off log: one line, exit 2', async () => {
-    const missing = await runCli(['report', 'merge', join(dir, 'none.hlog')]);
+    const missing = await runMain(['report', 'merge', join(dir, 'none.hlog')]);
     expect(missing.code).toBe(2);
     expect(expectOneLineError(missing)).toMatch(/none\.hlog: .*(no such file|not found)/i);
   });
@@ -222,7 +222,7 @@ describe('authkit report merge', () => {
 describe.skipIf(!existsSync('/usr/bin/chromium'))('the HTML report in headless Chromium', () => {
   it('renders to a screenshot with content', async () => {
     const html = join(dir, 'shot.html');
-    await runCli(['capnp-check', '--socket', capnp.path, '--load', '--rate', '200', '--duration', '2s', '--html', html]);
+    await runMain(['capnp-check', '--socket', capnp.path, '--load', '--rate', '200', '--duration', '2s', '--html', html]);
     const png = join(dir, 'shot.png');
     execFileSync('/usr/bin/chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', `--screenshot=${png}`, '--window-size=800,1300', `file://${html}`], { stdio: 'ignore', timeout: 60_000 });
     // A blank page is ~5 KB; three charts and tables are tens of KB.

@@ -28,10 +28,13 @@ export function expectOneLineError(result: CliResult): string {
 
 /**
  * Runs `authkit ARGS` in this process through main(argv), capturing what it writes; faster than
- * spawning the built CLI. Output is plain (not a TTY), as with runCli.
+ * spawning the built CLI. Output is plain (not a TTY), as with runCli. `env` is set for the run
+ * and restored after. Calls must not overlap (they borrow process.stdout); runCli runs in parallel.
  */
-export async function runMain(args: string[]): Promise<CliResult> {
+export async function runMain(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   const { main } = await import('../../src/cli/main.js');
+  const saved = Object.entries(env).map(([key]) => [key, process.env[key]] as const);
+  Object.assign(process.env, env);
   let stdout = '';
   let stderr = '';
   const writes = { out: process.stdout.write, err: process.stderr.write };
@@ -50,5 +53,9 @@ export async function runMain(args: string[]): Promise<CliResult> {
     process.stdout.write = writes.out;
     process.stderr.write = writes.err;
     process.exitCode = 0;
+    for (const [key, value] of saved) {
+      if (value === undefined) delete process.env[key];
+      else process.env[key] = value;
+    }
   }
 }

@@ -41,7 +41,7 @@ afterAll(() => {
   closers.forEach((close) => close());
 });
 
-const probe = (args: string[], env: Record<string, string> = {}) => runCli(['snell-probe', '--server', `127.0.0.1:${port}`, ...args], env);
+const probe = (args: string[], env: Record<string, string> = {}) => runMain(['snell-probe', '--server', `127.0.0.1:${port}`, ...args], env);
 
 describe('snell-probe against snell-serve', () => {
   it('PING with the PSK from the environment: exit 0, the JSON the issue names, no PSK printed', async () => {

@@ -37,7 +37,7 @@ afterAll(async () => {
   await Promise.all(servers.map((s) => s.close()));
 });
 const sim = (args: string[], extra: Record<string, string> = {}) =>
-  runCli(['xray-sim', '--url', 'http://backend/auth', '--unix-socket', backend.socket, '--secret-env', 'XRAY_SECRET', ...args], { ...env, ...extra });
+  runMain(['xray-sim', '--url', 'http://backend/auth', '--unix-socket', backend.socket, '--secret-env', 'XRAY_SECRET', ...args], { ...env, ...extra });
 
 /** The same, in this process (faster than a spawned CLI). */
 async function simInProcess(args: string[]) {
