@@ -4,17 +4,9 @@ import { EVENT_TYPES, type ConnectionFacts } from '../xray/dialect.js';
 import { credentialKind, loadXrayUsers } from '../xray/backend/users.js';
 import { XrayLoadTarget } from '../xray/load.js';
 import { XrayEventMix } from '../xray/load-mix.js';
-import { connectionsFor, parseLoadFlags, runLoadCli, type LoadFlags } from './load.js';
+import { connectionsFor, parseLoadFlags, runLoadCli } from './load.js';
 import { log, parseSeconds } from './io.js';
-import type { PreparedEvent, SimFlags } from './xray-sim.js';
-
-export interface XrayLoadFlags extends LoadFlags {
-  sessions?: string;
-  arrival?: string;
-  meanDuration?: string;
-  users?: string;
-  ipsPerUser?: string;
-}
+import type { PreparedEvent, SimFlags, XrayLoadFlags } from './xray-options.js';
 
 function whole(text: string | undefined, flag: string, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;

@@ -1,68 +1,26 @@
 /** `authkit xray-sim`: play the proxy's side of ExtAuth / Hysteria 2 auth against a backend. */
-import { randomInt } from 'node:crypto';
-import { isIP } from 'node:net';
 import { Command, Option } from 'commander';
-import { describeFsError, InputError } from '../errors.js';
+import { InputError } from '../errors.js';
 import { EVENT_TYPES, type ConnectionFacts, type Dialect, type EventType } from '../xray/dialect.js';
 import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
-import { newConnectionId, sendEvent, type EventExchange } from '../xray/client.js';
-import { GoTransport, type TlsTrust } from '../xray/transport.js';
+import { sendEvent, type EventExchange } from '../xray/client.js';
+import { GoTransport } from '../xray/transport.js';
 import { parseGoUrl } from '../xray/wire/go-url.js';
-import { xrayCredential } from '../xray/credential.js';
 import { redactBody, redactHeaders, redactText, redactUrl } from '../xray/redact.js';
-import { redactHeaders as redactHeadersMasked, redactUrl as redactUrlMasked } from '../xray/redact.js';
 import { runSessions, type TimelineEntry } from '../xray/session.js';
 import { countUpAddresses } from '../ip.js';
 import { parseOnly } from '../conformance/runner.js';
-import { listSuite, reachOrFail, runSuiteCli } from './conformance.js';
+import { CONFORMANCE_FLAGS, listSuite, reachOrFail, runSuiteCli } from './conformance.js';
 import { fixtureCapabilities, loadFixture } from '../xray/fixture.js';
 import { extAuthSuite, inapplicableWithout, targetCapabilities } from '../xray/suite.js';
 import { hysteriaSuite } from '../xray/suite-hysteria.js';
 import type { XraySuiteContext } from '../xray/suite-context.js';
 
-import { EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, parseHeader, parseSeconds, readSecret, secondsOption, stdoutColors, timeParser, readBinaryFile } from './io.js';
+import { EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, parseSeconds, secondsOption, stdoutColors, timeParser } from './io.js';
 import { addLoadOptions, LOAD_FLAGS } from './load.js';
 import { withModes, type ModeTable } from './modes.js';
-import { CONFORMANCE_FLAGS } from './conformance.js';
-import { xrayLoad, type XrayLoadFlags } from './xray-load.js';
-
-export interface SimFlags extends XrayLoadFlags {
-  url?: string;
-  unixSocket?: string;
-  dialect: string;
-  event: EventType;
-  credential?: string;
-  sourceIp: string;
-  sourcePort?: number;
-  localIp: string;
-  localPort: number;
-  inboundTag?: string;
-  email?: string;
-  level?: number;
-  tx: string;
-  header: string[];
-  secret?: string;
-  secretEnv?: string;
-  secretFile?: string;
-  timeout?: number;
-  kickOnDeny?: boolean;
-  session?: boolean;
-  heartbeat?: number;
-  ttl: number;
-  connections: number;
-  ips: number;
-  stagger: number;
-  conformance?: boolean;
-  fixture?: string;
-  list?: boolean;
-  only?: string;
-  junit?: string;
-  allowSkips?: boolean;
-  showSecrets?: boolean;
-  cacert?: string;
-  insecure?: boolean;
-  burst: number;
-}
+import { xrayLoad } from './xray-load.js';
+import { connectionFacts, prepareEvent, type PreparedEvent, type SimFlags } from './xray-options.js';
 
 const only = (...modes: string[]): string[] => modes;
 const FACTS = only('one-shot', 'session', 'load');
@@ -138,89 +96,6 @@ export function xraySimCommand(): Command {
     .action(exitsWith(xraySim)), XRAY_SIM_MODES);
 }
 
-export interface PreparedEvent {
-  url: string;
-  dialect: Dialect;
-  secret?: string;
-  headers: [string, string][];
-  timeoutSeconds: number;
-  kickOnDeny: boolean;
-  /** --cacert or --insecure, for an https backend. */
-  tls?: TlsTrust;
-  notes: string[];
-}
-
-/** The flags every xray-sim mode shares, checked once. */
-export function prepareEvent(flags: SimFlags): PreparedEvent {
-  if (flags.url === undefined) throw new InputError('--url is required (the backend URL the proxy POSTs to)');
-  let url: URL;
-  try {
-    url = new URL(flags.url);
-  } catch {
-    throw new InputError(`--url: not a URL: ${flags.url}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InputError(`--url: expected http:// or https://, got ${url.protocol}`);
-  try {
-    parseGoUrl(flags.url);
-  } catch (error) {
-    throw new InputError(`--url: Go cannot use this URL: ${(error as Error).message}`);
-  }
-  const dialect = dialectNamed(flags.dialect);
-  const notes: string[] = [];
-  const headers = flags.header.map(parseHeader);
-  const secret = readSecret({ value: flags.secret, file: flags.secretFile, env: flags.secretEnv }, 'secret');
-  if (flags.secret !== undefined) log('note: --secret is visible to other local users in ps; --secret-env or --secret-file keep it private');
-  if ((secret !== undefined || headers.length > 0) && dialect.secret === 'none' && !dialect.customHeaders) {
-    throw new InputError(`the ${dialect.name} dialect sends no secret and no custom headers (protect the backend with a URL token or network ACLs)`);
-  }
-  if (headers.length > 0 && !dialect.customHeaders) notes.push(`the ${dialect.name} dialect has no custom headers; sending them anyway`);
-  const timeoutSeconds = flags.timeout ?? dialect.timeout.default;
-  if (flags.timeout !== undefined && dialect.timeout.fixed && flags.timeout !== dialect.timeout.default) {
-    notes.push(`${dialect.name} hard-codes a ${dialect.timeout.default} s timeout; using ${flags.timeout} s as asked`);
-  }
-  if (timeoutSeconds === 0) notes.push('--timeout 0: no timeout on authorization and heartbeat, as Xray does; a hung backend hangs this too');
-  const tls = tlsTrust(flags, url.protocol === 'https:', notes);
-  return { url: flags.url, dialect, secret, headers, timeoutSeconds, kickOnDeny: flags.kickOnDeny ?? dialect.kickOnDenyDefault, tls, notes };
-}
-
-/** --cacert FILE (a private CA) or --insecure (no verification), for an https:// backend only. */
-function tlsTrust(flags: SimFlags, https: boolean, notes: string[]): TlsTrust | undefined {
-  if (flags.cacert === undefined && !flags.insecure) return undefined;
-  if (!https) throw new InputError(`${flags.insecure ? '--insecure' : '--cacert'} is for an https:// --url`);
-  if (flags.cacert !== undefined && flags.insecure) throw new InputError('--cacert and --insecure exclude each other');
-  if (flags.insecure) {
-    notes.push('--insecure: the backend\'s certificate is not verified (Xray verifies it against the system roots and has no such option)');
-    return { rejectUnauthorized: false };
-  }
-  const ca = readBinaryFile(flags.cacert!, '--cacert');
-  if (!ca.toString('latin1').includes('-----BEGIN CERTIFICATE-----')) throw new InputError(`--cacert ${flags.cacert}: not a PEM certificate`);
-  return { ca };
-}
-
-export function connectionFacts(flags: SimFlags, dialect: Dialect): { facts: ConnectionFacts; notes: string[] } {
-  // Under --load a users file names the credentials instead.
-  if (flags.credential === undefined && !(flags.load && flags.users !== undefined)) throw new InputError('--credential is required');
-  const notes: string[] = [];
-  let credential = flags.credential ?? '';
-  if (dialect.reply === 'extauth-user' && flags.credential !== undefined) {
-    const parsed = xrayCredential(flags.credential);
-    credential = parsed.credential;
-    if (parsed.note) notes.push(parsed.note);
-  }
-  for (const [flag, ip] of [['--source-ip', flags.sourceIp], ['--local-ip', flags.localIp]] as const) {
-    if (isIP(ip) === 0) notes.push(`${flag} ${ip} is not an IP address (as on a Unix-socket inbound); sent as given`);
-  }
-  if (!/^\d+$/.test(flags.tx) || BigInt(flags.tx) > 2n ** 64n - 1n) throw new InputError('--tx: expected an integer 0..18446744073709551615');
-  return {
-    facts: {
-      credential, connectionId: newConnectionId(), protocol: 'vless', inboundTag: flags.inboundTag,
-      sourceIp: flags.sourceIp, sourcePort: flags.sourcePort ?? randomInt(32768, 61000),
-      localIp: flags.localIp, localPort: flags.localPort, email: flags.email, level: flags.level, tx: flags.tx,
-    },
-    notes,
-  };
-}
-
 async function xraySim(flags: SimFlags): Promise<number> {
   if (flags.conformance || flags.list) return runConformance(flags);
   const prepared = prepareEvent(flags);
@@ -283,16 +158,16 @@ export function renderExchange(
   exchange: EventExchange, dialect: Dialect, event: EventType, credential: string, customHeaders: readonly string[], secrets: readonly string[], show = false,
 ): string {
   const c = stdoutColors();
-  const redactHeaders = show ? (h: Record<string, string>): Record<string, string> => h : redactHeadersMasked;
-  const redactUrl = show ? (u: string): string => u : redactUrlMasked;
+  const headers = (h: Record<string, string>, custom: readonly string[], secretList: readonly string[] = []): Record<string, string> => (show ? h : redactHeaders(h, custom, secretList));
+  const url = (u: string): string => (show ? u : redactUrl(u));
   const lines: string[] = [];
-  lines.push(c.bold(`POST ${redactUrl(exchange.request.url)}`) + c.dim(`  (${dialect.name} dialect, ${event})`));
-  for (const [name, value] of Object.entries(redactHeaders(exchange.request.headers, customHeaders))) lines.push(c.dim(`> ${name}: ${value}`));
+  lines.push(c.bold(`POST ${url(exchange.request.url)}`) + c.dim(`  (${dialect.name} dialect, ${event})`));
+  for (const [name, value] of Object.entries(headers(exchange.request.headers, customHeaders))) lines.push(c.dim(`> ${name}: ${value}`));
   lines.push(`> ${redactBody(exchange.request.body, credential, secrets)}`);
-  for (const hop of exchange.redirects) lines.push(c.yellow(`< ${hop.status} redirect to ${redactUrl(redactText(hop.location, secrets))}: followed, as Go does`));
+  for (const hop of exchange.redirects) lines.push(c.yellow(`< ${hop.status} redirect to ${url(redactText(hop.location, secrets))}: followed, as Go does`));
   if (exchange.reply) {
     lines.push(c.bold(`< ${exchange.reply.status}`) + c.dim(`  ${exchange.latencyMs} ms, ${exchange.reply.bytes} bytes${exchange.reply.truncated ? ' (authkit stopped at its read cap)' : ''}`));
-    for (const [name, value] of Object.entries(redactHeaders(exchange.reply.headers, [], secrets))) lines.push(c.dim(`< ${name}: ${value}`));
+    for (const [name, value] of Object.entries(headers(exchange.reply.headers, [], secrets))) lines.push(c.dim(`< ${name}: ${value}`));
     if (exchange.reply.body !== '') lines.push(`< ${redactText(truncate(exchange.reply.body, 2000), secrets)}`);
   } else {
     lines.push(c.bold('< no reply') + c.dim(`  after ${exchange.latencyMs} ms`));
