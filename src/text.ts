@@ -8,8 +8,14 @@ export function hasControlBytes(text: string): boolean {
   return /[\x00-\x08\x0a-\x1f\x7f]/.test(text);
 }
 
-/** Text from a peer, made safe for a terminal or a log line: control bytes escaped, length bounded. */
-export function escapeForDisplay(text: string, limit = 500): string {
-  const escaped = text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+/**
+ * The one escaper for text from a peer or a user on its way to a terminal, a log line or a report:
+ * C0 and C1 control characters and DEL as \\uXXXX (an escape sequence can rewrite a terminal),
+ * optionally keeping tab and line feed (multi-line reports), and the length bounded.
+ */
+export function escapeForDisplay(text: string, options: number | { limit?: number; keepLineBreaks?: boolean } = {}): string {
+  const { limit = 500, keepLineBreaks = false } = typeof options === 'number' ? { limit: options } : options;
+  const controls = keepLineBreaks ? /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g : /[\x00-\x1f\x7f-\x9f]/g;
+  const escaped = text.replace(controls, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   return escaped.length > limit ? `${escaped.slice(0, limit)}…` : escaped;
 }

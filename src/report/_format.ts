@@ -3,6 +3,7 @@
  * so everything here assumes hostile input: terminal escapes are made visible and huge values
  * are cut short.
  */
+import { escapeForDisplay } from '../text.js';
 import type { CheckStatus, Evidence } from '../conformance/check.js';
 
 /** Per value, in the text and JUnit reports; a body of megabytes helps nobody in a CI log. */
@@ -13,7 +14,7 @@ export const VALUE_LIMIT = 2048;
  * cursor, recolour or retitle the terminal of whoever reads the report.
  */
 export function printable(text: string): string {
-  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return escapeForDisplay(text, { limit: Infinity, keepLineBreaks: true });
 }
 
 /**

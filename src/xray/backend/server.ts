@@ -13,7 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { clearStaleSocket } from '../../unix-socket.js';
-import { HTTP_TOKEN } from '../../text.js';
+import { escapeForDisplay, HTTP_TOKEN } from '../../text.js';
 import { describeFsError, InputError } from '../../errors.js';
 import { isUuid } from '../credential.js';
 import { BadEventError, parseEventBody, type Dialect, type EventType } from '../dialect.js';
@@ -456,6 +456,5 @@ function safeEqual(presented: string | undefined, expected: string): boolean {
 
 /** A path as a log may show it: no control characters, bounded length. */
 function printable(path: string): string {
-  const clean = path.replace(/[^\x21-\x7e]/g, '?');
-  return clean.length > 80 ? `${clean.slice(0, 80)}…` : clean;
+  return escapeForDisplay(path, 80);
 }
