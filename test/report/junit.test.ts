@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { runSuite, type CheckResult, type SuiteReport } from '../../src/conformance/runner.js';
 import { renderJunit } from '../../src/report/junit.js';
-import { TOY_TIMEOUT_MS, toyBackend, toySuite } from './toy-suite.js';
+import { TOY_TIMEOUT_MS, toyBackend, toySuite } from '../conformance/toy-suite.js';
 
 const haveXmllint = spawnSync('xmllint', ['--version']).error === undefined;
 const withXmllint = it.skipIf(!haveXmllint && !process.env.CI);

@@ -5,7 +5,7 @@ import { renderText } from '../../src/report/text.js';
 import { renderJson } from '../../src/report/json.js';
 import { renderCheckList } from '../../src/report/list.js';
 import { VALUE_LIMIT } from '../../src/report/_format.js';
-import { TOY_TIMEOUT_MS, toyBackend, toySuite } from './toy-suite.js';
+import { TOY_TIMEOUT_MS, toyBackend, toySuite } from '../conformance/toy-suite.js';
 
 /** The toy suite's report with every duration 3 ms, so the text can be compared whole. */
 async function toyReport(): Promise<SuiteReport> {
