@@ -1,5 +1,5 @@
 /**
- * What Proksi's external_auth middleware does around the call (spec §4 and §5): how it builds
+ * What Proksi's external_auth middleware does around the call (docs/proksi-external-auth.md §4 and §5): how it builds
  * the AuthRequest from the client's request, and what it does with each decision, including
  * the two fail-opens and the spoofable upstream header.
  */

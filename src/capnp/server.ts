@@ -1,6 +1,6 @@
 /**
  * The server side of our two-party RPC subset: an ExternalAuthService on a Unix socket
- * (spec §8 item 5). Every connection has its own answer table. It accepts Bootstrap (answered
+ * (docs/proksi-external-auth.md §8 item 5). Every connection has its own answer table. It accepts Bootstrap (answered
  * with the service as export 0) and Calls on that export or pipelined on the bootstrap's promised
  * answer; a wrong interface or method gets an exception Return in the C++ library's wording; a
  * handler that throws or rejects gets an exception Return, never a crash. Finish before Return

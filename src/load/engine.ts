@@ -1,5 +1,5 @@
 /**
- * The one load engine. Open model: arrivals at their intended times (load-engine spec §5.1),
+ * The one load engine. Open model: arrivals at their intended times (docs/load-engine.md §5.1),
  * latency from the intended send time and, separately, from the actual send (service time);
  * an arrival that finds max-inflight reached waits in a bounded queue (its wait counts as
  * latency: this is what shows a stalled backend) and beyond that is counted as dropped, never

@@ -1,7 +1,7 @@
 /**
  * Latency histograms: HdrHistogram (constant memory, mergeable), values in microseconds from
  * 1 µs to 60 s at 3 significant digits. Microseconds, not milliseconds: autocannon's integer-ms
- * histogram prints "0 ms" medians for a fast backend (load-engine spec §3.6).
+ * histogram prints "0 ms" medians for a fast backend (docs/load-engine.md §3.6).
  */
 import * as hdr from 'hdr-histogram-js';
 

@@ -2,7 +2,7 @@
  * The load engine's HTTP/1.1 client: pre-built request bytes over keep-alive connections
  * (TCP, TLS or a Unix socket), optional pipelining, Content-Length and chunked replies. It is
  * not a general client: it exists because a request's client CPU decides the ceiling on a
- * 2-core machine (load-engine spec §3: undici request() ~16 µs, a raw socket ~8.5 µs). The
+ * 2-core machine (docs/load-engine.md §3: undici request() ~16 µs, a raw socket ~8.5 µs). The
  * one-shot commands keep undici.
  */
 import net from 'node:net';

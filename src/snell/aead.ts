@@ -13,7 +13,7 @@ export function aeadKey(kdfOutput: Uint8Array, aead: AeadName): Uint8Array {
   return aead === 'aes-128-gcm' ? kdfOutput.subarray(0, 16) : kdfOutput.subarray(0, 32);
 }
 
-/** Snell's nonce: a 12-byte little-endian counter (spec §2). */
+/** Snell's nonce: a 12-byte little-endian counter (docs/snell.md §2). */
 export function counterNonce(counter: number): Buffer {
   const nonce = Buffer.alloc(NONCE_BYTES);
   nonce.writeUIntLE(counter % 2 ** 48, 0, 6);

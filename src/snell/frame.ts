@@ -1,5 +1,5 @@
 /**
- * v4/v5 TCP frames (spec §3):  H | P | C  where
+ * v4/v5 TCP frames (docs/snell.md §3):  H | P | C  where
  *   H = Seal(n, 04 00 00 padLen16 payLen16)   23 bytes
  *   C = Seal(n+1, payload)                     payLen + 16 bytes, absent for a zero chunk
  *   P = padLen bytes, with P[i] and C[i] swapped at every even i < min(padLen, len(C)).

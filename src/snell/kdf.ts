@@ -1,6 +1,6 @@
 /**
  * Snell's key derivation: Argon2id v0x13, t=3, m=8 KiB, p=1, 32-byte output, with the PSK's
- * raw UTF-8 bytes as the password and the 16-byte stream salt (spec §1).
+ * raw UTF-8 bytes as the password and the 16-byte stream salt (docs/snell.md §1).
  *
  * Interchangeable backends, because speed decides how many users a trial scan can cover.
  * `auto` takes the fastest this runtime has, by measurement on this project's 2-core machines

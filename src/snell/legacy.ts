@@ -1,5 +1,5 @@
 /**
- * Legacy v1-v3 chunks (spec §4, icpz/open-snell):  Seal(n, len16) | Seal(n+1, payload)
+ * Legacy v1-v3 chunks (docs/snell.md §4, icpz/open-snell):  Seal(n, len16) | Seal(n+1, payload)
  * with no padding and no marker; a zero chunk is Seal(n, 00 00) alone.
  * v1 uses ChaCha20-Poly1305, v2 and v3 AES-128-GCM.
  */

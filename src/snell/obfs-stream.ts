@@ -1,5 +1,5 @@
 /**
- * simple-obfs on a live connection (spec §8), for both ends: an unwrapper for the bytes that
+ * simple-obfs on a live connection (docs/snell.md §8), for both ends: an unwrapper for the bytes that
  * arrive and a wrapper for the bytes that leave. The server reads an HTTP Upgrade request (GET
  * and Connection: Upgrade, as Go's http.ReadRequest-based server insists) or a fake ClientHello
  * and answers 101 or a fake ServerHello; the client skips those.

@@ -1,5 +1,5 @@
 /**
- * simple-obfs wrappers around the whole Snell byte stream (spec §8). authkit wraps the client's
+ * simple-obfs wrappers around the whole Snell byte stream (docs/snell.md §8). authkit wraps the client's
  * first bytes as OpenSnell and Surge do, and strips a wrapper from captured bytes before trial
  * authentication.
  */

@@ -1,5 +1,5 @@
 /**
- * The content of a first frame's padding (spec §3, "What writers do"). Receivers throw it away;
+ * The content of a first frame's padding (docs/snell.md §3, "What writers do"). Receivers throw it away;
  * only someone fingerprinting the wire sees it. Two styles:
  *
  * - `opensnell`: the bits of the padding are balanced against the sealed payload, as OpenSnell's

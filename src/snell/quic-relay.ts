@@ -1,5 +1,5 @@
 /**
- * snell-serve --quic: v5 QUIC proxy envelopes on the TCP port's UDP twin (spec §7, §9 step 10).
+ * snell-serve --quic: v5 QUIC proxy envelopes on the TCP port's UDP twin (docs/snell.md §7, §9 step 10).
  * The first datagram of a client (ip:port) is an envelope: trial-authenticated with the same IP
  * cache and scan as TCP but with no 50 ms delay and no OnAuthorize (a miss is dropped at once),
  * then its inner QUIC packet goes to the target; after that the flow's packets are relayed raw

@@ -1,5 +1,5 @@
 /**
- * The v5 QUIC proxy envelope, the first UDP datagram of a flow (spec §7):
+ * The v5 QUIC proxy envelope, the first UDP datagram of a flow (docs/snell.md §7):
  *   salt | Seal(0, 04 00 00 padLen payLen) | padding | Seal(1, 01 01 00 hostLen host port16 | inner QUIC packet)
  * The padding is skipped, not swapped, and real clients send none, so neither do we.
  */

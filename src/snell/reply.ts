@@ -1,5 +1,5 @@
 /**
- * The server's first plaintext bytes (spec §6): 00 tunnel (upstream data follows at once),
+ * The server's first plaintext bytes (docs/snell.md §6): 00 tunnel (upstream data follows at once),
  * 01 PONG, 02 code len message.
  */
 import { DecodeError } from '../errors.js';

@@ -1,5 +1,5 @@
 /**
- * The client's request, the first plaintext bytes of a stream (spec §5):
+ * The client's request, the first plaintext bytes of a stream (docs/snell.md §5):
  *   01 | command | clientIdLen | clientId | [hostLen | host | port16]   (host and port for CONNECT only)
  */
 import { DecodeError } from '../errors.js';

@@ -1,5 +1,5 @@
 /**
- * A multi-user Snell server that behaves like OpenSnell alpha (spec §9): obfs, then salt and
+ * A multi-user Snell server that behaves like OpenSnell alpha (docs/snell.md §9): obfs, then salt and
  * first header read whole (a short read closes at once), trial authentication over a users
  * snapshot (IP cache, serial up to 16 users, parallel above), 50 ms before closing on no match
  * or an empty store (even after the client's FIN), closed with a reset when client bytes are

@@ -1,5 +1,5 @@
 /**
- * Trial authentication exactly as OpenSnell alpha's multi-user server runs it (spec §9):
+ * Trial authentication exactly as OpenSnell alpha's multi-user server runs it (docs/snell.md §9):
  * the source-IP cache first, then a serial scan in file order up to 16 users, above that a
  * parallel scan where the first worker to match wins; an empty store fails closed.
  * It answers "which user is this, which path found it, and what did it cost".

@@ -1,7 +1,7 @@
 /**
  * The per-user test of a trial scan, shared by the main thread and the scan workers.
  * OpenSnell accepts a user when Open(nonce 0) of the 23-byte header succeeds under the key
- * derived from that user's PSK and the plaintext is 7 bytes starting with 0x04 (spec §9 step 6).
+ * derived from that user's PSK and the plaintext is 7 bytes starting with 0x04 (docs/snell.md §9 step 6).
  *
  * Almost every user of a scan is a miss, and a failed Open through node:crypto costs ~5 µs
  * (it throws). So the first keystream block is computed once (one AES block, no exception)
@@ -58,7 +58,7 @@ function plausibleLegacyLength(sealed: Uint8Array, keystream: Uint8Array): boole
   return length >= 1 && length <= LEGACY_MAX_PAYLOAD;
 }
 
-/** OpenSnell's test (spec §9 step 6): the header opens at nonce 0 and starts with 0x04. */
+/** OpenSnell's test (docs/snell.md §9 step 6): the header opens at nonce 0 and starts with 0x04. */
 export function matchesV4(kdfOutput: Uint8Array, first: FirstBytes): boolean {
   const aesKey = aeadKey(kdfOutput, 'aes-128-gcm');
   if ((first.header[0]! ^ gcmFirstKeystream(aesKey)[0]!) !== FRAME_MARKER) return false;

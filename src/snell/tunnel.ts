@@ -1,5 +1,5 @@
 /**
- * What an authenticated Snell connection asks for (spec §5-§6): PING (PONG, then close),
+ * What an authenticated Snell connection asks for (docs/snell.md §5-§6): PING (PONG, then close),
  * CONNECT and CONNECT-v2 (a lazy `00` merged with the first upstream bytes; v2 reuses the
  * stream: a zero chunk each way ends one request and the next request follows with continuing
  * nonces), UDP-over-TCP; error replies carry the errno as OpenSnell's do.

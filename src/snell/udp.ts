@@ -1,5 +1,5 @@
 /**
- * UDP-over-TCP datagrams, one per frame after the `01 06 00` request and the server's `00` (spec §6):
+ * UDP-over-TCP datagrams, one per frame after the `01 06 00` request and the server's `00` (docs/snell.md §6):
  *   client -> server: 01 | hostLen | host | port16 | payload     (domain)
  *                     01 | 00 | 04 | ip4 | port16 | payload      (IPv4)
  *                     01 | 00 | 06 | ip16 | port16 | payload     (IPv6)

@@ -1,6 +1,6 @@
 /**
  * One event sent the way Xray's (and Hysteria 2's) Go client sends it, and read the way it reads
- * the reply (docs/xray-extauth.md, "The client"): Go's request bytes, redirects followed as
+ * the reply (docs/xray-extauth.md §2.2): Go's request bytes, redirects followed as
  * http.Client follows them (at most 10, the verdict from the final reply), one timeout over the
  * whole exchange, and the body read as far as Go reads it: the first JSON value for ExtAuth
  * (json.NewDecoder(resp.Body).Decode), all of it for Hysteria 2 (io.ReadAll, json.Unmarshal),

@@ -1,5 +1,5 @@
 /**
- * How the proxy reads a backend's reply (spec §2.4 for ExtAuth, §6 for Hysteria 2), as a
+ * How the proxy reads a backend's reply (docs/xray-extauth.md §2.4 for ExtAuth, §6 for Hysteria 2), as a
  * verdict: what it decides, why, and anything a strict reading would have judged differently.
  */
 import type { Dialect, EventType } from './dialect.js';

@@ -1,5 +1,5 @@
 /**
- * VLESS credentials as Xray puts them on the wire (spec §2.8): the client's 16 bytes as a
+ * VLESS credentials as Xray puts them on the wire (docs/xray-extauth.md §2.8): the client's 16 bytes as a
  * lower-case 8-4-4-4-12 UUID. A client configured with a 1-30 character text id sends
  * UUIDv5(SHA-1 of 16 zero bytes and the text), which a backend keyed on passwords must expect.
  */

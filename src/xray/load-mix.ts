@@ -1,5 +1,5 @@
 /**
- * The traffic an Xray node really sends its ExtAuth backend (spec §2.7), as an arrival source:
+ * The traffic an Xray node really sends its ExtAuth backend (docs/xray-extauth.md §2.7), as an arrival source:
  * connections arrive at a rate and live an exponentially distributed time; each is authorized
  * on a cache miss (an allowed reply fills the (credential, source IP) cache for ttl), then
  * sends connect, a heartbeat every H seconds on a ticker (a slow reply delays the next tick,
@@ -104,7 +104,7 @@ export class XrayEventMix implements ArrivalSource<MixOp> {
     }
   }
 
-  /** Expected requests per second of each event type in the steady state (spec §2.7). */
+  /** Expected requests per second of each event type in the steady state (docs/xray-extauth.md §2.7). */
   expectedRates(users: number, ipsPerUser: number): Record<EventType, number> {
     const { arrivalRate: lambda, meanDurationS, heartbeatS, ttlS, cache } = this.settings;
     const pairs = Math.max(1, users * ipsPerUser);

@@ -1,5 +1,5 @@
 /**
- * Connections as Xray runs them against ExtAuth (spec §2.6-2.7): a positive-only TTL cache
+ * Connections as Xray runs them against ExtAuth (docs/xray-extauth.md §2.6-2.7): a positive-only TTL cache
  * keyed on (credential, source IP) that skips authorization but not connect; connect sent
  * asynchronously; a heartbeat every N s on a ticker (ticks that fall due while a request runs
  * are dropped but one, as Go's buffered ticker channel does); a 401/403 on a heartbeat deleting
@@ -108,7 +108,7 @@ async function runConnection(
   record: (entry: TimelineEntry) => void,
 ): Promise<boolean> {
   const facts: ConnectionFacts = { ...options.facts, sourceIp, connectionId: newConnectionId() };
-  // The connection's context: a heartbeat still in flight when it ends is cancelled (spec §2.5).
+  // The connection's context: a heartbeat still in flight when it ends is cancelled (docs/xray-extauth.md §2.5).
   const connectionContext = new AbortController();
   const send = async (type: EventType, signal?: AbortSignal): Promise<EventExchange> => {
     const atMs = now();

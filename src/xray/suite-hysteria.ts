@@ -1,5 +1,5 @@
 /**
- * The Hysteria 2 HTTP-auth conformance suite (spec §6), H01-H14. Hysteria calls the backend once per
+ * The Hysteria 2 HTTP-auth conformance suite (docs/xray-extauth.md §6), H01-H14. Hysteria calls the backend once per
  * client connection, reads the reply with json.Unmarshal (the whole body, strictly typed) and
  * waits at most 10 s.
  */

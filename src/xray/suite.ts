@@ -1,5 +1,5 @@
 /**
- * The ExtAuth conformance suite (spec §5): what a backend must do for Xray to behave as its
+ * The ExtAuth conformance suite (docs/xray-extauth.md §5): what a backend must do for Xray to behave as its
  * operator expects. Titles quote the requirement; IDs are the spec's. X30 (the long load test)
  * belongs to the load engine, and X32 (a backend restart) needs a hook no black box offers.
  */

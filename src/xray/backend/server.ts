@@ -1,6 +1,6 @@
 /**
  * The HTTP side of `xray-backend`: an auth backend that follows the ExtAuth / Hysteria 2 contract
- * of the chosen dialect (spec §2, §6), with an admin API under /admin/ and fault injection for
+ * of the chosen dialect (docs/xray-extauth.md §2, §6), with an admin API under /admin/ and fault injection for
  * testing proxies. Events are POSTed to any path outside /admin/.
  *
  * Robustness: a request body is read up to a limit (larger: 413, and reading stops), anything

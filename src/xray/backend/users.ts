@@ -43,7 +43,7 @@ export function credentialKind(dialect: Dialect): CredentialKind {
 
 /**
  * A credential as the backend stores and looks it up, or undefined if it can never match:
- * UUIDs compare case-insensitively, a short text id is what Xray sends for it (spec §2.8).
+ * UUIDs compare case-insensitively, a short text id is what Xray sends for it (docs/xray-extauth.md §2.8).
  */
 export function normalizeCredential(text: string, kind: CredentialKind): string | undefined {
   if (kind === 'text') return text === '' ? undefined : text;

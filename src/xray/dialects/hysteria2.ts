@@ -1,7 +1,7 @@
 import type { Dialect } from '../dialect.js';
 
 /**
- * Hysteria 2's HTTP auth (spec §6 [S]): one POST per client connection, {addr, auth, tx} ->
+ * Hysteria 2's HTTP auth (docs/xray-extauth.md §6 [S]): one POST per client connection, {addr, auth, tx} ->
  * {ok, id}, a hard-coded 10 s timeout, no secret and no custom headers.
  */
 export const hysteria2: Dialect = {

@@ -1,7 +1,7 @@
 import type { Dialect } from '../dialect.js';
 
 /**
- * The snake_case dialect of the archived cnap-core source (`http.go@2819554`, spec §2.3 [S]):
+ * The snake_case dialect of the archived cnap-core source (`http.go@2819554`, docs/xray-extauth.md §2.3 [S]):
  * the secret as a bearer token, `protocol` only once the VLESS header is decoded (so absent on
  * authorization and connect), omitempty on the optional fields, no ports, no timestamp.
  */

@@ -1,7 +1,7 @@
 import type { Dialect } from '../dialect.js';
 
 /**
- * The camelCase dialect of the ExtAuth discussion and wiki (spec §2.3 [W]): custom headers, port
+ * The camelCase dialect of the ExtAuth discussion and wiki (docs/xray-extauth.md §2.3 [W]): custom headers, port
  * and timestamp fields, and email/level hints. Its author has since called the wiki out of date,
  * but backend authors read it, so it is the default.
  */

@@ -1,6 +1,6 @@
 /**
  * An HTTP/1.x reply read the way Go's http.ReadResponse and its transfer code read it
- * (docs/xray-extauth.md, "The client"), because what Go tolerates decides the verdict:
+ * (docs/xray-extauth.md §2.2), because what Go tolerates decides the verdict:
  * bare-LF line endings, Transfer-Encoding: chunked winning over Content-Length, a body read
  * until close when neither is given, and the same errors where Go gives up.
  */

@@ -1,5 +1,5 @@
 /**
- * URLs as Go's net/url keeps them for an HTTP client (docs/xray-extauth.md, "The client"): the
+ * URLs as Go's net/url keeps them for an HTTP client (docs/xray-extauth.md §2.2): the
  * authority exactly as written (`example.com:80` keeps its port in the Host header, which the
  * WHATWG URL parser would drop), the path and query as written, and Go's way of resolving a
  * redirect's Location and of printing a URL for the Referer header.
