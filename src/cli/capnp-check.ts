@@ -7,7 +7,7 @@ import { parseOnly } from '../conformance/runner.js';
 import { capnpCapabilities, capnpSuite, parseCapnpFixture, type CapnpFixture, type CapnpSuiteContext } from '../capnp/suite.js';
 import { redactHeaderPairs } from '../redact.js';
 import { checkFixtureSchema } from '../fixture-schema.js';
-import { CONFORMANCE_FLAGS, listSuite, reachOrFail, runSuiteCli } from './conformance.js';
+import { CONFORMANCE_FLAGS, listSuite, type ConformanceFlags, reachOrFail, runSuiteCli } from './conformance.js';
 import { withModes, type ModeTable } from './modes.js';
 import { AuthServiceClient, CallError } from '../capnp/client.js';
 import { buildAuthRequest, clientRequest, errorOutcome, PROKSI_DEFAULTS, proksiOutcome, type ProksiOptions, type ProksiOutcome } from '../capnp/proksi.js';
@@ -18,7 +18,7 @@ import { CapnpLoadTarget } from '../capnp/load.js';
 import type { AuthRequest } from '../capnp/schema.js';
 import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, stdoutColors, timeParser, readBinaryFile } from './io.js';
 
-interface CheckFlags extends LoadFlags {
+interface CheckFlags extends LoadFlags, ConformanceFlags {
   connections: number;
   socket?: string;
   method: string;
@@ -34,12 +34,6 @@ interface CheckFlags extends LoadFlags {
   timeoutMs: number;
   onError: 'deny' | 'allow';
   upstreamHeader: string;
-  conformance?: boolean;
-  fixture?: string;
-  list?: boolean;
-  only?: string;
-  junit?: string;
-  allowSkips?: boolean;
   showSecrets?: boolean;
 }
 

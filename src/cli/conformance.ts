@@ -12,6 +12,8 @@ import { describeFsError, InputError } from '../errors.js';
 import { EXIT_FAILED, EXIT_OK, log, out, stdoutColors } from './io.js';
 
 export interface ConformanceFlags {
+  conformance?: boolean;
+  fixture?: string;
   list?: boolean;
   only?: string;
   junit?: string;

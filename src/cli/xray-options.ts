@@ -13,6 +13,7 @@ import { xrayCredential } from '../xray/credential.js';
 import type { TlsTrust } from '../xray/transport.js';
 import { parseGoUrl } from '../xray/wire/go-url.js';
 import type { LoadFlags } from './load.js';
+import type { ConformanceFlags } from './conformance.js';
 import { log, parseHeader, readBinaryFile, readSecret } from './io.js';
 
 export interface XrayLoadFlags extends LoadFlags {
@@ -23,7 +24,7 @@ export interface XrayLoadFlags extends LoadFlags {
   ipsPerUser?: string;
 }
 
-export interface SimFlags extends XrayLoadFlags {
+export interface SimFlags extends XrayLoadFlags, ConformanceFlags {
   url?: string;
   unixSocket?: string;
   dialect: string;
@@ -49,12 +50,6 @@ export interface SimFlags extends XrayLoadFlags {
   connections: number;
   ips: number;
   stagger: number;
-  conformance?: boolean;
-  fixture?: string;
-  list?: boolean;
-  only?: string;
-  junit?: string;
-  allowSkips?: boolean;
   showSecrets?: boolean;
   cacert?: string;
   insecure?: boolean;

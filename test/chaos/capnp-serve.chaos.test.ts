@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AuthServiceClient } from '../../src/capnp/client.js';
 import { buildAuthRequest, clientRequest, PROKSI_DEFAULTS } from '../../src/capnp/proksi.js';
 import { encodeBootstrap, encodeCheckCall } from '../../src/capnp/rpc.js';
-import { askThroughout, Attacks, openFds, rssBytes, startServer, stopWithSigterm, within, type Served } from './chaos.js';
+import { askThroughout, Attacks, openFds, reloadBadFiles, replaceFile, rssBytes, startServer, stopWithSigterm, within, type Served } from './chaos.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authkit-chaos-capnp-'));
 const rules = join(dir, 'rules.json');
@@ -57,17 +57,8 @@ describe('capnp-serve under attack', () => {
     expect(await within(10_000, () => openFds(pid) <= baseline.fds + 2)).toBe(true);
     expect(peakRss - baseline.rss).toBeLessThan(200 * 2 ** 20);
 
-    const replace = (make: (path: string) => void): void => {
-      const next = join(dir, `next-${Math.random()}`);
-      make(next);
-      renameSync(next, rules);
-    };
-    replace((p) => execFileSync('mkfifo', [p]));
-    expect(await within(10_000, () => /a FIFO, not a regular file/.test(served!.log()))).toBe(true);
-    replace((p) => symlinkSync('/dev/zero', p));
-    expect(await within(10_000, () => /a device, not a regular file/.test(served!.log()))).toBe(true);
-    replace((p) => writeFileSync(p, '{"rules": [{"match": '));
-    expect(await within(10_000, () => /not reloaded/.test(served!.log()))).toBe(true);
+    await reloadBadFiles(served, rules, '{"rules": [{"match": ');
+    const replace = (make: (path: string) => void): void => replaceFile(rules, make);
     expect(await decide('/good')).toBe('pass');
     expect(await decide('/new')).toBe('block');
     replace((p) => writeFileSync(p, rulesFor('/good', '/new')));

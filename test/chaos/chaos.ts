@@ -4,8 +4,8 @@
  * lives, answered, kept its memory and file descriptors bounded, logged every reload, and stops
  * on SIGTERM. Every loop is bounded in count and time.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { ROOT } from '../helpers.js';
 
@@ -138,4 +138,26 @@ export async function within(ms: number, condition: () => boolean): Promise<bool
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return condition();
+}
+
+/**
+ * Replaces the watched `file` with a FIFO, then a link to /dev/zero, then `broken` content, and
+ * expects the server to refuse each with a log line (keeping its last good snapshot).
+ */
+export async function reloadBadFiles(served: Served, file: string, broken: string | Buffer, brokenLine: RegExp = /not reloaded/): Promise<void> {
+  for (const [make, logged] of [
+    [(p: string) => execFileSync('mkfifo', [p]), /a FIFO, not a regular file/],
+    [(p: string) => symlinkSync('/dev/zero', p), /a device, not a regular file/],
+    [(p: string) => writeFileSync(p, broken), brokenLine],
+  ] as const) {
+    replaceFile(file, make);
+    if (!(await within(10_000, () => logged.test(served.log())))) throw new Error(`no log line matching ${logged}: ${served.log().slice(-500)}`);
+  }
+}
+
+/** Puts a new file in `file`'s place in one rename, as an editor or a deploy does. */
+export function replaceFile(file: string, make: (path: string) => void): void {
+  const next = `${file}.next-${process.hrtime.bigint()}`;
+  make(next);
+  renameSync(next, file);
 }

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { probeSnell } from '../../src/snell/probe.js';
 import { selectKdf } from '../../src/snell/kdf.js';
-import { askThroughout, Attacks, openFds, rssBytes, startServer, stopWithSigterm, within, type Served } from './chaos.js';
+import { askThroughout, Attacks, openFds, reloadBadFiles, replaceFile, rssBytes, startServer, stopWithSigterm, within, type Served } from './chaos.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authkit-chaos-snell-'));
 const users = join(dir, 'users.txt');
@@ -44,18 +44,9 @@ describe('snell-serve under attack', () => {
     expect(await within(10_000, () => openFds(pid) <= baseline.fds + 2)).toBe(true);
     expect(peakRss - baseline.rss).toBeLessThan(200 * 2 ** 20);
 
-    const replace = (make: (path: string) => void): void => {
-      const next = join(dir, `next-${Math.random()}`);
-      make(next);
-      renameSync(next, users);
-    };
-    replace((p) => execFileSync('mkfifo', [p]));
-    expect(await within(10_000, () => /a FIFO, not a regular file/.test(served!.log()))).toBe(true);
-    replace((p) => symlinkSync('/dev/zero', p));
-    expect(await within(10_000, () => /a device, not a regular file/.test(served!.log()))).toBe(true);
     // A PSK byte that is not UTF-8 is refused with its line, as at start: never turned into U+FFFD.
-    replace((p) => writeFileSync(p, Buffer.concat([Buffer.from(userLines(200)), Buffer.from('bad:psk-\xff\n', 'latin1')])));
-    expect(await within(10_000, () => /not reloaded.*:201: not valid UTF-8/.test(served!.log()))).toBe(true);
+    await reloadBadFiles(served, users, Buffer.concat([Buffer.from(userLines(200)), Buffer.from('bad:psk-\xff\n', 'latin1')]), /not reloaded.*:201: not valid UTF-8/);
+    const replace = (make: (path: string) => void): void => replaceFile(users, make);
     expect(await ping('psk-newcomer')).toBe('rejected');
     replace((p) => writeFileSync(p, userLines(200, 'newcomer:psk-newcomer\n')));
     expect(await within(10_000, () => /reloaded, 201 users/.test(served!.log()))).toBe(true);

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { askThroughout, Attacks, openFds, rssBytes, startServer, stopWithSigterm, within, type Served } from './chaos.js';
+import { askThroughout, Attacks, openFds, reloadBadFiles, replaceFile, rssBytes, startServer, stopWithSigterm, within, type Served } from './chaos.js';
 
 const ALICE = '550e8400-e29b-41d4-a716-446655440000';
 const NEWCOMER = '11111111-2222-4333-8444-555555555555';
@@ -51,17 +51,8 @@ describe('xray-backend under attack', () => {
     expect(peakRss - baseline.rss).toBeLessThan(150 * 2 ** 20);
 
     // Reloads of a FIFO, an endless file, a broken file: each refused with a line, then the next valid file applies.
-    const replace = (make: (path: string) => void): void => {
-      const next = join(dir, `next-${Math.random()}`);
-      make(next);
-      renameSync(next, users);
-    };
-    replace((p) => execFileSync('mkfifo', [p]));
-    expect(await within(10_000, () => /a FIFO, not a regular file/.test(served!.log()))).toBe(true);
-    replace((p) => symlinkSync('/dev/zero', p));
-    expect(await within(10_000, () => /a device, not a regular file/.test(served!.log()))).toBe(true);
-    replace((p) => writeFileSync(p, '[{"credential": '));
-    expect(await within(10_000, () => /not reloaded/.test(served!.log()))).toBe(true);
+    await reloadBadFiles(served, users, '[{"credential": ');
+    const replace = (make: (path: string) => void): void => replaceFile(users, make);
     expect(await status(port, ALICE)).toBe(200);
     expect(await status(port, NEWCOMER)).toBe(401);
     replace((p) => writeFileSync(p, usersWith(ALICE, NEWCOMER)));
