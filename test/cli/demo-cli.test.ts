@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
@@ -7,13 +8,16 @@ import { describe, expect, it } from 'vitest';
 import { expectOneLineError, runCli, runMain } from './run.js';
 
 const BIN = fileURLToPath(new URL('../../bin/authkit.js', import.meta.url));
-const demoDirs = (): string[] => readdirSync(tmpdir()).filter((name) => name.startsWith('authkit-demo-'));
-const demoProcesses = (): string[] => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((line) => line.includes('authkit-demo-'));
+// Each demo here gets a temporary directory of its own (TMPDIR), so a demo another test runs at
+// the same time (the README walk-through's) can neither hide nor fake what this one leaves behind.
+const privateTmp = (): string => mkdtempSync(join(tmpdir(), 'demo-test-'));
+const demoDirs = (tmp: string): string[] => readdirSync(tmp).filter((name) => name.startsWith('authkit-demo-'));
+const demoProcesses = (tmp: string): string[] => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((line) => line.includes(tmp));
 
 describe('authkit demo', () => {
   it('--json: every step of every part reports success, and nothing is left behind', async () => {
-    const before = demoDirs();
-    const result = await runCli(['demo', '--json', '--load-seconds', '2']);
+    const tmp = privateTmp();
+    const result = await runCli(['demo', '--json', '--load-seconds', '2'], { TMPDIR: tmp });
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as { ok: boolean; steps: { part: string; name: string; ok: boolean; detail: string }[]; seconds: number };
     expect(report.ok).toBe(true);
@@ -25,13 +29,13 @@ describe('authkit demo', () => {
     expect(commands).toContain('--fixture fixtures/capnp-serve/conformance.json');
     expect(commands).toContain('--users fixtures/snell/users-10k.csv');
     expect(commands).not.toContain(process.cwd());
-    expect(demoDirs()).toEqual(before);
-    expect(demoProcesses()).toEqual([]);
+    expect(demoDirs(tmp)).toEqual([]);
+    expect(demoProcesses(tmp)).toEqual([]);
   }, 90_000);
 
   it('Ctrl-C halfway: exit 130, no process and no socket left', async () => {
-    const before = demoDirs();
-    const child = spawn(process.execPath, [BIN, 'demo', '--only', 'capnp,snell'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const tmp = privateTmp();
+    const child = spawn(process.execPath, [BIN, 'demo', '--only', 'capnp,snell'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TMPDIR: tmp } });
     await new Promise<void>((resolve) => {
       let text = '';
       child.stderr.on('data', (c: Buffer) => {
@@ -42,8 +46,8 @@ describe('authkit demo', () => {
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(code).toBe(130);
-    expect(demoDirs()).toEqual(before);
-    expect(demoProcesses()).toEqual([]);
+    expect(demoDirs(tmp)).toEqual([]);
+    expect(demoProcesses(tmp)).toEqual([]);
   }, 60_000);
 
   it('--only with an unknown part: one line, exit 2', async () => {
