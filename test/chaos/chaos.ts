@@ -115,13 +115,14 @@ export class Attacks {
 }
 
 /**
- * Asks `ask` every `everyMs` while `attack` runs for `forMs`; returns each answer's latency (ms).
- * Every question must be answered: a failure throws.
+ * Asks `ask` every `everyMs` while the attacks run, for `forMs` and at least `minAsks` times
+ * (however slow the machine); returns each answer's latency (ms). Every question must be
+ * answered: a failure throws.
  */
-export async function askThroughout(ask: () => Promise<void>, forMs: number, everyMs = 400): Promise<number[]> {
+export async function askThroughout(ask: () => Promise<void>, forMs: number, everyMs = 400, minAsks = 3): Promise<number[]> {
   const latencies: number[] = [];
   const end = performance.now() + forMs;
-  while (performance.now() < end) {
+  while (performance.now() < end || latencies.length < minAsks) {
     const t0 = performance.now();
     await ask();
     latencies.push(performance.now() - t0);

@@ -36,7 +36,7 @@ describe('snell-serve under attack', () => {
     attacks.idle(300);
     attacks.cut(20, randomBytes(600));
     const during = await askThroughout(async () => expect(await ping('psk-7')).toBe('authenticated'), 3000);
-    expect(during.length).toBeGreaterThan(2);
+    expect(during.length).toBeGreaterThanOrEqual(3);
     expect(served.child.exitCode).toBeNull();
     const peakRss = rssBytes(pid);
     attacks.stop();

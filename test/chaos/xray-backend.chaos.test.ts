@@ -41,7 +41,7 @@ describe('xray-backend under attack', () => {
     attacks.idle(300);
     attacks.cut(30, Buffer.from(`POST /auth HTTP/1.1\r\nContent-Length: 80\r\n\r\n${JSON.stringify({ type: 'authorization', credential: ALICE })}`));
     const during = await askThroughout(async () => expect(await status(port, ALICE)).toBe(200), 3000);
-    expect(during.length).toBeGreaterThan(3);
+    expect(during.length).toBeGreaterThanOrEqual(3);
     expect(served.child.exitCode).toBeNull();
     const peakRss = rssBytes(pid);
     attacks.stop();
