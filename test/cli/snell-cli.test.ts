@@ -289,7 +289,7 @@ describe('authkit snell-auth', () => {
   }, 60_000);
 
   it('benchmarks every KDF backend with `bench`', async () => {
-    const result = await runMain(['snell-auth', 'bench', '--users', '20', '--seconds', '1', '--kdf', 'wasm-simd', '--json']);
+    const result = await runMain(['snell-auth', 'bench', '--users', '20', '--seconds', '0.2', '--kdf', 'wasm-simd', '--json']);
     expect(result.code).toBe(0);
     const [row] = JSON.parse(result.stdout);
     expect(row).toMatchObject({ kdf: 'wasm-simd', users: 20, cold: { path: 'parallel' }, cacheHit: { trials: 1 } });

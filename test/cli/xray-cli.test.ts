@@ -114,7 +114,7 @@ describe('authkit xray-sim against authkit xray-backend', () => {
   });
 
   it('lists the checks without a backend, and skips fixture checks without a fixture', async () => {
-    const list = await runCli(['xray-sim', '--conformance', '--list']);
+    const list = await runMain(['xray-sim', '--conformance', '--list']);
     expect(list.stdout).toMatch(/X01\s+MUST/);
     expect(list.stdout).not.toMatch(/H01/);
     const noFixture = await sim(['--conformance', '--only', 'X01,X03']);
@@ -131,7 +131,7 @@ describe('xray-sim on bad input and misbehaving backends', () => {
     });
     servers.push(echo);
     for (const json of [[], ['--json']]) {
-      const result = await runCli(['xray-sim', '--url', `${echo.url}?token=URLTOKEN123`, '--credential', alice, '--secret-env', 'S', ...json], { S: 'echoed-secret-value' });
+      const result = await runMain(['xray-sim', '--url', `${echo.url}?token=URLTOKEN123`, '--credential', alice, '--secret-env', 'S', ...json], { S: 'echoed-secret-value' });
       expect(result.code).toBe(1);
       expect(result.stdout).not.toContain(alice);
       expect(result.stdout).not.toContain('echoed-secret-value');
@@ -140,20 +140,20 @@ describe('xray-sim on bad input and misbehaving backends', () => {
   });
 
   it('does not mangle the body for a short hysteria2 auth string', async () => {
-    const result = await runCli(['xray-sim', '--url', await closedPortUrl(), '--dialect', 'hysteria2', '--credential', 'a', '--json']);
+    const result = await runMain(['xray-sim', '--url', await closedPortUrl(), '--dialect', 'hysteria2', '--credential', 'a', '--json']);
     const body = JSON.parse(JSON.parse(result.stdout).request.body);
     expect(Object.keys(body)).toEqual(['addr', 'auth', 'tx']);
     expect(body.auth).toBe('<1 bytes>');
   });
 
   it('connection refused: exit 1, network-error, one clear reason', async () => {
-    const result = await runCli(['xray-sim', '--url', await closedPortUrl(), '--credential', alice, '--json']);
+    const result = await runMain(['xray-sim', '--url', await closedPortUrl(), '--credential', alice, '--json']);
     expect(result.code).toBe(1);
     expect(JSON.parse(result.stdout)).toMatchObject({ class: 'network-error', reason: 'connection refused' });
   });
 
   it('an unreachable host name: exit 1, network-error', async () => {
-    const result = await runCli(['xray-sim', '--url', 'http://authkit-no-such-host.invalid/auth', '--credential', alice, '--json']);
+    const result = await runMain(['xray-sim', '--url', 'http://authkit-no-such-host.invalid/auth', '--credential', alice, '--json']);
     expect(result.code).toBe(1);
     expect(JSON.parse(result.stdout).class).toBe('network-error');
   });
@@ -161,13 +161,13 @@ describe('xray-sim on bad input and misbehaving backends', () => {
   it('a backend that accepts and never answers: the timeout fires and says so', async () => {
     const hung = await rawServer(() => undefined);
     servers.push(hung);
-    const result = await runCli(['xray-sim', '--url', hung.url, '--credential', alice, '--timeout', '1']);
+    const result = await runMain(['xray-sim', '--url', hung.url, '--credential', alice, '--timeout', '1']);
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/DENY \(timeout\): no complete reply within 1 s/);
   });
 
   it('a socket that is not there: exit 1, no such socket', async () => {
-    const result = await runCli(['xray-sim', '--url', 'http://x/auth', '--unix-socket', join(dir, 'missing.sock'), '--credential', alice, '--json']);
+    const result = await runMain(['xray-sim', '--url', 'http://x/auth', '--unix-socket', join(dir, 'missing.sock'), '--credential', alice, '--json']);
     expect(JSON.parse(result.stdout)).toMatchObject({ class: 'network-error', reason: 'no such socket' });
   });
 
@@ -183,14 +183,14 @@ describe('xray-sim on bad input and misbehaving backends', () => {
     ['a secret for hysteria2', ['--url', 'http://127.0.0.1:1/', '--credential', 'x', '--dialect', 'hysteria2', '--secret-env', 'HOME'], /sends no secret/],
     ['an unknown --only check', ['--url', 'http://127.0.0.1:1/', '--conformance', '--only', 'X99'], /X99/],
   ])('rejects %s with one line and exit 2', async (_what, args, message) => {
-    const result = await runCli(['xray-sim', ...args]);
+    const result = await runMain(['xray-sim', ...args]);
     expect(result.code).toBe(2);
     expect(expectOneLineError(result)).toMatch(message);
   });
 
   it('rejects a malformed fixture, naming the field of the entry', async () => {
     writeFileSync(join(dir, 'bad-fixture.json'), JSON.stringify({ allowed: [alice, { credential: 'not-a-uuid' }] }));
-    const result = await runCli(['xray-sim', '--url', 'http://127.0.0.1:1/', '--conformance', '--fixture', join(dir, 'bad-fixture.json')]);
+    const result = await runMain(['xray-sim', '--url', 'http://127.0.0.1:1/', '--conformance', '--fixture', join(dir, 'bad-fixture.json')]);
     expect(result.code).toBe(2);
     expect(expectOneLineError(result)).toMatch(/bad-fixture\.json: "allowed"\[1\]\.credential must be a UUID/);
   });

@@ -80,9 +80,15 @@ describe('snell-serve and snell-probe', () => {
   it('single-PSK server: a wrong PSK closes at once, no delay', async () => {
     const server = await serve({ users: undefined, psk: 'the-one' });
     expect(await probe(server, { psk: 'the-one' })).toMatchObject({ outcome: 'authenticated', reply: { kind: 'pong' } });
-    const wrong = await probe(server, { psk: 'not-it' });
-    expect(wrong.outcome).toBe('rejected');
-    expect(wrong.note).toMatch(/single-user server with another PSK/);
+    // The probe tells an immediate close from the 50 ms delay by its timing: on a busy machine one
+    // close can come late, so it is asked up to three times.
+    const notes: string[] = [];
+    for (let i = 0; i < 3 && !notes.some((n) => /single-user server with another PSK/.test(n)); i++) {
+      const wrong = await probe(server, { psk: 'not-it' });
+      expect(wrong.outcome).toBe('rejected');
+      notes.push(wrong.note ?? '');
+    }
+    expect(notes.join('\n')).toMatch(/single-user server with another PSK/);
   });
 
   it('echo: data sent with the request comes back behind the lazy 00', async () => {
