@@ -42,11 +42,15 @@ function refuse(path: string, why: string): never {
   throw new FileReadError(path, why);
 }
 
+function overCap(path: string, size: string, max: number, limits: ReadLimits): never {
+  return refuse(path, `${size}over the ${max}-byte limit${limits.capFlag ? ` (${limits.capFlag})` : ''}`);
+}
+
 function checkStats(path: string, stats: Stats, limits: ReadLimits): number {
   const kind = kindOf(stats);
   if (kind) refuse(path, `${kind}, not a regular file`);
   const max = limits.maxBytes ?? DEFAULT_MAX_FILE_BYTES;
-  if (stats.size > max) refuse(path, `${stats.size} bytes, over the ${max}-byte limit${limits.capFlag ? ` (${limits.capFlag})` : ''}`);
+  if (stats.size > max) overCap(path, `${stats.size} bytes, `, max, limits);
   return max;
 }
 
@@ -68,7 +72,7 @@ export async function readBoundedFile(path: string, limits: ReadLimits = {}): Pr
       if (bytesRead === 0) break;
       total += bytesRead;
       // A file that grows while it is read is held to the same cap.
-      if (total > max) refuse(path, `over the ${max}-byte limit${limits.capFlag ? ` (${limits.capFlag})` : ''}`);
+      if (total > max) overCap(path, '', max, limits);
       chunks.push(buffer.subarray(0, bytesRead));
     }
     return Buffer.concat(chunks, total);
@@ -94,13 +98,18 @@ export function readBoundedFileSync(path: string, limits: ReadLimits = {}): Buff
       const bytesRead = readSync(fd, buffer, 0, CHUNK, null);
       if (bytesRead === 0) break;
       total += bytesRead;
-      if (total > max) refuse(path, `over the ${max}-byte limit${limits.capFlag ? ` (${limits.capFlag})` : ''}`);
+      if (total > max) overCap(path, '', max, limits);
       chunks.push(buffer.subarray(0, bytesRead));
     }
     return Buffer.concat(chunks, total);
   } finally {
     closeSync(fd);
   }
+}
+
+/** The cap a command's `--max-file-size` sets (its default when not given). */
+export function maxFileSizeLimits(text: string | undefined): ReadLimits {
+  return { maxBytes: text === undefined ? undefined : parseByteSize(text, '--max-file-size'), capFlag: '--max-file-size' };
 }
 
 /** `text` as a byte count: 1048576, 512k, 64M, 1G (binary units). */

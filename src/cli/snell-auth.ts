@@ -9,7 +9,7 @@ import type { ObfsChoice } from '../snell/obfs.js';
 import { parseHex } from '../bytes.js';
 import { InputError } from '../errors.js';
 import { withModes, type ModeTable } from './modes.js';
-import { parseByteSize, type ReadLimits } from '../files.js';
+import { maxFileSizeLimits, type ReadLimits } from '../files.js';
 import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readBinaryFile, stdoutColors, timeParser } from './io.js';
 import { isIP } from 'node:net';
 
@@ -30,7 +30,7 @@ interface AuthFlags {
 
 /** --max-file-size as the one file loader's cap. */
 function fileLimits(flags: { maxFileSize?: string }): ReadLimits {
-  return { maxBytes: flags.maxFileSize === undefined ? undefined : parseByteSize(flags.maxFileSize, '--max-file-size'), capFlag: '--max-file-size' };
+  return maxFileSizeLimits(flags.maxFileSize);
 }
 
 /** Which flag belongs to which input (a flag for another input is exit 2); bytes: --blob or --in. */
@@ -80,11 +80,7 @@ export function snellAuthCommand(): Command {
 
 function readCaptures(flags: AuthFlags): Capture[] {
   const inputs = [flags.blob, flags.in, flags.captures, flags.pcap].filter((v) => v !== undefined).length;
-  if (flags.port !== undefined && flags.pcap === undefined) throw new InputError('--port only applies to --pcap');
   if (inputs !== 1) throw new InputError('give exactly one capture: --blob HEX, --in FILE, --captures FILE or --pcap FILE --port N');
-  if (flags.sourceIp !== undefined && (flags.captures !== undefined || flags.pcap !== undefined)) {
-    throw new InputError('--source-ip applies to --blob and --in; --captures and --pcap carry their own');
-  }
   if (flags.sourceIp !== undefined && isIP(flags.sourceIp) === 0) throw new InputError(`--source-ip: not an IP address: ${flags.sourceIp}`);
   if (flags.blob !== undefined) return [{ blob: parseHex(flags.blob, '--blob'), sourceIp: flags.sourceIp, source: 'blob' }];
   if (flags.in !== undefined) return [{ blob: readBinaryFile(flags.in, '--in', fileLimits(flags)), sourceIp: flags.sourceIp, source: flags.in }];

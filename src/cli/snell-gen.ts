@@ -128,8 +128,8 @@ async function snellGen(flags: GenFlags, cli: Command): Promise<number> {
   return emit(flags, { ...packet, wire: wrapObfs(packet.wire, flags.obfs, flags.obfsHost) });
 }
 
-/** Flags that shape a TCP first frame and mean nothing in a QUIC envelope. */
-const TCP_ONLY_FLAGS = ['command', 'paddingLen', 'padding', 'paddingStyle', 'early', 'clientId', 'users'] as const;
+/** Flags that shape TCP first frames and mean nothing in a QUIC envelope (the mode table refuses the others). */
+const TCP_ONLY_FLAGS = ['users'] as const;
 
 async function quicPacket(flags: GenFlags, cli: Command, psk: string | undefined, kdf: KdfBackend, salt: Uint8Array | undefined): Promise<FirstPacket> {
   const ignored = TCP_ONLY_FLAGS.filter((name) => flags[name] !== undefined);

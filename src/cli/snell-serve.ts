@@ -8,7 +8,7 @@ import { parseTargetPolicy } from '../snell/targets.js';
 import { decodeUtf8, loadUsersFile, parseUsers, UserStore } from '../snell/users.js';
 import type { ObfsMode } from '../snell/obfs.js';
 import { watchSnapshotFile } from '../watch.js';
-import { parseByteSize } from '../files.js';
+import { maxFileSizeLimits } from '../files.js';
 import { cannotWrite, InputError } from '../errors.js';
 import { choiceOption, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stopRequested, timeParser } from './io.js';
 
@@ -88,11 +88,11 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new InputError(`--authorize-url: expected an http:// or https:// URL, got "${flags.authorizeUrl}"`);
   }
   const kdf = await selectKdf(flags.kdf === undefined ? undefined : parseKdfChoice(flags.kdf));
-  const maxBytes = flags.maxFileSize === undefined ? undefined : parseByteSize(flags.maxFileSize, '--max-file-size');
+  const limits = maxFileSizeLimits(flags.maxFileSize);
   let users;
   let digest = '';
   if (flags.users !== undefined) {
-    const parsed = await loadUsersFile(flags.users, { maxBytes, capFlag: '--max-file-size' });
+    const parsed = await loadUsersFile(flags.users, limits);
     parsed.warnings.forEach((w) => log(`warning: ${w}`));
     users = parsed.users;
     digest = parsed.digest;
@@ -109,7 +109,7 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
       return { snapshot: parsed.users, warnings: parsed.warnings };
     },
     onReload: (next) => server.replaceUsers(UserStore.fromUsers(next)),
-    log, warning: (w) => `warning: ${w}`, pollMs: hooks.pollMs, maxBytes,
+    log, warning: (w) => `warning: ${w}`, pollMs: hooks.pollMs, maxBytes: limits.maxBytes,
   });
   const who = users ? `${users.length} users from ${flags.users}` : 'one PSK';
   log(`snell-serve: ${who}, obfs ${flags.obfs}, udp ${flags.udp ? 'on' : 'off'}, quic ${flags.quic ? 'on' : 'off'}${flags.ipv6 ? '' : ', ipv6 off'}, tunnels to ${targets.describe()}, listening on ${server.address.address}:${server.address.port}`);

@@ -126,10 +126,17 @@ export function secretsOf(credential: string, prepared: Pick<PreparedEvent, 'sec
   return [credential, ...(prepared.secret === undefined ? [] : [prepared.secret]), ...prepared.headers.map(([, value]) => value)];
 }
 
+/** Headers and URLs as they may be printed: as they are with --show-secrets, masked otherwise. */
+function printed(show: boolean): { headers: (h: Record<string, string>, custom: readonly string[], secrets?: readonly string[]) => Record<string, string>; url: (u: string) => string } {
+  return {
+    headers: (h, custom, secrets = []) => (show ? h : redactHeaders(h, custom, secrets)),
+    url: (u) => (show ? u : redactUrl(u)),
+  };
+}
+
 /** `show`: print secrets in clear (--show-secrets); otherwise every credential is masked. */
 export function exchangeJson(exchange: EventExchange, credential: string, customHeaders: readonly string[], secrets: readonly string[], show = false): Record<string, unknown> {
-  const headers = (h: Record<string, string>, custom: readonly string[]): Record<string, string> => (show ? h : redactHeaders(h, custom, secrets));
-  const url = (u: string): string => (show ? u : redactUrl(u));
+  const { headers, url } = printed(show);
   return {
     verdict: exchange.verdict.verdict,
     class: exchange.verdict.class,
@@ -138,14 +145,14 @@ export function exchangeJson(exchange: EventExchange, credential: string, custom
     latencyMs: exchange.latencyMs,
     request: {
       ...exchange.request, url: url(exchange.request.url),
-      headers: headers(exchange.request.headers, customHeaders), body: redactBody(exchange.request.body, credential, secrets),
+      headers: headers(exchange.request.headers, customHeaders, secrets), body: redactBody(exchange.request.body, credential, secrets),
     },
     warnings: exchange.verdict.warnings.map((w) => redactText(w, secrets)),
     redirects: exchange.redirects.map((r) => ({ status: r.status, location: url(redactText(r.location, secrets)) })),
     reason: redactText(exchange.verdict.reason, secrets),
     effect: exchange.verdict.effect,
     reply: exchange.reply
-      ? { proto: exchange.reply.proto, headers: headers(exchange.reply.headers, []), body: redactText(truncate(exchange.reply.body), secrets), bytes: exchange.reply.bytes, truncated: exchange.reply.truncated }
+      ? { proto: exchange.reply.proto, headers: headers(exchange.reply.headers, [], secrets), body: redactText(truncate(exchange.reply.body), secrets), bytes: exchange.reply.bytes, truncated: exchange.reply.truncated }
       : null,
   };
 }
@@ -158,8 +165,7 @@ export function renderExchange(
   exchange: EventExchange, dialect: Dialect, event: EventType, credential: string, customHeaders: readonly string[], secrets: readonly string[], show = false,
 ): string {
   const c = stdoutColors();
-  const headers = (h: Record<string, string>, custom: readonly string[], secretList: readonly string[] = []): Record<string, string> => (show ? h : redactHeaders(h, custom, secretList));
-  const url = (u: string): string => (show ? u : redactUrl(u));
+  const { headers, url } = printed(show);
   const lines: string[] = [];
   lines.push(c.bold(`POST ${url(exchange.request.url)}`) + c.dim(`  (${dialect.name} dialect, ${event})`));
   for (const [name, value] of Object.entries(headers(exchange.request.headers, customHeaders))) lines.push(c.dim(`> ${name}: ${value}`));

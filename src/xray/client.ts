@@ -23,6 +23,8 @@ import { UnexpectedEof } from './wire/byte-reader.js';
 
 /** authkit stops reading a body here (Go would read on); reaching it is its own reason, never a verdict. */
 export const HARD_READ_CAP = 64 << 20;
+/** The statuses http.Client follows (with a Location). */
+export const REDIRECT_STATUSES: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
 /** Go's default CheckRedirect: the 10th request's redirect is not followed. */
 export const MAX_REQUESTS = 10;
 
@@ -157,7 +159,7 @@ export async function sendEvent(event: EventRequest): Promise<EventExchange> {
  */
 function redirectFor(response: GoResponse, current: GoRequest, first: GoRequest, stripped: boolean): { request: GoRequest; stripSensitive: boolean } | undefined {
   const { status } = response;
-  if (![301, 302, 303, 307, 308].includes(status)) return undefined;
+  if (!REDIRECT_STATUSES.has(status)) return undefined;
   const location = headerValue(response, 'Location');
   if (!location) return undefined;
   let url: GoUrl;

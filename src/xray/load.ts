@@ -7,7 +7,7 @@
 import { randomInt } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { buildEventBody, type ConnectionFacts, type Dialect, type EventType } from './dialect.js';
-import { eventRequest, HARD_READ_CAP, newConnectionId, sendEvent } from './client.js';
+import { eventRequest, HARD_READ_CAP, newConnectionId, REDIRECT_STATUSES, sendEvent } from './client.js';
 import { readReply, type VerdictClass } from './contract.js';
 import { countUpAddresses } from '../ip.js';
 import { Http1Pool, type Http1Outcome, type Http1Reply } from '../load/http1.js';
@@ -97,9 +97,8 @@ export class XrayLoadTarget implements LoadTarget<XrayOp> {
     // As sendEvent: connect and disconnect get 5 s when the proxy sets no timeout.
     const seconds = this.settings.timeoutSeconds > 0 ? this.settings.timeoutSeconds : type === 'connect' || type === 'disconnect' ? 5 : 0;
     this.pool.send(request, (outcome) => {
-      const location = 'reply' in outcome ? outcome.reply.location : undefined;
-      if (location !== undefined && [301, 302, 303, 307, 308].includes((outcome as { reply: Http1Reply }).reply.status)) {
-        this.followRedirect(type, op?.facts ?? this.settings.base, { status: (outcome as { reply: Http1Reply }).reply.status, location })
+      if ('reply' in outcome && outcome.reply.location !== undefined && REDIRECT_STATUSES.has(outcome.reply.status)) {
+        this.followRedirect(type, op?.facts ?? this.settings.base, { status: outcome.reply.status, location: outcome.reply.location })
           .then((cls) => done(cls, op ? type : undefined));
         return;
       }

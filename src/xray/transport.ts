@@ -56,15 +56,17 @@ export class GoTransport {
     const session = this.sessions.get(key);
     if (session && !session.closed && !session.destroyed) return this.roundTripH2(session, request, signal);
     const reused = this.takeIdle(key);
-    const conn = reused ?? (await this.dial(key, request, signal));
-    if ('session' in conn) return this.roundTripH2(conn.session, request, signal);
     try {
-      return await this.roundTripH1(conn, request, signal);
+      return await this.exchange(reused ?? (await this.dial(key, request, signal)), request, signal);
     } catch (error) {
       // The backend closed a kept-alive connection as this request went out: one fresh try.
-      if (reused && error instanceof IdleClosed && !signal?.aborted) return this.roundTripH1(await this.dial(key, request, signal) as Conn, request, signal);
+      if (reused && error instanceof IdleClosed && !signal?.aborted) return this.exchange(await this.dial(key, request, signal), request, signal);
       throw error;
     }
+  }
+
+  private exchange(conn: Conn | { session: http2.ClientHttp2Session }, request: GoRequest, signal?: AbortSignal): Promise<GoResponse> {
+    return 'session' in conn ? this.roundTripH2(conn.session, request, signal) : this.roundTripH1(conn, request, signal);
   }
 
   close(): void {
