@@ -6,12 +6,12 @@
  */
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { DecodeError } from '../errors.js';
-import { escapeForDisplay } from '../text.js';
-import { MAX_SOCKET_PATH_BYTES } from '../unix-socket.js';
-import { FrameReader } from './codec.js';
-import { decisionOf, encodeBootstrap, encodeCheckCall, encodeFinish, readRpcMessage, type MessageTarget, type RpcMessage } from './rpc.js';
-import { EXTERNAL_AUTH_INTERFACE_ID, type AuthDecision, type AuthRequest } from './schema.js';
+import { DecodeError } from '../shared/errors.js';
+import { escapeForDisplay } from '../shared/text.js';
+import { MAX_SOCKET_PATH_BYTES } from '../shared/unix-socket.js';
+import { FrameReader } from './wire/codec.js';
+import { decisionOf, encodeBootstrap, encodeCheckCall, encodeFinish, readRpcMessage, type MessageTarget, type RpcMessage } from './wire/rpc.js';
+import { EXTERNAL_AUTH_INTERFACE_ID, type AuthDecision, type AuthRequest } from './wire/schema.js';
 
 export type CallFailure = 'timeout' | 'exception' | 'aborted' | 'disconnected' | 'protocol' | 'connect';
 

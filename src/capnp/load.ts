@@ -4,7 +4,7 @@
  * that drops is reopened (one attempt at a time); calls meanwhile fail as `disconnected`.
  */
 import { AuthServiceClient, CallError } from './client.js';
-import type { AuthRequest } from './schema.js';
+import type { AuthRequest } from './wire/schema.js';
 import type { LoadTarget } from '../load/target.js';
 
 export const CAPNP_FAILURES: ReadonlySet<string> = new Set(['unknown-action', 'timeout', 'exception', 'disconnected', 'protocol', 'aborted', 'connect']);

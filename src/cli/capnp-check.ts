@@ -1,21 +1,21 @@
 /** `authkit capnp-check`: call a Proksi external_auth service as Proksi does, and show what Proksi would do. */
 import { Command } from 'commander';
-import { describeFsError, InputError } from '../errors.js';
-import { parseJsonText } from '../json.js';
-import { HTTP_TOKEN } from '../text.js';
+import { describeFsError, InputError } from '../shared/errors.js';
+import { parseJsonText } from '../shared/json.js';
+import { HTTP_TOKEN } from '../shared/text.js';
 import { parseOnly } from '../conformance/runner.js';
-import { capnpCapabilities, capnpSuite, parseCapnpFixture, type CapnpFixture, type CapnpSuiteContext } from '../capnp/suite.js';
-import { redactHeaderPairs } from '../redact.js';
-import { checkFixtureSchema } from '../fixture-schema.js';
+import { capnpCapabilities, capnpSuite, parseCapnpFixture, type CapnpFixture, type CapnpSuiteContext } from '../capnp/suite/suite.js';
+import { redactHeaderPairs } from '../shared/redact.js';
+import { checkFixtureSchema } from '../shared/fixture-schema.js';
 import { CONFORMANCE_FLAGS, listSuite, type ConformanceFlags, reachOrFail, runSuiteCli } from './conformance.js';
 import { withModes, type ModeTable } from './modes.js';
 import { AuthServiceClient, CallError } from '../capnp/client.js';
-import { buildAuthRequest, clientRequest, errorOutcome, PROKSI_DEFAULTS, proksiOutcome, type ProksiOptions, type ProksiOutcome } from '../capnp/proksi.js';
-import { socketAddressText } from '../ip.js';
-import type { AuthDecision } from '../capnp/schema.js';
+import { buildAuthRequest, clientRequest, errorOutcome, PROKSI_DEFAULTS, proksiOutcome, type ProksiOptions, type ProksiOutcome } from '../capnp/model.js';
+import { socketAddressText } from '../shared/ip.js';
+import type { AuthDecision } from '../capnp/wire/schema.js';
 import { LOAD_FLAGS, addLoadOptions, parseLoadFlags, runLoadCli, type LoadFlags } from './load.js';
 import { CapnpLoadTarget } from '../capnp/load.js';
-import type { AuthRequest } from '../capnp/schema.js';
+import type { AuthRequest } from '../capnp/wire/schema.js';
 import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, stdoutColors, timeParser, readBinaryFile } from './io.js';
 
 interface CheckFlags extends LoadFlags, ConformanceFlags {

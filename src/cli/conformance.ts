@@ -1,14 +1,14 @@
 /** The conformance flags every "plays the proxy" command shares: --list, --only, --junit, --json. */
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { describeSocketError } from '../net-errors.js';
+import { describeSocketError } from '../shared/net-errors.js';
 import { listChecks, parseOnly, runSuite, type SuiteReport } from '../conformance/runner.js';
 import type { Suite } from '../conformance/check.js';
 import { renderCheckList } from '../report/list.js';
 import { renderJson } from '../report/json.js';
 import { renderJunit } from '../report/junit.js';
 import { renderText } from '../report/text.js';
-import { describeFsError, InputError } from '../errors.js';
+import { describeFsError, InputError } from '../shared/errors.js';
 import { EXIT_FAILED, EXIT_OK, log, out, stdoutColors } from './io.js';
 
 export interface ConformanceFlags {

@@ -1,7 +1,7 @@
 /** `authkit demo`: everything authkit does, against its own simulators, in under a minute. */
 import { Command } from 'commander';
 import { DEMO_PARTS, runDemo, type DemoPart, type DemoStep } from '../demo/demo.js';
-import { InputError } from '../errors.js';
+import { InputError } from '../shared/errors.js';
 import { EXIT_FAILED, EXIT_OK, exitsWith, log, out, parseSeconds, stdoutColors } from './io.js';
 
 interface DemoFlags {

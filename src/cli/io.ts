@@ -1,10 +1,10 @@
 /** What every subcommand shares: exit codes, colours, secrets, files and flag parsers. */
-import { FileReadError, readBoundedFileSync, type ReadLimits } from '../files.js';
+import { FileReadError, readBoundedFileSync, type ReadLimits } from '../shared/files.js';
 import { Chalk, type ChalkInstance } from 'chalk';
 import { InvalidArgumentError } from 'commander';
-import { parseTime, type TimeUnit } from '../duration.js';
-import { describeFsError, InputError } from '../errors.js';
-import { HTTP_TOKEN } from '../text.js';
+import { parseTime, type TimeUnit } from '../shared/duration.js';
+import { describeFsError, InputError } from '../shared/errors.js';
+import { HTTP_TOKEN } from '../shared/text.js';
 
 export { describeFsError };
 

@@ -5,7 +5,7 @@
  */
 import { writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { cannotWrite, InputError } from '../errors.js';
+import { cannotWrite, InputError } from '../shared/errors.js';
 import { runLoad, type LoadOptions, type Interval } from '../load/engine.js';
 import { percentileCurve } from '../load/histogram.js';
 import { ProgressLine } from '../load/progress.js';

@@ -1,7 +1,7 @@
 /** The authkit command line: subcommands, and one place that turns errors into exit codes. */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { DecodeError, InputError } from '../errors.js';
+import { DecodeError, InputError } from '../shared/errors.js';
 import { EXIT_INTERNAL, EXIT_USAGE, log } from './io.js';
 import { snellAuthCommand } from './snell-auth.js';
 import { snellGenCommand } from './snell-gen.js';

@@ -4,7 +4,7 @@
  * run would otherwise exit 0 and gate nothing.
  */
 import type { Command, Option } from 'commander';
-import { InputError } from '../errors.js';
+import { InputError } from '../shared/errors.js';
 
 export interface Mode {
   name: string;

@@ -1,15 +1,15 @@
 /** `authkit snell-auth`: which user does a captured first frame belong to, found as OpenSnell would. */
 import { Command } from 'commander';
-import { availableKdfs, parseKdfChoice, selectKdf } from '../snell/kdf.js';
+import { availableKdfs, parseKdfChoice, selectKdf } from '../snell/wire/kdf.js';
 import { authenticateCapture, capturesFromPcap, parseCapturesJsonl, type Capture, type CaptureOutcome } from '../snell/captures.js';
-import { TrialAuthenticator } from '../snell/trial-auth.js';
-import { benchTrialAuth, type TrialBenchRow } from '../snell/trial-bench.js';
+import { TrialAuthenticator } from '../snell/model.js';
+import { benchTrialAuth, type TrialBenchRow } from '../snell/scan/bench.js';
 import { loadUsersFile, UserStore } from '../snell/users.js';
-import type { ObfsChoice } from '../snell/obfs.js';
-import { parseHex } from '../bytes.js';
-import { InputError } from '../errors.js';
+import type { ObfsChoice } from '../snell/wire/obfs.js';
+import { parseHex } from '../shared/bytes.js';
+import { InputError } from '../shared/errors.js';
 import { withModes, type ModeTable } from './modes.js';
-import { maxFileSizeLimits, type ReadLimits } from '../files.js';
+import { maxFileSizeLimits, type ReadLimits } from '../shared/files.js';
 import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readBinaryFile, stdoutColors, timeParser } from './io.js';
 import { isIP } from 'node:net';
 

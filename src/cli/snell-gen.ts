@@ -1,16 +1,16 @@
 /** `authkit snell-gen`: the first bytes a Snell client sends, for a PSK or for every user of a file. */
 import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { buildFirstPacket, buildQuicPacket, defaultCommand, isFramedVersion, type FirstPacket, type SnellVersion } from '../snell/client.js';
-import { parseKdfChoice, selectKdf, type KdfBackend } from '../snell/kdf.js';
-import { MAX_PADDING, MAX_PAYLOAD } from '../snell/frame.js';
-import { QUIC_FIXED_BIT } from '../snell/quic.js';
-import { wrapObfs, type ObfsMode } from '../snell/obfs.js';
-import { PADDING_STYLES, type PaddingStyle } from '../snell/padding.js';
-import { carriesTarget, COMMANDS, type SnellCommand } from '../snell/request.js';
+import { buildFirstPacket, buildQuicPacket, defaultCommand, isFramedVersion, type FirstPacket, type SnellVersion } from '../snell/wire/first-packet.js';
+import { parseKdfChoice, selectKdf, type KdfBackend } from '../snell/wire/kdf.js';
+import { MAX_PADDING, MAX_PAYLOAD } from '../snell/wire/frame.js';
+import { QUIC_FIXED_BIT } from '../snell/wire/quic.js';
+import { wrapObfs, type ObfsMode } from '../snell/wire/obfs.js';
+import { PADDING_STYLES, type PaddingStyle } from '../snell/wire/padding.js';
+import { carriesTarget, COMMANDS, type SnellCommand } from '../snell/wire/request.js';
 import { loadUsersFile } from '../snell/users.js';
-import { parseHex, toHex } from '../bytes.js';
-import { InputError } from '../errors.js';
+import { parseHex, toHex } from '../shared/bytes.js';
+import { InputError } from '../shared/errors.js';
 import { withModes, type ModeTable } from './modes.js';
 import { choiceOption, describeFsError, EXIT_OK, exitsWith, integerOption, log, readSecret } from './io.js';
 

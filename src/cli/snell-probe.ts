@@ -1,14 +1,14 @@
 /** `authkit snell-probe`: ask a live Snell server whether a PSK (or every user of a file) authenticates, and how fast. */
 import { Command } from 'commander';
-import { parseKdfChoice, selectKdf } from '../snell/kdf.js';
-import { probeSnell, type ProbeAction, type ProbeOptions, type ProbeResult } from '../snell/probe.js';
+import { parseKdfChoice, selectKdf } from '../snell/wire/kdf.js';
+import { probeSnell, type ProbeAction, type ProbeOptions, type ProbeResult } from '../snell/client.js';
 import { loadUsersFile } from '../snell/users.js';
-import type { SnellVersion } from '../snell/client.js';
-import type { ObfsMode } from '../snell/obfs.js';
-import { PADDING_STYLES, type PaddingStyle } from '../snell/padding.js';
-import { parseHex, utf8 } from '../bytes.js';
-import { InputError } from '../errors.js';
-import { escapeForDisplay } from '../text.js';
+import type { SnellVersion } from '../snell/wire/first-packet.js';
+import type { ObfsMode } from '../snell/wire/obfs.js';
+import { PADDING_STYLES, type PaddingStyle } from '../snell/wire/padding.js';
+import { parseHex, utf8 } from '../shared/bytes.js';
+import { InputError } from '../shared/errors.js';
+import { escapeForDisplay } from '../shared/text.js';
 import { addLoadOptions, LOAD_FLAGS, parseLoadFlags, runLoadCli, type LoadFlags } from './load.js';
 import { withModes, type ModeTable } from './modes.js';
 import { SnellLoadTarget } from '../snell/load.js';

@@ -1,15 +1,15 @@
 /** `authkit snell-serve`: a multi-user (or single-PSK) Snell server that behaves like OpenSnell's. */
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { parseKdfChoice, selectKdf } from '../snell/kdf.js';
-import { startSnellServer, type SnellServerStats } from '../snell/server.js';
-import { defaultAuthQueue, defaultMaxPendingAuth } from '../snell/auth-limiter.js';
-import { parseTargetPolicy } from '../snell/targets.js';
+import { parseKdfChoice, selectKdf } from '../snell/wire/kdf.js';
+import { startSnellServer, type SnellServerStats } from '../snell/server/server.js';
+import { defaultAuthQueue, defaultMaxPendingAuth } from '../snell/server/auth-limiter.js';
+import { parseTargetPolicy } from '../snell/server/targets.js';
 import { decodeUtf8, loadUsersFile, parseUsers, UserStore } from '../snell/users.js';
-import type { ObfsMode } from '../snell/obfs.js';
-import { watchSnapshotFile } from '../watch.js';
-import { maxFileSizeLimits } from '../files.js';
-import { cannotWrite, InputError } from '../errors.js';
+import type { ObfsMode } from '../snell/wire/obfs.js';
+import { watchSnapshotFile } from '../shared/watch.js';
+import { maxFileSizeLimits } from '../shared/files.js';
+import { cannotWrite, InputError } from '../shared/errors.js';
 import { choiceOption, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stopRequested, timeParser } from './io.js';
 
 interface ServeFlags {

@@ -1,9 +1,9 @@
 /** `authkit xray-backend`: a stand-in ExtAuth / Hysteria 2 auth backend with sessions, an admin API and fault injection. */
 import { Command } from 'commander';
-import { InputError } from '../errors.js';
-import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
-import { startXrayBackend, type XrayBackend, type XrayBackendOptions } from '../xray/backend/server.js';
-import { parseByteSize } from '../files.js';
+import { InputError } from '../shared/errors.js';
+import { DIALECTS, dialectNamed } from '../xray/wire/dialects/index.js';
+import { startXrayBackend, type XrayBackend, type XrayBackendOptions } from '../xray/server/server.js';
+import { parseByteSize } from '../shared/files.js';
 import { EXIT_OK, choiceOption, exitsWith, log, parseHeader, parseLatency, parseRate, parseSeconds, readSecret, stopRequested } from './io.js';
 
 export interface BackendFlags {

@@ -1,7 +1,7 @@
 /** `xray-sim --load`: one event type at a rate or concurrency, or the event mix of a real node. */
-import { InputError } from '../errors.js';
-import { EVENT_TYPES, type ConnectionFacts } from '../xray/dialect.js';
-import { credentialKind, loadXrayUsers } from '../xray/backend/users.js';
+import { InputError } from '../shared/errors.js';
+import { EVENT_TYPES, type ConnectionFacts } from '../xray/wire/dialect.js';
+import { credentialKind, loadXrayUsers } from '../xray/server/users.js';
 import { XrayLoadTarget } from '../xray/load.js';
 import { XrayEventMix } from '../xray/load-mix.js';
 import { connectionsFor, parseLoadFlags, runLoadCli } from './load.js';

@@ -5,11 +5,11 @@
  */
 import { randomInt } from 'node:crypto';
 import { isIP } from 'node:net';
-import { InputError } from '../errors.js';
-import type { ConnectionFacts, Dialect, EventType } from '../xray/dialect.js';
-import { dialectNamed } from '../xray/dialects/index.js';
+import { InputError } from '../shared/errors.js';
+import type { ConnectionFacts, Dialect, EventType } from '../xray/wire/dialect.js';
+import { dialectNamed } from '../xray/wire/dialects/index.js';
 import { newConnectionId } from '../xray/client.js';
-import { xrayCredential } from '../xray/credential.js';
+import { xrayCredential } from '../xray/wire/credential.js';
 import type { TlsTrust } from '../xray/transport.js';
 import { parseGoUrl } from '../xray/wire/go-url.js';
 import type { LoadFlags } from './load.js';

@@ -1,20 +1,20 @@
 /** `authkit xray-sim`: play the proxy's side of ExtAuth / Hysteria 2 auth against a backend. */
 import { Command, Option } from 'commander';
-import { InputError } from '../errors.js';
-import { EVENT_TYPES, type ConnectionFacts, type Dialect, type EventType } from '../xray/dialect.js';
-import { DIALECTS, dialectNamed } from '../xray/dialects/index.js';
+import { InputError } from '../shared/errors.js';
+import { EVENT_TYPES, type ConnectionFacts, type Dialect, type EventType } from '../xray/wire/dialect.js';
+import { DIALECTS, dialectNamed } from '../xray/wire/dialects/index.js';
 import { sendEvent, type EventExchange } from '../xray/client.js';
 import { GoTransport } from '../xray/transport.js';
 import { parseGoUrl } from '../xray/wire/go-url.js';
 import { redactBody, redactHeaders, redactText, redactUrl } from '../xray/redact.js';
 import { runSessions, type TimelineEntry } from '../xray/session.js';
-import { countUpAddresses } from '../ip.js';
+import { countUpAddresses } from '../shared/ip.js';
 import { parseOnly } from '../conformance/runner.js';
 import { CONFORMANCE_FLAGS, listSuite, reachOrFail, runSuiteCli } from './conformance.js';
-import { fixtureCapabilities, loadFixture } from '../xray/fixture.js';
-import { extAuthSuite, inapplicableWithout, targetCapabilities } from '../xray/suite.js';
-import { hysteriaSuite } from '../xray/suite-hysteria.js';
-import type { XraySuiteContext } from '../xray/suite-context.js';
+import { fixtureCapabilities, loadFixture } from '../xray/suite/fixture.js';
+import { extAuthSuite, inapplicableWithout, targetCapabilities } from '../xray/suite/extauth.js';
+import { hysteriaSuite } from '../xray/suite/hysteria.js';
+import type { XraySuiteContext } from '../xray/suite/context.js';
 
 import { EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, parseSeconds, secondsOption, stdoutColors, timeParser } from './io.js';
 import { addLoadOptions, LOAD_FLAGS } from './load.js';

@@ -3,7 +3,7 @@
  * no check can crash the run. Printing is left to the reporters in src/report/.
  */
 import { inspect } from 'node:util';
-import { InputError } from '../errors.js';
+import { InputError } from '../shared/errors.js';
 import {
   gates,
   statusOf,

@@ -1,5 +1,5 @@
 /** Which checks a run covers: --list and --only, validated against the suite. */
-import { InputError } from '../errors.js';
+import { InputError } from '../shared/errors.js';
 import type { Check, CheckInfo, Suite } from './check.js';
 
 /** For --list: free, it runs nothing. */

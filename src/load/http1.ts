@@ -8,7 +8,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { performance } from 'node:perf_hooks';
-import { describeSocketError } from '../net-errors.js';
+import { describeSocketError } from '../shared/net-errors.js';
 
 export interface Http1Reply {
   status: number;

@@ -4,8 +4,8 @@
  * the time the cumulative count N(t) = ∫rate reaches k; the engine sends, on each tick, every
  * arrival already due, so a late timer costs latency (which is measured), never requests.
  */
-import { InputError } from '../errors.js';
-import { parseTime } from '../duration.js';
+import { InputError } from '../shared/errors.js';
+import { parseTime } from '../shared/duration.js';
 
 /** 24 h: a longer run needs --yes (a typo like 10000m should not occupy a machine for a week). */
 export const LONG_RUN_MS = 24 * 3600 * 1000;

@@ -4,7 +4,7 @@
  * `service_` in front, error_rate, dropped, drop_rate, achieved_rate, requests, lateness_p99.
  * Values: a number, a duration (us, ms, s), a percentage, or a multiple of `target`.
  */
-import { InputError } from '../errors.js';
+import { InputError } from '../shared/errors.js';
 import type { LoadSummary } from './summary.js';
 
 export interface Threshold {

@@ -3,7 +3,7 @@
  * so everything here assumes hostile input: terminal escapes are made visible and huge values
  * are cut short.
  */
-import { escapeForDisplay } from '../text.js';
+import { escapeForDisplay } from '../shared/text.js';
 import type { CheckStatus, Evidence } from '../conformance/check.js';
 
 /** Per value, in the text and JUnit reports; a body of megabytes helps nobody in a CI log. */

@@ -8,7 +8,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { hdr, newHistogram, valueAt, type Histogram } from '../load/histogram.js';
 import { emptyLoadResult, type Interval, type LoadResult } from '../load/engine.js';
-import { cannotWrite, InputError } from '../errors.js';
+import { cannotWrite, InputError } from '../shared/errors.js';
 import type { IntervalRow } from './load-series.js';
 
 export class HlogWriter {

@@ -4,12 +4,12 @@
  * in order through one authenticator, so the IP cache behaves as on a live server.
  */
 import { isIP } from 'node:net';
-import { parseHex } from '../bytes.js';
-import { DecodeError, InputError } from '../errors.js';
-import { parseJsonText } from '../json.js';
-import { stripObfs, type ObfsChoice } from './obfs.js';
-import { readPcap } from './pcap.js';
-import type { TrialAuthenticator, TrialOutcome } from './trial-auth.js';
+import { parseHex } from '../shared/bytes.js';
+import { DecodeError, InputError } from '../shared/errors.js';
+import { parseJsonText } from '../shared/json.js';
+import { stripObfs, type ObfsChoice } from './wire/obfs.js';
+import { readPcap } from './wire/pcap.js';
+import type { TrialAuthenticator, TrialOutcome } from './model.js';
 
 export interface Capture {
   blob: Uint8Array;

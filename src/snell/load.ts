@@ -5,7 +5,7 @@
  * delay show under load, reported as their own kind.
  */
 import { randomBytes } from 'node:crypto';
-import { probeSnell, type ProbeOptions } from './probe.js';
+import { probeSnell, type ProbeOptions } from './client.js';
 import type { LoadTarget } from '../load/target.js';
 
 export const SNELL_FAILURES: ReadonlySet<string> = new Set(['rejected', 'timeout', 'connect-failed', 'authenticated-bad-psk']);

@@ -3,10 +3,10 @@
  * a JSON array of {"name","psk"}, JSON Lines, CSV with a `name,psk` header, and `name:psk` lines
  * (split at the first colon, so a PSK may contain colons).
  */
-import { FileReadError, readBoundedFile, type ReadLimits } from '../files.js';
-import { sha256 } from '../watch.js';
-import { describeFsError, InputError } from '../errors.js';
-import { arrayElementLines, parseJsonText } from '../json.js';
+import { FileReadError, readBoundedFile, type ReadLimits } from '../shared/files.js';
+import { sha256 } from '../shared/watch.js';
+import { describeFsError, InputError } from '../shared/errors.js';
+import { arrayElementLines, parseJsonText } from '../shared/json.js';
 
 export interface SnellUser {
   name: string;

@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { buildEventBody, type ConnectionFacts, type Dialect, type EventType } from './dialect.js';
+import { buildEventBody, type ConnectionFacts, type Dialect, type EventType } from './wire/dialect.js';
 import { failedRequestVerdict, readReply, type Reply, type Verdict } from './contract.js';
 import { GoTransport, type GoResponse, type TlsTrust } from './transport.js';
 import { asksGzip, goHeader, goHeaderLines, GoRequestError, type GoRequest } from './wire/go-request.js';

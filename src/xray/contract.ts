@@ -2,8 +2,8 @@
  * How the proxy reads a backend's reply (docs/xray-extauth.md §2.4 for ExtAuth, §6 for Hysteria 2), as a
  * verdict: what it decides, why, and anything a strict reading would have judged differently.
  */
-import type { Dialect, EventType } from './dialect.js';
-import { decodeFirstValue, goDecodeStruct, goKeyMatches, goKind, JsonSyntaxError, unmarshalWhole, type GoDecoding, type GoJson } from './go-json.js';
+import type { Dialect, EventType } from './wire/dialect.js';
+import { decodeFirstValue, goDecodeStruct, goKeyMatches, goKind, JsonSyntaxError, unmarshalWhole, type GoDecoding, type GoJson } from './wire/go-json.js';
 
 export type VerdictClass = 'allow' | 'policy-deny' | 'upstream-error' | 'protocol-error' | 'timeout' | 'network-error';
 

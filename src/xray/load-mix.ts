@@ -6,7 +6,7 @@
  * as Go's ticker drops ticks), and disconnect. `initialSessions` are live when the run starts,
  * with their heartbeats spread over one period, as on a node that has been up a while.
  */
-import type { ConnectionFacts, EventType } from './dialect.js';
+import type { ConnectionFacts, EventType } from './wire/dialect.js';
 import type { ArrivalSource } from '../load/target.js';
 import type { XrayOp } from './load.js';
 

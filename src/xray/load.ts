@@ -6,10 +6,10 @@
  */
 import { randomInt } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { buildEventBody, type ConnectionFacts, type Dialect, type EventType } from './dialect.js';
+import { buildEventBody, type ConnectionFacts, type Dialect, type EventType } from './wire/dialect.js';
 import { eventRequest, HARD_READ_CAP, newConnectionId, REDIRECT_STATUSES, sendEvent } from './client.js';
 import { readReply, type VerdictClass } from './contract.js';
-import { countUpAddresses } from '../ip.js';
+import { countUpAddresses } from '../shared/ip.js';
 import { Http1Pool, type Http1Outcome, type Http1Reply } from '../load/http1.js';
 import type { LoadTarget } from '../load/target.js';
 import { GoTransport, type TlsTrust } from './transport.js';

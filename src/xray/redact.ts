@@ -4,8 +4,8 @@
  * appear, in requests and in replies (backends echo them in error messages), and so are a URL's
  * userinfo and query values (Hysteria users put a token there).
  */
-import { isUuid } from './credential.js';
-import { isSecretHeader, maskHeaderValue } from '../redact.js';
+import { isUuid } from './wire/credential.js';
+import { isSecretHeader, maskHeaderValue } from '../shared/redact.js';
 
 export function maskCredential(credential: string): string {
   if (isUuid(credential)) return `${credential.slice(0, 8)}-****-****-****-************`;

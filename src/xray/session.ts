@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import { newConnectionId, sendEvent, type EventExchange } from './client.js';
 import { GoTransport, type TlsTrust } from './transport.js';
-import type { ConnectionFacts, Dialect, EventType } from './dialect.js';
+import type { ConnectionFacts, Dialect, EventType } from './wire/dialect.js';
 
 export interface SessionOptions {
   url: string;

@@ -5,11 +5,11 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildEventBody } from '../../dist/xray/dialect.js';
+import { buildEventBody } from '../../dist/xray/wire/dialect.js';
 import { eventRequest } from '../../dist/xray/client.js';
 import { goHeaderLines } from '../../dist/xray/wire/go-request.js';
 import { parseGoUrl } from '../../dist/xray/wire/go-url.js';
-import { DIALECTS } from '../../dist/xray/dialects/index.js';
+import { DIALECTS } from '../../dist/xray/wire/dialects/index.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 5);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { availableKdfs, buildFirstPacket, TrialAuthenticator, UserStore } from '../../dist/index.js';
-import { benchTrialAuth, syntheticUsers } from '../../dist/snell/trial-bench.js';
+import { benchTrialAuth, syntheticUsers } from '../../dist/snell/scan/bench.js';
 
 const USERS = Number(process.env.BENCH_USERS ?? 1000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);

@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { buildFirstPacket, selectKdf } from '../../dist/index.js';
-import { benchTrialAuth, syntheticUsers } from '../../dist/snell/trial-bench.js';
-import { AeadDirection, aeadKey } from '../../dist/snell/aead.js';
-import { deriveSnellKey } from '../../dist/snell/kdf.js';
-import { SnellStreamWriter } from '../../dist/snell/stream.js';
-import { encodeRequest } from '../../dist/snell/request.js';
+import { benchTrialAuth, syntheticUsers } from '../../dist/snell/scan/bench.js';
+import { AeadDirection, aeadKey } from '../../dist/snell/wire/aead.js';
+import { deriveSnellKey } from '../../dist/snell/wire/kdf.js';
+import { SnellStreamWriter } from '../../dist/snell/wire/stream.js';
+import { encodeRequest } from '../../dist/snell/wire/request.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const USERS = 100;

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuthServiceClient } from '../../src/capnp/client.js';
-import { buildAuthRequest, clientRequest, PROKSI_DEFAULTS } from '../../src/capnp/proksi.js';
-import { encodeBootstrap, encodeCheckCall } from '../../src/capnp/rpc.js';
+import { buildAuthRequest, clientRequest, PROKSI_DEFAULTS } from '../../src/capnp/model.js';
+import { encodeBootstrap, encodeCheckCall } from '../../src/capnp/wire/rpc.js';
 import { askThroughout, Attacks, openFds, reloadBadFiles, replaceFile, rssBytes, startServer, stopWithSigterm, within, type Served } from './chaos.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authkit-chaos-capnp-'));

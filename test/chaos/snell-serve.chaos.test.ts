@@ -5,8 +5,8 @@ import { mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { probeSnell } from '../../src/snell/probe.js';
-import { selectKdf } from '../../src/snell/kdf.js';
+import { probeSnell } from '../../src/snell/client.js';
+import { selectKdf } from '../../src/snell/wire/kdf.js';
 import { askThroughout, Attacks, openFds, reloadBadFiles, replaceFile, rssBytes, startServer, stopWithSigterm, within, type Served } from './chaos.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authkit-chaos-snell-'));

@@ -5,11 +5,11 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FrameReader } from '../../src/capnp/codec.js';
-import { encodeBootstrapReturn, encodeExceptionReturn, readRpcMessage, type RpcMessage } from '../../src/capnp/rpc.js';
+import { FrameReader } from '../../src/capnp/wire/codec.js';
+import { encodeBootstrapReturn, encodeExceptionReturn, readRpcMessage, type RpcMessage } from '../../src/capnp/wire/rpc.js';
 import { expectOneLineError, runCli, runMain } from './run.js';
-import { startAuthServer, type AuthServer } from '../../src/capnp/server.js';
-import { decideByRules, parseRules } from '../../src/capnp/rules.js';
+import { startAuthServer, type AuthServer } from '../../src/capnp/server/server.js';
+import { decideByRules, parseRules } from '../../src/capnp/server/rules.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authkit-capnp-cli-'));
 const servers: net.Server[] = [];

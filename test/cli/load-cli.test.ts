@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAuthServer, type AuthServer } from '../../src/capnp/server.js';
+import { startAuthServer, type AuthServer } from '../../src/capnp/server/server.js';
 import { httpServer, rawServer, type TestServer } from '../xray/servers.js';
 import { checkWellFormed } from '../report/html.js';
 import { expectOneLineError, runCli, runMain } from './run.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../src/errors.js';
+import { InputError } from '../../src/shared/errors.js';
 import type { Check, CheckInfo, Suite } from '../../src/conformance/check.js';
 import { listChecks, parseOnly, runSuite, type CheckResult } from '../../src/conformance/runner.js';
 import { thrownBy } from '../helpers.js';

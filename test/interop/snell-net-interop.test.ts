@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSnellServer, type SnellServer } from '../../src/snell/server.js';
-import { parseTargetPolicy } from '../../src/snell/targets.js';
-import { probeSnell, type ProbeOptions } from '../../src/snell/probe.js';
-import { selectKdf } from '../../src/snell/kdf.js';
-import { utf8 } from '../../src/bytes.js';
+import { startSnellServer, type SnellServer } from '../../src/snell/server/server.js';
+import { parseTargetPolicy } from '../../src/snell/server/targets.js';
+import { probeSnell, type ProbeOptions } from '../../src/snell/client.js';
+import { selectKdf } from '../../src/snell/wire/kdf.js';
+import { utf8 } from '../../src/shared/bytes.js';
 import { peerAvailable, PYTHON, SnellPeer } from './peer.js';
 
 const PEER = fileURLToPath(new URL('./snell_net_peer.py', import.meta.url));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseDuration, parseStages, Profile } from '../../src/load/schedule.js';
 import { thrownBy } from '../helpers.js';
-import { InputError } from '../../src/errors.js';
+import { InputError } from '../../src/shared/errors.js';
 
 describe('durations and stages', () => {
   it('reads durations in ms, s, m, h and bare seconds', () => {

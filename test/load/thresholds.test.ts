@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { evaluateThresholds, parseThreshold } from '../../src/load/thresholds.js';
 import type { LoadSummary } from '../../src/load/summary.js';
 import { thrownBy } from '../helpers.js';
-import { InputError } from '../../src/errors.js';
+import { InputError } from '../../src/shared/errors.js';
 
 const summary: LoadSummary = {
   model: 'open', targetRate: 1000, achievedRate: 990, durationS: 10, requests: 9900, dropped: 100, errors: 5, errorRate: 5 / 9900, unfinished: 0,

@@ -1,6 +1,6 @@
 import { thrownBy } from '../helpers.js';
 import { describe, expect, it } from 'vitest';
-import { InputError } from '../../src/errors.js';
+import { InputError } from '../../src/shared/errors.js';
 import { parseUsers, UserStore } from '../../src/snell/users.js';
 
 const expected = [

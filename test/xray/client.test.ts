@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { gzipSync } from 'node:zlib';
 import { sendEvent, type EventRequest } from '../../src/xray/client.js';
-import { wiki } from '../../src/xray/dialects/wiki.js';
-import { src } from '../../src/xray/dialects/src.js';
+import { wiki } from '../../src/xray/wire/dialects/wiki.js';
+import { src } from '../../src/xray/wire/dialects/src.js';
 import { closedPortUrl, httpServer, rawServer, type TestServer } from './servers.js';
 
 const facts = {

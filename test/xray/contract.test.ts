@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readReply, type Reply } from '../../src/xray/contract.js';
-import { wiki } from '../../src/xray/dialects/wiki.js';
-import { src } from '../../src/xray/dialects/src.js';
-import { hysteria2 } from '../../src/xray/dialects/hysteria2.js';
+import { wiki } from '../../src/xray/wire/dialects/wiki.js';
+import { src } from '../../src/xray/wire/dialects/src.js';
+import { hysteria2 } from '../../src/xray/wire/dialects/hysteria2.js';
 
 const json = (status: number, body: string, contentType = 'application/json'): Reply => ({ status, body, contentType, truncated: false });
 const auth = (reply: Reply) => readReply(wiki, 'authorization', reply);

@@ -9,9 +9,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sendEvent, type EventRequest } from '../../src/xray/client.js';
 import { GoTransport } from '../../src/xray/transport.js';
 import { XrayLoadTarget } from '../../src/xray/load.js';
-import { wiki } from '../../src/xray/dialects/wiki.js';
-import { src } from '../../src/xray/dialects/src.js';
-import { hysteria2 } from '../../src/xray/dialects/hysteria2.js';
+import { wiki } from '../../src/xray/wire/dialects/wiki.js';
+import { src } from '../../src/xray/wire/dialects/src.js';
+import { hysteria2 } from '../../src/xray/wire/dialects/hysteria2.js';
 import { ALLOW, HYSTERIA_OK, rawPeer, reply, selfSignedCertificate, type RawPeer } from './raw-peer.js';
 
 const CREDENTIAL = '550e8400-e29b-41d4-a716-446655440000';

@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runLoad, type LoadOptions } from '../../src/load/engine.js';
 import type { LoadTarget } from '../../src/load/target.js';
 import { XrayEventMix, type MixOp, type MixSettings } from '../../src/xray/load-mix.js';
-import { EVENT_TYPES, type ConnectionFacts, type EventType } from '../../src/xray/dialect.js';
+import { EVENT_TYPES, type ConnectionFacts, type EventType } from '../../src/xray/wire/dialect.js';
 
 function seeded(seed: number): () => number {
   let state = seed;

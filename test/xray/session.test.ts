@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { runSessions, type SessionOptions } from '../../src/xray/session.js';
-import { src } from '../../src/xray/dialects/src.js';
-import { wiki } from '../../src/xray/dialects/wiki.js';
-import { hysteria2 } from '../../src/xray/dialects/hysteria2.js';
+import { src } from '../../src/xray/wire/dialects/src.js';
+import { wiki } from '../../src/xray/wire/dialects/wiki.js';
+import { hysteria2 } from '../../src/xray/wire/dialects/hysteria2.js';
 import { httpServer, type TestServer } from './servers.js';
 
 const credential = '550e8400-e29b-41d4-a716-446655440000';

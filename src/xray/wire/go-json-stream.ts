@@ -4,7 +4,7 @@
  * that cannot be JSON), and text decoded the way Go decodes it (one U+FFFD per invalid byte).
  */
 import { isUtf8 } from 'node:buffer';
-import { GO_MAX_DEPTH } from '../go-json.js';
+import { GO_MAX_DEPTH } from './go-json.js';
 
 /**
  * Bytes to text as Go's utf8.DecodeRune walks them: each byte that does not start a valid,

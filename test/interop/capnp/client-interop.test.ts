@@ -5,7 +5,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { AuthServiceClient, CallError } from '../../../src/capnp/client.js';
-import type { AuthRequest } from '../../../src/capnp/schema.js';
+import type { AuthRequest } from '../../../src/capnp/wire/schema.js';
 import { buildPeers, capnpAvailable, startServer, tempSocketPath, type RunningServer } from './peers.js';
 import { runCli } from '../../cli/run.js';
 
