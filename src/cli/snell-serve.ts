@@ -1,6 +1,7 @@
 /** `authkit snell-serve`: a multi-user (or single-PSK) Snell server that behaves like OpenSnell's. */
 import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { parseHostPort } from '../shared/listen.js';
 import { parseKdfChoice, selectKdf } from '../snell/wire/kdf.js';
 import { startSnellServer, type SnellServerStats } from '../snell/server/server.js';
 import { defaultAuthQueue, defaultMaxPendingAuth } from '../snell/server/auth-limiter.js';
@@ -70,8 +71,7 @@ export function snellServeCommand(hooks: SnellServeHooks = {}): Command {
 
 async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<number> {
   if (flags.listen === undefined) throw new InputError('--listen HOST:PORT is required');
-  const listen = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(flags.listen);
-  if (!listen || Number(listen[2]) > 65535) throw new InputError(`--listen: expected HOST:PORT, got "${flags.listen}"`);
+  const listen = parseHostPort(flags.listen);
   const psk = readSecret({ value: flags.psk, file: flags.pskFile, env: flags.pskEnv }, 'psk');
   if ((psk === undefined) === (flags.users === undefined)) throw new InputError('give either --users FILE (multi-user) or a PSK (--psk-env, --psk-file, --psk)');
   if (psk !== undefined && (flags.maxPendingAuth !== undefined || flags.authQueue !== undefined)) {
@@ -98,7 +98,7 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
     digest = parsed.digest;
   }
   const server = await startSnellServer({
-    host: listen[1]!.replace(/^\[|\]$/g, ''), port: Number(listen[2]), users, psk, obfs: flags.obfs, udp: flags.udp ?? false, quic: flags.quic ?? false, targets,
+    host: listen.host, port: listen.port, users, psk, obfs: flags.obfs, udp: flags.udp ?? false, quic: flags.quic ?? false, targets,
     authorizeUrl: flags.authorizeUrl, ipCache: flags.ipCache, maxPendingAuth: flags.maxPendingAuth, authQueue: flags.authQueue, ipv6: flags.ipv6, idleTimeoutMs: flags.idleTimeout * 1000, kdf, log: flags.quiet ? undefined : log,
   });
   const watcher = flags.users === undefined ? undefined : watchSnapshotFile(flags.users, {

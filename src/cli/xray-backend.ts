@@ -1,6 +1,7 @@
 /** `authkit xray-backend`: a stand-in ExtAuth / Hysteria 2 auth backend with sessions, an admin API and fault injection. */
 import { Command } from 'commander';
 import { InputError } from '../shared/errors.js';
+import { parseHostPort } from '../shared/listen.js';
 import { DIALECTS, dialectNamed } from '../xray/wire/dialects/index.js';
 import { startXrayBackend, type XrayBackend, type XrayBackendOptions } from '../xray/server/server.js';
 import { parseByteSize } from '../shared/files.js';
@@ -92,7 +93,7 @@ export function backendOptions(flags: BackendFlags): { options: Omit<XrayBackend
   if (!guarded) notes.push('no --secret or --header: anyone who can reach the backend can use it and its admin API (revoke, sessions)');
 
   const options: Omit<XrayBackendOptions, 'log'> = { dialect, usersFile: flags.users, secret, headers, faults: {} };
-  if (flags.listen !== undefined) Object.assign(options, parseListen(flags.listen));
+  if (flags.listen !== undefined) Object.assign(options, parseHostPort(flags.listen));
   else options.unixSocket = flags.unixSocket;
   if (flags.latencyMs !== undefined) options.faults!.latencyMs = parseLatency(flags.latencyMs);
   if (flags.errorRate !== undefined) options.faults!.errorRate = parseRate(flags.errorRate, '--error-rate');
@@ -104,13 +105,6 @@ export function backendOptions(flags: BackendFlags): { options: Omit<XrayBackend
   return { options, notes };
 }
 
-/** `127.0.0.1:8080`, `localhost:0`, `[::1]:8080`. */
 export { parseHeader, parseLatency, parseRate };
 
-export function parseListen(text: string): { host: string; port: number } {
-  const match = /^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([^\s:[\]]+):(\d{1,5})$/.exec(text);
-  const port = Number(match?.[2]);
-  if (!match || port > 65535) throw new InputError(`--listen: expected HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080), got "${text}"`);
-  return { host: match[1]!, port };
-}
 

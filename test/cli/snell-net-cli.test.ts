@@ -296,9 +296,9 @@ describe('snell-serve', () => {
       [['snell-serve', '--listen', '127.0.0.1:0', '--users', broken], /broken\.txt:2/],
       [['snell-serve', '--listen', '127.0.0.1:0', '--users', usersFile, '--allow-target', 'nope'], /--allow-target nope: expected HOST:PORT or a CIDR/],
       [['snell-serve', '--listen', '127.0.0.1:0', '--users', usersFile, '--psk', 'x'], /give either --users FILE \(multi-user\) or a PSK/],
-      [['snell-serve', '--listen', 'nowhere'], /--listen: expected HOST:PORT, got "nowhere"/],
+      [['snell-serve', '--listen', 'nowhere'], /--listen: expected HOST:PORT \(e\.g\. 127\.0\.0\.1:8080 or \[::1\]:8080\), got "nowhere"/],
       [['snell-serve', '--listen', '127.0.0.1:0', '--users', usersFile, '--authorize-url', 'not a url'], /--authorize-url: expected an http:\/\/ or https:\/\/ URL, got "not a url"/],
-      [['snell-serve', '--listen', `127.0.0.1:${busyPort}`, '--users', goodUsers], /cannot listen on 127\.0\.0\.1:\d+: the port is in use/],
+      [['snell-serve', '--listen', `127.0.0.1:${busyPort}`, '--users', goodUsers], /cannot listen on 127\.0\.0\.1:\d+: address already in use/],
       [['snell-serve', '--listen', '127.0.0.1:0', '--psk', 'x', '--max-pending-auth', '4'], /--max-pending-auth applies to --users: a single PSK has no trial authentication to bound/],
       [['snell-serve', '--listen', '127.0.0.1:0', '--users', goodUsers, '--auth-queue', '-1'], /--auth-queue/],
     ];

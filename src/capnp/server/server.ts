@@ -12,12 +12,11 @@
  * included), bytes in partially received frames across all connections (maxPartialBytes), and the
  * words read per message (traversalWords). Past the first two the connection is aborted.
  */
-import { existsSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import net from 'node:net';
-import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { checkSocketPath, clearStaleSocket } from '../../shared/unix-socket.js';
+import { listenOn } from '../../shared/listen.js';
 import { escapeForDisplay } from '../../shared/text.js';
 import { describeFsError, InputError } from '../../shared/errors.js';
 import { FrameReader, MAX_FRAME_BYTES, type StructReader } from '../wire/codec.js';
@@ -138,14 +137,7 @@ export async function startAuthServer(options: AuthServerOptions): Promise<AuthS
       stats.connections--;
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => reject(listenError(error, path)));
-    server.listen(path, () => {
-      server.removeAllListeners('error');
-      resolve();
-    });
-  });
-  server.on('error', () => {}); // after listening, errors belong to connections
+  await listenOn(server, { path });
   try {
     await chmod(path, mode);
   } catch (error) {
@@ -474,17 +466,4 @@ function clean(text: string): string {
   return escapeForDisplay(text, 200) || '""';
 }
 
-function listenError(error: NodeJS.ErrnoException, path: string): Error {
-  const known: Record<string, string> = {
-    EADDRINUSE: 'address already in use',
-    EACCES: 'permission denied',
-    ENOENT: 'no such directory',
-    ENOTDIR: 'a parent is not a directory',
-    EINVAL: 'not a valid socket path (too long?)',
-  };
-  // libuv reports a missing directory as EACCES.
-  const code = error.code === 'EACCES' && !existsSync(dirname(path)) ? 'ENOENT' : error.code;
-  const reason = code && known[code];
-  return reason ? new InputError(`cannot listen on ${path}: ${reason}`) : error;
-}
 

@@ -24,6 +24,7 @@ import type { TargetPolicy } from './targets.js';
 import { canonicalIp } from '../../shared/ip.js';
 import { startQuicRelay } from './quic-relay.js';
 import { utf8 } from '../../shared/bytes.js';
+import { listenOn } from '../../shared/listen.js';
 import { InputError } from '../../shared/errors.js';
 
 /** OpenSnell's unauthDelay. */
@@ -225,16 +226,10 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
       socket.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) => {
-      void authenticator?.close();
-      reject(new InputError(`cannot listen on ${options.host}:${options.port}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : error.code ?? error.message}`));
-    });
-    // A burst of new connections (a node restarting its clients) must not overflow the accept queue.
-    server.listen({ port: options.port, host: options.host, backlog: 4096 }, () => {
-      server.off('error', reject);
-      resolve();
-    });
+  // A burst of new connections (a node restarting its clients) must not overflow the accept queue.
+  await listenOn(server, { host: options.host, port: options.port, backlog: 4096 }).catch(async (error: unknown) => {
+    await authenticator?.close();
+    throw error;
   });
   const address = server.address() as net.AddressInfo;
   let quic;

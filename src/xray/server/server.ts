@@ -13,6 +13,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { clearStaleSocket } from '../../shared/unix-socket.js';
+import { listenOn } from '../../shared/listen.js';
 import { escapeForDisplay, HTTP_TOKEN } from '../../shared/text.js';
 import { describeFsError, InputError } from '../../shared/errors.js';
 import { isUuid } from '../wire/credential.js';
@@ -353,35 +354,13 @@ async function listen(server: Server, options: XrayBackendOptions): Promise<Pick
   const socketPath = options.unixSocket;
   if (socketPath !== undefined) await clearStaleSocket(socketPath, '--unix-socket');
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => reject(listenError(error, socketPath ?? `${host}:${options.port}`));
-    server.once('error', onError);
-    const ready = (): void => {
-      server.off('error', onError);
-      resolve();
-    };
-    if (socketPath !== undefined) server.listen(socketPath, ready);
-    else server.listen(options.port, host, ready);
-  });
-  server.on('error', () => {}); // after listening, errors belong to connections
+  await listenOn(server, socketPath !== undefined ? { path: socketPath } : { host, port: options.port ?? 0 });
   if (socketPath !== undefined) return { url: 'http://localhost/', unixSocket: socketPath };
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port!;
   return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`, port };
 }
 
-function listenError(error: NodeJS.ErrnoException, where: string): Error {
-  const known: Record<string, string> = {
-    EADDRINUSE: 'address already in use',
-    EACCES: 'permission denied',
-    EADDRNOTAVAIL: 'not an address of this host',
-    ENOTFOUND: 'host not found',
-    EAI_AGAIN: 'host not found',
-    ENOENT: 'no such directory',
-  };
-  const reason = error.code && known[error.code];
-  return reason ? new InputError(`cannot listen on ${where}: ${reason}`) : error;
-}
 
 /** The body, or why there is none. Over the limit, reading stops (the 413 closes the connection). */
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 'too-large' | 'aborted'> {

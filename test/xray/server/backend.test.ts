@@ -17,7 +17,8 @@ import { dialectNamed } from '../../../src/xray/wire/dialects/index.js';
 import { startXrayBackend, type XrayBackend, type XrayBackendOptions } from '../../../src/xray/server/server.js';
 import { BackendState } from '../../../src/xray/server/state.js';
 import { loadXrayUsers, parseXrayUsers, usersSnapshot } from '../../../src/xray/server/users.js';
-import { backendOptions, parseHeader, parseLatency, parseListen, xrayBackendCommand, type BackendFlags } from '../../../src/cli/xray-backend.js';
+import { backendOptions, parseHeader, parseLatency, xrayBackendCommand, type BackendFlags } from '../../../src/cli/xray-backend.js';
+import { parseHostPort } from '../../../src/shared/listen.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authkit-xray-backend-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -707,11 +708,11 @@ describe('authkit xray-backend (command)', () => {
   const flags = (over: Partial<BackendFlags> = {}): BackendFlags => ({ dialect: 'wiki', header: [], listen: '127.0.0.1:0', users: USERS, ...over });
 
   it('parses --listen, --latency-ms and --header', () => {
-    expect(parseListen('127.0.0.1:8080')).toEqual({ host: '127.0.0.1', port: 8080 });
-    expect(parseListen('[::1]:0')).toEqual({ host: '::1', port: 0 });
-    expect(parseListen('localhost:65535')).toEqual({ host: 'localhost', port: 65535 });
+    expect(parseHostPort('127.0.0.1:8080')).toEqual({ host: '127.0.0.1', port: 8080 });
+    expect(parseHostPort('[::1]:0')).toEqual({ host: '::1', port: 0 });
+    expect(parseHostPort('localhost:65535')).toEqual({ host: 'localhost', port: 65535 });
     for (const bad of ['8080', '127.0.0.1', '127.0.0.1:65536', ':80', '::1:80', 'a b:1']) {
-      expect(inputError(() => parseListen(bad))).toBe(`--listen: expected HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080), got "${bad}"`);
+      expect(inputError(() => parseHostPort(bad))).toBe(`--listen: expected HOST:PORT (e.g. 127.0.0.1:8080 or [::1]:8080), got "${bad}"`);
     }
     expect(parseLatency('50')).toEqual([50, 50]);
     expect(parseLatency('10-200')).toEqual([10, 200]);
