@@ -1,6 +1,7 @@
 /** `authkit capnp-check`: call a Proksi external_auth service as Proksi does, and show what Proksi would do. */
+import { conformanceOptions } from './options.js';
 import { Command } from 'commander';
-import { describeFsError, InputError } from '../shared/errors.js';
+import { InputError } from '../shared/errors.js';
 import { parseJsonText } from '../shared/json.js';
 import { HTTP_TOKEN } from '../shared/text.js';
 import { parseOnly } from '../conformance/runner.js';
@@ -54,7 +55,7 @@ export const CAPNP_CHECK_MODES: ModeTable = {
 };
 
 export function capnpCheckCommand(): Command {
-  return withModes(addLoadOptions(new Command('capnp-check')
+  return withModes(addLoadOptions(conformanceOptions(new Command('capnp-check')
     .description('call a Proksi external_auth service over Cap\'n Proto RPC as Proksi does, and show what Proksi would do')
     .option('--socket <path>', 'the service\'s Unix socket')
     .option('--method <method>', 'the client request\'s method', 'GET')
@@ -71,13 +72,11 @@ export function capnpCheckCommand(): Command {
     .option('--on-error <mode>', 'Proksi\'s on_error: deny or allow', choiceOption(['deny', 'allow'] as const), PROKSI_DEFAULTS.onError)
     .option('--upstream-header <name>', 'Proksi\'s upstream_header', PROKSI_DEFAULTS.upstreamHeader)
     .option('--json', 'print {"decision","proksi","warnings","latencyMs"}')
-    .option('--show-secrets', 'print Authorization, Cookie and other credential headers in clear (masked by default)')
-    .option('--conformance', 'run the conformance suite (C01-C15) against the service')
-    .option('--fixture <file>', '--conformance: JSON {"pass","block","redirect"} listing requests and what the service must decide')
-    .option('--list', '--conformance: list the checks without running them')
-    .option('--only <ids>', '--conformance: run only these checks, e.g. C01,C04')
-    .option('--junit <file>', '--conformance: also write a JUnit XML report')
-    .option('--allow-skips', '--conformance: pass although MUST checks did not run (by default such a run is INCOMPLETE, exit 1)')
+    .option('--show-secrets', 'print Authorization, Cookie and other credential headers in clear (masked by default)'), {
+      suite: 'the conformance suite (C01-C15) against the service',
+      fixture: 'JSON {"pass","block","redirect"} listing requests and what the service must decide',
+      example: 'C01,C04',
+    })
     .option('--connections <n>', '--load: connections to the service; calls are spread over them (default 1)', integerOption(1, 1024), 1))
     .addHelpText('after', "\nExamples:\n  authkit capnp-check --socket /run/auth.sock --path /admin --header 'authorization: Bearer t0ken'\n  authkit capnp-check --socket /run/auth.sock --load --rate 2000 --duration 30s --threshold 'p99<5ms'")
     .action(exitsWith(capnpCheck)), CAPNP_CHECK_MODES);

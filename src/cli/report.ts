@@ -1,6 +1,6 @@
 /** `authkit report merge A.hlog B.hlog ...`: one report from the histogram logs of several generators. */
 import { Command } from 'commander';
-import { describeFsError, InputError } from '../shared/errors.js';
+import { InputError } from '../shared/errors.js';
 import { percentileCurve } from '../load/histogram.js';
 import { summarize } from '../load/summary.js';
 import { evaluateThresholds, parseThreshold } from '../load/thresholds.js';

@@ -1,5 +1,6 @@
 /** `authkit snell-gen`: the first bytes a Snell client sends, for a PSK or for every user of a file. */
 import { writeFileSync } from 'node:fs';
+import { secretOptions } from './options.js';
 import { Command, Option } from 'commander';
 import { buildFirstPacket, buildQuicPacket, defaultCommand, isFramedVersion, type FirstPacket, type SnellVersion } from '../snell/wire/first-packet.js';
 import { parseKdfChoice, selectKdf, type KdfBackend } from '../snell/wire/kdf.js';
@@ -55,13 +56,10 @@ export const SNELL_GEN_MODES: ModeTable = {
 };
 
 export function snellGenCommand(): Command {
-  return withModes(new Command('snell-gen')
+  return withModes(secretOptions(new Command('snell-gen')
     .description('build the first bytes a Snell client sends (a v1-v5 first frame or a v5 QUIC envelope)')
     .option('--host <host>', 'target host the request asks for')
-    .option('--port <port>', 'target port', integerOption(0, 65535))
-    .option('--psk <psk>', 'the PSK (visible in ps: prefer --psk-file or --psk-env)')
-    .option('--psk-file <file>', 'read the PSK from a file')
-    .option('--psk-env <var>', 'read the PSK from an environment variable')
+    .option('--port <port>', 'target port', integerOption(0, 65535)), 'psk', 'the PSK')
     .option('--users <file>', 'one frame per user of a users file, as JSON Lines {"user","wire"}')
     .option('--version <n>', 'Snell protocol version 1..5', integerOption(1, 5), 4)
     .addOption(new Option('--command <cmd>', 'request command (default: connect-v2, or connect for v1/v3)').choices(Object.keys(COMMANDS)))

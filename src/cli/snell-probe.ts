@@ -1,4 +1,5 @@
 /** `authkit snell-probe`: ask a live Snell server whether a PSK (or every user of a file) authenticates, and how fast. */
+import { secretOptions } from './options.js';
 import { Command } from 'commander';
 import { parseKdfChoice, selectKdf } from '../snell/wire/kdf.js';
 import { probeSnell, type ProbeAction, type ProbeOptions, type ProbeResult } from '../snell/client.js';
@@ -54,12 +55,9 @@ export const SNELL_PROBE_MODES: ModeTable = {
 };
 
 export function snellProbeCommand(): Command {
-  return withModes(addLoadOptions(new Command('snell-probe')
+  return withModes(addLoadOptions(secretOptions(new Command('snell-probe')
     .description('ask a live Snell server whether a PSK authenticates (or every user of a users file), with obfs, and how fast')
-    .option('--server <host:port>', 'the Snell server')
-    .option('--psk-env <var>', 'the PSK from an environment variable')
-    .option('--psk-file <file>', 'the PSK from a file (one trailing newline dropped)')
-    .option('--psk <psk>', 'the PSK (visible in ps: prefer --psk-env or --psk-file)')
+    .option('--server <host:port>', 'the Snell server'), 'psk', 'the PSK')
     .option('--users <file>', 'probe every user of this users file (JSON, JSON Lines, CSV or name:psk)')
     .option('--user <name>', '--users: probe only this user')
     .option('--parallel <n>', '--users: probes at once', integerOption(1, 256), 4)

@@ -1,5 +1,6 @@
 /** `authkit snell-serve`: a multi-user (or single-PSK) Snell server that behaves like OpenSnell's. */
 import { writeFileSync } from 'node:fs';
+import { secretOptions } from './options.js';
 import { Command } from 'commander';
 import { parseHostPort } from '../shared/listen.js';
 import { parseKdfChoice, selectKdf } from '../snell/wire/kdf.js';
@@ -43,13 +44,10 @@ export interface SnellServeHooks {
 }
 
 export function snellServeCommand(hooks: SnellServeHooks = {}): Command {
-  return new Command('snell-serve')
+  return secretOptions(new Command('snell-serve')
     .description('run a multi-user Snell server (OpenSnell\'s behaviour: trial authentication, IP cache, 50 ms no-match delay)')
     .option('--listen <host:port>', 'where to listen, e.g. 127.0.0.1:8388 (port 0: any free port)')
-    .option('--users <file>', 'users file (multi-user), reloaded as a whole when it changes')
-    .option('--psk-env <var>', 'single-user: the PSK from an environment variable')
-    .option('--psk-file <file>', 'single-user: the PSK from a file')
-    .option('--psk <psk>', 'single-user: the PSK (visible in ps)')
+    .option('--users <file>', 'users file (multi-user), reloaded as a whole when it changes'), 'psk', 'single-user: the PSK')
     .option('--obfs <mode>', 'off, http or tls', choiceOption(['off', 'http', 'tls'] as const), 'off')
     .option('--udp', 'allow UDP-over-TCP')
     .option('--quic', 'v5 QUIC envelopes on the same port over UDP (no delay on a miss, as OpenSnell)')

@@ -1,4 +1,5 @@
 /** `authkit xray-backend`: a stand-in ExtAuth / Hysteria 2 auth backend with sessions, an admin API and fault injection. */
+import { secretOptions } from './options.js';
 import { Command } from 'commander';
 import { InputError } from '../shared/errors.js';
 import { parseHostPort } from '../shared/listen.js';
@@ -34,15 +35,12 @@ export interface BackendHooks {
 }
 
 export function xrayBackendCommand(hooks: BackendHooks = {}): Command {
-  return new Command('xray-backend')
+  return secretOptions(new Command('xray-backend')
     .description('run an auth backend for Xray ExtAuth or Hysteria 2 (users file, sessions, IP limits, admin API, fault injection)')
     .option('--listen <host:port>', 'listen on TCP, e.g. 127.0.0.1:8080 (port 0: any free port)')
     .option('--unix-socket <path>', 'listen on a Unix socket instead')
     .option('--users <file>', 'users: a JSON array or JSON Lines of {credential, email, level, enabled, expiresAt, quotaBytes, usedBytes, maxIps}; reloaded when it changes')
-    .option('--dialect <name>', `the contract to serve: ${Object.keys(DIALECTS).join(', ')}`, choiceOption(Object.keys(DIALECTS)), 'wiki')
-    .option('--secret-env <var>', 'require Authorization: Bearer <secret from this environment variable> (events and /admin/)')
-    .option('--secret-file <file>', 'the secret from a file')
-    .option('--secret <secret>', 'the secret (visible in ps: prefer --secret-env or --secret-file)')
+    .option('--dialect <name>', `the contract to serve: ${Object.keys(DIALECTS).join(', ')}`, choiceOption(Object.keys(DIALECTS)), 'wiki'), 'secret', 'the secret every request must carry as Authorization: Bearer (events and /admin/)')
     .option('--header <header>', "require this header 'K: V' (repeatable; the wiki dialect's headers map)", (value: string, all: string[] = []) => [...all, value])
     .option('--latency-ms <n[-m]>', 'delay every event reply by N ms, or a random N..M ms')
     .option('--error-rate <p>', 'answer this share (0..1) of events with 503, without acting on them')

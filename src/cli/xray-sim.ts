@@ -1,4 +1,5 @@
 /** `authkit xray-sim`: play the proxy's side of ExtAuth / Hysteria 2 auth against a backend. */
+import { conformanceOptions, secretOptions } from './options.js';
 import { Command, Option } from 'commander';
 import { InputError } from '../shared/errors.js';
 import { EVENT_TYPES, type ConnectionFacts, type Dialect, type EventType } from '../xray/wire/dialect.js';
@@ -47,7 +48,7 @@ export const XRAY_SIM_MODES: ModeTable = {
 };
 
 export function xraySimCommand(): Command {
-  return withModes(addLoadOptions(new Command('xray-sim')
+  return withModes(addLoadOptions(conformanceOptions(secretOptions(new Command('xray-sim')
     .description('play Xray\'s VLESS inbound (ExtAuth) or Hysteria 2 against an auth backend and show what the proxy decides')
     .option('--url <url>', 'the backend URL the proxy POSTs to')
     .option('--unix-socket <path>', 'connect to the backend over this Unix socket (the URL still names host and path)')
@@ -64,10 +65,7 @@ export function xraySimCommand(): Command {
     .option('--email <email>', 'wiki dialect: the email hint (a backend must not trust it)')
     .option('--level <n>', 'wiki dialect: the level hint', integerOption(0, 0xffffffff))
     .option('--tx <bytes-per-second>', 'hysteria2: the client\'s declared receive rate (uint64, 0 = unknown)', '0')
-    .option('--header <header>', "a custom header 'K: V' (repeatable; wiki dialect)", (value: string, all: string[]) => [...all, value], [] as string[])
-    .option('--secret-env <var>', 'the secret from an environment variable (sent as Authorization: Bearer)')
-    .option('--secret-file <file>', 'the secret from a file')
-    .option('--secret <secret>', 'the secret (visible in ps: prefer --secret-env or --secret-file)')
+    .option('--header <header>', "a custom header 'K: V' (repeatable; wiki dialect)", (value: string, all: string[]) => [...all, value], [] as string[]), 'secret', 'the secret, sent as Authorization: Bearer')
     .option('--timeout <seconds>', 'the proxy\'s timeout in seconds over the whole exchange (redirects and body included); 0 = none, which is Xray\'s default, but a hung backend would then hang this run, so authkit defaults to 5 (hysteria2: its fixed 10); a duration like 500ms, or seconds', timeParser('s', 0, 3600))
     .option('--kick-on-deny', 'a 401/403 on a heartbeat ends the connection (default on for wiki)')
     .option('--no-kick-on-deny', 'a 401/403 on a heartbeat only deletes the cache entry (the archived code)')
@@ -79,13 +77,11 @@ export function xraySimCommand(): Command {
     .option('--ttl <seconds>', '--session: the proxy\'s positive cache lifetime (0 = no cache, Xray\'s default)', secondsOption, 0)
     .option('--connections <n>', '--session: connections for the credential', integerOption(1, 1000), 1)
     .option('--ips <k>', '--session: source IPs they come from (counting up from --source-ip)', integerOption(1, 1000), 1)
-    .option('--stagger <seconds>', '--session: time between connection starts', secondsOption, 0.2)
-    .option('--conformance', 'run the conformance suite (ExtAuth X01-X31, or Hysteria 2 H01-H14) against the backend')
-    .option('--fixture <file>', '--conformance: JSON naming allowed and denied credentials, limits and a revoke hook')
-    .option('--list', '--conformance: list the checks without running them')
-    .option('--only <ids>', '--conformance: run only these checks, e.g. X01,X07')
-    .option('--junit <file>', '--conformance: also write a JUnit XML report')
-    .option('--allow-skips', '--conformance: pass although MUST checks did not run (by default such a run is INCOMPLETE, exit 1)')
+    .option('--stagger <seconds>', '--session: time between connection starts', secondsOption, 0.2), {
+      suite: 'the conformance suite (ExtAuth X01-X31, or Hysteria 2 H01-H14) against the backend',
+      fixture: 'JSON naming allowed and denied credentials, limits and a revoke hook',
+      example: 'X01,X07',
+    })
     .option('--burst <n>', '--conformance: parallel requests in the burst checks', integerOption(1, 5000), 200)
     .option('--arrival <r>', '--load event mix: new connections per second')
     .option('--sessions <n>', '--load event mix: connections live at the start (default arrival x mean duration)')
