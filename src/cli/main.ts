@@ -5,7 +5,7 @@ import { DecodeError, InputError } from '../shared/errors.js';
 import { EXIT_INTERNAL, EXIT_USAGE, log } from './io.js';
 import { snellAuthCommand } from './snell-auth.js';
 import { snellGenCommand } from './snell-gen.js';
-import { xraySimCommand } from './xray-sim.js';
+import { xraySimCommand } from './xray-sim/command.js';
 import { xrayBackendCommand } from './xray-backend.js';
 import { capnpCheckCommand } from './capnp-check.js';
 import { capnpServeCommand } from './capnp-serve.js';

@@ -5,16 +5,16 @@
  */
 import { randomInt } from 'node:crypto';
 import { isIP } from 'node:net';
-import { InputError } from '../shared/errors.js';
-import type { ConnectionFacts, Dialect, EventType } from '../xray/wire/dialect.js';
-import { dialectNamed } from '../xray/wire/dialects/index.js';
-import { newConnectionId } from '../xray/client.js';
-import { xrayCredential } from '../xray/wire/credential.js';
-import type { TlsTrust } from '../xray/transport.js';
-import { parseGoUrl } from '../xray/wire/go-url.js';
-import type { LoadFlags } from './load.js';
-import type { ConformanceFlags } from './conformance.js';
-import { log, parseHeader, readBinaryFile, readSecret } from './io.js';
+import { InputError } from '../../shared/errors.js';
+import type { ConnectionFacts, Dialect, EventType } from '../../xray/wire/dialect.js';
+import { dialectNamed } from '../../xray/wire/dialects/index.js';
+import { newConnectionId } from '../../xray/client.js';
+import { xrayCredential } from '../../xray/wire/credential.js';
+import type { TlsTrust } from '../../xray/transport.js';
+import { parseGoUrl } from '../../xray/wire/go-url.js';
+import type { LoadFlags } from '../load.js';
+import type { ConformanceFlags } from '../conformance.js';
+import { log, parseHeader, readBinaryFile, readSecret } from '../io.js';
 
 export interface XrayLoadFlags extends LoadFlags {
   sessions?: string;

@@ -1,12 +1,12 @@
 /** `xray-sim --load`: one event type at a rate or concurrency, or the event mix of a real node. */
-import { InputError } from '../shared/errors.js';
-import { EVENT_TYPES, type ConnectionFacts } from '../xray/wire/dialect.js';
-import { credentialKind, loadXrayUsers } from '../xray/server/users.js';
-import { XrayLoadTarget } from '../xray/load.js';
-import { XrayEventMix } from '../xray/load-mix.js';
-import { connectionsFor, parseLoadFlags, runLoadCli } from './load.js';
-import { log, parseSeconds } from './io.js';
-import type { PreparedEvent, SimFlags, XrayLoadFlags } from './xray-options.js';
+import { InputError } from '../../shared/errors.js';
+import { EVENT_TYPES, type ConnectionFacts } from '../../xray/wire/dialect.js';
+import { credentialKind, loadXrayUsers } from '../../xray/server/users.js';
+import { XrayLoadTarget } from '../../xray/load.js';
+import { XrayEventMix } from '../../xray/load-mix.js';
+import { connectionsFor, parseLoadFlags, runLoadCli } from '../load.js';
+import { log, parseSeconds } from '../io.js';
+import type { PreparedEvent, SimFlags, XrayLoadFlags } from './options.js';
 
 function whole(text: string | undefined, flag: string, min: number, max: number): number | undefined {
   if (text === undefined) return undefined;
