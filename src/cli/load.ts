@@ -9,7 +9,7 @@ import { cannotWrite, InputError } from '../shared/errors.js';
 import { runLoad, type LoadOptions, type Interval } from '../load/engine.js';
 import { percentileCurve } from '../load/histogram.js';
 import { ProgressLine } from '../load/progress.js';
-import { LONG_RUN_MS, parseDuration, parseStages, type Stage } from '../load/schedule.js';
+import { LONG_RUN_MS, parseDuration, parseStages, runProfile, type Stage } from '../load/schedule.js';
 import { summarize, type LoadSummary } from '../load/summary.js';
 import { evaluateThresholds, parseThreshold, type Threshold } from '../load/thresholds.js';
 import type { ArrivalSource, LoadTarget } from '../load/target.js';
@@ -84,8 +84,9 @@ export interface ParsedLoad {
   thresholds: Threshold[];
 }
 
-export function parseLoadFlags(flags: LoadFlags): ParsedLoad {
-  const rate = positive(flags.rate, '--rate', false);
+/** `openRate`: a traffic model (the Xray event mix) sets the open-model rate itself; it only labels the intervals. */
+export function parseLoadFlags(flags: LoadFlags, openRate?: number): ParsedLoad {
+  const rate = openRate ?? positive(flags.rate, '--rate', false);
   const concurrency = positive(flags.concurrency, '--concurrency', true);
   if (rate !== undefined && concurrency !== undefined) throw new InputError('--rate (open model) and --concurrency (closed model) exclude each other');
   const stages: Stage[] | undefined = flags.stages === undefined ? undefined : parseStages(flags.stages);
@@ -95,17 +96,18 @@ export function parseLoadFlags(flags: LoadFlags): ParsedLoad {
   const durationMs = flags.duration === undefined ? 10_000 : parseDuration(flags.duration, '--duration');
   if (durationMs <= 0 && stages === undefined) throw new InputError('--duration: must be more than 0');
   const warmupMs = flags.warmup === undefined ? 0 : parseDuration(flags.warmup, '--warmup');
-  const totalMs = warmupMs + (stages ? stages.reduce((sum, s) => sum + s.durationMs, 0) : durationMs);
-  if (totalMs > LONG_RUN_MS && !flags.yes) throw new InputError(`a ${(totalMs / 3_600_000).toFixed(1)} h run: over 24 h needs --yes`);
   const maxInflight = positive(flags.maxInflight, '--max-inflight', true) ?? 1000;
   const pipelining = positive(flags.pipelining, '--pipelining', true) ?? 1;
   const requests = positive(flags.requests, '--requests', true);
+  const start = model === 'open' ? (rate ?? 0) : (concurrency ?? 0);
+  const { totalMs } = runProfile({ start, stages, durationMs, warmupMs });
+  if (totalMs > LONG_RUN_MS && !flags.yes) throw new InputError(`a ${(totalMs / 3_600_000).toFixed(1)} h run: over 24 h needs --yes`);
   const thresholds = flags.threshold.map(parseThreshold);
   const ofTarget = thresholds.find((t) => t.ofTarget);
   if (model === 'closed' && ofTarget) throw new InputError(`--threshold "${ofTarget.text}": the closed model has no target rate (use achieved_rate>N)`);
   return {
     options: {
-      model, start: model === 'open' ? (rate ?? 0) : (concurrency ?? 0), stages, durationMs, warmupMs, requests,
+      model, start, stages, durationMs, warmupMs, requests,
       maxInflight, pipelining, precise: flags.precise ?? false,
     },
     totalMs,

@@ -9,17 +9,11 @@
  * measured so the resolution of the figures is visible.
  */
 import { newHistogram, recordUs, type Histogram } from './histogram.js';
-import { Profile, type Stage } from './schedule.js';
+import { ProfileArrivals, runProfile, type Profile, type RunShape } from './schedule.js';
 import type { ArrivalSource, LoadTarget } from './target.js';
 
-export interface LoadOptions {
+export interface LoadOptions extends RunShape {
   model: 'open' | 'closed';
-  /** Open: arrivals per second; closed: concurrency. Ramped by `stages` when given. */
-  start: number;
-  stages?: readonly Stage[];
-  /** Measured duration in ms (ignored when stages are given: their sum is the duration). */
-  durationMs: number;
-  warmupMs: number;
   /** Stop after this many measured requests. */
   requests?: number;
   /** Open model: most requests in flight; arrivals beyond wait in a queue (see queueBound), then drop. */
@@ -88,38 +82,28 @@ export function emptyLoadResult(model: LoadResult['model']): LoadResult {
   };
 }
 
-/** Open-model arrivals from a rate profile, cut off after `limit` measured arrivals. */
-export class ProfileArrivals implements ArrivalSource<undefined> {
-  private k = 0;
-  constructor(private readonly profile: Profile, private readonly limit = Infinity) {}
-  peek(): number {
-    return this.k < this.limit ? this.profile.timeOf(this.k) : Infinity;
-  }
-  take(): undefined {
-    this.k++;
-    return undefined;
-  }
-  exhausted(): boolean {
-    return this.peek() === Infinity;
-  }
+/**
+ * Runs the load. Without a source, open-model arrivals follow the rate profile and carry no
+ * operation (a target of one kind of request); the closed model always sends `undefined`.
+ */
+export function runLoad(target: LoadTarget<undefined>, options: LoadOptions): Promise<LoadResult>;
+export function runLoad<Op>(target: LoadTarget<Op | undefined>, options: LoadOptions, source?: ArrivalSource<Op>): Promise<LoadResult>;
+export function runLoad<Op>(target: LoadTarget<Op | undefined>, options: LoadOptions, source?: ArrivalSource<Op>): Promise<LoadResult> {
+  return new LoadRun(target, options, source).run();
 }
 
-export async function runLoad<Op>(target: LoadTarget<Op>, options: LoadOptions, source?: ArrivalSource<Op>): Promise<LoadResult> {
-  const run = new LoadRun(target, options, source);
-  return run.run();
-}
-
-interface Queued<Op> {
-  op: Op;
+/** The engine never looks inside an operation: it passes it from the source to the target. */
+interface Queued {
+  op: unknown;
   intendedMs: number;
 }
 
-class LoadRun<Op> {
+class LoadRun {
   private readonly profile: Profile;
-  private readonly source: ArrivalSource<Op> | undefined;
+  private readonly source: ArrivalSource<unknown> | undefined;
   private t0 = 0;
   private inFlight = 0;
-  private readonly queue: Queued<Op>[] = [];
+  private readonly queue: (Queued | undefined)[] = [];
   private queueHead = 0;
   private stopped = false;
   private interrupted = false;
@@ -130,12 +114,9 @@ class LoadRun<Op> {
   private measuredSent = 0;
   private finish!: () => void;
 
-  constructor(private readonly target: LoadTarget<Op>, private readonly options: LoadOptions, source?: ArrivalSource<Op>) {
-    const measured: Stage[] = options.stages && options.stages.length > 0 ? [...options.stages] : [{ durationMs: options.durationMs, target: options.start }];
-    const warmRate = options.stages && options.stages.length > 0 ? Math.max(options.start, options.stages[0]!.target) : options.start;
-    const stages = options.warmupMs > 0 ? [{ durationMs: options.warmupMs, target: warmRate }, ...measured] : measured;
-    this.profile = new Profile(options.warmupMs > 0 ? warmRate : options.start, stages);
-    this.source = source ?? (options.model === 'open' ? (new ProfileArrivals(this.profile, this.arrivalLimit()) as unknown as ArrivalSource<Op>) : undefined);
+  constructor(private readonly target: LoadTarget<unknown>, private readonly options: LoadOptions, source?: ArrivalSource<unknown>) {
+    this.profile = runProfile(options);
+    this.source = source ?? (options.model === 'open' ? new ProfileArrivals(this.profile, this.arrivalLimit()) : undefined);
     this.result = emptyLoadResult(options.model);
     for (const kind of options.kinds ?? []) this.kindStats(kind);
   }
@@ -271,7 +252,7 @@ class LoadRun<Op> {
     const lanes = this.lanes();
     while (!this.stopped && this.inFlight < lanes && this.closedMayStart()) {
       const now = this.now();
-      this.send(undefined as Op, now, now);
+      this.send(undefined, now, now);
     }
   }
 
@@ -281,7 +262,7 @@ class LoadRun<Op> {
 
   // ---- both -------------------------------------------------------------------------------
 
-  private send(op: Op, intendedMs: number, sentMs: number): void {
+  private send(op: unknown, intendedMs: number, sentMs: number): void {
     this.inFlight++;
     const measured = this.isMeasured(intendedMs);
     if (measured) {
@@ -308,7 +289,7 @@ class LoadRun<Op> {
   }
 
   /** An arrival that could not even wait: counted, and its source told (a session reschedules). */
-  private drop(op: Op, intendedMs: number, now: number): void {
+  private drop(op: unknown, intendedMs: number, now: number): void {
     if (this.isMeasured(intendedMs)) {
       this.result.dropped++;
       this.interval.dropped++;
@@ -355,7 +336,7 @@ class LoadRun<Op> {
     }
     if (this.queueHead < this.queue.length && this.inFlight < this.options.maxInflight) {
       const queued = this.queue[this.queueHead]!;
-      this.queue[this.queueHead++] = undefined as unknown as Queued<Op>;
+      this.queue[this.queueHead++] = undefined;
       if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
         this.queue.splice(0, this.queueHead);
         this.queueHead = 0;

@@ -6,6 +6,7 @@
  */
 import { InputError } from '../shared/errors.js';
 import { parseTime } from '../shared/duration.js';
+import type { ArrivalSource } from './target.js';
 
 /** 24 h: a longer run needs --yes (a typo like 10000m should not occupy a machine for a week). */
 export const LONG_RUN_MS = 24 * 3600 * 1000;
@@ -119,5 +120,44 @@ export class Profile {
       if (this.segments[i]!.startMs <= ms) return ms < this.totalMs ? this.segments[i] : undefined;
     }
     return undefined;
+  }
+}
+
+/** How long a run lasts and how its rate (or concurrency) moves: the part of the options a Profile is made from. */
+export interface RunShape {
+  /** Open: arrivals per second; closed: concurrency. Ramped by `stages` when given. */
+  start: number;
+  stages?: readonly Stage[];
+  /** Measured duration in ms (ignored when stages are given: their sum is the duration). */
+  durationMs: number;
+  warmupMs: number;
+}
+
+/**
+ * The whole run as one profile: the warm-up (at the first stage's target when that is higher than
+ * the start, so the measured ramp starts warm), then the stages or one flat stage. Its totalMs is
+ * the run's length, for the engine and for the CLI's checks alike.
+ */
+export function runProfile(shape: RunShape): Profile {
+  const staged = shape.stages !== undefined && shape.stages.length > 0;
+  const measured: Stage[] = staged ? [...shape.stages!] : [{ durationMs: shape.durationMs, target: shape.start }];
+  const warmRate = staged ? Math.max(shape.start, shape.stages![0]!.target) : shape.start;
+  const stages = shape.warmupMs > 0 ? [{ durationMs: shape.warmupMs, target: warmRate }, ...measured] : measured;
+  return new Profile(shape.warmupMs > 0 ? warmRate : shape.start, stages);
+}
+
+/** Open-model arrivals from a rate profile, cut off after `limit` measured arrivals. */
+export class ProfileArrivals implements ArrivalSource<undefined> {
+  private k = 0;
+  constructor(private readonly profile: Profile, private readonly limit = Infinity) {}
+  peek(): number {
+    return this.k < this.limit ? this.profile.timeOf(this.k) : Infinity;
+  }
+  take(): undefined {
+    this.k++;
+    return undefined;
+  }
+  exhausted(): boolean {
+    return this.peek() === Infinity;
   }
 }

@@ -28,9 +28,10 @@ const LATENCY = new Set(['p50', 'p90', 'p99', 'p99.9', 'p999', 'max']);
 const METRICS = [...LATENCY, ...[...LATENCY].map((m) => `service_${m}`), 'error_rate', 'dropped', 'drop_rate', 'achieved_rate', 'requests', 'lateness_p99'];
 
 export function parseThreshold(text: string): Threshold {
-  const match = /^\s*([a-z_0-9.]+)\s*(<=|>=|<|>)\s*(.+?)\s*$/.exec(text);
+  const match = /^\s*(?<metric>[a-z_0-9.]+)\s*(?<op><=|>=|<|>)\s*(?<valueText>.+?)\s*$/.exec(text)?.groups;
   if (!match) throw new InputError(`--threshold "${text}": expected METRIC<VALUE, e.g. p99<50ms, error_rate<0.1%, achieved_rate>0.98*target`);
-  const [, metric, op, valueText] = match as unknown as [string, string, Threshold['op'], string];
+  const { metric, valueText } = match as { metric: string; valueText: string };
+  const op = match.op as Threshold['op'];
   if (!METRICS.includes(metric)) throw new InputError(`--threshold "${text}": unknown metric "${metric}" (known: ${METRICS.join(', ')})`);
   const isLatency = LATENCY.has(metric.replace(/^service_/, '')) || metric === 'lateness_p99';
   const target = /^(\d+(?:\.\d+)?)\s*\*\s*target$/.exec(valueText);

@@ -24,7 +24,7 @@ export async function xrayLoad(flags: SimFlags & XrayLoadFlags, prepared: Prepar
   const arrivalRate = flags.arrival === undefined ? 0 : Number(flags.arrival);
   if (!(/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(flags.arrival ?? '0') && arrivalRate <= 1_000_000)) throw new InputError(`--arrival: expected connections per second from 0 to 1000000, got "${flags.arrival}"`);
   // The mix runs on the open model; its arrival rate only labels the intervals.
-  const parsed = parseLoadFlags(mix ? { ...flags, rate: String(Math.max(arrivalRate, 0.001)) } : flags);
+  const parsed = parseLoadFlags(flags, mix ? Math.max(arrivalRate, 0.001) : undefined);
   const ipsPerUser = whole(flags.ipsPerUser, '--ips-per-user', 1, 65536) ?? 1;
   let credentials = [base.credential];
   if (flags.users !== undefined) {
