@@ -32,6 +32,30 @@ export interface LoadOptions extends RunShape {
   kinds?: readonly string[];
   /** Called with each finished interval (progress line, CSV, histogram log). */
   onInterval?: (interval: Interval) => void;
+  /** Told of every measured request as it goes and as it ends (live metrics, the raw per-request file). */
+  observer?: LoadObserver;
+}
+
+/** One measured request, as the engine saw it. Times are ms from the start of the run. */
+export interface RequestRecord {
+  /** When the schedule wanted it sent (open model; the send time in the closed model). */
+  intendedMs: number;
+  sentMs: number;
+  doneMs: number;
+  outcome: string;
+  /** Whether the target counts the outcome as an error. */
+  failed: boolean;
+  kind: string | undefined;
+}
+
+/**
+ * Watches a run as it goes. Called on the engine's hot path: implementations must be cheap (a
+ * counter, a bucket) and must not throw.
+ */
+export interface LoadObserver {
+  sent?(): void;
+  completed?(record: RequestRecord): void;
+  dropped?(): void;
 }
 
 export interface KindStats {
@@ -268,6 +292,7 @@ class LoadRun {
     if (measured) {
       this.startMeasuring();
       this.measuredSent++;
+      this.options.observer?.sent?.();
     }
     let called = false;
     let sending = true;
@@ -293,6 +318,7 @@ class LoadRun {
     if (this.isMeasured(intendedMs)) {
       this.result.dropped++;
       this.interval.dropped++;
+      this.options.observer?.dropped?.();
     }
     this.source?.dropped?.(op, now);
   }
@@ -304,7 +330,9 @@ class LoadRun {
     result.requests++;
     this.interval.requests++;
     result.outcomes.set(outcome, (result.outcomes.get(outcome) ?? 0) + 1);
-    if (this.target.failures.has(outcome)) {
+    const failed = this.target.failures.has(outcome);
+    this.options.observer?.completed?.({ intendedMs, sentMs, doneMs: now, outcome, failed, kind });
+    if (failed) {
       result.errors++;
       this.interval.errors++;
     }
