@@ -8,6 +8,8 @@ import type { AuthRequest } from './wire/schema.js';
 import type { LoadTarget } from '../load/target.js';
 
 export const CAPNP_FAILURES: ReadonlySet<string> = new Set(['unknown-action', 'timeout', 'exception', 'disconnected', 'protocol', 'aborted', 'connect']);
+/** The three decisions, then the failures. */
+export const CAPNP_CLASSES: readonly string[] = ['pass', 'block', 'redirect', ...CAPNP_FAILURES];
 
 export interface CapnpLoadSettings {
   socketPath: string;
@@ -18,6 +20,7 @@ export interface CapnpLoadSettings {
 
 export class CapnpLoadTarget implements LoadTarget<undefined> {
   readonly failures = CAPNP_FAILURES;
+  readonly classes = CAPNP_CLASSES;
   private readonly clients: (AuthServiceClient | undefined)[] = [];
   private readonly reconnecting = new Set<number>();
   private next = 0;

@@ -7,11 +7,12 @@ import { writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { cannotWrite, InputError } from '../shared/errors.js';
 import { runLoad, type LoadOptions, type Interval } from '../load/engine.js';
-import { percentileCurve } from '../load/histogram.js';
+import { NdjsonWriter, RawWriter } from '../report/streams.js';
+import { DEFAULT_PERCENTILES, percentileCurve } from '../load/histogram.js';
 import { ProgressLine } from '../load/progress.js';
-import { LONG_RUN_MS, parseDuration, parseStages, runProfile, type Stage } from '../load/schedule.js';
+import { LONG_RUN_MS, parseDuration, parseStages, runProfile, type ArrivalProcess, type Stage } from '../load/schedule.js';
 import { summarize, type LoadSummary } from '../load/summary.js';
-import { evaluateThresholds, parseThreshold, type Threshold } from '../load/thresholds.js';
+import { checkThresholdClasses, evaluateThresholds, parseThreshold, thresholdPercentiles, type Threshold } from '../load/thresholds.js';
 import type { ArrivalSource, LoadTarget } from '../load/target.js';
 import { HlogWriter } from '../report/hlog.js';
 import { renderLoadHtml } from '../report/load-html.js';
@@ -39,13 +40,17 @@ export interface LoadFlags {
   html?: string;
   yes?: boolean;
   json?: boolean;
+  percentiles?: string;
+  arrivals?: string;
+  ndjson?: string;
+  raw?: string;
 }
 
 /** Adds the load flags; `--duration` and `--json` may already belong to the command. */
 /** The flags addLoadOptions declares: they belong to load mode only. */
 export const LOAD_FLAGS = [
   '--load', '--rate', '--max-inflight', '--concurrency', '--pipelining', '--stages', '--warmup', '--requests', '--precise',
-  '--threshold', '--csv', '--hdr-log', '--html', '--yes', '--duration',
+  '--threshold', '--csv', '--hdr-log', '--html', '--yes', '--duration', '--percentiles', '--arrivals', '--ndjson', '--raw',
 ] as const;
 
 export function addLoadOptions(command: Command, options: { hasDuration?: boolean } = {}): Command {
@@ -59,10 +64,14 @@ export function addLoadOptions(command: Command, options: { hasDuration?: boolea
     .option('--warmup <duration>', '--load: a first period at the starting rate, not counted (e.g. 2s)')
     .option('--requests <n>', '--load: stop after this many measured requests')
     .option('--precise', '--load: pace on a busy loop (scheduler lateness ~0.1 ms, costs a core)')
-    .option('--threshold <cond>', "--load: e.g. 'p99<50ms', 'error_rate<0.1%', 'achieved_rate>0.98*target' (repeatable; exit 3 when one is breached)", (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--arrivals <process>', '--load open model: uniform (evenly spaced, the default) or poisson (exponential gaps at the same rate)')
+    .option('--threshold <cond>', "--load: e.g. 'p99<50ms', 'p99{allow}<20ms', 'error_rate<0.1%', 'error_rate{timeout}<0.01%', 'achieved_rate>0.98*target' (repeatable; exit 3 when one is breached)", (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--percentiles <list>', '--load: the percentiles reported, e.g. 50,90,99,99.9,99.99 (default 50,90,99,99.9)')
     .option('--csv <file>', '--load: write the per-second series')
     .option('--hdr-log <file>', '--load: write interval histograms in the HdrHistogram log format (for `authkit report merge`)')
     .option('--html <file>', '--load: write a self-contained HTML report')
+    .option('--ndjson <file>', '--load: write one JSON line per interval while the run goes')
+    .option('--raw <file>', '--load: write one CSV line per request (intended and send time, latencies, outcome, kind)')
     .option('--yes', '--load: allow a run longer than 24 h');
   if (!options.hasDuration) command.addOption(new Option('--duration <duration>', '--load: how long to measure (default 10s)'));
   return command;
@@ -82,6 +91,8 @@ export interface ParsedLoad {
   /** Warm-up plus the measured part, ms. */
   totalMs: number;
   thresholds: Threshold[];
+  /** The percentiles to report (--percentiles). */
+  percentiles: number[];
 }
 
 /** `openRate`: a traffic model (the Xray event mix) sets the open-model rate itself; it only labels the intervals. */
@@ -108,11 +119,28 @@ export function parseLoadFlags(flags: LoadFlags, openRate?: number): ParsedLoad 
   return {
     options: {
       model, start, stages, durationMs, warmupMs, requests,
-      maxInflight, pipelining, precise: flags.precise ?? false,
+      maxInflight, pipelining, precise: flags.precise ?? false, arrivals: parseArrivals(flags.arrivals, model),
     },
     totalMs,
     thresholds,
+    percentiles: parsePercentiles(flags.percentiles),
   };
+}
+
+function parsePercentiles(text: string | undefined): number[] {
+  if (text === undefined) return [...DEFAULT_PERCENTILES];
+  const list = text.split(',').map((part) => part.trim());
+  const values = list.map(Number);
+  const bad = list.find((part, i) => !/^\d{1,2}(\.\d{1,6})?$|^100$/.test(part) || !(values[i]! > 0));
+  if (bad !== undefined || list.length === 0) throw new InputError(`--percentiles: expected percentiles above 0 and up to 100, comma-separated (e.g. 50,90,99,99.9,99.99), got "${bad ?? text}"`);
+  return [...new Set(values)].sort((a, b) => a - b);
+}
+
+function parseArrivals(text: string | undefined, model: 'open' | 'closed'): ArrivalProcess | undefined {
+  if (text === undefined) return undefined;
+  if (text !== 'uniform' && text !== 'poisson') throw new InputError(`--arrivals: expected uniform or poisson, got "${text}"`);
+  if (model === 'closed') throw new InputError('--arrivals: the closed model has no arrivals (each worker sends on every reply)');
+  return text;
 }
 
 /** How many connections a target needs for these options. */
@@ -137,8 +165,11 @@ export interface LoadRunRequest<Op> {
 
 export async function runLoadCli<Op>(request: LoadRunRequest<Op>): Promise<number> {
   const { target, parsed, flags } = request;
+  checkThresholdClasses(parsed.thresholds, target.classes);
   // Every output file is opened before the run: a path that cannot be written fails now, not after it.
   const csv = flags.csv ? openFile(flags.csv, '--csv') : undefined;
+  const ndjson = flags.ndjson ? new NdjsonWriter(flags.ndjson) : undefined;
+  const raw = flags.raw ? new RawWriter(flags.raw) : undefined;
   if (flags.html) closeSync(openFile(flags.html, '--html'));
   const hlog = flags.hdrLog ? new HlogWriter(flags.hdrLog, Date.now() + parsed.options.warmupMs, { model: parsed.options.model }) : undefined;
   const controller = new AbortController();
@@ -153,6 +184,7 @@ export async function runLoadCli<Op>(request: LoadRunRequest<Op>): Promise<numbe
     rows.push(row);
     if (csv !== undefined) writeSync(csv, `${csvLine(row)}\n`);
     hlog?.interval(interval);
+    ndjson?.interval(interval);
     progress.update(interval);
   };
   let result;
@@ -168,17 +200,19 @@ export async function runLoadCli<Op>(request: LoadRunRequest<Op>): Promise<numbe
     process.once('SIGTERM', onSignal);
     for (const line of request.preamble ?? []) log(line);
     if (parsed.options.warmupMs > 0) log(`warming up for ${parsed.options.warmupMs / 1000} s (not counted)`);
-    result = await runLoad(target, { ...parsed.options, kinds: request.kinds, drainMs: request.drainMs, signal: controller.signal, onInterval }, request.source);
+    result = await runLoad(target, { ...parsed.options, kinds: request.kinds, drainMs: request.drainMs, signal: controller.signal, onInterval, observer: raw }, request.source);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     progress.finish();
     await target.close();
     if (csv !== undefined) closeSync(csv);
+    ndjson?.close();
+    raw?.close();
     if (!result) hlog?.abandon();
   }
   hlog?.finish(result);
-  const summary = summarize(result);
+  const summary = summarize(result, parsed.percentiles, thresholdPercentiles(parsed.thresholds));
   const outcomes = evaluateThresholds(parsed.thresholds, summary);
   if (flags.html) {
     const curve = percentileCurve(summary.model === 'open' ? result.response : result.service);

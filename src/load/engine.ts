@@ -9,8 +9,11 @@
  * measured so the resolution of the figures is visible.
  */
 import { newHistogram, recordUs, type Histogram } from './histogram.js';
-import { ProfileArrivals, runProfile, type Profile, type RunShape } from './schedule.js';
+import { IntervalClock, type Interval } from './intervals.js';
+import { ProfileArrivals, runProfile, type ArrivalProcess, type Profile, type RunShape } from './schedule.js';
 import type { ArrivalSource, LoadTarget } from './target.js';
+
+export type { Interval };
 
 export interface LoadOptions extends RunShape {
   model: 'open' | 'closed';
@@ -24,9 +27,16 @@ export interface LoadOptions extends RunShape {
   pipelining: number;
   /** Ticks on a setImmediate loop instead of timers: tighter pacing for a core. */
   precise: boolean;
+  /** Open model: evenly spaced arrivals (default) or a Poisson process at the same rate. */
+  arrivals?: ArrivalProcess;
+  /** Uniform numbers in [0, 1) for Poisson arrivals (tests seed it). */
+  random?: () => number;
   /** How long in-flight requests may take to finish once sending stops. */
   drainMs: number;
+  /** Interval length (default 1000 ms): intervals end on its multiples of the wall clock. */
   intervalMs?: number;
+  /** The wall clock at the run's start, ms since the epoch (default Date.now(); tests fix it). */
+  epochAtStartMs?: number;
   signal?: AbortSignal;
   /** Operation kinds reported in this order (e.g. Xray's events in lifecycle order), even when 0. */
   kinds?: readonly string[];
@@ -53,6 +63,8 @@ export interface RequestRecord {
  * counter, a bucket) and must not throw.
  */
 export interface LoadObserver {
+  /** The wall clock at the run's start (ms since the epoch): record times are from there. */
+  start?(epochAtStartMs: number): void;
   sent?(): void;
   completed?(record: RequestRecord): void;
   dropped?(): void;
@@ -63,17 +75,6 @@ export interface KindStats {
   response: Histogram;
 }
 
-export interface Interval {
-  /** ms from the start of the measured part. */
-  startMs: number;
-  endMs: number;
-  targetRate: number;
-  requests: number;
-  errors: number;
-  dropped: number;
-  response: Histogram;
-  service: Histogram;
-}
 
 export interface LoadResult {
   model: 'open' | 'closed';
@@ -88,6 +89,12 @@ export interface LoadResult {
   /** Requests still without a reply when the drain ended. */
   unfinished: number;
   outcomes: Map<string, number>;
+  /** Latency from the intended send, per outcome class: the headline takes the classes that are answers. */
+  byClass: Map<string, Histogram>;
+  /** The outcome classes the target counts as errors (seen in this run). */
+  errorClasses: Set<string>;
+  /** The wall clock at the measured start, ms since the epoch. */
+  startEpochMs: number;
   kinds: Map<string, KindStats>;
   response: Histogram;
   service: Histogram;
@@ -102,7 +109,7 @@ export interface LoadResult {
 export function emptyLoadResult(model: LoadResult['model']): LoadResult {
   return {
     model, durationMs: 0, scheduled: 0, requests: 0, dropped: 0, errors: 0, unfinished: 0,
-    outcomes: new Map(), kinds: new Map(), response: newHistogram(), service: newHistogram(), lateness: newHistogram(), cpuUs: 0, interrupted: false,
+    outcomes: new Map(), byClass: new Map(), errorClasses: new Set(), startEpochMs: 0, kinds: new Map(), response: newHistogram(), service: newHistogram(), lateness: newHistogram(), cpuUs: 0, interrupted: false,
   };
 }
 
@@ -132,7 +139,6 @@ class LoadRun {
   private stopped = false;
   private interrupted = false;
   private readonly result: LoadResult;
-  private interval!: Interval;
   private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
   private cpuAtStart: NodeJS.CpuUsage | undefined;
   private measuredSent = 0;
@@ -140,15 +146,11 @@ class LoadRun {
 
   constructor(private readonly target: LoadTarget<unknown>, private readonly options: LoadOptions, source?: ArrivalSource<unknown>) {
     this.profile = runProfile(options);
-    this.source = source ?? (options.model === 'open' ? new ProfileArrivals(this.profile, this.arrivalLimit()) : undefined);
+    this.source = source ?? (options.model === 'open'
+      ? new ProfileArrivals(this.profile, { warmupMs: options.warmupMs, requests: options.requests, process: options.arrivals, random: options.random })
+      : undefined);
     this.result = emptyLoadResult(options.model);
     for (const kind of options.kinds ?? []) this.kindStats(kind);
-  }
-
-  /** The arrival index after which --requests is reached (warm-up arrivals are extra). */
-  private arrivalLimit(): number {
-    if (this.options.requests === undefined) return Infinity;
-    return Math.ceil(this.profile.countAt(this.options.warmupMs)) + this.options.requests;
   }
 
   private get queueBound(): number {
@@ -167,7 +169,8 @@ class LoadRun {
     };
     this.options.signal?.addEventListener('abort', onAbort, { once: true });
     this.t0 = performance.now();
-    this.interval = this.newInterval(0);
+    this.epochAtT0 = this.options.epochAtStartMs ?? Date.now();
+    this.options.observer?.start?.(this.epochAtT0);
     if (this.warmupMs === 0) this.startMeasuring();
     else this.warmupTimer = setTimeout(() => this.startMeasuring(), this.warmupMs);
     const onEnd = (): void => {
@@ -185,11 +188,11 @@ class LoadRun {
     if (this.options.model === 'open') this.tick();
     else this.closedTick();
     await done;
-    clearInterval(this.intervalTimer);
+    clearTimeout(this.intervalTimer);
     clearTimeout(this.endTimer);
     clearTimeout(this.warmupTimer);
     this.options.signal?.removeEventListener('abort', onAbort);
-    this.closeInterval();
+    this.clock?.finish();
     this.result.interrupted = this.interrupted;
     return this.result;
   }
@@ -204,11 +207,42 @@ class LoadRun {
     this.cpuAtStart = process.cpuUsage();
     // The measured part starts at its nominal time: arrivals are judged against the schedule.
     this.measureStartMs = this.warmupMs;
-    this.interval = this.newInterval(0);
-    // Intervals are whole seconds of the measured part, so generators' logs line up.
-    this.intervalTimer = setInterval(() => this.closeInterval(), this.options.intervalMs ?? 1000);
+    this.result.startEpochMs = this.epochAtT0 + this.measureStartMs;
+    this.clock = new IntervalClock({
+      epochAtStartMs: this.result.startEpochMs,
+      intervalMs: this.options.intervalMs ?? 1000,
+      plannedEndMs: this.profile.totalMs - this.measureStartMs,
+      targetRateAt: (ms) => (this.options.model === 'open' ? this.profile.valueAt(this.measureStartMs + ms) : 0),
+      emit: (interval) => {
+        this.result.response.add(interval.response);
+        this.result.service.add(interval.service);
+        this.options.onInterval?.(interval);
+      },
+    });
+    this.scheduleIntervalTimer();
   }
 
+  /** Intervals close as requests pass their end; this timer closes them when nothing happens. */
+  private scheduleIntervalTimer(): void {
+    const clock = this.clock!;
+    if (clock.nextEndMs === Infinity) return;
+    const delay = clock.nextEndMs - (this.now() - this.measureStartMs);
+    this.intervalTimer = setTimeout(() => {
+      clock.advance(this.now() - this.measureStartMs);
+      this.scheduleIntervalTimer();
+    }, Math.max(1, Math.ceil(delay)));
+  }
+
+  /** The interval now, closing those that ended. */
+  private currentInterval(now: number): Interval {
+    const clock = this.clock!;
+    const measuredMs = now - this.measureStartMs;
+    if (measuredMs >= clock.nextEndMs) clock.advance(measuredMs);
+    return clock.current;
+  }
+
+  private epochAtT0 = 0;
+  private clock: IntervalClock | undefined;
   private intervalTimer: NodeJS.Timeout | undefined;
   private endTimer: NodeJS.Timeout | undefined;
   private warmupTimer: NodeJS.Timeout | undefined;
@@ -317,7 +351,7 @@ class LoadRun {
   private drop(op: unknown, intendedMs: number, now: number): void {
     if (this.isMeasured(intendedMs)) {
       this.result.dropped++;
-      this.interval.dropped++;
+      this.currentInterval(now).dropped++;
       this.options.observer?.dropped?.();
     }
     this.source?.dropped?.(op, now);
@@ -327,18 +361,23 @@ class LoadRun {
 
   private record(outcome: string, kind: string | undefined, intendedMs: number, sentMs: number, now: number): void {
     const result = this.result;
+    const interval = this.currentInterval(now);
     result.requests++;
-    this.interval.requests++;
+    interval.requests++;
     result.outcomes.set(outcome, (result.outcomes.get(outcome) ?? 0) + 1);
     const failed = this.target.failures.has(outcome);
     this.options.observer?.completed?.({ intendedMs, sentMs, doneMs: now, outcome, failed, kind });
     if (failed) {
       result.errors++;
-      this.interval.errors++;
+      interval.errors++;
+      result.errorClasses.add(outcome);
     }
     const responseUs = (now - intendedMs) * 1000;
-    recordUs(this.interval.response, responseUs);
-    recordUs(this.interval.service, (now - sentMs) * 1000);
+    recordUs(interval.response, responseUs);
+    recordUs(interval.service, (now - sentMs) * 1000);
+    let byClass = result.byClass.get(outcome);
+    if (!byClass) result.byClass.set(outcome, (byClass = newHistogram()));
+    recordUs(byClass, responseUs);
     if (kind !== undefined) {
       const stats = this.kindStats(kind);
       stats.outcomes.set(outcome, (stats.outcomes.get(outcome) ?? 0) + 1);
@@ -390,6 +429,10 @@ class LoadRun {
     this.queueHead = 0;
     // Stopped by the schedule's end: the measured part is exactly as long as asked (a late timer adds nothing).
     this.result.durationMs = this.cpuAtStart ? Math.min(this.now(), this.profile.totalMs) - this.measureStartMs : 0;
+    if (this.clock) {
+      clearTimeout(this.intervalTimer);
+      this.clock.stop(this.result.durationMs);
+    }
     if (this.options.model === 'open' && this.result.durationMs > 0) {
       const arrivals = this.profile.countAt(this.measureStartMs + this.result.durationMs) - this.profile.countAt(this.measureStartMs);
       this.result.targetRate = arrivals / (this.result.durationMs / 1000);
@@ -417,23 +460,5 @@ class LoadRun {
     this.finish();
   }
 
-  private newInterval(startMs: number): Interval {
-    return {
-      startMs, endMs: startMs, targetRate: 0, requests: 0, errors: 0, dropped: 0,
-      response: newHistogram(), service: newHistogram(),
-    };
-  }
 
-  private closeInterval(): void {
-    if (!this.cpuAtStart) return;
-    const interval = this.interval;
-    const nowMeasured = this.now() - this.measureStartMs;
-    if (interval.requests === 0 && interval.dropped === 0 && nowMeasured - interval.startMs < 1) return;
-    interval.endMs = nowMeasured;
-    interval.targetRate = this.options.model === 'open' ? this.profile.valueAt(this.measureStartMs + (interval.startMs + interval.endMs) / 2) : 0;
-    this.result.response.add(interval.response);
-    this.result.service.add(interval.service);
-    this.interval = this.newInterval(nowMeasured);
-    this.options.onInterval?.(interval);
-  }
 }

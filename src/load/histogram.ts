@@ -24,6 +24,20 @@ export interface Percentiles {
   p99: number;
   p999: number;
   max: number;
+  min: number;
+  mean: number;
+  /** Standard deviation. */
+  stddev: number;
+  /** Any further percentile asked with --percentiles, under its key (`p99.99` as `p9999`). */
+  [percentile: string]: number;
+}
+
+/** The spectrum printed by default (--percentiles). */
+export const DEFAULT_PERCENTILES: readonly number[] = [50, 90, 99, 99.9];
+
+/** `99.9` -> `p999`, `99.99` -> `p9999`, `50` -> `p50`: the key of a percentile in --json. */
+export function percentileKey(percentile: number): string {
+  return `p${String(percentile).replace('.', '')}`;
 }
 
 /**
@@ -34,16 +48,18 @@ export function valueAt(histogram: Histogram, percentile: number): number {
   return Math.min(histogram.getValueAtPercentile(percentile), histogram.maxValue);
 }
 
-/** Percentiles in µs; all 0 for an empty histogram (JSON stays numeric). */
-export function percentilesOf(histogram: Histogram): Percentiles {
-  if (histogram.totalCount === 0) return { p50: 0, p90: 0, p99: 0, p999: 0, max: 0 };
-  return {
-    p50: valueAt(histogram, 50),
-    p90: valueAt(histogram, 90),
-    p99: valueAt(histogram, 99),
-    p999: valueAt(histogram, 99.9),
-    max: histogram.maxValue,
+/** Percentiles in µs (the default four and any `extra`), min, mean, stddev and max; all 0 for an empty histogram (JSON stays numeric). */
+export function percentilesOf(histogram: Histogram, extra: readonly number[] = []): Percentiles {
+  const empty = histogram.totalCount === 0;
+  const at = (percentile: number): number => (empty ? 0 : valueAt(histogram, percentile));
+  const result: Percentiles = {
+    p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: empty ? 0 : histogram.maxValue,
+    min: empty ? 0 : Math.min(histogram.minNonZeroValue, histogram.maxValue),
+    mean: empty ? 0 : Math.round(histogram.mean * 10) / 10,
+    stddev: empty ? 0 : Math.round(histogram.stdDeviation * 10) / 10,
   };
+  for (const percentile of extra) result[percentileKey(percentile)] = at(percentile);
+  return result;
 }
 
 /** The percentile curve for plots: (percentile, µs) pairs at log-spaced "nines". */

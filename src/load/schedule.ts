@@ -146,18 +146,50 @@ export function runProfile(shape: RunShape): Profile {
   return new Profile(shape.warmupMs > 0 ? warmRate : shape.start, stages);
 }
 
-/** Open-model arrivals from a rate profile, cut off after `limit` measured arrivals. */
+export type ArrivalProcess = 'uniform' | 'poisson';
+
+export interface ProfileArrivalsOptions {
+  /** Arrivals before this time (the warm-up) are not counted against `requests`. */
+  warmupMs?: number;
+  /** Stop after this many measured arrivals (--requests). */
+  requests?: number;
+  /** `uniform` (default): evenly spaced at the profile's rate; `poisson`: exponential gaps at that rate. */
+  process?: ArrivalProcess;
+  /** A source of uniform numbers in [0, 1) (tests seed it). */
+  random?: () => number;
+}
+
+/**
+ * Open-model arrivals from a rate profile. Uniform arrivals are the profile's count inverted at
+ * 0, 1, 2, ...; Poisson arrivals invert it at the partial sums of exponential(1) gaps, which gives a
+ * Poisson process whose rate follows the profile, ramps included (the time-change theorem).
+ */
 export class ProfileArrivals implements ArrivalSource<undefined> {
-  private k = 0;
-  constructor(private readonly profile: Profile, private readonly limit = Infinity) {}
-  peek(): number {
-    return this.k < this.limit ? this.profile.timeOf(this.k) : Infinity;
+  private position: number;
+  private next: number;
+  private measured = 0;
+
+  constructor(private readonly profile: Profile, private readonly options: ProfileArrivalsOptions = {}) {
+    this.position = options.process === 'poisson' ? this.gap() : 0;
+    this.next = profile.timeOf(this.position);
   }
+
+  peek(): number {
+    return this.options.requests !== undefined && this.measured >= this.options.requests ? Infinity : this.next;
+  }
+
   take(): undefined {
-    this.k++;
+    if (this.next >= (this.options.warmupMs ?? 0) - 1e-6) this.measured++;
+    this.position += this.options.process === 'poisson' ? this.gap() : 1;
+    this.next = this.profile.timeOf(this.position);
     return undefined;
   }
+
   exhausted(): boolean {
     return this.peek() === Infinity;
+  }
+
+  private gap(): number {
+    return -Math.log(1 - (this.options.random ?? Math.random)());
   }
 }

@@ -1,6 +1,7 @@
 /** A finished run as numbers: the `--json` summary, and what thresholds are judged on. */
-import { percentilesOf, type Percentiles } from './histogram.js';
+import { newHistogram, percentilesOf, type Percentiles } from './histogram.js';
 import type { LoadResult } from './engine.js';
+import { DEFAULT_PERCENTILES } from './histogram.js';
 
 export interface LoadSummary {
   model: 'open' | 'closed';
@@ -14,9 +15,20 @@ export interface LoadSummary {
   errorRate: number;
   unfinished: number;
   outcomes: Record<string, number>;
-  /** Open model: from the intended send time (coordinated-omission-correct); closed: = serviceUs. */
+  /**
+   * The headline: replies that are answers (every class the target does not count as an error),
+   * from the intended send time (coordinated-omission-correct; closed model: from the send). Fast
+   * errors would pull it down, so they are apart, as k6's expected_response does.
+   */
   latencyUs: Percentiles;
+  /** Every reply, answers and errors alike. */
+  latencyUsAll: Percentiles;
+  /** Per outcome class, from the intended send time. */
+  latencyUsByClass: Record<string, Percentiles>;
+  /** Every reply, from the actual send. */
   serviceUs: Percentiles;
+  /** The percentiles asked with --percentiles (the text report's columns). */
+  percentiles: number[];
   schedulerLatenessUs: { p50: number; p99: number };
   clientCpuUsPerRequest: number;
   /** The generator's CPU as % of one core; above 90 % the figures may be the generator's limit. */
@@ -29,7 +41,13 @@ export interface LoadSummary {
 
 const round = (n: number, digits = 1): number => Math.round(n * 10 ** digits) / 10 ** digits;
 
-export function summarize(result: LoadResult): LoadSummary {
+/** `percentiles`: the spectrum to print (--percentiles); `alsoNeeded`: percentiles the thresholds read. */
+export function summarize(result: LoadResult, percentiles: readonly number[] = DEFAULT_PERCENTILES, alsoNeeded: readonly number[] = []): LoadSummary {
+  const extra = [...new Set([...percentiles, ...alsoNeeded])].filter((p) => !DEFAULT_PERCENTILES.includes(p));
+  const answers = newHistogram();
+  for (const [outcome, histogram] of result.byClass) if (!result.errorClasses.has(outcome)) answers.add(histogram);
+  // Logs merged from an older authkit carry no classes: their headline stays every reply.
+  if (result.byClass.size === 0) answers.add(result.model === 'open' ? result.response : result.service);
   const seconds = result.durationMs / 1000;
   const lateness = percentilesOf(result.lateness);
   const cpuPercent = result.peakCpuPercent ?? (result.durationMs > 0 ? (result.cpuUs / 1000 / result.durationMs) * 100 : 0);
@@ -46,8 +64,11 @@ export function summarize(result: LoadResult): LoadSummary {
     errorRate: result.requests + result.unfinished > 0 ? (result.errors + result.unfinished) / (result.requests + result.unfinished) : 0,
     unfinished: result.unfinished,
     outcomes: Object.fromEntries([...result.outcomes].sort(([a], [b]) => a.localeCompare(b))),
-    latencyUs: percentilesOf(result.model === 'open' ? result.response : result.service),
-    serviceUs: percentilesOf(result.service),
+    latencyUs: percentilesOf(answers, extra),
+    latencyUsAll: percentilesOf(result.model === 'open' ? result.response : result.service, extra),
+    latencyUsByClass: Object.fromEntries([...result.byClass].sort(([a], [b]) => a.localeCompare(b)).map(([outcome, h]) => [outcome, percentilesOf(h, extra)])),
+    serviceUs: percentilesOf(result.service, extra),
+    percentiles: [...percentiles],
     schedulerLatenessUs: { p50: lateness.p50, p99: lateness.p99 },
     clientCpuUsPerRequest: result.requests > 0 ? round(result.cpuUs / result.requests, 2) : 0,
     clientCpuPercent: round(cpuPercent),
@@ -58,7 +79,7 @@ export function summarize(result: LoadResult): LoadSummary {
     summary.kinds = Object.fromEntries(
       [...result.kinds].map(([kind, stats]) => [
         kind,
-        { requests: stats.response.totalCount, outcomes: Object.fromEntries(stats.outcomes), latencyUs: percentilesOf(stats.response) },
+        { requests: stats.response.totalCount, outcomes: Object.fromEntries(stats.outcomes), latencyUs: percentilesOf(stats.response, extra) },
       ]),
     );
   }

@@ -13,6 +13,8 @@ export interface LoadTarget<Op = undefined> {
   send(op: Op, done: (outcome: string, kind?: string) => void): void;
   /** Outcome classes that count as errors (error_rate), the rest are answers. */
   readonly failures: ReadonlySet<string>;
+  /** Every outcome class the target can report, answers and errors (a threshold's {class} must be one). */
+  readonly classes: readonly string[];
   close(): Promise<void>;
 }
 

@@ -1,11 +1,14 @@
 /**
  * `--threshold 'p99<50ms'`: a condition on the summary that a CI job can gate on. Metrics:
- * p50 p90 p99 p99.9 max (latency: from the intended send time in the open model), the same with
- * `service_` in front, error_rate, dropped, drop_rate, achieved_rate, requests, lateness_p99.
+ * p50 p90 p99 p99.9 (or any percentile) min mean max (latency of the answers, from the intended
+ * send time in the open model), the same with `service_` in front (every reply, from the send),
+ * error_rate, dropped, drop_rate, achieved_rate, requests, lateness_p99. Latencies, error_rate and
+ * requests narrow to one outcome class with `{class}` (`{all}`: every reply, errors included).
  * Values: a number, a duration (us, ms, s), a percentage, or a multiple of `target`.
  */
 import { InputError } from '../shared/errors.js';
 import type { LoadSummary } from './summary.js';
+import { percentileKey, type Percentiles } from './histogram.js';
 
 export interface Threshold {
   text: string;
@@ -15,6 +18,8 @@ export interface Threshold {
   value: number;
   /** `0.98*target`: the value is this factor times the target rate. */
   ofTarget: boolean;
+  /** `p99{allow}`: the metric over one outcome class (`all`: every reply; latencies default to the answers). */
+  outcomeClass?: string;
 }
 
 export interface ThresholdOutcome {
@@ -24,20 +29,44 @@ export interface ThresholdOutcome {
   limit: number;
 }
 
-const LATENCY = new Set(['p50', 'p90', 'p99', 'p99.9', 'p999', 'max']);
+const LATENCY = new Set(['p50', 'p90', 'p99', 'p99.9', 'p999', 'max', 'min', 'mean']);
 const METRICS = [...LATENCY, ...[...LATENCY].map((m) => `service_${m}`), 'error_rate', 'dropped', 'drop_rate', 'achieved_rate', 'requests', 'lateness_p99'];
+/** Metrics that can be narrowed to one outcome class with `{class}`. */
+const PER_CLASS = new Set([...LATENCY, 'error_rate', 'requests']);
+/** Any percentile, e.g. p99.99 (its key is asked of the summary). */
+const PERCENTILE = /^p(\d{1,2}(\.\d+)?|100)$/;
+
+/** The percentiles the thresholds look at, so the summary carries them. */
+export function thresholdPercentiles(thresholds: readonly Threshold[]): number[] {
+  return thresholds.map((t) => t.metric.replace(/^service_/, '')).filter((m) => PERCENTILE.test(m) && m !== 'p999').map((m) => Number(m.slice(1)));
+}
+
+/** A class a threshold names must be one the target can report: a typo would otherwise pass silently. */
+export function checkThresholdClasses(thresholds: readonly Threshold[], classes: readonly string[]): void {
+  for (const t of thresholds) {
+    if (t.outcomeClass !== undefined && t.outcomeClass !== 'all' && !classes.includes(t.outcomeClass)) {
+      throw new InputError(`--threshold "${t.text}": unknown outcome class "${t.outcomeClass}" (this target's: ${[...classes, 'all'].join(', ')})`);
+    }
+  }
+}
 
 export function parseThreshold(text: string): Threshold {
-  const match = /^\s*(?<metric>[a-z_0-9.]+)\s*(?<op><=|>=|<|>)\s*(?<valueText>.+?)\s*$/.exec(text)?.groups;
-  if (!match) throw new InputError(`--threshold "${text}": expected METRIC<VALUE, e.g. p99<50ms, error_rate<0.1%, achieved_rate>0.98*target`);
+  const match = /^\s*(?<metric>[a-z_0-9.]+)(?:\{(?<outcomeClass>[^{}]*)\})?\s*(?<op><=|>=|<|>)\s*(?<valueText>.+?)\s*$/.exec(text)?.groups;
+  if (!match) throw new InputError(`--threshold "${text}": expected METRIC<VALUE, e.g. p99<50ms, p99{allow}<20ms, error_rate<0.1%, error_rate{timeout}<0.01%, achieved_rate>0.98*target`);
   const { metric, valueText } = match as { metric: string; valueText: string };
   const op = match.op as Threshold['op'];
-  if (!METRICS.includes(metric)) throw new InputError(`--threshold "${text}": unknown metric "${metric}" (known: ${METRICS.join(', ')})`);
-  const isLatency = LATENCY.has(metric.replace(/^service_/, '')) || metric === 'lateness_p99';
+  const outcomeClass = match.outcomeClass?.trim();
+  const bare = metric.replace(/^service_/, '');
+  if (!METRICS.includes(metric) && !PERCENTILE.test(bare)) throw new InputError(`--threshold "${text}": unknown metric "${metric}" (known: ${METRICS.join(', ')}, or any percentile such as p99.99)`);
+  if (outcomeClass !== undefined && (metric.startsWith('service_') || !(PER_CLASS.has(metric) || PERCENTILE.test(metric)))) {
+    throw new InputError(`--threshold "${text}": ${metric} takes no {class} (those that do: latencies from the intended send, error_rate, requests)`);
+  }
+  if (outcomeClass === '') throw new InputError(`--threshold "${text}": an empty {class}`);
+  const isLatency = LATENCY.has(bare) || PERCENTILE.test(bare) || metric === 'lateness_p99';
   const target = /^(\d+(?:\.\d+)?)\s*\*\s*target$/.exec(valueText);
   if (target) {
     if (metric !== 'achieved_rate') throw new InputError(`--threshold "${text}": "*target" applies to achieved_rate only`);
-    return { text, metric, op, value: Number(target[1]), ofTarget: true };
+    return { text, metric, op, value: Number(target[1]), ofTarget: true, outcomeClass };
   }
   const number = /^(\d+(?:\.\d+)?)\s*(us|µs|ms|s|%)?$/.exec(valueText);
   if (!number) throw new InputError(`--threshold "${text}": "${valueText}" is not a number, a duration (50ms) or a percentage (0.1%)`);
@@ -52,22 +81,33 @@ export function parseThreshold(text: string): Threshold {
   } else if (unit !== undefined) {
     throw new InputError(`--threshold "${text}": ${metric} is not a latency: no ${unit}`);
   }
-  return { text, metric, op, value, ofTarget: false };
+  return { text, metric, op, value, ofTarget: false, outcomeClass };
 }
 
 function isLatencyMetric(metric: string): boolean {
-  return LATENCY.has(metric.replace(/^service_/, '')) || metric === 'lateness_p99';
+  const bare = metric.replace(/^service_/, '');
+  return LATENCY.has(bare) || PERCENTILE.test(bare) || metric === 'lateness_p99';
 }
 
-function metricValue(summary: LoadSummary, metric: string): number {
+/** The latency figures a threshold reads: service, one class, every reply, or (by default) the answers. */
+function latencyOf(summary: LoadSummary, threshold: Threshold): Percentiles | undefined {
+  if (threshold.metric.startsWith('service_')) return summary.serviceUs;
+  if (threshold.outcomeClass === 'all') return summary.latencyUsAll;
+  if (threshold.outcomeClass !== undefined) return summary.latencyUsByClass[threshold.outcomeClass];
+  return summary.latencyUs;
+}
+
+function metricValue(summary: LoadSummary, threshold: Threshold): number {
+  const { metric, outcomeClass } = threshold;
+  const replies = summary.requests + summary.unfinished;
+  const ofClass = outcomeClass === undefined || outcomeClass === 'all' ? undefined : summary.outcomes[outcomeClass] ?? 0;
   const latency = (key: string): number => {
-    const percentiles = metric.startsWith('service_') ? summary.serviceUs : summary.latencyUs;
-    const name = key === 'p99.9' ? 'p999' : key;
-    return percentiles[name as keyof typeof percentiles];
+    const name = key === 'p99.9' ? 'p999' : PERCENTILE.test(key) ? percentileKey(Number(key.slice(1))) : key;
+    return latencyOf(summary, threshold)?.[name] ?? 0;
   };
   switch (metric) {
     case 'error_rate':
-      return summary.errorRate;
+      return ofClass === undefined ? summary.errorRate : replies > 0 ? ofClass / replies : 0;
     case 'dropped':
       return summary.dropped;
     case 'drop_rate':
@@ -75,7 +115,7 @@ function metricValue(summary: LoadSummary, metric: string): number {
     case 'achieved_rate':
       return summary.achievedRate;
     case 'requests':
-      return summary.requests;
+      return ofClass ?? summary.requests;
     case 'lateness_p99':
       return summary.schedulerLatenessUs.p99;
     default:
@@ -85,9 +125,11 @@ function metricValue(summary: LoadSummary, metric: string): number {
 
 export function evaluateThresholds(thresholds: readonly Threshold[], summary: LoadSummary): ThresholdOutcome[] {
   return thresholds.map((threshold) => {
-    const actual = metricValue(summary, threshold.metric);
-    // No reply, no latency: a latency limit is not met by an empty histogram.
-    if (summary.requests === 0 && isLatencyMetric(threshold.metric)) return { threshold: threshold.text, ok: false, actual, limit: threshold.value };
+    const actual = metricValue(summary, threshold);
+    // No reply, no latency: a latency limit is not met by an empty histogram (of the run, or of the class).
+    const replies = threshold.metric.startsWith('service_') || threshold.outcomeClass === 'all' ? summary.requests
+      : threshold.outcomeClass === undefined ? summary.requests - summary.errors : summary.outcomes[threshold.outcomeClass] ?? 0;
+    if (replies === 0 && isLatencyMetric(threshold.metric)) return { threshold: threshold.text, ok: false, actual, limit: threshold.value };
     const limit = threshold.ofTarget ? threshold.value * (summary.targetRate ?? 0) : threshold.value;
     const ok = threshold.op === '<' ? actual < limit : threshold.op === '<=' ? actual <= limit : threshold.op === '>' ? actual > limit : actual >= limit;
     return { threshold: threshold.text, ok, actual, limit };

@@ -30,9 +30,10 @@ export class HlogWriter {
   }
 
   interval(interval: Interval): void {
-    const start = (this.startEpochMs + interval.startMs) / 1000;
-    const end = (this.startEpochMs + interval.endMs) / 1000;
-    this.writer.outputComment(`authkit-interval ${JSON.stringify({ requests: interval.requests, errors: interval.errors, dropped: interval.dropped, targetRate: interval.targetRate })}`);
+    // Absolute wall-clock times: generators' logs are merged second by second of the wall clock.
+    const start = interval.startEpochMs / 1000;
+    const end = (interval.startEpochMs + interval.endMs - interval.startMs) / 1000;
+    this.writer.outputComment(`authkit-interval ${JSON.stringify({ requests: interval.requests, errors: interval.errors, dropped: interval.dropped, targetRate: interval.targetRate, partial: interval.partial })}`);
     for (const [tag, histogram] of [['response', interval.response], ['service', interval.service]] as const) {
       histogram.tag = tag;
       this.writer.outputIntervalHistogram(histogram, start, end, 1000);
@@ -49,6 +50,8 @@ export class HlogWriter {
     this.writer.outputComment(`authkit-summary ${JSON.stringify({
       model: result.model, durationMs: result.durationMs, scheduled: result.scheduled, dropped: result.dropped,
       errors: result.errors, unfinished: result.unfinished, cpuUs: result.cpuUs, outcomes: Object.fromEntries(result.outcomes), lateness,
+      byClass: Object.fromEntries([...result.byClass].map(([outcome, histogram]) => [outcome, hdr.encodeIntoCompressedBase64(histogram)])),
+      errorClasses: [...result.errorClasses], interrupted: result.interrupted,
     })}`);
     closeSync(this.fd);
   }
@@ -64,6 +67,10 @@ interface FileSummary {
   cpuUs: number;
   outcomes: Record<string, number>;
   lateness: string;
+  /** Latency per outcome class (logs written before 0.2 have none). */
+  byClass?: Record<string, string>;
+  errorClasses?: string[];
+  interrupted?: boolean;
 }
 
 export interface MergedLogs {
@@ -83,8 +90,6 @@ export function mergeHlogs(logs: readonly { name: string; text: string }[]): Mer
   for (const log of logs) {
     const lines = log.text.split('\n');
     let sawSummary = false;
-    // Each log's intervals are whole seconds from its own measured start: slot k is its k-th second.
-    let fileStart: number | undefined;
     let meta: { requests: number; errors: number; dropped: number; targetRate: number } | undefined;
     for (const [index, raw] of lines.entries()) {
       const line = raw.trim();
@@ -105,14 +110,21 @@ export function mergeHlogs(logs: readonly { name: string; text: string }[]): Mer
         if (summary.durationMs > 0) peakCpuPercent = Math.max(peakCpuPercent, (summary.cpuUs / 1000 / summary.durationMs) * 100);
         for (const [outcome, n] of Object.entries(summary.outcomes)) result.outcomes.set(outcome, (result.outcomes.get(outcome) ?? 0) + n);
         if (summary.lateness) result.lateness.add(decodeHistogram(summary.lateness, where));
+        for (const [outcome, base64] of Object.entries(summary.byClass ?? {})) {
+          let histogram = result.byClass.get(outcome);
+          if (!histogram) result.byClass.set(outcome, (histogram = newHistogram()));
+          histogram.add(decodeHistogram(base64, where));
+        }
+        for (const outcome of summary.errorClasses ?? []) result.errorClasses.add(outcome);
+        result.interrupted ||= summary.interrupted ?? false;
       } else if (line.startsWith('Tag=') || /^\d/.test(line)) {
         const parts = line.split(',');
         const tag = parts[0]!.startsWith('Tag=') ? parts.shift()!.slice(4) : 'response';
         if (parts.length !== 4) throw new InputError(`${where}: an interval line without its 4 fields`);
         const start = Number(parts[0]);
         const histogram = decodeHistogram(parts[3]!, where);
-        fileStart ??= start;
-        const second = Math.round(start - fileStart);
+        // Intervals land in the wall-clock second they measured, whichever generator wrote them.
+        const second = Math.floor(start + 1e-6);
         const length = Number(parts[1]) || 1;
         let slot = bySecond.get(second);
         if (!slot) bySecond.set(second, (slot = { requests: 0, errors: 0, dropped: 0, targetRate: 0, response: newHistogram(), service: newHistogram(), seconds: length }));
@@ -135,13 +147,16 @@ export function mergeHlogs(logs: readonly { name: string; text: string }[]): Mer
     }
     if (!sawSummary) throw new InputError(`${log.name}: no "#authkit-summary" line: not a complete authkit --hdr-log (was the run cut off?)`);
   }
-  const rows = [...bySecond].sort(([a], [b]) => a - b).map(([second, slot]) => {
+  const seconds = [...bySecond].sort(([a], [b]) => a - b);
+  const first = seconds[0]?.[0] ?? 0;
+  const rows = seconds.map(([second, slot]) => {
     const response = slot.response;
     return {
-      t: Math.round((second + slot.seconds) * 1000) / 1000, targetRate: Math.round(slot.targetRate * 10) / 10, achievedRate: Math.round((slot.requests / slot.seconds) * 10) / 10,
+      t: Math.round((second - first + slot.seconds) * 1000) / 1000, targetRate: Math.round(slot.targetRate * 10) / 10, achievedRate: Math.round((slot.requests / slot.seconds) * 10) / 10,
       requests: slot.requests, errors: slot.errors, dropped: slot.dropped,
       p50Us: response.totalCount ? valueAt(response, 50) : 0, p99Us: response.totalCount ? valueAt(response, 99) : 0,
       maxUs: response.maxValue, serviceP99Us: slot.service.totalCount ? valueAt(slot.service, 99) : 0,
+      seconds: slot.seconds, startEpochS: second,
     };
   });
   result.peakCpuPercent = peakCpuPercent;

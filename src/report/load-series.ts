@@ -14,6 +14,10 @@ export interface IntervalRow {
   p99Us: number;
   maxUs: number;
   serviceP99Us: number;
+  /** The interval's true length, s: a partial first or last interval is shorter, and its rates are over this. */
+  seconds: number;
+  /** The wall clock at the interval's start, s since the epoch. */
+  startEpochS: number;
 }
 
 export function rowOf(interval: Interval): IntervalRow {
@@ -30,11 +34,13 @@ export function rowOf(interval: Interval): IntervalRow {
     p99Us: response.p99,
     maxUs: response.max,
     serviceP99Us: percentilesOf(interval.service).p99,
+    seconds: Math.round(interval.endMs - interval.startMs) / 1000,
+    startEpochS: Math.round(interval.startEpochMs) / 1000,
   };
 }
 
-export const CSV_HEADER = 't_s,target_rate,achieved_rate,requests,errors,dropped,p50_us,p99_us,max_us,service_p99_us';
+export const CSV_HEADER = 't_s,target_rate,achieved_rate,requests,errors,dropped,p50_us,p99_us,max_us,service_p99_us,length_s,start_epoch_s';
 
 export function csvLine(row: IntervalRow): string {
-  return [row.t, row.targetRate, row.achievedRate, row.requests, row.errors, row.dropped, row.p50Us, row.p99Us, row.maxUs, row.serviceP99Us].join(',');
+  return [row.t, row.targetRate, row.achievedRate, row.requests, row.errors, row.dropped, row.p50Us, row.p99Us, row.maxUs, row.serviceP99Us, row.seconds, row.startEpochS].join(',');
 }

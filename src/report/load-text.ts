@@ -3,12 +3,25 @@ import type { ChalkInstance } from 'chalk';
 import type { LoadSummary } from '../load/summary.js';
 import type { ThresholdOutcome } from '../load/thresholds.js';
 import { formatUs } from '../load/progress.js';
-import type { Percentiles } from '../load/histogram.js';
+import { percentileKey, type Percentiles } from '../load/histogram.js';
 
 const count = (n: number): string => Math.round(n).toLocaleString('en-US');
 
-function percentileRow(label: string, p: Percentiles): string {
-  return [label.padEnd(22), ...[p.p50, p.p90, p.p99, p.p999, p.max].map((v) => formatUs(v).padStart(10))].join('');
+/** The latency table's columns: min, the percentiles asked (--percentiles), max, mean, stddev. */
+function columns(percentiles: readonly number[]): { head: string; key: string }[] {
+  return [
+    { head: 'min', key: 'min' },
+    ...percentiles.map((p) => ({ head: `p${p}`, key: percentileKey(p) })),
+    { head: 'max', key: 'max' }, { head: 'mean', key: 'mean' }, { head: 'stddev', key: 'stddev' },
+  ];
+}
+
+function headerRow(label: string, percentiles: readonly number[]): string {
+  return [label.padEnd(24), ...columns(percentiles).map((c) => c.head.padStart(9))].join('');
+}
+
+function percentileRow(label: string, p: Percentiles, percentiles: readonly number[]): string {
+  return [label.padEnd(24), ...columns(percentiles).map((c) => formatUs(p[c.key] ?? 0).padStart(9))].join('');
 }
 
 export function renderLoadText(summary: LoadSummary, thresholds: readonly ThresholdOutcome[], colors: ChalkInstance, title: string): string {
@@ -25,21 +38,26 @@ export function renderLoadText(summary: LoadSummary, thresholds: readonly Thresh
     lines.push(outcome.padEnd(22) + count(n).padStart(10) + `${((n / Math.max(1, summary.requests)) * 100).toFixed(1)} %`.padStart(10));
   }
   lines.push('');
-  lines.push(['latency'.padEnd(22), ...['p50', 'p90', 'p99', 'p99.9', 'max'].map((h) => h.padStart(10))].join(''));
-  if (summary.model === 'open') {
-    lines.push(percentileRow('from intended send', summary.latencyUs));
-    lines.push(percentileRow('service (from send)', summary.serviceUs));
-  } else {
-    lines.push(percentileRow('service (from send)', summary.serviceUs));
+  const spectrum = summary.percentiles;
+  lines.push(headerRow(summary.model === 'open' ? 'latency (from intended)' : 'latency (from send)', spectrum));
+  lines.push(percentileRow('answers', summary.latencyUs, spectrum));
+  if (summary.errors > 0) lines.push(percentileRow('all replies', summary.latencyUsAll, spectrum));
+  if (summary.model === 'open') lines.push(percentileRow('service (from send)', summary.serviceUs, spectrum));
+  const classes = Object.entries(summary.latencyUsByClass);
+  if (classes.length > 1) {
+    lines.push('');
+    lines.push(headerRow('by outcome', spectrum));
+    for (const [outcome, stats] of classes) lines.push(percentileRow(outcome, stats, spectrum));
   }
   if (summary.kinds) {
     lines.push('');
-    lines.push(['per kind'.padEnd(22), ...['p50', 'p90', 'p99', 'p99.9', 'max'].map((h) => h.padStart(10)), '  requests  outcomes'].join(''));
+    lines.push(`${headerRow('per kind', spectrum)}  requests  outcomes`);
     for (const [kind, stats] of Object.entries(summary.kinds)) {
       const outcomes = Object.entries(stats.outcomes).map(([o, n]) => `${o} ${n}`).join(', ');
-      lines.push(`${percentileRow(kind, stats.latencyUs)}  ${count(stats.requests).padStart(8)}  ${outcomes}`);
+      lines.push(`${percentileRow(kind, stats.latencyUs, spectrum)}  ${count(stats.requests).padStart(8)}  ${outcomes}`);
     }
   }
+  lines.push('percentiles count the replies only: dropped and unfinished requests are counted above, not in them');
   lines.push('');
   if (summary.model === 'open') {
     lines.push(`scheduler lateness p50 ${formatUs(summary.schedulerLatenessUs.p50)}, p99 ${formatUs(summary.schedulerLatenessUs.p99)} (the resolution of the from-intended figures)`);
@@ -59,7 +77,7 @@ export function renderLoadText(summary: LoadSummary, thresholds: readonly Thresh
 }
 
 function formatActual(t: ThresholdOutcome): string {
-  const metric = t.threshold.trim().split(/[<>]/)[0]!.trim();
+  const metric = t.threshold.trim().split(/[<>{]/)[0]!.trim();
   if (/^(service_)?(p|max|lateness)/.test(metric)) return formatUs(t.actual);
   if (metric === 'error_rate' || metric === 'drop_rate') return `${(t.actual * 100).toFixed(3)} %`;
   return `${Math.round(t.actual * 10) / 10}${metric === 'achieved_rate' ? ` req/s, limit ${Math.round(t.limit * 10) / 10}` : ''}`;

@@ -9,6 +9,8 @@ import { probeSnell, type ProbeOptions } from './client.js';
 import type { LoadTarget } from '../load/target.js';
 
 export const SNELL_FAILURES: ReadonlySet<string> = new Set(['rejected', 'timeout', 'connect-failed', 'authenticated-bad-psk']);
+/** A probe's outcomes, and with --bad-psk-ratio what a wrong PSK got. */
+export const SNELL_CLASSES: readonly string[] = ['authenticated', 'rejected', 'timeout', 'connect-failed', 'authenticated-bad-psk', 'rejected-bad-psk'];
 
 export interface SnellLoadSettings {
   probe: Omit<ProbeOptions, 'psk'>;
@@ -21,6 +23,7 @@ export interface SnellLoadSettings {
 
 export class SnellLoadTarget implements LoadTarget<undefined> {
   readonly failures = SNELL_FAILURES;
+  readonly classes = SNELL_CLASSES;
   private next = 0;
   private readonly random: () => number;
 

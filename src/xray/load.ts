@@ -40,6 +40,7 @@ export interface XrayLoadSettings {
 export type XrayOp = { type: EventType; facts: ConnectionFacts; session?: object } | undefined;
 
 export const XRAY_FAILURES: ReadonlySet<string> = new Set<VerdictClass>(['upstream-error', 'protocol-error', 'timeout', 'network-error']);
+export const XRAY_CLASSES: readonly VerdictClass[] = ['allow', 'policy-deny', 'upstream-error', 'protocol-error', 'timeout', 'network-error'];
 
 const RING_SIZE = 256;
 /** Bodies carry a timestamp: the ring is rebuilt this often so it stays current. */
@@ -47,6 +48,7 @@ const RING_REFRESH_MS = 1000;
 
 export class XrayLoadTarget implements LoadTarget<XrayOp> {
   readonly failures = XRAY_FAILURES;
+  readonly classes = XRAY_CLASSES;
   private readonly pool: Http1Pool;
   private ring: Buffer[] = [];
   private ringAt = 0;

@@ -38,7 +38,9 @@ describe('capnp-check --load', () => {
     for (const key of SUMMARY_KEYS) expect(summary).toHaveProperty(key);
     expect(summary).toMatchObject({ model: 'open', targetRate: 200, dropped: 0, outcomes: { pass: 200 } });
     expect(summary.requests).toBe(200);
-    expect(Object.keys(summary.latencyUs)).toEqual(['p50', 'p90', 'p99', 'p999', 'max']);
+    expect(Object.keys(summary.latencyUs)).toEqual(['p50', 'p90', 'p99', 'p999', 'max', 'min', 'mean', 'stddev']);
+    expect(Object.keys(summary.latencyUsByClass)).toEqual(['pass']);
+    expect(summary.latencyUsAll.p50).toBeGreaterThan(0);
     expect(Object.keys(summary.schedulerLatenessUs)).toEqual(['p50', 'p99']);
   });
 
@@ -49,12 +51,35 @@ describe('capnp-check --load', () => {
     expect(result.stdout).toMatch(/closed model, 2\.\d s measured: achieved [\d,]+ req\/s/);
     expect(result.stdout).toMatch(/closed model: latencies are service times/);
     const csv = readFileSync(files.csv, 'utf8').trim().split('\n');
-    expect(csv[0]).toBe('t_s,target_rate,achieved_rate,requests,errors,dropped,p50_us,p99_us,max_us,service_p99_us');
+    expect(csv[0]).toBe('t_s,target_rate,achieved_rate,requests,errors,dropped,p50_us,p99_us,max_us,service_p99_us,length_s,start_epoch_s');
     expect(csv.length).toBeGreaterThanOrEqual(3);
     expect(readFileSync(files.hlog, 'utf8')).toMatch(/^#\[Histogram log format version 1\.3\]/);
     const { tags } = checkWellFormed(readFileSync(files.html, 'utf8'));
     expect(tags.get('figure')).toBe(3);
     expect(tags.get('path')).toBeGreaterThanOrEqual(2);
+  });
+
+  it('--ndjson streams one line per interval, --raw one line per request, --percentiles picks the columns, --arrivals poisson keeps the rate', async () => {
+    const files = { ndjson: join(dir, 'run.ndjson'), raw: join(dir, 'run.csv') };
+    const result = await runMain(['capnp-check', '--socket', capnp.path, '--load', '--rate', '200', '--duration', '2s', '--arrivals', 'poisson',
+      '--percentiles', '50,99,99.99', '--ndjson', files.ndjson, '--raw', files.raw, '--threshold', 'p99.99{pass}<10s', '--threshold', 'error_rate{timeout}<1%']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/latency \(from intended\)\s+min\s+p50\s+p99\s+p99\.99\s+max\s+mean\s+stddev/);
+    expect(result.stdout).toMatch(/pass threshold p99\.99\{pass\}<10s/);
+    const intervals = readFileSync(files.ndjson, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+    expect(intervals.length).toBeGreaterThanOrEqual(2);
+    expect(intervals.every((i) => i.type === 'interval' && typeof i.startEpochS === 'number' && typeof i.partial === 'boolean')).toBe(true);
+    const total = intervals.reduce((n, i) => n + i.requests, 0);
+    const raw = readFileSync(files.raw, 'utf8').trim().split('\n');
+    expect(raw[0]).toBe('intended_epoch_ms,sent_epoch_ms,latency_us,service_us,outcome,kind');
+    expect(raw.length - 1).toBe(total);
+    const [intended, sent, latency, service, outcome] = raw[1]!.split(',');
+    expect(Number(sent)).toBeGreaterThanOrEqual(Number(intended));
+    expect(Number(latency)).toBeGreaterThanOrEqual(Number(service));
+    expect(outcome).toBe('pass');
+    // Poisson arrivals at 200/s for 2 s: 400 expected, and a count this far off has a chance below 1e-9.
+    expect(total).toBeGreaterThan(250);
+    expect(total).toBeLessThan(550);
   });
 
   it('--pipelining is refused: calls on one connection are already concurrent', async () => {
@@ -124,7 +149,7 @@ describe('xray-sim --load', () => {
   }, 30_000);
 
   it('an output file that cannot be written fails before the run, with one line', async () => {
-    for (const flag of ['--csv', '--hdr-log', '--html']) {
+    for (const flag of ['--csv', '--hdr-log', '--html', '--ndjson', '--raw']) {
       const started = performance.now();
       const result = await sim(['--rate', '10', '--duration', '60s', flag, join(dir, 'no-such-dir', 'out')]);
       expect(result.code, flag).toBe(2);
@@ -166,6 +191,10 @@ describe('xray-sim --load', () => {
       [[], /--load needs --rate R/],
       [['--concurrency', '5', '--threshold', 'achieved_rate>0.9*target'], /the closed model has no target rate/],
       [['--arrival', '10', '--requests', '100'], /^authkit: --requests: the event mix runs for --duration/],
+      [['--rate', '10', '--threshold', 'p99{alow}<5ms'], /^authkit: --threshold "p99\{alow\}<5ms": unknown outcome class "alow" \(this target's: allow, policy-deny/],
+      [['--rate', '10', '--percentiles', '50,101'], /^authkit: --percentiles: expected percentiles above 0 and up to 100/],
+      [['--rate', '10', '--arrivals', 'bursty'], /^authkit: --arrivals: expected uniform or poisson, got "bursty"/],
+      [['--concurrency', '2', '--arrivals', 'poisson'], /^authkit: --arrivals: the closed model has no arrivals/],
     ];
     for (const [extra, message] of cases) {
       const result = await sim(extra);

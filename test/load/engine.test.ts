@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { runLoad, type LoadOptions } from '../../src/load/engine.js';
+import { runLoad, type Interval, type LoadOptions } from '../../src/load/engine.js';
 import { newHistogram, percentileCurve, percentilesOf, recordUs } from '../../src/load/histogram.js';
 import { summarize } from '../../src/load/summary.js';
 import type { LoadTarget } from '../../src/load/target.js';
@@ -130,6 +130,31 @@ describe('the load engine on a fake clock', () => {
     expect(result.interrupted).toBe(true);
     expect(result.requests).toBeGreaterThanOrEqual(99);
     expect(result.requests).toBeLessThanOrEqual(101);
+  });
+
+  it('intervals end on whole seconds of the wall clock; the first and last are partial with their true length, the drain adds no row', async () => {
+    const target = fakeTarget(() => 250);
+    const intervals: Interval[] = [];
+    // The run starts 0.4 s into a wall-clock second and lasts 3 s; replies take 250 ms, so the last ones come in the drain.
+    const result = await run(runLoad(target, { ...base, durationMs: 3000, epochAtStartMs: 10_400, onInterval: (i) => intervals.push(i) }), 5000);
+    expect(intervals.map((i) => [i.startMs, i.endMs, i.startEpochMs, i.partial])).toEqual([
+      [0, 600, 10_400, true], [600, 1600, 11_000, false], [1600, 2600, 12_000, false], [2600, 3000, 13_000, true],
+    ]);
+    expect(intervals.reduce((n, i) => n + i.requests, 0)).toBe(result.requests);
+    expect(result.requests).toBe(300);
+    // The first 250 ms bring no reply; the last interval takes the replies that came during the drain.
+    expect(intervals[0]!.requests).toBe(35);
+    expect(intervals[3]!.requests).toBe(65);
+    expect(result.startEpochMs).toBe(10_400);
+  });
+
+  it('a stalled second is an interval with no replies, not a missing row', async () => {
+    // Requests sent in the second second are held until its end: that second sees no reply at all.
+    const target = fakeTarget((i) => (i >= 100 && i < 200 ? 2000 - i * 10 : 1));
+    const intervals: Interval[] = [];
+    const result = await run(runLoad(target, { ...base, durationMs: 3000, epochAtStartMs: 0, onInterval: (i) => intervals.push(i) }), 5000);
+    expect(intervals.map((i) => [i.startMs, i.requests, i.partial])).toEqual([[0, 100, false], [1000, 0, false], [2000, 200, false]]);
+    expect(result.requests).toBe(300);
   });
 
   it('errors are the outcomes the target names as failures', async () => {

@@ -6,11 +6,11 @@ import { hdr, newHistogram, percentilesOf, recordUs } from '../../src/load/histo
 import type { Interval, LoadResult } from '../../src/load/engine.js';
 import { HlogWriter, mergeHlogs } from '../../src/report/hlog.js';
 
-function randomIntervals(seed: number, count: number): Interval[] {
+function randomIntervals(seed: number, count: number, epochMs = 1_795_000_000_000): Interval[] {
   let state = seed;
   const random = (): number => ((state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
   return Array.from({ length: count }, (_, i) => {
-    const interval: Interval = { startMs: i * 1000, endMs: (i + 1) * 1000, targetRate: 500, requests: 0, errors: 0, dropped: i, response: newHistogram(), service: newHistogram() };
+    const interval: Interval = { startMs: i * 1000, endMs: (i + 1) * 1000, startEpochMs: epochMs + i * 1000, partial: false, targetRate: 500, requests: 0, errors: 0, dropped: i, response: newHistogram(), service: newHistogram() };
     for (let n = 0; n < 500; n++) {
       const service = 50 + random() ** 4 * 200_000;
       recordUs(interval.service, service);
@@ -25,7 +25,7 @@ function randomIntervals(seed: number, count: number): Interval[] {
 function writeLog(path: string, intervals: Interval[], startEpochMs: number): LoadResult {
   const writer = new HlogWriter(path, startEpochMs, { model: 'open' });
   const result: LoadResult = {
-    model: 'open', durationMs: intervals.length * 1000, scheduled: 0, requests: 0, dropped: 0, errors: 0, unfinished: 0, outcomes: new Map(), kinds: new Map(),
+    model: 'open', durationMs: intervals.length * 1000, scheduled: 0, requests: 0, dropped: 0, errors: 0, unfinished: 0, outcomes: new Map(), byClass: new Map(), errorClasses: new Set(), startEpochMs, kinds: new Map(),
     response: newHistogram(), service: newHistogram(), lateness: newHistogram(), cpuUs: 1000, interrupted: false,
   };
   for (const interval of intervals) {
@@ -86,6 +86,20 @@ describe('HdrHistogram logs and report merge', () => {
     expect(merged.result.durationMs).toBe(5000);
     // The series lines up on the wall clock: seconds 1-4 have both generators, second 5 only a.
     expect(merged.rows.map((r) => r.requests)).toEqual([1000, 1000, 1000, 1000, 500]);
+  });
+
+  it('places each interval in the wall-clock second it measured: generators started 3 s apart do not mix their seconds', () => {
+    const epoch = 1_795_000_000_000;
+    // a measures seconds 0-4 of the wall clock; b, started 3 s later, seconds 3-6; b stalls (no replies) in its first second.
+    const a = randomIntervals(3, 5, epoch);
+    const b = randomIntervals(4, 4, epoch + 3000);
+    b[0]!.requests = 0;
+    b[0]!.response.reset();
+    b[0]!.service.reset();
+    writeLog(join(dir, 'wall-a.hlog'), a, epoch);
+    writeLog(join(dir, 'wall-b.hlog'), b, epoch + 3000);
+    const merged = mergeHlogs(['wall-a.hlog', 'wall-b.hlog'].map((name) => ({ name, text: readFileSync(join(dir, name), 'utf8') })));
+    expect(merged.rows.map((r) => [r.t, r.requests])).toEqual([[1, 500], [2, 500], [3, 500], [4, 500], [5, 1000], [6, 500], [7, 500]]);
   });
 
   it('refuses a log that was cut off, naming the file', () => {

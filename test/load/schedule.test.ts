@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDuration, parseStages, Profile } from '../../src/load/schedule.js';
+import { parseDuration, parseStages, Profile, ProfileArrivals } from '../../src/load/schedule.js';
 import { thrownBy } from '../helpers.js';
 import { InputError } from '../../src/shared/errors.js';
 
@@ -42,5 +42,45 @@ describe('the arrival profile', () => {
     }
     expect(profile.valueAt(5000)).toBeCloseTo(50, 9);
     expect(profile.valueAt(45_000)).toBeCloseTo(1000, 9);
+  });
+});
+
+describe('ProfileArrivals', () => {
+  /** A seeded generator of uniform numbers in [0, 1). */
+  const seeded = (seed: number): (() => number) => () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const drain = (arrivals: ProfileArrivals): number[] => {
+    const times: number[] = [];
+    while (!arrivals.exhausted() && times.length < 1_000_000) {
+      times.push(arrivals.peek());
+      arrivals.take();
+    }
+    return times;
+  };
+
+  it('uniform: evenly spaced at the rate', () => {
+    const times = drain(new ProfileArrivals(new Profile(100, [{ durationMs: 1000, target: 100 }])));
+    expect(times).toHaveLength(100);
+    times.forEach((t, k) => expect(t).toBeCloseTo(k * 10, 6));
+  });
+
+  it('poisson: the same rate with exponential gaps (mean 10 ms, coefficient of variation 1), following a ramp', () => {
+    const times = drain(new ProfileArrivals(new Profile(1000, [{ durationMs: 100_000, target: 1000 }]), { process: 'poisson', random: seeded(42) }));
+    // 100,000 expected; the standard deviation of a Poisson count is 316.
+    expect(Math.abs(times.length - 100_000)).toBeLessThan(2000);
+    const gaps = times.slice(1).map((t, i) => t - times[i]!);
+    const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
+    const sd = Math.sqrt(gaps.reduce((a, g) => a + (g - mean) ** 2, 0) / gaps.length);
+    expect(mean).toBeCloseTo(1, 1);
+    expect(sd / mean).toBeGreaterThan(0.95);
+    expect(sd / mean).toBeLessThan(1.05);
+    const ramp = drain(new ProfileArrivals(new Profile(0, [{ durationMs: 10_000, target: 2000 }]), { process: 'poisson', random: seeded(7) }));
+    // 10,000 expected, three quarters of them in the second half.
+    expect(Math.abs(ramp.length - 10_000)).toBeLessThan(500);
+    expect(ramp.filter((t) => t >= 5000).length / ramp.length).toBeCloseTo(0.75, 1);
+  });
+
+  it('--requests counts measured arrivals only: the warm-up ones are extra', () => {
+    const times = drain(new ProfileArrivals(new Profile(100, [{ durationMs: 1000, target: 100 }, { durationMs: 10_000, target: 100 }]), { warmupMs: 1000, requests: 37 }));
+    expect(times).toHaveLength(100 + 37);
   });
 });
