@@ -144,7 +144,10 @@ async function capnpLoad(flags: CheckFlags, socketPath: string, request: AuthReq
   const parsed = parseLoadFlags(flags);
   if (parsed.options.pipelining > 1) throw new InputError('--pipelining: calls on a Cap\'n Proto connection are already concurrent; use --concurrency (and --connections)');
   const target = new CapnpLoadTarget({ socketPath, request, timeoutMs: options.timeoutMs, connections: flags.connections });
-  return runLoadCli({ title: `capnp-check --load ${socketPath}`, target, parsed, flags, drainMs: options.timeoutMs + 500 });
+  return runLoadCli({
+    title: `capnp-check --load ${socketPath}`, target, parsed, flags, drainMs: options.timeoutMs + 500,
+    settings: [['target', `unix:${socketPath}, ${flags.connections} connection(s)`], ['timeout', `${options.timeoutMs} ms`]],
+  });
 }
 
 function renderCheck(decision: AuthDecision | undefined, failure: CallError | undefined, proksi: ProksiOutcome, warnings: string[], latencyMs: number | undefined, options: ProksiOptions): string {

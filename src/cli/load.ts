@@ -19,6 +19,7 @@ import { renderLoadHtml } from '../report/load-html.js';
 import { CSV_HEADER, csvLine, rowOf, type IntervalRow } from '../report/load-series.js';
 import { renderLoadText } from '../report/load-text.js';
 import { EXIT_FAILED, EXIT_OK, log, out, stdoutColors } from './io.js';
+import { packageVersion } from '../shared/version.js';
 
 export const EXIT_THRESHOLD = 3;
 export const EXIT_INTERRUPTED = 130;
@@ -161,6 +162,28 @@ export interface LoadRunRequest<Op> {
   kinds?: readonly string[];
   /** Printed on stderr before the run starts (the expected rates of an event mix). */
   preamble?: string[];
+  /** What the HTML report says of the target (where, its timeout), after the command. */
+  settings?: [string, string][];
+}
+
+/** How the run was made, for the HTML report: the command, the target, then the engine's settings. */
+function runSettings(request: LoadRunRequest<unknown>, startEpochMs: number): [string, string][] {
+  const { parsed, flags } = request;
+  const o = parsed.options;
+  const list: [string, string | undefined][] = [
+    ['command', request.title],
+    ...(request.settings ?? []),
+    ['model', o.model === 'open' ? `open (${o.arrivals ?? 'uniform'} arrivals)` : 'closed'],
+    [o.model === 'open' ? 'rate' : 'concurrency', o.stages ? `${o.start}, then stages ${flags.stages}` : String(o.start)],
+    ['duration', o.stages ? undefined : `${o.durationMs / 1000} s`],
+    ['warm-up', `${o.warmupMs / 1000} s`],
+    [o.model === 'open' ? 'max in flight' : 'pipelining', String(o.model === 'open' ? o.maxInflight : o.pipelining)],
+    ['requests', o.requests === undefined ? undefined : String(o.requests)],
+    ['thresholds', parsed.thresholds.length > 0 ? parsed.thresholds.map((t) => t.text).join(', ') : undefined],
+    ['started', new Date(startEpochMs).toISOString()],
+    ['authkit', packageVersion()],
+  ];
+  return list.filter((entry): entry is [string, string] => entry[1] !== undefined);
 }
 
 export async function runLoadCli<Op>(request: LoadRunRequest<Op>): Promise<number> {
@@ -216,7 +239,7 @@ export async function runLoadCli<Op>(request: LoadRunRequest<Op>): Promise<numbe
   const outcomes = evaluateThresholds(parsed.thresholds, summary);
   if (flags.html) {
     const curve = percentileCurve(summary.model === 'open' ? result.response : result.service);
-    writeReport(flags.html, '--html', renderLoadHtml({ title: request.title, summary, rows, curve, thresholds: outcomes, generatedAt: new Date() }));
+    writeReport(flags.html, '--html', renderLoadHtml({ title: request.title, summary, rows, curve, thresholds: outcomes, generatedAt: new Date(), settings: runSettings(request, result.startEpochMs) }));
   }
   if (flags.json) out(JSON.stringify({ ...summary, thresholds: outcomes }));
   else out(renderLoadText(summary, outcomes, stdoutColors(), request.title));

@@ -1,5 +1,4 @@
 /** The authkit command line: subcommands, and one place that turns errors into exit codes. */
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { DecodeError, InputError } from '../shared/errors.js';
 import { EXIT_INTERNAL, EXIT_USAGE, log } from './io.js';
@@ -13,11 +12,8 @@ import { reportCommand } from './report.js';
 import { demoCommand } from './demo.js';
 import { snellProbeCommand } from './snell-probe.js';
 import { snellServeCommand } from './snell-serve.js';
+import { packageVersion } from '../shared/version.js';
 
-/** The version in package.json, next to dist/ and src/ alike. */
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
 
 export function buildProgram(): Command {
   const program = new Command('authkit')

@@ -129,6 +129,7 @@ async function snellProbe(flags: ProbeFlags): Promise<number> {
     return runLoadCli({
       title: `snell-probe --load ${flags.server}`, target, parsed, flags, drainMs: flags.timeout + 500,
       kinds: badRatio > 0 ? ['good PSK', 'bad PSK'] : undefined,
+      settings: [['target', `${flags.server}, Snell v${flags.version}, obfs ${flags.obfs}${badRatio > 0 ? `, ${badRatio * 100} % bad PSKs` : ''}`], ['timeout', `${flags.timeout} ms`]],
     });
   }
   const results: (ProbeResult & { user?: string })[] = new Array(probes.length);

@@ -16,7 +16,7 @@ export class HlogWriter {
   private readonly writer: InstanceType<typeof hdr.HistogramLogWriter>;
 
   /** `startEpochMs`: when the measured part started (intervals are placed on the wall clock). */
-  constructor(path: string, private readonly startEpochMs: number, meta: Record<string, unknown>) {
+  constructor(path: string, startEpochMs: number, meta: Record<string, unknown>) {
     try {
       this.fd = openSync(path, 'w');
     } catch (error) {

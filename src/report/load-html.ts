@@ -1,11 +1,15 @@
 /**
- * `--html FILE`: one self-contained page (inline SVG and CSS, no script, no network) with the
- * summary, throughput and latency over time, and the percentile curve.
+ * `--html FILE`: one self-contained page (inline SVG and CSS, no script, no network) that tells
+ * the whole story of a run: how it was run (command and settings), whether it ran to its end,
+ * what it found (rates, errors, dropped and unfinished requests, thresholds with their actual
+ * values, latency by outcome and by kind), throughput and latency over time, the percentile curve.
  */
 import type { LoadSummary } from '../load/summary.js';
 import type { ThresholdOutcome } from '../load/thresholds.js';
 import { formatUs } from '../load/progress.js';
 import type { IntervalRow } from './load-series.js';
+import { formatActual } from './load-text.js';
+import { percentileKey, type Percentiles } from '../load/histogram.js';
 
 const escape = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const W = 720;
@@ -61,6 +65,8 @@ export interface HtmlReportInput {
   curve: readonly { percentile: number; us: number }[];
   thresholds: readonly ThresholdOutcome[];
   generatedAt: Date;
+  /** How the run was made, in order: command, target, model, rates, durations, limits, version. */
+  settings?: readonly [string, string][];
 }
 
 export function renderLoadHtml(input: HtmlReportInput): string {
@@ -73,7 +79,8 @@ export function renderLoadHtml(input: HtmlReportInput): string {
     [
       { name: 'achieved', color: '#1f77b4', points: rows.map((r) => [r.t, r.achievedRate]) },
       ...(summary.model === 'open' ? [{ name: 'target', color: '#7f7f7f', dashed: true, points: rows.map((r): [number, number] => [r.t, r.targetRate]) }] : []),
-      { name: "errors", color: "#d62728", points: rows.map((r) => [r.t, r.requests > 0 ? (r.achievedRate * r.errors) / r.requests : 0]) },
+      { name: 'errors', color: '#d62728', points: rows.map((r) => [r.t, r.requests > 0 ? (r.achievedRate * r.errors) / r.requests : 0]) },
+      ...(summary.dropped > 0 ? [{ name: 'dropped', color: '#8c564b', dashed: true, points: rows.map((r): [number, number] => [r.t, r.dropped / Math.max(0.001, r.seconds)]) }] : []),
     ],
     seconds, (y) => count(y),
   );
@@ -95,38 +102,63 @@ export function renderLoadHtml(input: HtmlReportInput): string {
     (x) => (x >= 5 ? 'max' : x === 0 ? 'p0' : `p${(100 - 100 / 10 ** x).toFixed(Math.max(0, Math.round(x) - 2))}`), (y) => formatUs(y),
     [0, 1, 2, 3, 4, 5],
   );
-  const percentileTable = (label: string, p: LoadSummary['latencyUs']): string =>
-    `<tr><th>${escape(label)}</th>${[p.p50, p.p90, p.p99, p.p999, p.max].map((v) => `<td>${escape(formatUs(v))}</td>`).join('')}</tr>`;
-  const outcomes = Object.entries(summary.outcomes).map(([o, n]) => `<tr><th>${escape(o)}</th><td>${count(n)}</td></tr>`).join('');
-  const thresholds = input.thresholds.map((t) => `<li class="${t.ok ? 'ok' : 'fail'}">${t.ok ? 'pass' : 'FAIL'}: ${escape(t.threshold)}</li>`).join('');
+  const spectrum = summary.percentiles;
+  const heads = ['min', ...spectrum.map((p) => `p${p}`), 'max', 'mean', 'stddev'];
+  const keys = ['min', ...spectrum.map(percentileKey), 'max', 'mean', 'stddev'];
+  const latencyRow = (label: string, p: Percentiles, extra = ''): string =>
+    `<tr><th>${escape(label)}</th>${keys.map((k) => `<td>${escape(formatUs(p[k] ?? 0))}</td>`).join('')}${extra}</tr>`;
+  const latencyHead = (label: string, extra = ''): string => `<tr><th>${escape(label)}</th>${heads.map((h) => `<th>${escape(h)}</th>`).join('')}${extra}</tr>`;
+  const share = (n: number): string => `${((n / Math.max(1, summary.requests)) * 100).toFixed(1)} %`;
+  const outcomes = Object.entries(summary.outcomes).map(([o, n]) => `<tr><th>${escape(o)}</th><td>${count(n)}</td><td>${share(n)}</td></tr>`).join('');
+  const byClass = Object.entries(summary.latencyUsByClass).map(([o, p]) => latencyRow(o, p)).join('');
+  const kinds = Object.entries(summary.kinds ?? {}).map(([kind, k]) =>
+    latencyRow(kind, k.latencyUs, `<td>${count(k.requests)}</td><td>${escape(Object.entries(k.outcomes).map(([o, n]) => `${o} ${n}`).join(', '))}</td>`)).join('');
+  const thresholds = input.thresholds.map((t) =>
+    `<tr class="${t.ok ? 'ok' : 'fail'}"><th>${escape(t.threshold)}</th><td>${t.ok ? 'pass' : 'FAIL'}</td><td>${escape(formatActual(t))}</td></tr>`).join('');
+  const settings = (input.settings ?? []).map(([k, v]) => `<tr><th>${escape(k)}</th><td class="left">${escape(v)}</td></tr>`).join('');
+  const short = summary.model === 'open' && summary.targetRate ? summary.achievedRate < summary.targetRate * 0.98 : false;
+  const banners = [
+    summary.interrupted ? '<p class="banner fail">Interrupted (Ctrl-C): this run stopped early and the figures cover only the part that ran.</p>' : '',
+    short ? `<p class="banner warn">Achieved ${((summary.achievedRate / summary.targetRate!) * 100).toFixed(1)} % of the target rate: the backend or the generator could not keep up.</p>` : '',
+    summary.generatorBound ? '<p class="banner warn">The generator used over 90 % of a core: the figures may be its limit, not the backend\'s.</p>' : '',
+  ].join('');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>${escape(input.title)}</title>
 <style>
-body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; max-width: 760px; }
+body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; max-width: 900px; }
 h1 { font-size: 20px; } table { border-collapse: collapse; margin: 8px 0 16px; }
 th, td { padding: 3px 10px; text-align: right; border-bottom: 1px solid #ddd; } th { text-align: left; }
 figure { margin: 16px 0; } figcaption { font-weight: 600; margin-bottom: 4px; }
 svg text { font-size: 11px; fill: #555; } .grid { stroke: #e5e5e5; }
 .legend { font-size: 12px; color: #555; } .key { margin-right: 14px; } .key svg { margin-right: 4px; }
 .ok { color: #2a7d2a; } .fail { color: #c62828; font-weight: 600; } .warn { color: #b26a00; }
+.banner { padding: 8px 12px; border: 2px solid currentColor; border-radius: 4px; } .note { color: #555; font-size: 12px; }
+h2 { font-size: 16px; } td.left { text-align: left; }
 </style>
 </head>
 <body>
 <h1>${escape(input.title)}</h1>
+${banners}
 <p>${summary.model} model, ${summary.durationS.toFixed(1)} s measured, generated ${escape(input.generatedAt.toISOString())}.
-${summary.model === 'open' ? `Target ${count(summary.targetRate ?? 0)} req/s, achieved ${count(summary.achievedRate)} req/s.` : `Achieved ${count(summary.achievedRate)} req/s.`}
-Requests ${count(summary.requests)}, errors ${count(summary.errors)}, dropped ${count(summary.dropped)}.</p>
-${summary.generatorBound ? '<p class="warn">The generator used over 90 % of a core: the figures may be its limit.</p>' : ''}
-<table><tr><th>latency</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>
-${summary.model === 'open' ? percentileTable('from intended send', summary.latencyUs) : ''}${percentileTable('service (from send)', summary.serviceUs)}</table>
-<table><tr><th>outcome</th><th>count</th></tr>${outcomes}</table>
-${thresholds ? `<ul>${thresholds}</ul>` : ''}
+${summary.model === 'open' ? `Target ${count(summary.targetRate ?? 0)} req/s, achieved ${count(summary.achievedRate)} req/s.` : `Achieved ${count(summary.achievedRate)} req/s.`}</p>
+<table><tr><th>requests (replies)</th><td>${count(summary.requests)}</td></tr>
+<tr><th>errors</th><td>${count(summary.errors)} (${(summary.errorRate * 100).toFixed(2)} %)</td></tr>
+<tr><th>dropped (never sent)</th><td>${count(summary.dropped)}</td></tr>
+<tr><th>unfinished (no reply by the end)</th><td>${count(summary.unfinished)}</td></tr></table>
+${thresholds ? `<table><tr><th>threshold</th><th>result</th><th>actual</th></tr>${thresholds}</table>` : ''}
+<table>${latencyHead(summary.model === 'open' ? 'latency (from intended)' : 'latency (from send)')}
+${latencyRow('answers', summary.latencyUs)}${latencyRow('all replies', summary.latencyUsAll)}${summary.model === 'open' ? latencyRow('service (from send)', summary.serviceUs) : ''}</table>
+<p class="note">Percentiles count the replies only: dropped and unfinished requests are counted above, not in them.</p>
+<table><tr><th>outcome</th><th>count</th><th>share</th></tr>${outcomes}</table>
+${byClass ? `<table>${latencyHead('latency by outcome')}${byClass}</table>` : ''}
+${kinds ? `<table>${latencyHead('per kind', '<th>requests</th><th>outcomes</th>')}${kinds}</table>` : ''}
 ${throughput}
 ${latency}
 ${percentileChart}
+${settings ? `<h2>How it was run</h2><table>${settings}</table>` : ''}
 <p>Scheduler lateness p50 ${escape(formatUs(summary.schedulerLatenessUs.p50))}, p99 ${escape(formatUs(summary.schedulerLatenessUs.p99))}; client CPU ${summary.clientCpuUsPerRequest} µs per request (${summary.clientCpuPercent} % of one core).</p>
 </body>
 </html>

@@ -76,7 +76,7 @@ export function renderLoadText(summary: LoadSummary, thresholds: readonly Thresh
   return lines.join('\n');
 }
 
-function formatActual(t: ThresholdOutcome): string {
+export function formatActual(t: ThresholdOutcome): string {
   const metric = t.threshold.trim().split(/[<>{]/)[0]!.trim();
   if (/^(service_)?(p|max|lateness)/.test(metric)) return formatUs(t.actual);
   if (metric === 'error_rate' || metric === 'drop_rate') return `${(t.actual * 100).toFixed(3)} %`;

@@ -6,6 +6,7 @@ import { XrayLoadTarget } from '../../xray/load.js';
 import { XrayEventMix } from '../../xray/load-mix.js';
 import { connectionsFor, parseLoadFlags, runLoadCli } from '../load.js';
 import { log, parseSeconds } from '../io.js';
+import { redactUrl } from '../../xray/redact.js';
 import type { PreparedEvent, SimFlags, XrayLoadFlags } from './options.js';
 
 function whole(text: string | undefined, flag: string, min: number, max: number): number | undefined {
@@ -40,7 +41,11 @@ export async function xrayLoad(flags: SimFlags & XrayLoadFlags, prepared: Prepar
   }, flags.event);
   const drainMs = prepared.timeoutSeconds > 0 ? prepared.timeoutSeconds * 1000 + 500 : 5000;
   const title = `xray-sim --load ${prepared.dialect.name} ${mix ? 'event mix' : flags.event}`;
-  if (!mix) return runLoadCli({ title, target, parsed, flags, drainMs });
+  const settings: [string, string][] = [
+    ['target', `${redactUrl(prepared.url)}${flags.unixSocket ? ` over unix:${flags.unixSocket}` : ''}, ${prepared.dialect.name} dialect`],
+    ['timeout', prepared.timeoutSeconds > 0 ? `${prepared.timeoutSeconds} s` : 'none'],
+  ];
+  if (!mix) return runLoadCli({ title, target, parsed, flags, drainMs, settings });
 
   const meanDurationS = flags.meanDuration === undefined ? 60 : parseSeconds(flags.meanDuration, '--mean-duration', { min: 0.001 });
   const heartbeatS = flags.heartbeat ?? 30;
@@ -56,5 +61,5 @@ export async function xrayLoad(flags: SimFlags & XrayLoadFlags, prepared: Prepar
     `expected requests/s once steady, if every connection is allowed: ${Object.entries(expected).filter(([type]) => prepared.dialect.events.includes(type as never)).map(([type, rate]) => `${type} ${rate.toFixed(1)}`).join(', ')}` +
       ` (heartbeats start from ${initialSessions} live connections, tending to ${Math.round(arrivalRate * meanDurationS)})`,
   ];
-  return runLoadCli({ title, target, parsed, flags, drainMs, source, preamble, kinds: EVENT_TYPES.filter((type) => prepared.dialect.events.includes(type)) });
+  return runLoadCli({ title, target, parsed, flags, drainMs, source, preamble, settings, kinds: EVENT_TYPES.filter((type) => prepared.dialect.events.includes(type)) });
 }
