@@ -1,0 +1,89 @@
+/**
+ * report merge on the wall clock, end to end: two generators started 2.5 s apart load one server
+ * that stalls every fourth wall-clock second (it holds the replies of that second until the next
+ * one starts). The merged per-second rows must equal what the server saw in each wall second.
+ */
+import http from 'node:http';
+import type net from 'node:net';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runLoad, type LoadResult } from '../../src/load/engine.js';
+import { Http1Pool } from '../../src/load/http1.js';
+import type { LoadTarget } from '../../src/load/target.js';
+import { HlogWriter, mergeHlogs } from '../../src/report/hlog.js';
+
+const STALL = (second: number): boolean => second % 4 === 1;
+/** Replies the server wrote, per wall-clock second. */
+const served = new Map<number, number>();
+let server: http.Server;
+let url: URL;
+const dir = mkdtempSync(join(tmpdir(), 'authkit-merge-'));
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const reply = (): void => {
+        res.end('{}');
+        const second = Math.floor(Date.now() / 1000);
+        served.set(second, (served.get(second) ?? 0) + 1);
+      };
+      const now = Date.now();
+      if (STALL(Math.floor(now / 1000))) setTimeout(reply, 1000 - (now % 1000) + 2);
+      else reply();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = new URL(`http://127.0.0.1:${(server.address() as net.AddressInfo).port}/auth`);
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+function target(): LoadTarget & { pool: Http1Pool } {
+  const pool = new Http1Pool({ url, maxConnections: 300, pipelining: 1, timeoutMs: 5000 });
+  const request = Buffer.from(`POST /auth HTTP/1.1\r\nHost: ${url.host}\r\nContent-Length: 0\r\n\r\n`);
+  return {
+    pool, failures: new Set(['timeout', 'network-error']), classes: ['ok', 'timeout', 'network-error'],
+    open: () => pool.open(), close: () => pool.close(),
+    send: (_op, done) => pool.send(request, (outcome) => done('reply' in outcome ? 'ok' : outcome.failure)),
+  };
+}
+
+async function generator(name: string, delayMs: number): Promise<LoadResult> {
+  await new Promise((resolve) => setTimeout(resolve, delayMs));
+  const t = target();
+  await t.open();
+  const writer = new HlogWriter(join(dir, name), Date.now(), { model: 'open' });
+  const result = await runLoad(t, {
+    model: 'open', start: 200, durationMs: 6000, warmupMs: 0, maxInflight: 300, pipelining: 1, precise: false, drainMs: 3000,
+    onInterval: (interval) => writer.interval(interval),
+  });
+  writer.finish(result);
+  await t.close();
+  return result;
+}
+
+describe('report merge on the wall clock', () => {
+  it('merged rows equal what the server saw in each wall second, generators started 2.5 s apart', async () => {
+    // Start 0.3 s into a wall second, so neither generator starts on a boundary.
+    await new Promise((resolve) => setTimeout(resolve, (1300 - (Date.now() % 1000)) % 1000));
+    const [a, b] = await Promise.all([generator('a.hlog', 0), generator('b.hlog', 2500)]);
+    const merged = mergeHlogs(['a.hlog', 'b.hlog'].map((name) => ({ name, text: readFileSync(join(dir, name), 'utf8') })));
+    const total = [...served.values()].reduce((x, y) => x + y, 0);
+    expect(a.requests + b.requests).toBe(total);
+    expect(merged.rows.reduce((n, r) => n + r.requests, 0)).toBe(total);
+    // Each merged row is one wall second; a reply written just before a boundary may be read just after it.
+    for (const row of merged.rows) {
+      const seen = served.get(row.startEpochS) ?? 0;
+      expect(Math.abs(row.requests - seen), `second ${row.startEpochS}: merged ${row.requests}, server ${seen}`).toBeLessThanOrEqual(3 + seen * 0.05);
+    }
+    // The stalled seconds the run covered are empty in the merge as on the server, and not mixed into their neighbours.
+    const stalled = merged.rows.filter((r) => STALL(r.startEpochS));
+    expect(stalled.length).toBeGreaterThanOrEqual(2);
+    for (const row of stalled) expect(row.requests).toBeLessThanOrEqual(3);
+  }, 30_000);
+});
