@@ -13,11 +13,14 @@ import { LONG_RUN_MS, parseDuration, parseStages, runProfile, type Stage } from 
 import { summarize, type LoadSummary } from '../load/summary.js';
 import { evaluateThresholds, parseThreshold, type Threshold } from '../load/thresholds.js';
 import type { ArrivalSource, LoadTarget } from '../load/target.js';
+import { LoadMetrics, parseTags, type Label } from '../load/metrics.js';
+import { startMetricsServer, type MetricsServer } from '../load/metrics-server.js';
+import { parseHostPort } from '../shared/listen.js';
 import { HlogWriter } from '../report/hlog.js';
 import { renderLoadHtml } from '../report/load-html.js';
 import { CSV_HEADER, csvLine, rowOf, type IntervalRow } from '../report/load-series.js';
 import { renderLoadText } from '../report/load-text.js';
-import { EXIT_FAILED, EXIT_OK, log, out, stdoutColors } from './io.js';
+import { EXIT_FAILED, EXIT_OK, log, out, stdoutColors, stopRequested } from './io.js';
 
 export const EXIT_THRESHOLD = 3;
 export const EXIT_INTERRUPTED = 130;
@@ -39,13 +42,16 @@ export interface LoadFlags {
   html?: string;
   yes?: boolean;
   json?: boolean;
+  metricsListen?: string;
+  metricsLinger?: string;
+  tag: string[];
 }
 
 /** Adds the load flags; `--duration` and `--json` may already belong to the command. */
 /** The flags addLoadOptions declares: they belong to load mode only. */
 export const LOAD_FLAGS = [
   '--load', '--rate', '--max-inflight', '--concurrency', '--pipelining', '--stages', '--warmup', '--requests', '--precise',
-  '--threshold', '--csv', '--hdr-log', '--html', '--yes', '--duration',
+  '--threshold', '--csv', '--hdr-log', '--html', '--yes', '--duration', '--metrics-listen', '--metrics-linger', '--tag',
 ] as const;
 
 export function addLoadOptions(command: Command, options: { hasDuration?: boolean } = {}): Command {
@@ -63,7 +69,10 @@ export function addLoadOptions(command: Command, options: { hasDuration?: boolea
     .option('--csv <file>', '--load: write the per-second series')
     .option('--hdr-log <file>', '--load: write interval histograms in the HdrHistogram log format (for `authkit report merge`)')
     .option('--html <file>', '--load: write a self-contained HTML report')
-    .option('--yes', '--load: allow a run longer than 24 h');
+    .option('--yes', '--load: allow a run longer than 24 h')
+    .option('--metrics-listen <host:port>', '--load: serve live Prometheus metrics on GET /metrics while the command runs')
+    .option('--metrics-linger <duration>', '--load: keep serving the metrics this long after the run, for a last scrape (default 0)')
+    .option('--tag <key=value>', '--load: a label on every metric (repeatable; generator=... replaces the default HOSTNAME-PID)', (v: string, all: string[]) => [...all, v], [] as string[]);
   if (!options.hasDuration) command.addOption(new Option('--duration <duration>', '--load: how long to measure (default 10s)'));
   return command;
 }
@@ -82,6 +91,27 @@ export interface ParsedLoad {
   /** Warm-up plus the measured part, ms. */
   totalMs: number;
   thresholds: Threshold[];
+  /** --metrics-listen: where to serve the live metrics, how long after the run, with which labels. */
+  metrics?: MetricsPlan;
+}
+
+export interface MetricsPlan {
+  listen: { host: string; port: number };
+  lingerMs: number;
+  labels: Label[];
+}
+
+function parseMetricsFlags(flags: LoadFlags): MetricsPlan | undefined {
+  if (flags.metricsListen === undefined) {
+    const without = flags.tag.length > 0 ? '--tag' : flags.metricsLinger !== undefined ? '--metrics-linger' : undefined;
+    if (without) throw new InputError(`${without} applies to the live metrics: it needs --metrics-listen HOST:PORT`);
+    return undefined;
+  }
+  return {
+    listen: parseHostPort(flags.metricsListen, '--metrics-listen'),
+    lingerMs: flags.metricsLinger === undefined ? 0 : parseDuration(flags.metricsLinger, '--metrics-linger'),
+    labels: parseTags(flags.tag),
+  };
 }
 
 /** `openRate`: a traffic model (the Xray event mix) sets the open-model rate itself; it only labels the intervals. */
@@ -105,6 +135,7 @@ export function parseLoadFlags(flags: LoadFlags, openRate?: number): ParsedLoad 
   const thresholds = flags.threshold.map(parseThreshold);
   const ofTarget = thresholds.find((t) => t.ofTarget);
   if (model === 'closed' && ofTarget) throw new InputError(`--threshold "${ofTarget.text}": the closed model has no target rate (use achieved_rate>N)`);
+  const metrics = parseMetricsFlags(flags);
   return {
     options: {
       model, start, stages, durationMs, warmupMs, requests,
@@ -112,6 +143,7 @@ export function parseLoadFlags(flags: LoadFlags, openRate?: number): ParsedLoad 
     },
     totalMs,
     thresholds,
+    metrics,
   };
 }
 
@@ -135,7 +167,36 @@ export interface LoadRunRequest<Op> {
   preamble?: string[];
 }
 
+/**
+ * Runs the load and reports it. With --metrics-listen the metrics are served from before the run
+ * until the command returns: after the report, for --metrics-linger more (a last scrape sees the
+ * final counts; Ctrl-C cuts it short), then the server closes and holds nothing open.
+ */
 export async function runLoadCli<Op>(request: LoadRunRequest<Op>): Promise<number> {
+  const plan = request.parsed.metrics;
+  if (!plan) return runAndReport(request);
+  const { options } = request.parsed;
+  const metrics = new LoadMetrics(plan.labels, options.model === 'open' ? options.start : undefined);
+  const server = await startMetricsServer(() => metrics.render(), plan.listen);
+  log(`metrics: ${server.url}`);
+  let code: number | undefined;
+  try {
+    code = await runAndReport(request, metrics);
+    return code;
+  } finally {
+    if (code !== undefined && plan.lingerMs > 0) await linger(plan.lingerMs);
+    await server.close();
+  }
+}
+
+async function linger(ms: number): Promise<void> {
+  const done = new AbortController();
+  const timer = setTimeout(() => done.abort(), ms);
+  await stopRequested(done.signal);
+  clearTimeout(timer);
+}
+
+async function runAndReport<Op>(request: LoadRunRequest<Op>, metrics?: LoadMetrics): Promise<number> {
   const { target, parsed, flags } = request;
   // Every output file is opened before the run: a path that cannot be written fails now, not after it.
   const csv = flags.csv ? openFile(flags.csv, '--csv') : undefined;
@@ -153,6 +214,7 @@ export async function runLoadCli<Op>(request: LoadRunRequest<Op>): Promise<numbe
     rows.push(row);
     if (csv !== undefined) writeSync(csv, `${csvLine(row)}\n`);
     hlog?.interval(interval);
+    metrics?.interval(interval);
     progress.update(interval);
   };
   let result;
@@ -168,11 +230,12 @@ export async function runLoadCli<Op>(request: LoadRunRequest<Op>): Promise<numbe
     process.once('SIGTERM', onSignal);
     for (const line of request.preamble ?? []) log(line);
     if (parsed.options.warmupMs > 0) log(`warming up for ${parsed.options.warmupMs / 1000} s (not counted)`);
-    result = await runLoad(target, { ...parsed.options, kinds: request.kinds, drainMs: request.drainMs, signal: controller.signal, onInterval }, request.source);
+    result = await runLoad(target, { ...parsed.options, kinds: request.kinds, drainMs: request.drainMs, signal: controller.signal, onInterval, observer: metrics }, request.source);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     progress.finish();
+    metrics?.ended();
     await target.close();
     if (csv !== undefined) closeSync(csv);
     if (!result) hlog?.abandon();
