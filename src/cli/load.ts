@@ -176,7 +176,7 @@ export async function runLoadCli<Op>(request: LoadRunRequest<Op>): Promise<numbe
   const plan = request.parsed.metrics;
   if (!plan) return runAndReport(request);
   const { options } = request.parsed;
-  const metrics = new LoadMetrics(plan.labels, options.model === 'open' ? options.start : undefined);
+  const metrics = new LoadMetrics(plan.labels, { targetRate: options.model === 'open' ? options.start : undefined });
   const server = await startMetricsServer(() => metrics.render(), plan.listen);
   log(`metrics: ${server.url}`);
   let code: number | undefined;

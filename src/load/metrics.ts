@@ -60,16 +60,23 @@ export class LoadMetrics implements LoadObserver {
   private inFlight = 0;
   private targetRate: number | undefined;
   private achievedRate = 0;
-  private readonly boundsMs: readonly number[] = LATENCY_BUCKETS_S.map((s) => s * 1000);
+  private readonly bucketsS: readonly number[];
+  private readonly boundsMs: readonly number[];
   /** Per bucket, not cumulative; the last is +Inf. */
-  private readonly buckets = new Float64Array(LATENCY_BUCKETS_S.length + 1);
+  private readonly buckets: Float64Array;
   private latencySumMs = 0;
   private latencyCount = 0;
 
-  /** `targetRate`: the open model's starting rate (updated each interval); undefined in the closed model, which has none. */
-  constructor(labels: readonly Label[], targetRate?: number) {
+  /**
+   * `targetRate`: the open model's starting rate (updated each interval); none in the closed
+   * model, which has no target. `bucketsS`: the latency buckets' upper bounds, ascending.
+   */
+  constructor(labels: readonly Label[], options: { targetRate?: number; bucketsS?: readonly number[] } = {}) {
     this.common = labelText(labels);
-    this.targetRate = targetRate;
+    this.targetRate = options.targetRate;
+    this.bucketsS = options.bucketsS ?? LATENCY_BUCKETS_S;
+    this.boundsMs = this.bucketsS.map((s) => s * 1000);
+    this.buckets = new Float64Array(this.bucketsS.length + 1);
   }
 
   sent(): void {
@@ -132,9 +139,9 @@ export class LoadMetrics implements LoadObserver {
     sample('authkit_load_achieved_rate', this.achievedRate);
     family('authkit_load_latency_seconds', 'histogram', 'Response time from the intended send time (open model) or the send (closed model), seconds.');
     let cumulative = 0;
-    for (let i = 0; i <= LATENCY_BUCKETS_S.length; i++) {
+    for (let i = 0; i <= this.bucketsS.length; i++) {
       cumulative += this.buckets[i]!;
-      sample('authkit_load_latency_seconds_bucket', cumulative, ['le', number(LATENCY_BUCKETS_S[i] ?? Infinity)]);
+      sample('authkit_load_latency_seconds_bucket', cumulative, ['le', number(this.bucketsS[i] ?? Infinity)]);
     }
     sample('authkit_load_latency_seconds_sum', this.latencySumMs / 1000);
     sample('authkit_load_latency_seconds_count', this.latencyCount);
