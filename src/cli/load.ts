@@ -14,7 +14,7 @@ import { summarize, type LoadSummary } from '../load/summary.js';
 import { evaluateThresholds, parseThreshold, type Threshold } from '../load/thresholds.js';
 import type { ArrivalSource, LoadTarget } from '../load/target.js';
 import { LoadMetrics, parseTags, type Label } from '../load/metrics.js';
-import { startMetricsServer, type MetricsServer } from '../load/metrics-server.js';
+import { startMetricsServer } from '../load/metrics-server.js';
 import { parseHostPort } from '../shared/listen.js';
 import { HlogWriter } from '../report/hlog.js';
 import { renderLoadHtml } from '../report/load-html.js';
