@@ -3,23 +3,14 @@
  * engine: progress on stderr, the report on stdout, files, thresholds and the exit code
  * (0 ok, 1 the run failed, 3 a threshold breached, 130 interrupted).
  */
-import { writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { cannotWrite, InputError } from '../shared/errors.js';
-import { runLoad, type LoadOptions, type Interval } from '../load/engine.js';
-import { NdjsonWriter, RawWriter } from '../report/streams.js';
-import { DEFAULT_PERCENTILES, percentileCurve } from '../load/histogram.js';
-import { ProgressLine } from '../load/progress.js';
+import { InputError } from '../shared/errors.js';
+import { type LoadOptions } from '../load/engine.js';
+import { DEFAULT_PERCENTILES } from '../load/histogram.js';
 import { LONG_RUN_MS, parseDuration, parseStages, runProfile, type ArrivalProcess, type Stage } from '../load/schedule.js';
-import { summarize, type LoadSummary } from '../load/summary.js';
-import { checkThresholdClasses, evaluateThresholds, parseThreshold, thresholdPercentiles, type Threshold } from '../load/thresholds.js';
-import type { ArrivalSource, LoadTarget } from '../load/target.js';
-import { HlogWriter } from '../report/hlog.js';
-import { renderLoadHtml } from '../report/load-html.js';
-import { CSV_HEADER, csvLine, rowOf, type IntervalRow } from '../report/load-series.js';
-import { renderLoadText } from '../report/load-text.js';
-import { EXIT_FAILED, EXIT_OK, log, out, stdoutColors } from './io.js';
-import { packageVersion } from '../shared/version.js';
+import { parseThreshold, type Threshold } from '../load/thresholds.js';
+import { parseTags, type Label } from '../load/metrics.js';
+import { parseHostPort } from '../shared/listen.js';
 
 export const EXIT_THRESHOLD = 3;
 export const EXIT_INTERRUPTED = 130;
@@ -45,6 +36,9 @@ export interface LoadFlags {
   arrivals?: string;
   ndjson?: string;
   raw?: string;
+  metricsListen?: string;
+  metricsLinger?: string;
+  tag: string[];
 }
 
 /** Adds the load flags; `--duration` and `--json` may already belong to the command. */
@@ -52,6 +46,7 @@ export interface LoadFlags {
 export const LOAD_FLAGS = [
   '--load', '--rate', '--max-inflight', '--concurrency', '--pipelining', '--stages', '--warmup', '--requests', '--precise',
   '--threshold', '--csv', '--hdr-log', '--html', '--yes', '--duration', '--percentiles', '--arrivals', '--ndjson', '--raw',
+  '--metrics-listen', '--metrics-linger', '--tag',
 ] as const;
 
 export function addLoadOptions(command: Command, options: { hasDuration?: boolean } = {}): Command {
@@ -73,7 +68,10 @@ export function addLoadOptions(command: Command, options: { hasDuration?: boolea
     .option('--html <file>', '--load: write a self-contained HTML report')
     .option('--ndjson <file>', '--load: write one JSON line per interval while the run goes')
     .option('--raw <file>', '--load: write one CSV line per request (intended and send time, latencies, outcome, kind)')
-    .option('--yes', '--load: allow a run longer than 24 h');
+    .option('--yes', '--load: allow a run longer than 24 h')
+    .option('--metrics-listen <host:port>', '--load: serve live Prometheus metrics on GET /metrics while the command runs')
+    .option('--metrics-linger <duration>', '--load: keep serving the metrics this long after the run, for a last scrape (default 0)')
+    .option('--tag <key=value>', '--load: a label on every metric (repeatable; generator=... replaces the default HOSTNAME-PID)', (v: string, all: string[]) => [...all, v], [] as string[]);
   if (!options.hasDuration) command.addOption(new Option('--duration <duration>', '--load: how long to measure (default 10s)'));
   return command;
 }
@@ -94,6 +92,27 @@ export interface ParsedLoad {
   thresholds: Threshold[];
   /** The percentiles to report (--percentiles). */
   percentiles: number[];
+  /** --metrics-listen: where to serve the live metrics, how long after the run, with which labels. */
+  metrics?: MetricsPlan;
+}
+
+export interface MetricsPlan {
+  listen: { host: string; port: number };
+  lingerMs: number;
+  labels: Label[];
+}
+
+function parseMetricsFlags(flags: LoadFlags): MetricsPlan | undefined {
+  if (flags.metricsListen === undefined) {
+    const without = flags.tag.length > 0 ? '--tag' : flags.metricsLinger !== undefined ? '--metrics-linger' : undefined;
+    if (without) throw new InputError(`${without} applies to the live metrics: it needs --metrics-listen HOST:PORT`);
+    return undefined;
+  }
+  return {
+    listen: parseHostPort(flags.metricsListen, '--metrics-listen'),
+    lingerMs: flags.metricsLinger === undefined ? 0 : parseDuration(flags.metricsLinger, '--metrics-linger'),
+    labels: parseTags(flags.tag),
+  };
 }
 
 /** `openRate`: a traffic model (the Xray event mix) sets the open-model rate itself; it only labels the intervals. */
@@ -117,6 +136,7 @@ export function parseLoadFlags(flags: LoadFlags, openRate?: number): ParsedLoad 
   const thresholds = flags.threshold.map(parseThreshold);
   const ofTarget = thresholds.find((t) => t.ofTarget);
   if (model === 'closed' && ofTarget) throw new InputError(`--threshold "${ofTarget.text}": the closed model has no target rate (use achieved_rate>N)`);
+  const metrics = parseMetricsFlags(flags);
   return {
     options: {
       model, start, stages, durationMs, warmupMs, requests,
@@ -125,6 +145,7 @@ export function parseLoadFlags(flags: LoadFlags, openRate?: number): ParsedLoad 
     totalMs,
     thresholds,
     percentiles: parsePercentiles(flags.percentiles),
+    metrics,
   };
 }
 
@@ -150,130 +171,4 @@ export function connectionsFor(parsed: ParsedLoad): { connections: number; pipel
   if (options.model === 'open') return { connections: options.maxInflight, pipelining: 1 };
   const peak = Math.max(options.start, ...(options.stages ?? []).map((s) => s.target));
   return { connections: Math.max(1, peak), pipelining: options.pipelining };
-}
-
-export interface LoadRunRequest<Op> {
-  title: string;
-  target: LoadTarget<Op>;
-  parsed: ParsedLoad;
-  flags: LoadFlags;
-  drainMs: number;
-  source?: ArrivalSource<Op>;
-  kinds?: readonly string[];
-  /** Printed on stderr before the run starts (the expected rates of an event mix). */
-  preamble?: string[];
-  /** What the HTML report says of the target (where, its timeout), after the command. */
-  settings?: [string, string][];
-}
-
-/** How the run was made, for the HTML report: the command, the target, then the engine's settings. */
-function runSettings(request: LoadRunRequest<unknown>, startEpochMs: number): [string, string][] {
-  const { parsed, flags } = request;
-  const o = parsed.options;
-  const list: [string, string | undefined][] = [
-    ['command', request.title],
-    ...(request.settings ?? []),
-    ['model', o.model === 'open' ? `open (${o.arrivals ?? 'uniform'} arrivals)` : 'closed'],
-    [o.model === 'open' ? 'rate' : 'concurrency', o.stages ? `${o.start}, then stages ${flags.stages}` : String(o.start)],
-    ['duration', o.stages ? undefined : `${o.durationMs / 1000} s`],
-    ['warm-up', `${o.warmupMs / 1000} s`],
-    [o.model === 'open' ? 'max in flight' : 'pipelining', String(o.model === 'open' ? o.maxInflight : o.pipelining)],
-    ['requests', o.requests === undefined ? undefined : String(o.requests)],
-    ['thresholds', parsed.thresholds.length > 0 ? parsed.thresholds.map((t) => t.text).join(', ') : undefined],
-    ['started', new Date(startEpochMs).toISOString()],
-    ['authkit', packageVersion()],
-  ];
-  return list.filter((entry): entry is [string, string] => entry[1] !== undefined);
-}
-
-export async function runLoadCli<Op>(request: LoadRunRequest<Op>): Promise<number> {
-  const { target, parsed, flags } = request;
-  checkThresholdClasses(parsed.thresholds, target.classes);
-  // Every output file is opened before the run: a path that cannot be written fails now, not after it.
-  const csv = flags.csv ? openFile(flags.csv, '--csv') : undefined;
-  const ndjson = flags.ndjson ? new NdjsonWriter(flags.ndjson) : undefined;
-  const raw = flags.raw ? new RawWriter(flags.raw) : undefined;
-  if (flags.html) closeSync(openFile(flags.html, '--html'));
-  const hlog = flags.hdrLog ? new HlogWriter(flags.hdrLog, Date.now() + parsed.options.warmupMs, { model: parsed.options.model }) : undefined;
-  const controller = new AbortController();
-  const onSignal = (): void => {
-    log('\ninterrupted: stopping, waiting for the requests in flight');
-    controller.abort();
-  };
-  const progress = new ProgressLine({ totalMs: parsed.totalMs - parsed.options.warmupMs, tty: process.stderr.isTTY === true, write: (t) => process.stderr.write(t) });
-  const rows: IntervalRow[] = [];
-  const onInterval = (interval: Interval): void => {
-    const row = rowOf(interval);
-    rows.push(row);
-    if (csv !== undefined) writeSync(csv, `${csvLine(row)}\n`);
-    hlog?.interval(interval);
-    ndjson?.interval(interval);
-    progress.update(interval);
-  };
-  let result;
-  try {
-    if (csv !== undefined) writeSync(csv, `${CSV_HEADER}\n`);
-    try {
-      await target.open();
-    } catch (error) {
-      log(`error: ${(error as Error).message}`);
-      return EXIT_FAILED;
-    }
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    for (const line of request.preamble ?? []) log(line);
-    if (parsed.options.warmupMs > 0) log(`warming up for ${parsed.options.warmupMs / 1000} s (not counted)`);
-    result = await runLoad(target, { ...parsed.options, kinds: request.kinds, drainMs: request.drainMs, signal: controller.signal, onInterval, observer: raw }, request.source);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    progress.finish();
-    await target.close();
-    if (csv !== undefined) closeSync(csv);
-    ndjson?.close();
-    raw?.close();
-    if (!result) hlog?.abandon();
-  }
-  hlog?.finish(result);
-  const summary = summarize(result, parsed.percentiles, thresholdPercentiles(parsed.thresholds));
-  const outcomes = evaluateThresholds(parsed.thresholds, summary);
-  if (flags.html) {
-    const curve = percentileCurve(summary.model === 'open' ? result.response : result.service);
-    writeReport(flags.html, '--html', renderLoadHtml({ title: request.title, summary, rows, curve, thresholds: outcomes, generatedAt: new Date(), settings: runSettings(request, result.startEpochMs) }));
-  }
-  if (flags.json) out(JSON.stringify({ ...summary, thresholds: outcomes }));
-  else out(renderLoadText(summary, outcomes, stdoutColors(), request.title));
-  return loadExitCode(summary, outcomes);
-}
-
-export function loadExitCode(summary: LoadSummary, thresholds: readonly { ok: boolean; threshold: string }[]): number {
-  if (summary.interrupted) return EXIT_INTERRUPTED;
-  if (summary.requests === 0) {
-    log(`error: no request got a reply${summary.unfinished + summary.dropped > 0 ? ` (${summary.unfinished} unfinished, ${summary.dropped} dropped)` : ''}`);
-    return EXIT_FAILED;
-  }
-  if (summary.errors === summary.requests) {
-    log('error: every request failed');
-    return EXIT_FAILED;
-  }
-  const breached = thresholds.filter((t) => !t.ok);
-  for (const t of breached) log(`threshold breached: ${t.threshold}`);
-  if (breached.length > 0) return EXIT_THRESHOLD;
-  return EXIT_OK;
-}
-
-function openFile(path: string, flag: string): number {
-  try {
-    return openSync(path, 'w');
-  } catch (error) {
-    throw cannotWrite(flag, path, error);
-  }
-}
-
-export function writeReport(path: string, flag: string, text: string): void {
-  try {
-    writeFileSync(path, text);
-  } catch (error) {
-    throw cannotWrite(flag, path, error);
-  }
 }

@@ -8,7 +8,7 @@ import { mergeHlogs } from '../report/hlog.js';
 import { renderLoadHtml } from '../report/load-html.js';
 import { renderLoadText } from '../report/load-text.js';
 import { exitsWith, out, stdoutColors, readBinaryFile } from './io.js';
-import { loadExitCode, writeReport } from './load.js';
+import { loadExitCode, writeReport } from './load-run.js';
 
 interface MergeFlags {
   json?: boolean;
