@@ -56,29 +56,32 @@ export class MessageReader {
     return { segment: padHi, target: padLo >>> 3, lo: tagLo, hi: tagHi };
   }
 
-  readStruct(segment: number, at: number): StructReader | undefined {
+  /** Resolves the pointer at (segment, at), which must be null or of `kind`. */
+  private resolveAs(kind: 'struct' | 'list', segment: number, at: number): ReturnType<MessageReader['resolve']> {
     const p = this.resolve(segment, at);
+    if (p && (p.lo & 3) !== (kind === 'struct' ? 0 : 1)) throw new DecodeError('capnp message', at * WORD, `expected a ${kind} pointer`);
+    return p;
+  }
+
+  readStruct(segment: number, at: number): StructReader | undefined {
+    const p = this.resolveAs('struct', segment, at);
     if (!p) return undefined;
-    if ((p.lo & 3) !== 0) throw new DecodeError('capnp message', at * WORD, 'expected a struct pointer');
-    const dataWords = p.hi & 0xffff;
-    const ptrCount = p.hi >>> 16;
+    const { dataWords, ptrCount } = structSize(p.hi);
     this.checkRange(p.segment, p.target, dataWords + ptrCount, at);
     this.charge(dataWords + ptrCount, at);
     return new StructReader(this, p.segment, p.target, dataWords, ptrCount);
   }
 
   readList(segment: number, at: number): ListReader | undefined {
-    const p = this.resolve(segment, at);
+    const p = this.resolveAs('list', segment, at);
     if (!p) return undefined;
-    if ((p.lo & 3) !== 1) throw new DecodeError('capnp message', at * WORD, 'expected a list pointer');
     const size = p.hi & 7;
     const count = p.hi >>> 3;
     if (size === 7) {
       this.checkRange(p.segment, p.target, count + 1, at);
       const [tagLo, tagHi] = this.word(p.segment, p.target);
       const elements = tagLo >>> 2;
-      const dataWords = tagHi & 0xffff;
-      const ptrCount = tagHi >>> 16;
+      const { dataWords, ptrCount } = structSize(tagHi);
       if (elements * (dataWords + ptrCount) > count) throw new DecodeError('capnp message', p.target * WORD, 'inline composite list larger than its word count');
       // Zero-sized elements take no words: charge each element, or a tiny pointer amplifies
       // into billions of objects (C++: "Message contains amplified list pointer").
@@ -112,6 +115,11 @@ export class MessageReader {
     if (lo !== 3) throw new DecodeError('capnp message', at * WORD, 'expected a capability pointer');
     return hi;
   }
+}
+
+/** The upper half of a struct pointer (or of an inline composite list's tag): the struct's size. */
+function structSize(hi: number): { dataWords: number; ptrCount: number } {
+  return { dataWords: hi & 0xffff, ptrCount: hi >>> 16 };
 }
 
 export type ListReader =
