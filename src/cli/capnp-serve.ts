@@ -1,7 +1,8 @@
 /** `authkit capnp-serve`: a rule-driven Proksi external_auth service on a Unix socket, for testing Proksi and for demos. */
 import { Command } from 'commander';
 import { InputError } from '../shared/errors.js';
-import { decideByRules, loadRulesFile, watchRules, type RuleSet } from '../capnp/server/rules.js';
+import { loadRulesFile, watchRules, type RuleSet } from '../capnp/server/rules.js';
+import { decideByRules } from '../capnp/server/rule-match.js';
 import { DEFAULT_MAX_ANSWERS, DEFAULT_MAX_PARTIAL_BYTES, DEFAULT_SERVE_TRAVERSAL_WORDS, startAuthServer, type AuthServer } from '../capnp/server/server.js';
 import type { AuthDecision, AuthRequest } from '../capnp/wire/schema.js';
 import { EXIT_OK, exitsWith, log, parseLatency, parseRate, stopRequested } from './io.js';

@@ -16,15 +16,21 @@
  * redirectLocation?, responseBody?}; statusCode defaults to 403 for block, 302 for redirect, 0
  * for pass. Messages name the file, the rule and the field, and never quote a value (a header's
  * value may be a token).
+ *
+ * This file reads, checks and watches the rules file; rule-match.ts decides a request by it.
  */
-import { FileReadError, readBoundedFile } from '../../shared/files.js';
 import { BlockList, isIP } from 'node:net';
+import { FileReadError, readBoundedFile } from '../../shared/files.js';
 import { sha256, watchSnapshotFile, type SnapshotWatcher, type WatchSettings } from '../../shared/watch.js';
 import { hasControlBytes, HTTP_TOKEN } from '../../shared/text.js';
 import { describeFsError, InputError } from '../../shared/errors.js';
 import { canonicalIp } from '../../shared/ip.js';
 import { parseJsonText } from '../../shared/json.js';
-import { DECISION_ACTIONS, type AuthDecision, type AuthRequest, type DecisionAction } from '../wire/schema.js';
+import { DECISION_ACTIONS, type AuthDecision, type DecisionAction } from '../wire/schema.js';
+import { addressOf } from './rule-match.js';
+
+/** Re-exported for importers outside src/capnp that still take the matcher from here (test/cli/capnp-cli.test.ts). */
+export { decideByRules } from './rule-match.js';
 
 export interface HeaderCondition {
   name: string;
@@ -43,7 +49,7 @@ export interface RuleMatch {
   header?: HeaderCondition[];
 }
 
-interface ClientIpMatch {
+export interface ClientIpMatch {
   /** Whole strings as Proksi sends them (IP:PORT, or a Unix socket path). */
   exact: Set<string>;
   /** Canonical addresses, any port. */
@@ -72,56 +78,6 @@ const DEFAULT_STATUS: Record<DecisionAction, number> = { pass: 0, block: 403, re
 const MATCH_FIELDS = ['method', 'host', 'pathPrefix', 'pathRegex', 'query', 'clientIp', 'header'];
 const HEADER_FIELDS = ['name', 'present', 'equals', 'regex'];
 const DECISION_FIELDS = ['action', 'statusCode', 'upstreamValue', 'redirectLocation', 'responseBody'];
-
-/** The first matching rule's decision, or the default. */
-export function decideByRules(set: RuleSet, request: AuthRequest): AuthDecision {
-  for (const rule of set.rules) if (matches(rule.match, request)) return rule.decision;
-  return set.default;
-}
-
-/** The rule that decides `request`, or undefined for the default. */
-export function matchingRule(set: RuleSet, request: AuthRequest): Rule | undefined {
-  return set.rules.find((rule) => matches(rule.match, request));
-}
-
-function matches(m: RuleMatch, r: AuthRequest): boolean {
-  if (m.method && !m.method.includes(r.method.toUpperCase())) return false;
-  if (m.host && !hostMatches(m.host, r.host.toLowerCase())) return false;
-  if (m.pathPrefix !== undefined && !r.path.startsWith(m.pathPrefix)) return false;
-  if (m.pathRegex && !m.pathRegex.test(r.path)) return false;
-  if (m.query !== undefined && r.query !== m.query) return false;
-  if (m.clientIp && !clientIpMatches(m.clientIp, r.clientIp)) return false;
-  if (m.header) {
-    for (const condition of m.header) {
-      const values = r.headers.filter((h) => h.name.toLowerCase() === condition.name).map((h) => h.value);
-      if (!condition.present) {
-        if (values.length > 0) return false;
-        continue;
-      }
-      if (!values.some((v) => (condition.equals === undefined || v === condition.equals) && (condition.regex === undefined || condition.regex.test(v)))) return false;
-    }
-  }
-  return true;
-}
-
-function hostMatches(patterns: string[], host: string): boolean {
-  return patterns.some((p) => (p.startsWith('*.') ? host.endsWith(p.slice(1)) && host.length > p.length - 1 : host === p));
-}
-
-/** `IP:PORT`, `[IPv6]:PORT` or a bare address; anything else (a socket path) has no address. */
-function addressOf(clientIp: string): string | undefined {
-  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(clientIp);
-  const host = bracketed ? bracketed[1]! : /^([^:]+):\d+$/.exec(clientIp)?.[1] ?? clientIp;
-  return isIP(host) === 0 ? undefined : canonicalIp(host);
-}
-
-function clientIpMatches(m: ClientIpMatch, clientIp: string): boolean {
-  if (m.exact.has(clientIp)) return true;
-  const address = addressOf(clientIp);
-  if (address === undefined) return false;
-  if (m.addresses.has(address)) return true;
-  return m.prefixes?.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4') ?? false;
-}
 
 // ---- loading -------------------------------------------------------------------------------
 
@@ -258,6 +214,7 @@ function parseHeaderCondition(value: unknown, where: string, fail: Fail): Header
   return condition;
 }
 
+/** A decision, with a warning for each answer Proksi handles in a way the author may not expect (docs/proksi-external-auth.md §5). */
 function parseDecision(value: unknown, where: string, fail: Fail, warnings: string[], label: string): AuthDecision {
   if (!isObject(value)) fail(where, 'expected an object {"action", "statusCode"?, ...}');
   const d = value as Record<string, unknown>;

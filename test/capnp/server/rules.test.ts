@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, thrownBy } from '../../helpers.js';
 import { InputError } from '../../../src/shared/errors.js';
-import { decideByRules, loadRulesFile, matchingRule, parseRules, watchRules, type RulesWatcher, type RuleSet } from '../../../src/capnp/server/rules.js';
+import { loadRulesFile, parseRules, watchRules, type RulesWatcher, type RuleSet } from '../../../src/capnp/server/rules.js';
+import { decideByRules, matchingRule } from '../../../src/capnp/server/rule-match.js';
 import type { AuthRequest } from '../../../src/capnp/wire/schema.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authkit-capnp-rules-'));

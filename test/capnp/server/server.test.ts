@@ -10,7 +10,8 @@ import { InputError } from '../../../src/shared/errors.js';
 import { AuthServiceClient, CallError } from '../../../src/capnp/client.js';
 import { FrameReader, MessageBuilder } from '../../../src/capnp/wire/codec.js';
 import { encodeBootstrap, encodeCheckCall, encodeFinish, readRpcMessage, type RpcMessage } from '../../../src/capnp/wire/rpc.js';
-import { decideByRules, parseRules } from '../../../src/capnp/server/rules.js';
+import { parseRules } from '../../../src/capnp/server/rules.js';
+import { decideByRules } from '../../../src/capnp/server/rule-match.js';
 import { startAuthServer, type AuthServer, type AuthServerOptions } from '../../../src/capnp/server/server.js';
 import type { AuthDecision, AuthRequest } from '../../../src/capnp/wire/schema.js';
 
