@@ -9,7 +9,8 @@ import { FrameReader } from '../../src/capnp/wire/codec.js';
 import { encodeBootstrapReturn, encodeExceptionReturn, readRpcMessage, type RpcMessage } from '../../src/capnp/wire/rpc.js';
 import { expectOneLineError, runCli, runMain } from './run.js';
 import { startAuthServer, type AuthServer } from '../../src/capnp/server/server.js';
-import { decideByRules, parseRules } from '../../src/capnp/server/rules.js';
+import { parseRules } from '../../src/capnp/server/rules.js';
+import { decideByRules } from '../../src/capnp/server/rule-match.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authkit-capnp-cli-'));
 const servers: net.Server[] = [];

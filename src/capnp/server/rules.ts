@@ -29,9 +29,6 @@ import { parseJsonText } from '../../shared/json.js';
 import { DECISION_ACTIONS, type AuthDecision, type DecisionAction } from '../wire/schema.js';
 import { addressOf } from './rule-match.js';
 
-/** Re-exported for importers outside src/capnp that still take the matcher from here (test/cli/capnp-cli.test.ts). */
-export { decideByRules } from './rule-match.js';
-
 export interface HeaderCondition {
   name: string;
   present: boolean;
