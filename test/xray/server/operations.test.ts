@@ -54,6 +54,14 @@ describe('xray-backend fault injection', () => {
     expect(Date.now() - started).toBeLessThan(8000);
     await pending;
   });
+
+  it('answers the requests in flight before it drops their connections on close', async () => {
+    const backend = await start({ faults: { latencyMs: [10_000, 10_000] } });
+    const pending = send(backend, 'authorization', facts(ALICE));
+    await eventually(() => backend.stats().injected.delayed === 1);
+    await backend.close();
+    expect((await pending).reply?.status).toBe(200);
+  });
 });
 
 describe('xray-backend logging', () => {
