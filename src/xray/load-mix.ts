@@ -12,10 +12,15 @@ import type { XrayOp } from './load.js';
 import { XrayProxyModel, type ProxyConnection } from './model.js';
 
 export interface MixSettings {
+  /** New connections per second (0: none, only the initial ones). */
   arrivalRate: number;
+  /** Connections live when the run starts. */
   initialSessions: number;
+  /** Mean connection life, seconds. */
   meanDurationS: number;
+  /** Heartbeat period, seconds (0: none). */
   heartbeatS: number;
+  /** Cache entry life, seconds (0: no cache). */
   ttlS: number;
   /** The dialect keeps a positive cache (ExtAuth does; Hysteria 2 does not). */
   cache: boolean;
@@ -122,6 +127,7 @@ export class XrayEventMix implements ArrivalSource<MixOp> {
 
   take(): MixOp {
     this.dropStale();
+    // A new connection's first request (authorization, or connect on a cache hit) is due at once.
     if (this.nextArrivalMs < (this.due.peek()?.atMs ?? Infinity)) this.arrive();
     const { type, session } = this.due.pop()!;
     if (type === 'disconnect') session.connection.close();
