@@ -1,20 +1,26 @@
 /**
  * The traffic an Xray node really sends its ExtAuth backend (docs/xray-extauth.md §2.7), as an arrival source:
- * connections arrive at a rate and live an exponentially distributed time; each is authorized
- * on a cache miss (an allowed reply fills the (credential, source IP) cache for ttl), then
- * sends connect, a heartbeat every H seconds on a ticker (a slow reply delays the next tick,
- * as Go's ticker drops ticks), and disconnect. `initialSessions` are live when the run starts,
- * with their heartbeats spread over one period, as on a node that has been up a while.
+ * connections arrive at a rate and live an exponentially distributed time; what each sends when
+ * (authorization on a cache miss, connect, heartbeats on a ticker, disconnect) is model.ts's,
+ * run on simulated time against the replies the load engine reports. `initialSessions` are live
+ * when the run starts, with their heartbeats spread over one period, as on a node that has been
+ * up a while.
  */
 import type { ConnectionFacts, EventType } from './wire/dialect.js';
 import type { ArrivalSource } from '../load/target.js';
 import type { XrayOp } from './load.js';
+import { XrayProxyModel, type ProxyConnection } from './model.js';
 
 export interface MixSettings {
+  /** New connections per second (0: none, only the initial ones). */
   arrivalRate: number;
+  /** Connections live when the run starts. */
   initialSessions: number;
+  /** Mean connection life, seconds. */
   meanDurationS: number;
+  /** Heartbeat period, seconds (0: none). */
   heartbeatS: number;
+  /** Cache entry life, seconds (0: no cache). */
   ttlS: number;
   /** The dialect keeps a positive cache (ExtAuth does; Hysteria 2 does not). */
   cache: boolean;
@@ -27,12 +33,10 @@ export interface MixSettings {
 
 interface Session {
   facts: ConnectionFacts;
-  endsAtMs: number;
-  lastTickMs: number;
-  ended: boolean;
-  heartbeatBusy: boolean;
+  connection: ProxyConnection;
 }
 
+/** A request one connection sends at `atMs`. */
 interface Due {
   atMs: number;
   type: EventType;
@@ -85,22 +89,24 @@ class DueHeap {
 
 export class XrayEventMix implements ArrivalSource<MixOp> {
   private readonly due = new DueHeap();
-  private readonly cache = new Map<string, number>();
+  private readonly model: XrayProxyModel;
   private readonly random: () => number;
   private nextArrivalMs: number;
   private connections = 0;
 
   constructor(private readonly settings: MixSettings) {
     this.random = settings.random ?? Math.random;
+    this.model = new XrayProxyModel({
+      cache: settings.cache, ttlMs: settings.ttlS * 1000, heartbeatMs: settings.heartbeatS * 1000, kickOnDeny: settings.kickOnDeny, events: settings.events,
+    });
     this.nextArrivalMs = settings.arrivalRate > 0 ? this.gapMs() : Infinity;
     for (let i = 0; i < settings.initialSessions; i++) {
-      const session = this.newSession(0);
+      const facts = this.settings.factsFor(this.connections++);
+      const endMs = this.lifeMs();
       // Connected some time ago: the next tick falls anywhere in one period.
-      if (settings.heartbeatS > 0) {
-        session.lastTickMs = -this.random() * settings.heartbeatS * 1000;
-        this.scheduleHeartbeat(session, 0);
-      }
-      if (settings.events.includes('disconnect')) this.due.push({ atMs: session.endsAtMs, type: 'disconnect', session });
+      const tickerOriginMs = settings.heartbeatS > 0 ? -this.random() * settings.heartbeatS * 1000 : 0;
+      const session = { facts, connection: this.model.alreadyOpen(facts.credential, facts.sourceIp, endMs, tickerOriginMs) };
+      this.scheduleLife(session, 0);
     }
   }
 
@@ -121,16 +127,11 @@ export class XrayEventMix implements ArrivalSource<MixOp> {
 
   take(): MixOp {
     this.dropStale();
-    const top = this.due.peek();
-    if (top === undefined || this.nextArrivalMs < top.atMs) return this.arrive();
-    this.due.pop();
-    const session = top.session;
-    if (top.type === 'disconnect') session.ended = true;
-    if (top.type === 'heartbeat') {
-      session.lastTickMs = top.atMs;
-      session.heartbeatBusy = true;
-    }
-    return { type: top.type, facts: session.facts, session };
+    // A new connection's first request (authorization, or connect on a cache hit) is due at once.
+    if (this.nextArrivalMs < (this.due.peek()?.atMs ?? Infinity)) this.arrive();
+    const { type, session } = this.due.pop()!;
+    if (type === 'disconnect') session.connection.close();
+    return { type, facts: session.facts, session };
   }
 
   exhausted(): boolean {
@@ -138,76 +139,68 @@ export class XrayEventMix implements ArrivalSource<MixOp> {
   }
 
   completed(op: MixOp, outcome: string, nowMs: number): void {
-    const session = op.session;
-    if (op.type === 'authorization') {
-      if (outcome !== 'allow') {
-        session.ended = true;
-        return;
-      }
-      if (this.settings.cache && this.settings.ttlS > 0) this.cache.set(cacheKey(session.facts), nowMs + this.settings.ttlS * 1000);
-      this.connect(session, nowMs);
-    } else if (op.type === 'heartbeat') {
-      session.heartbeatBusy = false;
-      if (session.ended) return;
-      if (this.settings.kickOnDeny && outcome === 'policy-deny') {
-        // Kicked: the connection ends now, and says so.
-        session.endsAtMs = nowMs;
-        this.due.push({ atMs: nowMs, type: 'disconnect', session });
-        return;
-      }
-      this.scheduleHeartbeat(session, nowMs);
-    }
+    if (op.type === 'authorization') this.authorized(op.session, outcome === 'allow', nowMs);
+    // A 401/403 to a heartbeat is the one reply class `policy-deny` (contract.ts).
+    else if (op.type === 'heartbeat') this.heartbeatFinished(op.session, outcome === 'policy-deny', nowMs);
   }
 
   /** The engine could not send it: an authorization ends the attempt, a heartbeat waits for the next tick. */
   dropped(op: MixOp, nowMs: number): void {
-    const session = op.session;
-    if (op.type === 'authorization') session.ended = true;
-    if (op.type === 'heartbeat') {
-      session.heartbeatBusy = false;
-      if (!session.ended) this.scheduleHeartbeat(session, nowMs);
-    }
+    if (op.type === 'authorization') this.authorized(op.session, false, nowMs);
+    else if (op.type === 'heartbeat') this.heartbeatFinished(op.session, false, nowMs);
   }
 
-  private arrive(): MixOp {
+  /** The next connection arrives: its first request is due now. */
+  private arrive(): void {
     const atMs = this.nextArrivalMs;
     this.nextArrivalMs += this.gapMs();
-    const session = this.newSession(atMs);
-    const cachedUntil = this.cache.get(cacheKey(session.facts));
-    if (this.settings.events.includes('authorization') && !(cachedUntil !== undefined && cachedUntil > atMs)) {
-      return { type: 'authorization', facts: session.facts, session };
-    }
-    // A cache hit: straight to connect (its request goes out now).
-    this.connect(session, atMs, false);
-    return { type: 'connect', facts: session.facts, session };
+    const facts = this.settings.factsFor(this.connections++);
+    const { connection, step } = this.model.arrive(facts.credential, facts.sourceIp, atMs, atMs + this.lifeMs());
+    const session = { facts, connection };
+    this.sendNow(session, step.send, atMs);
+    if (step.note === 'cache-hit') this.scheduleLife(session, atMs);
   }
 
-  private newSession(startMs: number): Session {
-    const lifeMs = -Math.log(1 - this.random()) * this.settings.meanDurationS * 1000;
-    return { facts: this.settings.factsFor(this.connections++), endsAtMs: startMs + lifeMs, lastTickMs: startMs, ended: false, heartbeatBusy: false };
+  private authorized(session: Session, allowed: boolean, nowMs: number): void {
+    const step = session.connection.authorized(allowed, nowMs);
+    if (step.note === 'refused') return;
+    this.sendNow(session, step.send, nowMs);
+    this.scheduleLife(session, nowMs);
   }
 
-  /** After a successful authorization: connect now, the ticker starts, disconnect at the end. */
-  private connect(session: Session, atMs: number, sendConnect = true): void {
-    if (sendConnect && this.settings.events.includes('connect')) this.due.push({ atMs, type: 'connect', session });
-    session.endsAtMs = Math.max(session.endsAtMs, atMs);
-    session.lastTickMs = atMs;
-    if (this.settings.heartbeatS > 0) this.scheduleHeartbeat(session, atMs);
-    if (this.settings.events.includes('disconnect')) this.due.push({ atMs: session.endsAtMs, type: 'disconnect', session });
+  private heartbeatFinished(session: Session, denied: boolean, nowMs: number): void {
+    const step = session.connection.heartbeatFinished(denied, nowMs);
+    // Kicked: the connection ends now, and says so.
+    if (step.note === 'kicked') this.scheduleDisconnect(session);
+    else this.scheduleHeartbeat(session, nowMs);
+  }
+
+  /** Once admitted: the first heartbeat, and the disconnect at the end of the connection's life. */
+  private scheduleLife(session: Session, nowMs: number): void {
+    this.scheduleHeartbeat(session, nowMs);
+    this.scheduleDisconnect(session);
   }
 
   private scheduleHeartbeat(session: Session, nowMs: number): void {
-    if (!this.settings.events.includes('heartbeat')) return;
-    const periodMs = this.settings.heartbeatS * 1000;
-    let next = session.lastTickMs + periodMs;
-    // Ticks missed while the last request was busy are dropped, one stays buffered.
-    while (next + periodMs <= nowMs) next += periodMs;
-    next = Math.max(next, nowMs);
-    if (next < session.endsAtMs) this.due.push({ atMs: next, type: 'heartbeat', session });
+    const atMs = session.connection.nextHeartbeatAt(nowMs);
+    if (atMs !== undefined) this.due.push({ atMs, type: 'heartbeat', session });
   }
 
+  private scheduleDisconnect(session: Session): void {
+    if (this.settings.events.includes('disconnect')) this.due.push({ atMs: session.connection.endMs, type: 'disconnect', session });
+  }
+
+  private sendNow(session: Session, types: readonly EventType[], atMs: number): void {
+    for (const type of types) this.due.push({ atMs, type, session });
+  }
+
+  /** Requests of connections already over: a refused one, or one whose disconnect has gone (a kick's, before the planned one). */
   private dropStale(): void {
-    for (let top = this.due.peek(); top && top.session.ended; top = this.due.peek()) this.due.pop();
+    for (let top = this.due.peek(); top && isOver(top.session); top = this.due.peek()) this.due.pop();
+  }
+
+  private lifeMs(): number {
+    return -Math.log(1 - this.random()) * this.settings.meanDurationS * 1000;
   }
 
   private gapMs(): number {
@@ -215,6 +208,6 @@ export class XrayEventMix implements ArrivalSource<MixOp> {
   }
 }
 
-function cacheKey(facts: ConnectionFacts): string {
-  return `${facts.credential}\0${facts.sourceIp}`;
+function isOver(session: Session): boolean {
+  return session.connection.phase === 'refused' || session.connection.phase === 'closed';
 }

@@ -2,7 +2,7 @@
  * Xray as a load target: the events a node sends, as pre-built request bytes on the load
  * engine's HTTP/1.1 client, each reply read the way Xray reads it (contract.ts) and reported
  * by verdict class. One event type from a ring of connections, or the event mix of
- * xray-load-mix.ts, whose operations carry their own event and connection.
+ * load-mix.ts, whose operations carry their own event and connection.
  */
 import { randomInt } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';

@@ -1,14 +1,13 @@
 /**
- * Connections as Xray runs them against ExtAuth (docs/xray-extauth.md §2.6-2.7): a positive-only TTL cache
- * keyed on (credential, source IP) that skips authorization but not connect; connect sent
- * asynchronously; a heartbeat every N s on a ticker (ticks that fall due while a request runs
- * are dropped but one, as Go's buffered ticker channel does); a 401/403 on a heartbeat deleting
- * the cache entry and, with kick-on-deny, ending the connection; a heartbeat in flight cancelled
- * when the connection ends; disconnect once at the end. No retries. Hysteria has no cache.
+ * `xray-sim --session`: connections as Xray runs them against ExtAuth, sent for real. What the
+ * proxy sends when is model.ts's (docs/xray-extauth.md §2.6-2.7); this file adds the clock and
+ * the requests: connect sent asynchronously, a heartbeat in flight cancelled when the connection
+ * ends (§2.5), and a timeline of everything sent.
  */
 import { performance } from 'node:perf_hooks';
 import { newConnectionId, sendEvent, type EventExchange } from './client.js';
 import { GoTransport, type TlsTrust } from './transport.js';
+import { XrayProxyModel } from './model.js';
 import type { ConnectionFacts, Dialect, EventType } from './wire/dialect.js';
 
 export interface SessionOptions {
@@ -50,31 +49,15 @@ export interface SessionReport {
   denied: number;
 }
 
-/** The positive-only cache: allowed users by (credential, source IP), until their expiry. */
-class ExtAuthCache {
-  private readonly entries = new Map<string, number>();
-  constructor(private readonly ttlMs: number) {}
-  private key(credential: string, ip: string): string {
-    return `${credential}\u0000${ip}`;
-  }
-  hit(credential: string, ip: string): boolean {
-    const expires = this.entries.get(this.key(credential, ip));
-    return expires !== undefined && performance.now() < expires;
-  }
-  store(credential: string, ip: string): void {
-    if (this.ttlMs > 0) this.entries.set(this.key(credential, ip), performance.now() + this.ttlMs);
-  }
-  remove(credential: string, ip: string): void {
-    this.entries.delete(this.key(credential, ip));
-  }
-}
-
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
 export async function runSessions(options: SessionOptions): Promise<SessionReport> {
   const started = performance.now();
   const now = (): number => Math.round(performance.now() - started);
-  const cache = new ExtAuthCache(options.ttlSeconds * 1000);
+  const model = new XrayProxyModel({
+    cache: options.dialect.cache, ttlMs: options.ttlSeconds * 1000, heartbeatMs: options.heartbeatSeconds * 1000,
+    kickOnDeny: options.kickOnDeny, events: options.dialect.events,
+  });
   const timeline: TimelineEntry[] = [];
   const record = (entry: TimelineEntry): void => {
     timeline.push(entry);
@@ -86,7 +69,7 @@ export async function runSessions(options: SessionOptions): Promise<SessionRepor
     await Promise.all(
       Array.from({ length: options.connections }, async (_, i) => {
         await sleep(i * options.staggerSeconds * 1000);
-        outcomes[i] = await runConnection(i + 1, options.sourceIps[i % options.sourceIps.length]!, options, cache, transport, now, record);
+        outcomes[i] = await runConnection(i + 1, options.sourceIps[i % options.sourceIps.length]!, options, model, transport, now, record);
       }),
     );
   } finally {
@@ -98,11 +81,12 @@ export async function runSessions(options: SessionOptions): Promise<SessionRepor
   return { timeline: timeline.sort((a, b) => a.atMs - b.atMs), counts, admitted, denied: options.connections - admitted };
 }
 
+/** One connection, start to end; true if it was admitted and never denied a heartbeat. */
 async function runConnection(
-  connection: number,
+  number: number,
   sourceIp: string,
   options: SessionOptions,
-  cache: ExtAuthCache,
+  model: XrayProxyModel,
   transport: GoTransport,
   now: () => number,
   record: (entry: TimelineEntry) => void,
@@ -113,53 +97,44 @@ async function runConnection(
   const send = async (type: EventType, signal?: AbortSignal): Promise<EventExchange> => {
     const atMs = now();
     const exchange = await sendEvent({ ...options, type, facts, transport, signal });
-    record({ atMs, connection, sourceIp, event: type, exchange });
+    record({ atMs, connection: number, sourceIp, event: type, exchange });
     return exchange;
   };
-  const endAt = now() + options.durationSeconds * 1000;
-  const caching = options.dialect.cache;
+  const note = (event: 'cache-hit' | 'refused' | 'kicked', text: string): void => record({ atMs: now(), connection: number, sourceIp, event, note: text });
 
-  if (caching && cache.hit(facts.credential, sourceIp)) {
-    record({ atMs: now(), connection, sourceIp, event: 'cache-hit', note: 'no authorization request' });
+  const arrival = model.arrive(facts.credential, sourceIp, now(), now() + options.durationSeconds * 1000);
+  const connection = arrival.connection;
+  let admission = arrival.step;
+  if (admission.note === 'cache-hit') {
+    note('cache-hit', 'no authorization request');
   } else {
     const auth = await send('authorization');
-    if (auth.verdict.class !== 'allow') {
-      record({ atMs: now(), connection, sourceIp, event: 'refused', note: auth.verdict.reason });
+    admission = connection.authorized(auth.verdict.class === 'allow', now());
+    if (admission.note === 'refused') {
+      note('refused', auth.verdict.reason);
       return false;
     }
-    if (caching) cache.store(facts.credential, sourceIp);
   }
-  if (!options.dialect.events.includes('connect')) return true;
+  // Nothing follows an authorization in a dialect without notifications (Hysteria 2, §6).
+  if (!admission.send.includes('connect')) return true;
 
   // Fire-and-forget, as the latest archived code does: it may land after the first heartbeat,
   // or after the disconnect of a short connection.
   const connect = send('connect');
-  const ending = setTimeout(() => connectionContext.abort(), Math.max(0, endAt - now()));
-  let admitted = true;
-  if (options.heartbeatSeconds > 0) {
-    const interval = options.heartbeatSeconds * 1000;
-    const start = now();
-    let tick = 1;
-    while (start + tick * interval < endAt) {
-      await sleep(start + tick * interval - now());
-      const beat = await send('heartbeat', connectionContext.signal);
-      if (connectionContext.signal.aborted) break;
-      if (beat.verdict.verdict === 'deny') {
-        admitted = false;
-        cache.remove(facts.credential, sourceIp);
-        if (options.kickOnDeny) {
-          record({ atMs: now(), connection, sourceIp, event: 'kicked', note: 'heartbeat denied: connection ended' });
-          break;
-        }
-      }
-      // A Go ticker's channel holds one tick: if ticks fell due while the request ran, the last of
-      // them fires at once and the others are dropped; otherwise the next one is on the grid.
-      tick = Math.max(tick + 1, Math.floor((now() - start) / interval));
+  const ending = setTimeout(() => connectionContext.abort(), Math.max(0, connection.endMs - now()));
+  for (let at = connection.nextHeartbeatAt(now()); at !== undefined; at = connection.nextHeartbeatAt(now())) {
+    await sleep(at - now());
+    const beat = await send('heartbeat', connectionContext.signal);
+    if (connectionContext.signal.aborted) break;
+    if (connection.heartbeatFinished(beat.verdict.verdict === 'deny', now()).note === 'kicked') {
+      note('kicked', 'heartbeat denied: connection ended');
+      break;
     }
   }
-  if (admitted || !options.kickOnDeny) await sleep(endAt - now());
+  // A kick has moved the end to now.
+  if (connection.endMs > now()) await sleep(connection.endMs - now());
   clearTimeout(ending);
-  await send('disconnect');
+  for (const type of connection.close().send) await send(type);
   await connect;
-  return admitted;
+  return connection.admitted;
 }

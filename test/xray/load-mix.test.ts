@@ -102,6 +102,35 @@ describe('the Xray event mix, unit by unit', () => {
     mix.dropped(op, first);
     expect(mix.peek()).toBeCloseTo(first + 10_000, 6);
   });
+
+  it('after a slow heartbeat reply fires the buffered tick at once, then keeps to the ticker\'s grid (§2.7)', () => {
+    const mix = new XrayEventMix({ ...settings, arrivalRate: 0, initialSessions: 1, meanDurationS: 1e6, heartbeatS: 10, random: () => 0.5 });
+    const first = mix.peek();
+    mix.completed(mix.take(), 'allow', first + 22_000);
+    expect(mix.peek()).toBeCloseTo(first + 22_000, 6);
+    mix.completed(mix.take(), 'allow', first + 22_001);
+    expect(mix.peek()).toBeCloseTo(first + 30_000, 6);
+  });
+
+  it('a denied heartbeat deletes the (credential, IP) cache entry: the next connection asks again (§2.6)', () => {
+    const secondConnection = (denyHeartbeat: boolean): string => {
+      const mix = new XrayEventMix({ ...settings, arrivalRate: 1, meanDurationS: 100, heartbeatS: 0.1, ttlS: 3600, kickOnDeny: false, factsFor: (i) => facts(i, 1), random: () => 0.5 });
+      const auth = mix.take();
+      expect(auth.type).toBe('authorization');
+      // Arrivals come every 693 ms (random 0.5 at 1/s), heartbeats every 100 ms from the allow.
+      mix.completed(auth, 'allow', 700);
+      for (let denied = false; ; ) {
+        const at = mix.peek();
+        const op = mix.take();
+        if (op.session !== auth.session) return op.type;
+        if (op.type !== 'heartbeat') continue;
+        mix.completed(op, denyHeartbeat && !denied ? 'policy-deny' : 'allow', at + 1);
+        denied = true;
+      }
+    };
+    expect(secondConnection(false)).toBe('connect');
+    expect(secondConnection(true)).toBe('authorization');
+  });
 });
 
 function percentilesOf2(h: { getValueAtPercentile(p: number): number }): number {
