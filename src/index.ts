@@ -1,47 +1,47 @@
-/** authkit as a library: the Snell codecs and trial authentication, usable without the CLI. */
+/**
+ * authkit as a library: the entry points a program needs to play each proxy against a backend,
+ * simulate each backend, run the conformance suites and the load engine. Everything else
+ * (codec internals, CLI helpers) stays inside; the README's "Using it as a library" lists these.
+ */
 export { InputError, DecodeError } from './shared/errors.js';
-export { selectKdf, availableKdfs, deriveSnellKey, parseKdfChoice, type KdfBackend, type KdfBackendName, type KdfChoice } from './snell/wire/kdf.js';
-export { seal, open, aeadKey, counterNonce, AeadDirection, type AeadName } from './snell/wire/aead.js';
-export { sealFrame, openFrame, encodeFrameHeader, decodeFrameHeader, swapPadding, type FrameHeader, type OpenedFrame } from './snell/wire/frame.js';
-export { sealLegacyChunk, openLegacyChunk, legacyAead } from './snell/wire/legacy.js';
-export { encodeRequest, decodeRequest, COMMANDS, type SnellRequest, type SnellCommand } from './snell/wire/request.js';
-export { encodeReply, decodeReply, type ServerReply } from './snell/wire/reply.js';
-export { encodeClientDatagram, decodeClientDatagram, encodeServerDatagram, decodeServerDatagram, type UdpDatagram } from './snell/wire/udp.js';
-export { sealQuicEnvelope, openQuicEnvelope, quicSafeSalt, type QuicEnvelope } from './snell/wire/quic.js';
-export { wrapObfs, stripObfs, wrapHttp, stripHttp, wrapTls, stripTls, type ObfsMode } from './snell/wire/obfs.js';
-export { buildFirstPacket, buildQuicPacket, type FirstPacket, type FirstPacketOptions, type SnellVersion } from './snell/wire/first-packet.js';
-export { parseUsers, loadUsersFile, UserStore, type SnellUser, type ParsedUsers } from './snell/users.js';
-export {
-  TrialAuthenticator,
-  trialAuthenticate,
-  trialAuthenticate as trialAuth,
-  type TrialOutcome,
-  type TrialPath,
-  type TrialOptions,
-} from './snell/model.js';
-export { readPcap, readPcapStreams, type CapturedStream, type PcapRead } from './snell/wire/pcap.js';
-export { authenticateCapture, parseCapturesJsonl, capturesFromPcap, type Capture } from './snell/captures.js';
 
-// Xray ExtAuth and Hysteria 2 HTTP auth: play the proxy against a backend.
-export { EVENT_TYPES, buildEventBody, parseEventBody, type Dialect, type EventType, type ConnectionFacts } from './xray/wire/dialect.js';
+// Snell: what a client sends, which user a server's trial authentication finds, a live probe, a server.
+export { buildFirstPacket, type FirstPacket, type FirstPacketOptions, type SnellVersion } from './snell/wire/first-packet.js';
+export { sealFrame, openFrame, type OpenedFrame } from './snell/wire/frame.js';
+export { encodeRequest, decodeRequest, type SnellRequest } from './snell/wire/request.js';
+export { decodeReply, type ServerReply } from './snell/wire/reply.js';
+export { wrapObfs, stripObfs, type ObfsMode } from './snell/wire/obfs.js';
+export { parseUsers, loadUsersFile, type SnellUser } from './snell/users.js';
+export { TrialAuthenticator, trialAuthenticate, type TrialOutcome, type TrialOptions } from './snell/model.js';
+export { authenticateCapture, capturesFromPcap, type Capture } from './snell/captures.js';
+export { probeSnell, type ProbeOptions, type ProbeResult } from './snell/client.js';
+export { startSnellServer, type SnellServer, type SnellServerOptions } from './snell/server/server.js';
+
+// Xray ExtAuth and Hysteria 2 HTTP auth: one event or whole connections as the proxy sends them, and a backend.
 export { DIALECTS, dialectNamed } from './xray/wire/dialects/index.js';
+export type { Dialect, EventType, ConnectionFacts } from './xray/wire/dialect.js';
 export { sendEvent, type EventRequest, type EventExchange } from './xray/client.js';
-export { readReply, type Verdict, type VerdictClass } from './xray/contract.js';
+export type { Verdict, VerdictClass } from './xray/contract.js';
 export { runSessions, type SessionOptions, type SessionReport } from './xray/session.js';
-export { extAuthSuite } from './xray/suite/extauth.js';
-export { hysteriaSuite } from './xray/suite/hysteria.js';
 export { startXrayBackend, type XrayBackend, type XrayBackendOptions } from './xray/server/server.js';
 
-// The conformance runner and its reports, shared by every protocol's suite.
-export { runSuite, listChecks, parseOnly, type SuiteReport, type CheckResult } from './conformance/runner.js';
-export type { Check, Suite, CheckLevel, CheckStatus } from './conformance/check.js';
+// Proksi external_auth over Cap'n Proto RPC: the call as Proksi makes it, what Proksi does with the answer, a service.
+export { AuthServiceClient, CallError } from './capnp/client.js';
+export { buildAuthRequest, proksiOutcome, PROKSI_DEFAULTS, type ClientRequest, type ProksiOptions } from './capnp/model.js';
+export type { AuthRequest, AuthDecision } from './capnp/wire/schema.js';
+export { startAuthServer } from './capnp/server/server.js';
+
+// The conformance suites, their runner and reports.
+export { extAuthSuite } from './xray/suite/extauth.js';
+export { hysteriaSuite } from './xray/suite/hysteria.js';
+export { capnpSuite } from './capnp/suite/suite.js';
+export { runSuite, type SuiteReport, type CheckResult } from './conformance/runner.js';
+export type { Check, Suite } from './conformance/check.js';
 export { renderText } from './report/text.js';
 export { renderJson } from './report/json.js';
 export { renderJunit } from './report/junit.js';
 
-// Proksi external_auth over Cap'n Proto RPC.
-export { AuthServiceClient, CallError } from './capnp/client.js';
-export { startAuthServer } from './capnp/server/server.js';
-export { buildAuthRequest, proksiOutcome, PROKSI_DEFAULTS, type ClientRequest, type ProksiOptions } from './capnp/model.js';
-export { capnpSuite } from './capnp/suite/suite.js';
-export type { AuthRequest, AuthDecision } from './capnp/wire/schema.js';
+// The load engine: any protocol that implements LoadTarget.
+export { runLoad, type LoadOptions, type LoadResult } from './load/engine.js';
+export type { LoadTarget, ArrivalSource } from './load/target.js';
+export { summarize, type LoadSummary } from './load/summary.js';

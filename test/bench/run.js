@@ -8,7 +8,9 @@ import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { availableKdfs, buildFirstPacket, TrialAuthenticator, UserStore } from '../../dist/index.js';
+import { availableKdfs } from '../../dist/snell/wire/kdf.js';
+import { UserStore } from '../../dist/snell/users.js';
+import { buildFirstPacket, TrialAuthenticator } from '../../dist/index.js';
 import { benchTrialAuth, syntheticUsers } from '../../dist/snell/scan/bench.js';
 
 const USERS = Number(process.env.BENCH_USERS ?? 1000);
