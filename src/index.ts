@@ -42,6 +42,7 @@ export { renderJson } from './report/json.js';
 export { renderJunit } from './report/junit.js';
 
 // The load engine: any protocol that implements LoadTarget.
-export { runLoad, type LoadOptions, type LoadResult } from './load/engine.js';
+export { runLoad } from './load/engine.js';
+export type { LoadOptions, LoadResult } from './load/run-types.js';
 export type { LoadTarget, ArrivalSource } from './load/target.js';
 export { summarize, type LoadSummary } from './load/summary.js';

@@ -5,7 +5,9 @@
  */
 import { writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { cannotWrite } from '../shared/errors.js';
-import { runLoad, type LoadObserver, type Interval } from '../load/engine.js';
+import { runLoad } from '../load/engine.js';
+import { type LoadObserver } from '../load/run-types.js';
+import { type Interval } from '../load/intervals.js';
 import { NdjsonWriter, RawWriter } from '../report/streams.js';
 import { percentileCurve } from '../load/histogram.js';
 import { ProgressLine } from '../load/progress.js';

@@ -5,7 +5,7 @@
  */
 import { Command, Option } from 'commander';
 import { InputError } from '../shared/errors.js';
-import { type LoadOptions } from '../load/engine.js';
+import { type LoadOptions } from '../load/run-types.js';
 import { DEFAULT_PERCENTILES } from '../load/histogram.js';
 import { LONG_RUN_MS, parseDuration, parseStages, runProfile, type ArrivalProcess, type Stage } from '../load/schedule.js';
 import { parseThreshold, type Threshold } from '../load/thresholds.js';

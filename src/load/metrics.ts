@@ -6,7 +6,8 @@
  */
 import { hostname } from 'node:os';
 import { InputError } from '../shared/errors.js';
-import type { Interval, LoadObserver, RequestRecord } from './engine.js';
+import type { LoadObserver, RequestRecord } from './run-types.js';
+import type { Interval } from './intervals.js';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 

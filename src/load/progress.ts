@@ -3,7 +3,7 @@
  * plain line every few seconds (CI logs stay readable).
  */
 import { percentilesOf } from './histogram.js';
-import type { Interval } from './engine.js';
+import type { Interval } from './intervals.js';
 
 export interface ProgressOptions {
   totalMs: number;

@@ -7,7 +7,8 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { hdr, newHistogram, valueAt, type Histogram } from '../load/histogram.js';
-import { emptyLoadResult, type Interval, type LoadResult } from '../load/engine.js';
+import { emptyLoadResult, type LoadResult } from '../load/run-types.js';
+import { type Interval } from '../load/intervals.js';
 import { cannotWrite, InputError } from '../shared/errors.js';
 import type { IntervalRow } from './load-series.js';
 

@@ -1,6 +1,6 @@
 /** The per-interval time series of a run: CSV rows (`--csv`) and the HTML report's charts. */
 import { percentilesOf } from '../load/histogram.js';
-import type { Interval } from '../load/engine.js';
+import type { Interval } from '../load/intervals.js';
 
 export interface IntervalRow {
   /** Seconds from the start of the measured part (the interval's end). */

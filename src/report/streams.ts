@@ -4,7 +4,8 @@
  * be watched with `tail -f` and analysed afterwards with any tool.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
-import type { Interval, LoadObserver, RequestRecord } from '../load/engine.js';
+import type { LoadObserver, RequestRecord } from '../load/run-types.js';
+import type { Interval } from '../load/intervals.js';
 import { rowOf } from './load-series.js';
 import { cannotWrite } from '../shared/errors.js';
 

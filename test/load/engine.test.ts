@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { runLoad, type Interval, type LoadOptions } from '../../src/load/engine.js';
+import { runLoad } from '../../src/load/engine.js';
+import { type LoadOptions } from '../../src/load/run-types.js';
+import { type Interval } from '../../src/load/intervals.js';
 import { newHistogram, percentileCurve, percentilesOf, recordUs } from '../../src/load/histogram.js';
 import { summarize } from '../../src/load/summary.js';
 import type { LoadTarget } from '../../src/load/target.js';

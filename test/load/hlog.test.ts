@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hdr, newHistogram, percentilesOf, recordUs } from '../../src/load/histogram.js';
-import type { Interval, LoadResult } from '../../src/load/engine.js';
+import type { LoadResult } from '../../src/load/run-types.js';
+import type { Interval } from '../../src/load/intervals.js';
 import { HlogWriter, mergeHlogs } from '../../src/report/hlog.js';
 
 function randomIntervals(seed: number, count: number, epochMs = 1_795_000_000_000): Interval[] {

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { runLoad, type LoadOptions } from '../../src/load/engine.js';
+import { runLoad } from '../../src/load/engine.js';
+import { type LoadOptions } from '../../src/load/run-types.js';
 import type { LoadTarget } from '../../src/load/target.js';
 import { XrayEventMix, type MixOp, type MixSettings } from '../../src/xray/load-mix.js';
 import { EVENT_TYPES, type ConnectionFacts, type EventType } from '../../src/xray/wire/dialect.js';
