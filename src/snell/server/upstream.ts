@@ -49,7 +49,7 @@ export class DialledTarget implements Upstream {
   private connected = false;
   private current = true;
 
-  constructor(options: DialOptions, private readonly events: DialEvents) {
+  constructor(options: DialOptions, events: DialEvents) {
     const { host, port, target } = options;
     const network = options.ipv6 ? 'tcp' : 'tcp4';
     const socket = (this.socket = net.connect({ host, port, family: options.ipv6 ? 0 : 4 }));
