@@ -4,6 +4,7 @@
  * `authenticated` (a reply decrypted: tunnel, PONG or an error reply), `rejected` (closed with
  * nothing decryptable; a close ~50 ms after the header is a multi-user server's no-match
  * delay), `timeout`, `connect-failed`; with the time to connect, to the first reply byte, total.
+ * Over TCP (client/tcp-probe.ts) for PING, CONNECT and UDP-over-TCP; the v5 QUIC envelope here.
  */
 import net from 'node:net';
 import dgram from 'node:dgram';
@@ -68,9 +69,9 @@ export function fakeQuicInitial(): Uint8Array {
  * packet; anything that comes back counts. UDP has no rejection: silence is all a wrong PSK,
  * a refused target and a mute target have in common.
  */
-async function probeQuic(options: ProbeOptions & { action: { kind: 'quic'; host: string; port: number } }, kdf: KdfBackend): Promise<ProbeResult> {
+async function probeQuic(options: ProbeOptions, action: Extract<ProbeAction, { kind: 'quic' }>, kdf: KdfBackend): Promise<ProbeResult> {
   const started = performance.now();
-  const packet = await buildQuicPacket({ psk: options.psk, host: options.action.host, port: options.action.port, inner: options.send ?? fakeQuicInitial(), kdf });
+  const packet = await buildQuicPacket({ psk: options.psk, host: action.host, port: action.port, inner: options.send ?? fakeQuicInitial(), kdf });
   const socket = dgram.createSocket(net.isIP(options.host) === 6 ? 'udp6' : 'udp4');
   return new Promise<ProbeResult>((resolve) => {
     const finish = (result: Omit<ProbeResult, 'totalMs'>): void => {
@@ -91,6 +92,6 @@ async function probeQuic(options: ProbeOptions & { action: { kind: 'quic'; host:
 
 export async function probeSnell(options: ProbeOptions): Promise<ProbeResult> {
   const kdf = options.kdf ?? (await selectKdf());
-  if (options.action.kind === 'quic') return probeQuic(options as ProbeOptions & { action: { kind: 'quic'; host: string; port: number } }, kdf);
+  if (options.action.kind === 'quic') return probeQuic(options, options.action, kdf);
   return probeTcp(options, options.action, kdf);
 }
