@@ -3,6 +3,7 @@
  * than a JavaScript implementation; the tests check it against @noble/ciphers).
  */
 import * as crypto from 'node:crypto';
+import { concatBytes } from '../../shared/bytes.js';
 
 export type AeadName = 'aes-128-gcm' | 'chacha20-poly1305';
 export const TAG_BYTES = 16;
@@ -33,12 +34,7 @@ export function seal(aead: AeadName, key: Uint8Array, counter: number, plaintext
   const cipher = crypto.createCipheriv(aead, key, nonceFor(counter), { authTagLength: TAG_BYTES } as crypto.CipherGCMOptions) as crypto.CipherGCM;
   const head = cipher.update(plaintext);
   const tail = cipher.final();
-  const tag = cipher.getAuthTag();
-  const out = new Uint8Array(head.length + tail.length + TAG_BYTES);
-  out.set(head, 0);
-  out.set(tail, head.length);
-  out.set(tag, head.length + tail.length);
-  return out;
+  return concatBytes(head, tail, cipher.getAuthTag());
 }
 
 /** Returns the plaintext, or undefined when the tag does not verify (the normal outcome of a wrong key). */

@@ -8,6 +8,7 @@
 import { AeadDirection, TAG_BYTES } from './aead.js';
 import { DecodeError } from '../../shared/errors.js';
 import type { PaddingPlan } from './padding.js';
+import { concatBytes } from '../../shared/bytes.js';
 
 export const FRAME_MARKER = 0x04;
 export const HEADER_PLAIN_BYTES = 7;
@@ -77,11 +78,7 @@ export function sealFrame(direction: AeadDirection, payload: Uint8Array, padding
   const paddingWire = padding instanceof Uint8Array ? Uint8Array.from(padding) : padding.make(sealedPayload);
   if (paddingWire.length !== padding.length) throw new RangeError(`padding plan made ${paddingWire.length} bytes, not ${padding.length}`);
   swapPadding(paddingWire, sealedPayload);
-  const out = new Uint8Array(header.length + paddingWire.length + sealedPayload.length);
-  out.set(header, 0);
-  out.set(paddingWire, header.length);
-  out.set(sealedPayload, header.length + paddingWire.length);
-  return out;
+  return concatBytes(header, paddingWire, sealedPayload);
 }
 
 export interface OpenedFrame {

@@ -5,6 +5,7 @@
  */
 import { AeadDirection, TAG_BYTES, type AeadName } from './aead.js';
 import { DecodeError } from '../../shared/errors.js';
+import { concatBytes } from '../../shared/bytes.js';
 
 export const LENGTH_CHUNK_BYTES = 2 + TAG_BYTES;
 export const LEGACY_MAX_PAYLOAD = 0x3fff;
@@ -17,11 +18,7 @@ export function sealLegacyChunk(direction: AeadDirection, payload: Uint8Array): 
   if (payload.length > LEGACY_MAX_PAYLOAD) throw new RangeError(`legacy chunk payload ${payload.length} above ${LEGACY_MAX_PAYLOAD}`);
   const length = direction.seal(Uint8Array.of(payload.length >> 8, payload.length & 0xff));
   if (payload.length === 0) return length;
-  const body = direction.seal(payload);
-  const out = new Uint8Array(length.length + body.length);
-  out.set(length, 0);
-  out.set(body, length.length);
-  return out;
+  return concatBytes(length, direction.seal(payload));
 }
 
 export interface OpenedChunk {

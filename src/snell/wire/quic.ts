@@ -5,10 +5,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AeadDirection, TAG_BYTES } from './aead.js';
-import { decodeFrameHeader, encodeFrameHeader, HEADER_SEALED_BYTES, MAX_PAYLOAD } from './frame.js';
+import { decodeFrameHeader, HEADER_SEALED_BYTES, MAX_PAYLOAD, sealFrame } from './frame.js';
 import { decodeRequest, encodeRequest } from './request.js';
 import { SALT_BYTES } from './kdf.js';
 import { DecodeError } from '../../shared/errors.js';
+import { concatBytes } from '../../shared/bytes.js';
 
 /** The official server treats a datagram whose first byte has 0x40 set (QUIC's fixed bit) as raw QUIC. */
 export const QUIC_FIXED_BIT = 0x40;
@@ -28,18 +29,10 @@ export interface QuicEnvelope {
 /** `key` is the AES-128 key derived from the PSK and `salt`. */
 export function sealQuicEnvelope(key: Uint8Array, salt: Uint8Array, envelope: QuicEnvelope): Uint8Array {
   const request = encodeRequest({ command: 'connect', clientId: new Uint8Array(0), host: envelope.host, port: envelope.port });
-  const payload = new Uint8Array(request.length + envelope.inner.length);
-  payload.set(request, 0);
-  payload.set(envelope.inner, request.length);
+  const payload = concatBytes(request, envelope.inner);
   if (payload.length > MAX_PAYLOAD) throw new RangeError(`QUIC envelope payload is ${payload.length} bytes, at most ${MAX_PAYLOAD}`);
-  const direction = new AeadDirection('aes-128-gcm', key);
-  const header = direction.seal(encodeFrameHeader(0, payload.length));
-  const body = direction.seal(payload);
-  const out = new Uint8Array(SALT_BYTES + header.length + body.length);
-  out.set(salt, 0);
-  out.set(header, SALT_BYTES);
-  out.set(body, SALT_BYTES + header.length);
-  return out;
+  // One unpadded v4 frame (nonces 0 and 1) behind the salt, as the [cap] datagram has it.
+  return concatBytes(salt, sealFrame(new AeadDirection('aes-128-gcm', key), payload));
 }
 
 export interface OpenedQuicEnvelope extends QuicEnvelope {
