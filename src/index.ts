@@ -14,7 +14,8 @@ export { wrapObfs, stripObfs, type ObfsMode } from './snell/wire/obfs.js';
 export { parseUsers, loadUsersFile, type SnellUser } from './snell/users.js';
 export { TrialAuthenticator, trialAuthenticate, type TrialOutcome, type TrialOptions } from './snell/model.js';
 export { authenticateCapture, capturesFromPcap, type Capture } from './snell/captures.js';
-export { probeSnell, type ProbeOptions, type ProbeResult } from './snell/client.js';
+export { probeSnell } from './snell/client.js';
+export type { ProbeOptions, ProbeResult } from './snell/client/probe-types.js';
 export { startSnellServer, type SnellServer, type SnellServerOptions } from './snell/server/server.js';
 
 // Xray ExtAuth and Hysteria 2 HTTP auth: one event or whole connections as the proxy sends them, and a backend.

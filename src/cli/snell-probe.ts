@@ -2,7 +2,8 @@
 import { secretOptions } from './options.js';
 import { Command } from 'commander';
 import { parseKdfChoice, selectKdf } from '../snell/wire/kdf.js';
-import { probeSnell, type ProbeAction, type ProbeOptions, type ProbeResult } from '../snell/client.js';
+import { probeSnell } from '../snell/client.js';
+import { type ProbeAction, type ProbeOptions, type ProbeResult } from '../snell/client/probe-types.js';
 import { loadUsersFile } from '../snell/users.js';
 import type { SnellVersion } from '../snell/wire/first-packet.js';
 import type { ObfsMode } from '../snell/wire/obfs.js';

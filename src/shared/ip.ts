@@ -95,3 +95,10 @@ export function socketAddressText(text: string): string | undefined {
   if (match[1] !== undefined) return isIP(match[1]) === 6 ? `[${rustIpv6Text(ipToBytes(match[1]))}]:${port}` : undefined;
   return isIP(match[2]!) === 4 ? `${match[2]}:${port}` : undefined;
 }
+
+/** `IP:PORT`, `[IPv6]:PORT` or a bare address; anything else (a socket path) has no address. */
+export function addressOf(clientIp: string): string | undefined {
+  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(clientIp);
+  const host = bracketed ? bracketed[1]! : /^([^:]+):\d+$/.exec(clientIp)?.[1] ?? clientIp;
+  return isIP(host) === 0 ? undefined : canonicalIp(host);
+}

@@ -5,7 +5,8 @@
  * delay show under load, reported as their own kind.
  */
 import { randomBytes } from 'node:crypto';
-import { probeSnell, type ProbeOptions } from './client.js';
+import { probeSnell } from './client.js';
+import { type ProbeOptions } from './client/probe-types.js';
 import type { LoadTarget } from '../load/target.js';
 
 export const SNELL_FAILURES: ReadonlySet<string> = new Set(['rejected', 'timeout', 'connect-failed', 'authenticated-bad-psk']);

@@ -21,7 +21,7 @@ import { encodeAbort, encodeBootstrapReturn, encodeDecisionReturn, encodeExcepti
 import { CHECK_METHOD_ID, EXTERNAL_AUTH_INTERFACE_ID, type AuthDecision, type AuthRequest } from '../wire/schema.js';
 import { checkedDecision, interfaceNotImplemented, methodNotImplemented, requestOf } from './check-call.js';
 import { describeCall, elapsedMs, logField } from './log-line.js';
-import type { AuthServerOptions, AuthServerStats } from './server.js';
+import type { AuthServerOptions, AuthServerStats } from './options.js';
 
 /** A question the peer asked (a Bootstrap or a Call), held until it is both returned and finished. */
 interface Answer {

@@ -5,7 +5,7 @@
  * port, the raw path and query, header names lower-cased, the client as IP:PORT.
  */
 import { isIP } from 'node:net';
-import { canonicalIp } from '../../shared/ip.js';
+import { addressOf } from '../../shared/ip.js';
 import type { AuthDecision, AuthRequest } from '../wire/schema.js';
 import type { ClientIpMatch, Rule, RuleMatch, RuleSet } from './rules.js';
 
@@ -42,13 +42,6 @@ function matches(m: RuleMatch, r: AuthRequest): boolean {
 
 function hostMatches(patterns: string[], host: string): boolean {
   return patterns.some((p) => (p.startsWith('*.') ? host.endsWith(p.slice(1)) && host.length > p.length - 1 : host === p));
-}
-
-/** `IP:PORT`, `[IPv6]:PORT` or a bare address; anything else (a socket path) has no address. */
-export function addressOf(clientIp: string): string | undefined {
-  const bracketed = /^\[([^\]]+)\]:\d+$/.exec(clientIp);
-  const host = bracketed ? bracketed[1]! : /^([^:]+):\d+$/.exec(clientIp)?.[1] ?? clientIp;
-  return isIP(host) === 0 ? undefined : canonicalIp(host);
 }
 
 function clientIpMatches(m: ClientIpMatch, clientIp: string): boolean {

@@ -27,7 +27,7 @@ import { describeFsError, InputError } from '../../shared/errors.js';
 import { canonicalIp } from '../../shared/ip.js';
 import { parseJsonText } from '../../shared/json.js';
 import { DECISION_ACTIONS, type AuthDecision, type DecisionAction } from '../wire/schema.js';
-import { addressOf } from './rule-match.js';
+import { addressOf } from '../../shared/ip.js';
 
 export interface HeaderCondition {
   name: string;

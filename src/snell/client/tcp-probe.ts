@@ -16,7 +16,7 @@ import { SnellStreamReader, SnellStreamWriter, type StreamFormat } from '../wire
 import { DecodeError } from '../../shared/errors.js';
 import { describeSocketError } from '../../shared/net-errors.js';
 import { concatBytes, utf8 } from '../../shared/bytes.js';
-import type { ProbeAction, ProbeOptions, ProbeOutcome, ProbeResult } from '../client.js';
+import type { ProbeAction, ProbeOptions, ProbeOutcome, ProbeResult } from './probe-types.js';
 
 /** What a probe over TCP asks for: everything but the QUIC envelope, which goes over UDP. */
 export type TcpAction = Exclude<ProbeAction, { kind: 'quic' }>;

@@ -15,8 +15,9 @@ import { TLS_HELLO_DATA_OFFSET, type ObfsMode } from '../wire/obfs.js';
 import { SnellStreamReader, SnellStreamWriter } from '../wire/stream.js';
 import type { MatchedKey, ScanGate, TrialAuthenticator } from '../model.js';
 import type { AuthLimiter } from './auth-limiter.js';
-import { serveTunnel, type TunnelSettings } from './tunnel.js';
-import type { SnellServerStats } from './server.js';
+import { serveTunnel } from './tunnel.js';
+import { type TunnelSettings } from './tunnel-settings.js';
+import type { SnellServerStats } from './stats.js';
 import { canonicalIp } from '../../shared/ip.js';
 import { concatBytes } from '../../shared/bytes.js';
 

@@ -17,6 +17,7 @@ import { startQuicRelay } from './quic-relay.js';
 import { utf8 } from '../../shared/bytes.js';
 import { listenOn } from '../../shared/listen.js';
 import { InputError } from '../../shared/errors.js';
+import type { SnellServerStats } from './stats.js';
 
 export { NO_MATCH_DELAY_MS } from './connection.js';
 
@@ -48,23 +49,6 @@ export interface SnellServerOptions {
   ipv6?: boolean;
   kdf?: KdfBackend;
   log?: (line: string) => void;
-}
-
-export interface UserTotals {
-  connections: number;
-  bytesIn: number;
-  bytesOut: number;
-  errors: number;
-}
-
-export interface SnellServerStats {
-  accepted: number;
-  authenticated: number;
-  rejected: number;
-  /** Closed at once, unauthenticated: the scans and the queue for them were full. */
-  busy: number;
-  open: number;
-  users: Record<string, UserTotals>;
 }
 
 export interface SnellServer {

@@ -10,7 +10,7 @@ import net from 'node:net';
 import { encodeReply } from '../wire/reply.js';
 import { DialledTarget, EchoUpstream, type Upstream } from './upstream.js';
 import { askAuthorizeHook } from './authorize-hook.js';
-import type { TunnelResult, TunnelSettings } from './tunnel.js';
+import type { TunnelResult, TunnelSettings } from './tunnel-settings.js';
 import { concatBytes } from '../../shared/bytes.js';
 
 /** What a request needs from the connection it runs on. */

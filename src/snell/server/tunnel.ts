@@ -10,21 +10,10 @@ import { encodeReply } from '../wire/reply.js';
 import { decodeClientDatagram } from '../wire/udp.js';
 import type { SnellStreamReader, SnellStreamWriter } from '../wire/stream.js';
 import type { ObfsUnwrapper, ObfsWrapper } from './obfs-stream.js';
-import type { TargetPolicy } from './targets.js';
 import { TcpTunnel, type ClientStream } from './tcp-tunnel.js';
 import { UdpForwarder } from './udp-over-tcp.js';
 import { DecodeError } from '../../shared/errors.js';
-
-export interface TunnelSettings {
-  udp: boolean;
-  targets: TargetPolicy;
-  authorizeUrl?: string;
-  log: (line: string) => void;
-  /** Upstream connections idle this long are closed too. */
-  idleTimeoutMs: number;
-  /** false: dial IPv4 only, and say so as Go does ("dial tcp4 ..."). */
-  ipv6: boolean;
-}
+import type { TunnelResult, TunnelSettings } from './tunnel-settings.js';
 
 export interface TunnelIo {
   socket: net.Socket;
@@ -36,14 +25,6 @@ export interface TunnelIo {
   payloads: Uint8Array[];
   user: string;
   remote: string;
-}
-
-export interface TunnelResult {
-  target?: string;
-  outcome: string;
-  bytesIn: number;
-  bytesOut: number;
-  error?: boolean;
 }
 
 /** `tcp`: a CONNECT or CONNECT-v2 request is under way (tcp-tunnel.ts has its own states). */

@@ -12,7 +12,8 @@ import { FrameReader, MessageBuilder } from '../../../src/capnp/wire/codec.js';
 import { encodeBootstrap, encodeCheckCall, encodeFinish, readRpcMessage, type RpcMessage } from '../../../src/capnp/wire/rpc.js';
 import { parseRules } from '../../../src/capnp/server/rules.js';
 import { decideByRules } from '../../../src/capnp/server/rule-match.js';
-import { startAuthServer, type AuthServer, type AuthServerOptions } from '../../../src/capnp/server/server.js';
+import { startAuthServer, type AuthServer } from '../../../src/capnp/server/server.js';
+import { type AuthServerOptions } from '../../../src/capnp/server/options.js';
 import type { AuthDecision, AuthRequest } from '../../../src/capnp/wire/schema.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authkit-capnp-serve-'));
