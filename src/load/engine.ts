@@ -334,7 +334,8 @@ class LoadRun {
       clearTimeout(this.intervalTimer);
       this.clock.stop(this.result.durationMs);
     }
-    if (this.options.model === 'open' && this.result.durationMs > 0) {
+    // A traffic model's own arrivals (the Xray event mix) are its target; the profile's rate only labels them.
+    if (this.options.model === 'open' && this.result.durationMs > 0 && this.source instanceof ProfileArrivals) {
       const arrivals = this.profile.countAt(this.measureStartMs + this.result.durationMs) - this.profile.countAt(this.measureStartMs);
       this.result.targetRate = arrivals / (this.result.durationMs / 1000);
     }

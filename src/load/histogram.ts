@@ -48,7 +48,11 @@ export function valueAt(histogram: Histogram, percentile: number): number {
   return Math.min(histogram.getValueAtPercentile(percentile), histogram.maxValue);
 }
 
-/** Percentiles in µs (the default four and any `extra`), min, mean, stddev and max; all 0 for an empty histogram (JSON stays numeric). */
+/**
+ * Percentiles in µs (the default four and any `extra`), min, mean, stddev and max; all 0 for an
+ * empty histogram (JSON stays numeric). Mean and stddev walk every bucket (milliseconds on a busy
+ * histogram): for summaries, never per interval on the engine's thread.
+ */
 export function percentilesOf(histogram: Histogram, extra: readonly number[] = []): Percentiles {
   const empty = histogram.totalCount === 0;
   const at = (percentile: number): number => (empty ? 0 : valueAt(histogram, percentile));

@@ -1,5 +1,8 @@
 /** The per-interval time series of a run: CSV rows (`--csv`) and the HTML report's charts. */
-import { percentilesOf } from '../load/histogram.js';
+import { valueAt, type Histogram } from '../load/histogram.js';
+
+/** One percentile of an interval, 0 when empty: per interval only what the row shows (a full summary walks every bucket). */
+const at = (histogram: Histogram, percentile: number): number => (histogram.totalCount > 0 ? valueAt(histogram, percentile) : 0);
 import type { Interval } from '../load/intervals.js';
 
 export interface IntervalRow {
@@ -22,7 +25,6 @@ export interface IntervalRow {
 
 export function rowOf(interval: Interval): IntervalRow {
   const seconds = Math.max(0.001, (interval.endMs - interval.startMs) / 1000);
-  const response = percentilesOf(interval.response);
   return {
     t: Math.round(interval.endMs) / 1000,
     targetRate: Math.round(interval.targetRate * 10) / 10,
@@ -30,10 +32,10 @@ export function rowOf(interval: Interval): IntervalRow {
     requests: interval.requests,
     errors: interval.errors,
     dropped: interval.dropped,
-    p50Us: response.p50,
-    p99Us: response.p99,
-    maxUs: response.max,
-    serviceP99Us: percentilesOf(interval.service).p99,
+    p50Us: at(interval.response, 50),
+    p99Us: at(interval.response, 99),
+    maxUs: interval.response.totalCount > 0 ? interval.response.maxValue : 0,
+    serviceP99Us: at(interval.service, 99),
     seconds: Math.round(interval.endMs - interval.startMs) / 1000,
     startEpochS: Math.round(interval.startEpochMs) / 1000,
   };

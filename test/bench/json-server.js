@@ -1,4 +1,4 @@
-// The stand-in backend every load generator is measured against (load-engine spec §3.1): one
+// The stand-in backend every load generator is measured against (docs/load-engine.md §3): one
 // node:http process, keep-alive, reads the body, JSON.parses it and answers an ExtAuth allow.
 // Prints its port (or socket path) on stdout once listening.
 import http from 'node:http';

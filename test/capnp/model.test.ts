@@ -10,7 +10,7 @@ const client: ClientRequest = clientRequest({
 });
 const decision = (extra: Partial<AuthDecision>): AuthDecision => ({ action: 'pass', statusCode: 0, upstreamValue: '', redirectLocation: '', responseBody: '', ...extra });
 
-describe('the AuthRequest Proksi builds (spec §4)', () => {
+describe('the AuthRequest Proksi builds (docs/proksi-external-auth.md §4)', () => {
   it('strips the port from Host, lower-cases names and groups duplicates by name', () => {
     const { request } = buildAuthRequest(client, PROKSI_DEFAULTS);
     expect(request).toMatchObject({ method: 'GET', host: 'example.com', path: '/a%2Fb', query: 'x=1', clientIp: '203.0.113.7:51234' });
@@ -39,7 +39,7 @@ describe('the AuthRequest Proksi builds (spec §4)', () => {
   });
 });
 
-describe('what Proksi does with the decision (spec §5)', () => {
+describe('what Proksi does with the decision (docs/proksi-external-auth.md §5)', () => {
   it('pass with a value: replaces every client copy of the upstream header', () => {
     const { proksi, warnings } = proksiOutcome(decision({ upstreamValue: 'user=alice' }), client, PROKSI_DEFAULTS);
     expect(proksi.outcome).toBe('proxied');

@@ -89,7 +89,7 @@ def skip_http_head(sock):
 
 
 def tls_client_hello(first, host=b"cloudfront.net"):
-    """The fake ClientHello of spec §8 carrying up to 0x400 Snell bytes, then 17 03 03 records."""
+    """The fake ClientHello of docs/snell.md §8 carrying up to 0x400 Snell bytes, then 17 03 03 records."""
     data, rest = first[:0x400], first[0x400:]
     n, h = len(data), len(host)
     hello = (bytes([0x16, 0x03, 0x01]) + (212 + n + h).to_bytes(2, "big") + bytes([0x01, 0x00]) + (208 + n + h).to_bytes(2, "big")

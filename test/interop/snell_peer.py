@@ -62,7 +62,7 @@ class PeerError(Exception):
 
 
 # --------------------------------------------------------------------------
-# Crypto primitives (spec §1, §2)
+# Crypto primitives (docs/snell.md §1, §2)
 # --------------------------------------------------------------------------
 
 def kdf(psk, salt):
@@ -90,7 +90,7 @@ class NonceStream:
     """One direction's AEAD with its running nonce.
 
     The counter advances after every seal/open, including a failed open,
-    because that is how the readers behave (spec §2); a decoder that only
+    because that is how the readers behave (docs/snell.md §2); a decoder that only
     stepped on success would drift from them after the first bad record.
     """
 
@@ -115,7 +115,7 @@ class NonceStream:
 
 
 # --------------------------------------------------------------------------
-# v4/v5 frames (spec §3)
+# v4/v5 frames (docs/snell.md §3)
 # --------------------------------------------------------------------------
 
 def swap_padding(padding, sealed):
@@ -200,7 +200,7 @@ def decode_first_frame(psk, wire):
 
 
 # --------------------------------------------------------------------------
-# Requests (spec §5)
+# Requests (docs/snell.md §5)
 # --------------------------------------------------------------------------
 
 def encode_request(req):
@@ -262,7 +262,7 @@ def parse_request(buf):
 
 
 # --------------------------------------------------------------------------
-# Legacy v1-v3 chunks (spec §4)
+# Legacy v1-v3 chunks (docs/snell.md §4)
 # --------------------------------------------------------------------------
 
 def encode_legacy(version, psk, salt, payload):
@@ -304,7 +304,7 @@ def decode_legacy(psk, wire):
 
 
 # --------------------------------------------------------------------------
-# v5 QUIC envelope (spec §7)
+# v5 QUIC envelope (docs/snell.md §7)
 # --------------------------------------------------------------------------
 
 QUIC_PAYLOAD_PREFIX = bytes([REQUEST_VERSION, CMD_CONNECT, 0])  # version, cmd, empty client id
@@ -358,7 +358,7 @@ def decode_quic(psk, packet):
 
 
 # --------------------------------------------------------------------------
-# Trial authentication (spec §9 match test, serial path)
+# Trial authentication (docs/snell.md §9 match test, serial path)
 # --------------------------------------------------------------------------
 
 def trial(users, blob):
@@ -377,7 +377,7 @@ def trial(users, blob):
 
 
 # --------------------------------------------------------------------------
-# Server replies (spec §6)
+# Server replies (docs/snell.md §6)
 # --------------------------------------------------------------------------
 
 def parse_reply(plain):

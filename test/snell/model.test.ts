@@ -16,7 +16,7 @@ const frameFor = async (psk: string): Promise<Uint8Array> =>
 const auth = await TrialAuthenticator.create(users, { kdf });
 afterAll(() => auth.close());
 
-describe('trial authentication paths (OpenSnell alpha, spec §9)', () => {
+describe('trial authentication paths (OpenSnell alpha, docs/snell.md §9)', () => {
   it.each([0, 1, 49, 50, 51, 99])('finds user %i of 100 on the parallel path', async (index) => {
     const outcome = await auth.authenticate(await frameFor(users[index]!.psk));
     expect(outcome).toMatchObject({ ok: true, index, user: `user-${index}`, path: 'parallel' });

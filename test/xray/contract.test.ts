@@ -7,7 +7,7 @@ import { hysteria2 } from '../../src/xray/wire/dialects/hysteria2.js';
 const json = (status: number, body: string, contentType = 'application/json'): Reply => ({ status, body, contentType, truncated: false });
 const auth = (reply: Reply) => readReply(wiki, 'authorization', reply);
 
-describe('how Xray reads an authorization reply (spec §2.4)', () => {
+describe('how Xray reads an authorization reply (docs/xray-extauth.md §2.4)', () => {
   it.each([
     ['200 + user', json(200, '{"user":{"email":"a@x","level":3}}'), 'allow', { email: 'a@x', level: 3 }],
     ['200 + empty user object', json(200, '{"user":{}}'), 'allow', { email: '', level: 0 }],
@@ -96,7 +96,7 @@ describe('how Xray reads notification replies', () => {
   });
 });
 
-describe('how Hysteria 2 reads a reply (spec §6)', () => {
+describe('how Hysteria 2 reads a reply (docs/xray-extauth.md §6)', () => {
   const hy = (reply: Reply) => readReply(hysteria2, 'authorization', reply);
   it('allows 200 {"ok":true,"id"} and denies {"ok":false} as a policy deny', () => {
     expect(hy(json(200, '{"ok":true,"id":"alice"}'))).toMatchObject({ verdict: 'allow', user: { id: 'alice' } });
