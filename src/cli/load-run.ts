@@ -47,7 +47,7 @@ function runSettings(request: LoadRunRequest<unknown>, startEpochMs: number): [s
     ['command', request.title],
     ...(request.settings ?? []),
     ['model', o.model === 'open' ? `open (${o.arrivals ?? 'uniform'} arrivals)` : 'closed'],
-    [o.model === 'open' ? 'rate' : 'concurrency', o.stages ? `${o.start}, then stages ${flags.stages}` : String(o.start)],
+    [o.model === 'open' ? 'rate' : 'concurrency', o.stages ? `stages ${flags.stages}` : String(o.start)],
     ['duration', o.stages ? undefined : `${o.durationMs / 1000} s`],
     ['warm-up', `${o.warmupMs / 1000} s`],
     [o.model === 'open' ? 'max in flight' : 'pipelining', String(o.model === 'open' ? o.maxInflight : o.pipelining)],

@@ -110,7 +110,9 @@ export function renderLoadHtml(input: HtmlReportInput): string {
   const latencyHead = (label: string, extra = ''): string => `<tr><th>${escape(label)}</th>${heads.map((h) => `<th>${escape(h)}</th>`).join('')}${extra}</tr>`;
   const share = (n: number): string => `${((n / Math.max(1, summary.requests)) * 100).toFixed(1)} %`;
   const outcomes = Object.entries(summary.outcomes).map(([o, n]) => `<tr><th>${escape(o)}</th><td>${count(n)}</td><td>${share(n)}</td></tr>`).join('');
-  const byClass = Object.entries(summary.latencyUsByClass).map(([o, p]) => latencyRow(o, p)).join('');
+  // One class is the answers row again: the table is for telling classes apart.
+  const classes = Object.entries(summary.latencyUsByClass);
+  const byClass = classes.length > 1 ? classes.map(([o, p]) => latencyRow(o, p)).join('') : '';
   const kinds = Object.entries(summary.kinds ?? {}).map(([kind, k]) =>
     latencyRow(kind, k.latencyUs, `<td>${count(k.requests)}</td><td>${escape(Object.entries(k.outcomes).map(([o, n]) => `${o} ${n}`).join(', '))}</td>`)).join('');
   const thresholds = input.thresholds.map((t) =>
@@ -150,7 +152,7 @@ ${summary.model === 'open' ? `Target ${count(summary.targetRate ?? 0)} req/s, ac
 <tr><th>unfinished (no reply by the end)</th><td>${count(summary.unfinished)}</td></tr></table>
 ${thresholds ? `<table><tr><th>threshold</th><th>result</th><th>actual</th></tr>${thresholds}</table>` : ''}
 <table>${latencyHead(summary.model === 'open' ? 'latency (from intended)' : 'latency (from send)')}
-${latencyRow('answers', summary.latencyUs)}${latencyRow('all replies', summary.latencyUsAll)}${summary.model === 'open' ? latencyRow('service (from send)', summary.serviceUs) : ''}</table>
+${latencyRow('answers', summary.latencyUs)}${summary.errors > 0 ? latencyRow('all replies', summary.latencyUsAll) : ''}${summary.model === 'open' ? latencyRow('service (from send)', summary.serviceUs) : ''}</table>
 <p class="note">Percentiles count the replies only: dropped and unfinished requests are counted above, not in them.</p>
 <table><tr><th>outcome</th><th>count</th><th>share</th></tr>${outcomes}</table>
 ${byClass ? `<table>${latencyHead('latency by outcome')}${byClass}</table>` : ''}
