@@ -63,21 +63,39 @@ export async function readBoundedFile(path: string, limits: ReadLimits = {}): Pr
     return refuse(path, describeFsError(error));
   }
   try {
-    const max = checkStats(path, await handle.stat(), limits);
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const buffer = Buffer.allocUnsafe(CHUNK);
-      const { bytesRead } = await handle.read(buffer, 0, CHUNK, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      // A file that grows while it is read is held to the same cap.
-      if (total > max) overCap(path, '', max, limits);
-      chunks.push(buffer.subarray(0, bytesRead));
-    }
-    return Buffer.concat(chunks, total);
+    const chunks = new CappedChunks(path, checkStats(path, await handle.stat(), limits), limits);
+    while (chunks.add(await handle.read(chunks.next(), 0, CHUNK, null).then((r) => r.bytesRead)));
+    return chunks.whole();
   } finally {
     await handle.close();
+  }
+}
+
+/** The chunks of one read, held to the cap: a file that grows while it is read is held to it too. */
+class CappedChunks {
+  private readonly chunks: Buffer[] = [];
+  private buffer = Buffer.alloc(0);
+  private total = 0;
+
+  constructor(private readonly path: string, private readonly max: number, private readonly limits: ReadLimits) {}
+
+  /** A buffer for the next read. */
+  next(): Buffer {
+    this.buffer = Buffer.allocUnsafe(CHUNK);
+    return this.buffer;
+  }
+
+  /** Takes what the read put in the buffer; false at the end of the file. */
+  add(bytesRead: number): boolean {
+    if (bytesRead === 0) return false;
+    this.total += bytesRead;
+    if (this.total > this.max) overCap(this.path, '', this.max, this.limits);
+    this.chunks.push(this.buffer.subarray(0, bytesRead));
+    return true;
+  }
+
+  whole(): Buffer {
+    return Buffer.concat(this.chunks, this.total);
   }
 }
 
@@ -90,18 +108,9 @@ export function readBoundedFileSync(path: string, limits: ReadLimits = {}): Buff
     return refuse(path, describeFsError(error));
   }
   try {
-    const max = checkStats(path, fstatSync(fd), limits);
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for (;;) {
-      const buffer = Buffer.allocUnsafe(CHUNK);
-      const bytesRead = readSync(fd, buffer, 0, CHUNK, null);
-      if (bytesRead === 0) break;
-      total += bytesRead;
-      if (total > max) overCap(path, '', max, limits);
-      chunks.push(buffer.subarray(0, bytesRead));
-    }
-    return Buffer.concat(chunks, total);
+    const chunks = new CappedChunks(path, checkStats(path, fstatSync(fd), limits), limits);
+    while (chunks.add(readSync(fd, chunks.next(), 0, CHUNK, null)));
+    return chunks.whole();
   } finally {
     closeSync(fd);
   }

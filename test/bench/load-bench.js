@@ -44,8 +44,10 @@ const body = buildEventBody(dialect, 'authorization', { credential: UUID, connec
 // Go's header lines less Host and Content-Length, which each tool writes itself.
 const headers = Object.fromEntries(goHeaderLines(eventRequest(parseGoUrl('http://127.0.0.1/auth'), { dialect, headers: [] }, body)).filter(([n]) => n !== 'Host' && n !== 'Content-Length'));
 
-function authkitClosed(url) {
-  const r = measured(process.execPath, [AUTHKIT, 'xray-sim', '--url', url, '--credential', UUID, '--load', '--concurrency', String(CONNECTIONS), '--duration', `${SECONDS}s`, '--json']);
+/** `metrics`: with live Prometheus metrics on (issue 15: they must not cost the client). */
+function authkitClosed(url, metrics = false) {
+  const extra = metrics ? ['--metrics-listen', '127.0.0.1:0'] : [];
+  const r = measured(process.execPath, [AUTHKIT, 'xray-sim', '--url', url, '--credential', UUID, '--load', '--concurrency', String(CONNECTIONS), '--duration', `${SECONDS}s`, '--json', ...extra]);
   const s = JSON.parse(r.out);
   return { rate: s.achievedRate, cpuUs: (r.cpu * 1e6) / s.requests, selfCpuUs: s.clientCpuUsPerRequest };
 }
@@ -93,12 +95,13 @@ async function memory(url) {
 }
 
 const server = await startServer();
-const rows = { authkit: [], autocannon: [], wrk: [] };
+const rows = { authkit: [], metrics: [], autocannon: [], wrk: [] };
 try {
   for (let round = 1; round <= ROUNDS; round++) {
-    say(`load round ${round}/${ROUNDS}: authkit, autocannon${WRK ? ', wrk' : ''}, ${CONNECTIONS} connections, ${SECONDS} s each`);
+    say(`load round ${round}/${ROUNDS}: authkit, autocannon, authkit with --metrics-listen${WRK ? ', wrk' : ''}, ${CONNECTIONS} connections, ${SECONDS} s each`);
     rows.authkit.push(authkitClosed(server.url));
     rows.autocannon.push(autocannonClosed(server.url));
+    rows.metrics.push(authkitClosed(server.url, true));
     if (WRK) rows.wrk.push(wrkClosed(server.url));
   }
   say('scheduler lateness at 1000 req/s, default and --precise');
@@ -114,6 +117,7 @@ try {
     '| client | req/s | client CPU µs/request | rate vs autocannon | CPU vs autocannon |',
     '|---|---:|---:|---:|---:|',
     line('authkit xray-sim --load', 'authkit'),
+    line('authkit, with --metrics-listen', 'metrics'),
     line('autocannon 9', 'autocannon'),
     ...(WRK ? [line('wrk 4 (native reference)', 'wrk')] : []),
     '',
