@@ -7,7 +7,6 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { performance } from 'node:perf_hooks';
 import { describeSocketError } from '../shared/net-errors.js';
 
 export interface Http1Reply {

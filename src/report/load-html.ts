@@ -8,7 +8,7 @@ import type { LoadSummary } from '../load/summary.js';
 import type { ThresholdOutcome } from '../load/thresholds.js';
 import { formatUs } from '../load/progress.js';
 import type { IntervalRow } from './load-series.js';
-import { formatActual } from './load-text.js';
+import { formatThresholdValue } from './load-text.js';
 import { percentileKey, type Percentiles } from '../load/histogram.js';
 
 const escape = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -116,7 +116,7 @@ export function renderLoadHtml(input: HtmlReportInput): string {
   const kinds = Object.entries(summary.kinds ?? {}).map(([kind, k]) =>
     latencyRow(kind, k.latencyUs, `<td>${count(k.requests)}</td><td>${escape(Object.entries(k.outcomes).map(([o, n]) => `${o} ${n}`).join(', '))}</td>`)).join('');
   const thresholds = input.thresholds.map((t) =>
-    `<tr class="${t.ok ? 'ok' : 'fail'}"><th>${escape(t.threshold)}</th><td>${t.ok ? 'pass' : 'FAIL'}</td><td>${escape(formatActual(t))}</td></tr>`).join('');
+    `<tr class="${t.ok ? 'ok' : 'fail'}"><th>${escape(t.threshold)}</th><td>${t.ok ? 'pass' : 'FAIL'}</td><td>${escape(formatThresholdValue(t, t.actual))}</td><td>${escape(formatThresholdValue(t, t.limit))}</td></tr>`).join('');
   const settings = (input.settings ?? []).map(([k, v]) => `<tr><th>${escape(k)}</th><td class="left">${escape(v)}</td></tr>`).join('');
   const short = summary.model === 'open' && summary.targetRate ? summary.achievedRate < summary.targetRate * 0.98 : false;
   const banners = [
@@ -150,7 +150,7 @@ ${summary.model === 'open' ? `Target ${count(summary.targetRate ?? 0)} req/s, ac
 <tr><th>errors</th><td>${count(summary.errors)} (${(summary.errorRate * 100).toFixed(2)} %)</td></tr>
 <tr><th>dropped (never sent)</th><td>${count(summary.dropped)}</td></tr>
 <tr><th>unfinished (no reply by the end)</th><td>${count(summary.unfinished)}</td></tr></table>
-${thresholds ? `<table><tr><th>threshold</th><th>result</th><th>actual</th></tr>${thresholds}</table>` : ''}
+${thresholds ? `<table><tr><th>threshold</th><th>result</th><th>actual</th><th>limit</th></tr>${thresholds}</table>` : ''}
 <table>${latencyHead(summary.model === 'open' ? 'latency (from intended)' : 'latency (from send)')}
 ${latencyRow('answers', summary.latencyUs)}${summary.errors > 0 ? latencyRow('all replies', summary.latencyUsAll) : ''}${summary.model === 'open' ? latencyRow('service (from send)', summary.serviceUs) : ''}</table>
 <p class="note">Percentiles count the replies only: dropped and unfinished requests are counted above, not in them.</p>

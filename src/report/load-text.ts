@@ -76,9 +76,15 @@ export function renderLoadText(summary: LoadSummary, thresholds: readonly Thresh
   return lines.join('\n');
 }
 
-export function formatActual(t: ThresholdOutcome): string {
+/** A threshold's actual value (or its limit) in the metric's unit. */
+export function formatThresholdValue(t: ThresholdOutcome, value: number): string {
   const metric = t.threshold.trim().split(/[<>{]/)[0]!.trim();
-  if (/^(service_)?(p|max|lateness)/.test(metric)) return formatUs(t.actual);
-  if (metric === 'error_rate' || metric === 'drop_rate') return `${(t.actual * 100).toFixed(3)} %`;
-  return `${Math.round(t.actual * 10) / 10}${metric === 'achieved_rate' ? ` req/s, limit ${Math.round(t.limit * 10) / 10}` : ''}`;
+  if (/^(service_)?(p\d|max|min|mean|lateness)/.test(metric)) return formatUs(value);
+  if (metric === 'error_rate' || metric === 'drop_rate') return `${(value * 100).toFixed(3)} %`;
+  return `${Math.round(value * 10) / 10}${metric === 'achieved_rate' ? ' req/s' : ''}`;
+}
+
+export function formatActual(t: ThresholdOutcome): string {
+  const actual = formatThresholdValue(t, t.actual);
+  return t.threshold.includes('*target') ? `${actual}, limit ${formatThresholdValue(t, t.limit)}` : actual;
 }

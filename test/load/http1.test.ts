@@ -146,3 +146,30 @@ describe('the load client against Node\'s http server', () => {
     expect(outcome).toEqual({ failure: 'network-error', reason: 'the backend answered something that is not HTTP/1.x' });
   });
 });
+
+describe('the load client\'s timeouts', () => {
+  it('a timeout is recorded within 10 ms of its deadline, not at the next 100 ms sweep', async () => {
+    const silent = net.createServer((socket) => socket.on('data', () => {}));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const url = new URL(`http://127.0.0.1:${(silent.address() as net.AddressInfo).port}/auth`);
+    const { vi } = await import('vitest');
+    // The sweep and the clock on a fake timeline; the socket itself is real.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
+    const pool = new Http1Pool({ url, maxConnections: 1, pipelining: 1, timeoutMs: 0 });
+    try {
+      await pool.open();
+      let outcome: Http1Outcome | undefined;
+      pool.send(post(url, '{}'), (o) => (outcome = o), 100);
+      await vi.advanceTimersByTimeAsync(99);
+      expect(outcome).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(11);
+      // The failure is reported as the socket closes: real I/O, a few turns of the event loop.
+      for (let turn = 0; turn < 100 && outcome === undefined; turn++) await new Promise((resolve) => setImmediate(resolve));
+      expect(outcome).toMatchObject({ failure: 'timeout' });
+    } finally {
+      vi.useRealTimers();
+      await pool.close();
+      await new Promise((resolve) => silent.close(resolve));
+    }
+  });
+});

@@ -27,8 +27,8 @@ describe('the HTML load report', () => {
     expect(html).toContain('Interrupted (Ctrl-C)');
     expect(html).toContain('Achieved 85.0 % of the target rate');
     // Each threshold with its actual value.
-    expect(html).toMatch(/<th>p99&#60;50ms<\/th><td>pass<\/td><td>45\.0 ms<\/td>/);
-    expect(html).toMatch(/<th>error_rate&#60;0\.1%<\/th><td>FAIL<\/td><td>1\.459 %<\/td>/);
+    expect(html).toMatch(/<th>p99&#60;50ms<\/th><td>pass<\/td><td>45\.0 ms<\/td><td>50\.0 ms<\/td>/);
+    expect(html).toMatch(/<th>error_rate&#60;0\.1%<\/th><td>FAIL<\/td><td>1\.459 %<\/td><td>0\.100 %<\/td>/);
     // Dropped, unfinished and the error rate in %.
     expect(html).toMatch(/dropped \(never sent\)<\/th><td>120</);
     expect(html).toMatch(/unfinished \(no reply by the end\)<\/th><td>7</);
