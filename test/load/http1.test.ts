@@ -148,16 +148,16 @@ describe('the load client against Node\'s http server', () => {
 });
 
 describe('the load client\'s timeouts', () => {
-  it('a timeout is recorded within 10 ms of its deadline, not at the next 100 ms sweep', async () => {
+  it('a timeout is recorded within 10 ms of its deadline, not at the next 100 ms sweep; one timer, reset to the earliest deadline', async () => {
     const silent = net.createServer((socket) => socket.on('data', () => {}));
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     const url = new URL(`http://127.0.0.1:${(silent.address() as net.AddressInfo).port}/auth`);
     const { vi } = await import('vitest');
-    // The sweep and the clock on a fake timeline; the socket itself is real.
-    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval', 'performance'] });
     const pool = new Http1Pool({ url, maxConnections: 1, pipelining: 1, timeoutMs: 0 });
     try {
       await pool.open();
+      // The timeout timer and the clock on a fake timeline; the socket itself is real.
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'performance'] });
       let outcome: Http1Outcome | undefined;
       pool.send(post(url, '{}'), (o) => (outcome = o), 100);
       await vi.advanceTimersByTimeAsync(99);
@@ -166,6 +166,16 @@ describe('the load client\'s timeouts', () => {
       // The failure is reported as the socket closes: real I/O, a few turns of the event loop.
       for (let turn = 0; turn < 100 && outcome === undefined; turn++) await new Promise((resolve) => setImmediate(resolve));
       expect(outcome).toMatchObject({ failure: 'timeout' });
+      // A later request with a shorter timeout moves the timer earlier.
+      const again = new Http1Pool({ url, maxConnections: 2, pipelining: 1, timeoutMs: 0 });
+      const outcomes: (Http1Outcome | undefined)[] = [undefined, undefined];
+      again.send(post(url, '{}'), (o) => (outcomes[0] = o), 1000);
+      again.send(post(url, '{}'), (o) => (outcomes[1] = o), 50);
+      await vi.advanceTimersByTimeAsync(60);
+      for (let turn = 0; turn < 100 && outcomes[1] === undefined; turn++) await new Promise((resolve) => setImmediate(resolve));
+      expect(outcomes[1]).toMatchObject({ failure: 'timeout' });
+      expect(outcomes[0]).toBeUndefined();
+      await again.close();
     } finally {
       vi.useRealTimers();
       await pool.close();
