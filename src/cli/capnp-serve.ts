@@ -6,6 +6,7 @@ import { decideByRules } from '../capnp/server/rule-match.js';
 import { DEFAULT_MAX_ANSWERS, DEFAULT_MAX_PARTIAL_BYTES, DEFAULT_SERVE_TRAVERSAL_WORDS, startAuthServer, type AuthServer } from '../capnp/server/server.js';
 import type { AuthDecision, AuthRequest } from '../capnp/wire/schema.js';
 import { EXIT_OK, exitsWith, log, parseLatency, parseRate, stopRequested } from './io.js';
+import type { ServerHooks } from './io.js';
 
 export interface ServeFlags {
   socket?: string;
@@ -19,15 +20,8 @@ export interface ServeFlags {
   traversalLimit?: string;
 }
 
-/** For embedding and tests: where log lines go, and a signal that stops the service like SIGINT does. */
-export interface ServeHooks {
-  log?: (line: string) => void;
-  signal?: AbortSignal;
-  /** Called once the service listens. */
-  onListening?: (server: AuthServer) => void;
-  /** Rules-file polling interval in ms (tests); default 1000. */
-  pollMs?: number;
-}
+/** For embedding and tests. */
+export type ServeHooks = ServerHooks<AuthServer>;
 
 export function capnpServeCommand(hooks: ServeHooks = {}): Command {
   return new Command('capnp-serve')

@@ -171,3 +171,16 @@ export function parseRate(text: string, flag: string): number {
   if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(text) || value > 1) throw new InputError(`${flag}: expected a share from 0 to 1 (0.05 = 5 %), got "${text}"`);
   return value;
 }
+
+/**
+ * How a test or a program embeds a simulator command: where its log lines go, a signal that stops
+ * it as SIGINT does, what it tells once it listens, and how often it polls its data file.
+ */
+export interface ServerHooks<Listening> {
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+  /** Called once the server listens. */
+  onListening?: (listening: Listening) => void;
+  /** The users or rules file's polling interval in ms (tests); default 1000. */
+  pollMs?: number;
+}

@@ -14,6 +14,7 @@ import { watchSnapshotFile } from '../shared/watch.js';
 import { maxFileSizeLimits } from '../shared/files.js';
 import { cannotWrite, InputError } from '../shared/errors.js';
 import { choiceOption, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stopRequested, timeParser } from './io.js';
+import type { ServerHooks } from './io.js';
 
 interface ServeFlags {
   listen?: string;
@@ -38,11 +39,8 @@ interface ServeFlags {
   kdf?: string;
 }
 
-export interface SnellServeHooks {
-  signal?: AbortSignal;
-  onListening?: (port: number) => void;
-  pollMs?: number;
-}
+/** For embedding and tests: the port once listening. */
+export type SnellServeHooks = ServerHooks<number>;
 
 export function snellServeCommand(hooks: SnellServeHooks = {}): Command {
   return secretOptions(new Command('snell-serve')

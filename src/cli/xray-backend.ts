@@ -7,6 +7,7 @@ import { DIALECTS, dialectNamed } from '../xray/wire/dialects/index.js';
 import { startXrayBackend, type XrayBackend, type XrayBackendOptions } from '../xray/server/server.js';
 import { parseByteSize } from '../shared/files.js';
 import { EXIT_OK, choiceOption, exitsWith, log, parseHeader, parseLatency, parseRate, parseSeconds, readSecret, stopRequested } from './io.js';
+import type { ServerHooks } from './io.js';
 
 export interface BackendFlags {
   listen?: string;
@@ -26,13 +27,8 @@ export interface BackendFlags {
   requestTimeout?: string;
 }
 
-/** For embedding and tests: where log lines go, and a signal that stops the backend like SIGINT does. */
-export interface BackendHooks {
-  log?: (line: string) => void;
-  signal?: AbortSignal;
-  /** Called once the backend listens. */
-  onListening?: (backend: XrayBackend) => void;
-}
+/** For embedding and tests. */
+export type BackendHooks = ServerHooks<XrayBackend>;
 
 export function xrayBackendCommand(hooks: BackendHooks = {}): Command {
   return secretOptions(new Command('xray-backend')

@@ -67,6 +67,14 @@ describe.skipIf(!available)('Prometheus scrapes --metrics-listen', () => {
       if (i >= 600 || prometheus.exitCode !== null) throw new Error(`prometheus did not get ready:\n${prometheusLog}`);
       await sleep(100);
     }
+    // Prometheus hands new targets to its scrape loop only every 5 s after start: wait until the
+    // run's target is known (down, as nothing listens yet), so the run is scraped from its start.
+    for (let i = 0; ; i++) {
+      const targets = await fetch(`${api}/api/v1/targets`, { signal: AbortSignal.timeout(2000) }).then((r) => r.json() as Promise<{ data?: { activeTargets?: unknown[] } }>, () => undefined);
+      if ((targets?.data?.activeTargets?.length ?? 0) > 0) break;
+      if (i >= 600) throw new Error(`prometheus never took up the scrape target:\n${prometheusLog}`);
+      await sleep(100);
+    }
   });
 
   afterAll(async () => {
@@ -83,7 +91,7 @@ describe.skipIf(!available)('Prometheus scrapes --metrics-listen', () => {
   it('sum(authkit_load_requests_total) is the run\'s request count', async () => {
     const result = await runMain([
       'capnp-check', '--socket', capnp.path, '--load', '--rate', '200', '--duration', '2s',
-      '--metrics-listen', `127.0.0.1:${metricsPort}`, '--metrics-linger', '3s', '--tag', 'run=interop', '--json',
+      '--metrics-listen', `127.0.0.1:${metricsPort}`, '--metrics-linger', '5s', '--tag', 'run=interop', '--json',
     ]);
     const returnedAt = Date.now();
     expect(result.code, result.stderr).toBe(0);
