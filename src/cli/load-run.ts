@@ -3,8 +3,9 @@
  * stdout, the files and the live metrics, thresholds and the exit code (0 ok, 1 the run failed,
  * 3 a threshold breached, 130 interrupted).
  */
-import { writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
+import { writeFileSync, writeSync, closeSync } from 'node:fs';
 import { cannotWrite } from '../shared/errors.js';
+import { openForWrite } from '../shared/files.js';
 import { runLoad } from '../load/engine.js';
 import { type LoadObserver } from '../load/run-types.js';
 import { type Interval } from '../load/intervals.js';
@@ -92,10 +93,10 @@ async function runAndReport<Op>(request: LoadRunRequest<Op>, metrics?: LoadMetri
   const { target, parsed, flags } = request;
   checkThresholdClasses(parsed.thresholds, target.classes);
   // Every output file is opened before the run: a path that cannot be written fails now, not after it.
-  const csv = flags.csv ? openFile(flags.csv, '--csv') : undefined;
+  const csv = flags.csv ? openForWrite(flags.csv, '--csv') : undefined;
   const ndjson = flags.ndjson ? new NdjsonWriter(flags.ndjson) : undefined;
   const raw = flags.raw ? new RawWriter(flags.raw) : undefined;
-  if (flags.html) closeSync(openFile(flags.html, '--html'));
+  if (flags.html) closeSync(openForWrite(flags.html, '--html'));
   const hlog = flags.hdrLog ? new HlogWriter(flags.hdrLog, Date.now() + parsed.options.warmupMs, { model: parsed.options.model }) : undefined;
   const controller = new AbortController();
   const onSignal = (): void => {
@@ -109,7 +110,7 @@ async function runAndReport<Op>(request: LoadRunRequest<Op>, metrics?: LoadMetri
     rows.push(row);
     if (csv !== undefined) writeSync(csv, `${csvLine(row)}\n`);
     hlog?.interval(interval);
-    ndjson?.interval(interval);
+    ndjson?.interval(row, interval.partial);
     metrics?.interval(interval);
     progress.update(interval);
   };
@@ -166,13 +167,6 @@ export function loadExitCode(summary: LoadSummary, thresholds: readonly { ok: bo
   return EXIT_OK;
 }
 
-function openFile(path: string, flag: string): number {
-  try {
-    return openSync(path, 'w');
-  } catch (error) {
-    throw cannotWrite(flag, path, error);
-  }
-}
 
 export function writeReport(path: string, flag: string, text: string): void {
   try {

@@ -95,6 +95,7 @@ class LoadRun {
     this.options.signal?.removeEventListener('abort', onAbort);
     this.clock?.finish();
     this.result.interrupted = this.interrupted;
+    for (const outcome of this.result.byClass.keys()) if (this.target.failures.has(outcome)) this.result.errorClasses.add(outcome);
     return this.result;
   }
 
@@ -271,7 +272,6 @@ class LoadRun {
     if (failed) {
       result.errors++;
       interval.errors++;
-      result.errorClasses.add(outcome);
     }
     const responseUs = (now - intendedMs) * 1000;
     recordUs(interval.response, responseUs);

@@ -48,6 +48,11 @@ export function valueAt(histogram: Histogram, percentile: number): number {
   return Math.min(histogram.getValueAtPercentile(percentile), histogram.maxValue);
 }
 
+/** The value at a percentile, 0 for an empty histogram: one figure, without walking every bucket as a summary does. */
+export function valueOrZero(histogram: Histogram, percentile: number): number {
+  return histogram.totalCount > 0 ? valueAt(histogram, percentile) : 0;
+}
+
 /**
  * Percentiles in µs (the default four and any `extra`), min, mean, stddev and max; all 0 for an
  * empty histogram (JSON stays numeric). Mean and stddev walk every bucket (milliseconds on a busy
@@ -55,7 +60,7 @@ export function valueAt(histogram: Histogram, percentile: number): number {
  */
 export function percentilesOf(histogram: Histogram, extra: readonly number[] = []): Percentiles {
   const empty = histogram.totalCount === 0;
-  const at = (percentile: number): number => (empty ? 0 : valueAt(histogram, percentile));
+  const at = (percentile: number): number => valueOrZero(histogram, percentile);
   const result: Percentiles = {
     p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: empty ? 0 : histogram.maxValue,
     min: empty ? 0 : Math.min(histogram.minNonZeroValue, histogram.maxValue),

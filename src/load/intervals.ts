@@ -24,7 +24,7 @@ export interface Interval {
   service: Histogram;
 }
 
-export function newInterval(startMs: number, startEpochMs: number): Interval {
+function newInterval(startMs: number, startEpochMs: number): Interval {
   return {
     startMs, endMs: startMs, startEpochMs, partial: false, targetRate: 0, requests: 0, errors: 0, dropped: 0,
     response: newHistogram(), service: newHistogram(),

@@ -2,7 +2,7 @@
  * The live progress line on stderr: on a TTY one line redrawn in place with a bar; otherwise a
  * plain line every few seconds (CI logs stay readable).
  */
-import { valueAt } from './histogram.js';
+import { valueOrZero } from './histogram.js';
 import type { Interval } from './intervals.js';
 
 export interface ProgressOptions {
@@ -32,7 +32,7 @@ export class ProgressLine {
     this.errors += interval.errors;
     const seconds = (interval.endMs - interval.startMs) / 1000;
     const rate = seconds > 0 ? interval.requests / seconds : 0;
-    const p99 = interval.response.totalCount > 0 ? valueAt(interval.response, 99) : 0;
+    const p99 = valueOrZero(interval.response, 99);
     const elapsedS = interval.endMs / 1000;
     const totalS = this.options.totalMs / 1000;
     const stats = `${elapsedS.toFixed(0)}/${totalS.toFixed(0)} s  ${Math.round(rate).toLocaleString('en-US')} req/s  p99 ${formatUs(p99)}  errors ${this.errors}${interval.dropped > 0 ? `  dropped ${interval.dropped}` : ''}`;

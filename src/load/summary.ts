@@ -1,7 +1,6 @@
 /** A finished run as numbers: the `--json` summary, and what thresholds are judged on. */
-import { newHistogram, percentilesOf, type Percentiles } from './histogram.js';
+import { DEFAULT_PERCENTILES, newHistogram, percentilesOf, type Percentiles } from './histogram.js';
 import type { LoadResult } from './run-types.js';
-import { DEFAULT_PERCENTILES } from './histogram.js';
 
 export interface LoadSummary {
   model: 'open' | 'closed';

@@ -62,7 +62,7 @@ export function parseThreshold(text: string): Threshold {
     throw new InputError(`--threshold "${text}": ${metric} takes no {class} (those that do: latencies from the intended send, error_rate, requests)`);
   }
   if (outcomeClass === '') throw new InputError(`--threshold "${text}": an empty {class}`);
-  const isLatency = LATENCY.has(bare) || PERCENTILE.test(bare) || metric === 'lateness_p99';
+  const isLatency = isLatencyMetric(metric);
   const target = /^(\d+(?:\.\d+)?)\s*\*\s*target$/.exec(valueText);
   if (target) {
     if (metric !== 'achieved_rate') throw new InputError(`--threshold "${text}": "*target" applies to achieved_rate only`);
@@ -97,12 +97,17 @@ function latencyOf(summary: LoadSummary, threshold: Threshold): Percentiles | un
   return summary.latencyUs;
 }
 
+/** Replies of one named class; undefined for no class (the answers) or `all`. */
+function classCount(summary: LoadSummary, outcomeClass: string | undefined): number | undefined {
+  return outcomeClass === undefined || outcomeClass === 'all' ? undefined : summary.outcomes[outcomeClass] ?? 0;
+}
+
 function metricValue(summary: LoadSummary, threshold: Threshold): number {
   const { metric, outcomeClass } = threshold;
   const replies = summary.requests + summary.unfinished;
-  const ofClass = outcomeClass === undefined || outcomeClass === 'all' ? undefined : summary.outcomes[outcomeClass] ?? 0;
+  const ofClass = classCount(summary, outcomeClass);
   const latency = (key: string): number => {
-    const name = key === 'p99.9' ? 'p999' : PERCENTILE.test(key) ? percentileKey(Number(key.slice(1))) : key;
+    const name = PERCENTILE.test(key) ? percentileKey(Number(key.slice(1))) : key;
     return latencyOf(summary, threshold)?.[name] ?? 0;
   };
   switch (metric) {
@@ -127,8 +132,8 @@ export function evaluateThresholds(thresholds: readonly Threshold[], summary: Lo
   return thresholds.map((threshold) => {
     const actual = metricValue(summary, threshold);
     // No reply, no latency: a latency limit is not met by an empty histogram (of the run, or of the class).
-    const replies = threshold.metric.startsWith('service_') || threshold.outcomeClass === 'all' ? summary.requests
-      : threshold.outcomeClass === undefined ? summary.requests - summary.errors : summary.outcomes[threshold.outcomeClass] ?? 0;
+    const replies = threshold.metric.startsWith('service_') ? summary.requests
+      : classCount(summary, threshold.outcomeClass) ?? (threshold.outcomeClass === 'all' ? summary.requests : summary.requests - summary.errors);
     if (replies === 0 && isLatencyMetric(threshold.metric)) return { threshold: threshold.text, ok: false, actual, limit: threshold.value };
     const limit = threshold.ofTarget ? threshold.value * (summary.targetRate ?? 0) : threshold.value;
     const ok = threshold.op === '<' ? actual < limit : threshold.op === '<=' ? actual <= limit : threshold.op === '>' ? actual > limit : actual >= limit;

@@ -5,11 +5,12 @@
  * and `service`. The counters a histogram cannot carry (errors, dropped, outcomes) travel in
  * `#authkit` comment lines, which every log reader skips.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
-import { hdr, newHistogram, valueAt, type Histogram } from '../load/histogram.js';
+import { closeSync, writeSync } from 'node:fs';
+import { hdr, newHistogram, valueOrZero, type Histogram } from '../load/histogram.js';
 import { emptyLoadResult, type LoadResult } from '../load/run-types.js';
 import { type Interval } from '../load/intervals.js';
-import { cannotWrite, InputError } from '../shared/errors.js';
+import { InputError } from '../shared/errors.js';
+import { openForWrite } from '../shared/files.js';
 import type { IntervalRow } from './load-series.js';
 
 export class HlogWriter {
@@ -18,11 +19,7 @@ export class HlogWriter {
 
   /** `startEpochMs`: when the measured part started (intervals are placed on the wall clock). */
   constructor(path: string, startEpochMs: number, meta: Record<string, unknown>) {
-    try {
-      this.fd = openSync(path, 'w');
-    } catch (error) {
-      throw cannotWrite('--hdr-log', path, error);
-    }
+    this.fd = openForWrite(path, '--hdr-log');
     this.writer = new hdr.HistogramLogWriter((text) => writeSync(this.fd, text));
     this.writer.outputLogFormatVersion();
     this.writer.outputStartTime(startEpochMs);
@@ -155,8 +152,8 @@ export function mergeHlogs(logs: readonly { name: string; text: string }[]): Mer
     return {
       t: Math.round((second - first + slot.seconds) * 1000) / 1000, targetRate: Math.round(slot.targetRate * 10) / 10, achievedRate: Math.round((slot.requests / slot.seconds) * 10) / 10,
       requests: slot.requests, errors: slot.errors, dropped: slot.dropped,
-      p50Us: response.totalCount ? valueAt(response, 50) : 0, p99Us: response.totalCount ? valueAt(response, 99) : 0,
-      maxUs: response.maxValue, serviceP99Us: slot.service.totalCount ? valueAt(slot.service, 99) : 0,
+      p50Us: valueOrZero(response, 50), p99Us: valueOrZero(response, 99),
+      maxUs: response.maxValue, serviceP99Us: valueOrZero(slot.service, 99),
       seconds: slot.seconds, startEpochS: second,
     };
   });

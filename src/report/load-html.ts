@@ -8,8 +8,8 @@ import type { LoadSummary } from '../load/summary.js';
 import type { ThresholdOutcome } from '../load/thresholds.js';
 import { formatUs } from '../load/progress.js';
 import type { IntervalRow } from './load-series.js';
-import { formatThresholdValue } from './load-text.js';
-import { percentileKey, type Percentiles } from '../load/histogram.js';
+import { columns, formatThresholdValue } from './load-text.js';
+import { type Percentiles } from '../load/histogram.js';
 
 const escape = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const W = 720;
@@ -103,8 +103,8 @@ export function renderLoadHtml(input: HtmlReportInput): string {
     [0, 1, 2, 3, 4, 5],
   );
   const spectrum = summary.percentiles;
-  const heads = ['min', ...spectrum.map((p) => `p${p}`), 'max', 'mean', 'stddev'];
-  const keys = ['min', ...spectrum.map(percentileKey), 'max', 'mean', 'stddev'];
+  const heads = columns(spectrum).map((c) => c.head);
+  const keys = columns(spectrum).map((c) => c.key);
   const latencyRow = (label: string, p: Percentiles, extra = ''): string =>
     `<tr><th>${escape(label)}</th>${keys.map((k) => `<td>${escape(formatUs(p[k] ?? 0))}</td>`).join('')}${extra}</tr>`;
   const latencyHead = (label: string, extra = ''): string => `<tr><th>${escape(label)}</th>${heads.map((h) => `<th>${escape(h)}</th>`).join('')}${extra}</tr>`;

@@ -1,8 +1,5 @@
 /** The per-interval time series of a run: CSV rows (`--csv`) and the HTML report's charts. */
-import { valueAt, type Histogram } from '../load/histogram.js';
-
-/** One percentile of an interval, 0 when empty: per interval only what the row shows (a full summary walks every bucket). */
-const at = (histogram: Histogram, percentile: number): number => (histogram.totalCount > 0 ? valueAt(histogram, percentile) : 0);
+import { valueOrZero as at } from '../load/histogram.js';
 import type { Interval } from '../load/intervals.js';
 
 export interface IntervalRow {

@@ -8,7 +8,7 @@ import { percentileKey, type Percentiles } from '../load/histogram.js';
 const count = (n: number): string => Math.round(n).toLocaleString('en-US');
 
 /** The latency table's columns: min, the percentiles asked (--percentiles), max, mean, stddev. */
-function columns(percentiles: readonly number[]): { head: string; key: string }[] {
+export function columns(percentiles: readonly number[]): { head: string; key: string }[] {
   return [
     { head: 'min', key: 'min' },
     ...percentiles.map((p) => ({ head: `p${p}`, key: percentileKey(p) })),
@@ -84,7 +84,7 @@ export function formatThresholdValue(t: ThresholdOutcome, value: number): string
   return `${Math.round(value * 10) / 10}${metric === 'achieved_rate' ? ' req/s' : ''}`;
 }
 
-export function formatActual(t: ThresholdOutcome): string {
+function formatActual(t: ThresholdOutcome): string {
   const actual = formatThresholdValue(t, t.actual);
   return t.threshold.includes('*target') ? `${actual}, limit ${formatThresholdValue(t, t.limit)}` : actual;
 }

@@ -3,30 +3,22 @@
  * streams its points) and `--raw` one line per request (as vegeta's results), so a long run can
  * be watched with `tail -f` and analysed afterwards with any tool.
  */
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, writeSync } from 'node:fs';
 import type { LoadObserver, RequestRecord } from '../load/run-types.js';
-import type { Interval } from '../load/intervals.js';
-import { rowOf } from './load-series.js';
-import { cannotWrite } from '../shared/errors.js';
-
-function open(path: string, flag: string): number {
-  try {
-    return openSync(path, 'w');
-  } catch (error) {
-    throw cannotWrite(flag, path, error);
-  }
-}
+import type { IntervalRow } from './load-series.js';
+import { openForWrite } from '../shared/files.js';
 
 /** `--ndjson FILE`: each interval as it closes, one JSON object a line, written at once. */
 export class NdjsonWriter {
   private readonly fd: number;
 
   constructor(path: string) {
-    this.fd = open(path, '--ndjson');
+    this.fd = openForWrite(path, '--ndjson');
   }
 
-  interval(interval: Interval): void {
-    writeSync(this.fd, `${JSON.stringify({ type: 'interval', ...rowOf(interval), partial: interval.partial })}\n`);
+  /** `row`: the interval as the series has it already (rowOf), written with whether it is partial. */
+  interval(row: IntervalRow, partial: boolean): void {
+    writeSync(this.fd, `${JSON.stringify({ type: 'interval', ...row, partial })}\n`);
   }
 
   close(): void {
@@ -34,7 +26,7 @@ export class NdjsonWriter {
   }
 }
 
-export const RAW_HEADER = 'intended_epoch_ms,sent_epoch_ms,latency_us,service_us,outcome,kind';
+const RAW_HEADER = 'intended_epoch_ms,sent_epoch_ms,latency_us,service_us,outcome,kind';
 
 /**
  * `--raw FILE`: every measured request as CSV: when it was meant to go and went (wall clock, ms),
@@ -49,7 +41,7 @@ export class RawWriter implements LoadObserver {
   private epochAtStartMs = 0;
 
   constructor(path: string) {
-    this.fd = open(path, '--raw');
+    this.fd = openForWrite(path, '--raw');
     writeSync(this.fd, `${RAW_HEADER}\n`);
   }
 

@@ -6,7 +6,7 @@
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { describeFsError, InputError } from './errors.js';
+import { cannotWrite, describeFsError, InputError } from './errors.js';
 
 /** 1 GiB: far above any real users file (1,000,000 users are ~60 MB), far below what hurts. */
 export const DEFAULT_MAX_FILE_BYTES = 1 << 30;
@@ -128,4 +128,13 @@ export function parseByteSize(text: string, flag: string): number {
   const value = match ? Number(match[1]) * (unit === 'k' ? 1 << 10 : unit === 'm' ? 1 << 20 : unit === 'g' ? 1 << 30 : 1) : NaN;
   if (!(value >= 1 && Number.isSafeInteger(value))) throw new InputError(`${flag}: expected a size like 1048576, 512k, 64M or 1G, got "${text}"`);
   return value;
+}
+
+/** A file a flag names, opened for writing now (before a run), or one line naming the flag. */
+export function openForWrite(path: string, flag: string): number {
+  try {
+    return openSync(path, 'w');
+  } catch (error) {
+    throw cannotWrite(flag, path, error);
+  }
 }

@@ -102,3 +102,8 @@ export function addressOf(clientIp: string): string | undefined {
   const host = bracketed ? bracketed[1]! : /^([^:]+):\d+$/.exec(clientIp)?.[1] ?? clientIp;
   return isIP(host) === 0 ? undefined : canonicalIp(host);
 }
+
+/** `host:port`, an IPv6 host in brackets, as Go and Node print an address. */
+export function hostPort(host: string, port: number | string): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}

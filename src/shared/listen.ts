@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import type { Server } from 'node:net';
 import { dirname } from 'node:path';
 import { InputError } from './errors.js';
+import { hostPort } from './ip.js';
 
 /** `127.0.0.1:8080`, `localhost:0`, `[::1]:8080` (port 0: any free port). */
 export function parseHostPort(text: string, flag = '--listen'): { host: string; port: number } {
@@ -19,7 +20,7 @@ export type ListenAt = { path: string } | { host: string; port: number; backlog?
 
 /** Where, as a user wrote it: `host:port` (IPv6 in brackets) or the socket path. */
 export function describeListenAt(at: ListenAt): string {
-  return 'path' in at ? at.path : `${at.host.includes(':') ? `[${at.host}]` : at.host}:${at.port}`;
+  return 'path' in at ? at.path : hostPort(at.host, at.port);
 }
 
 /**
@@ -51,7 +52,7 @@ const REASONS: Record<string, string> = {
   EINVAL: 'not a valid socket path (too long?)',
 };
 
-export function listenError(error: NodeJS.ErrnoException, at: ListenAt): Error {
+function listenError(error: NodeJS.ErrnoException, at: ListenAt): Error {
   // libuv reports a socket in a missing directory as EACCES.
   const code = 'path' in at && error.code === 'EACCES' && !existsSync(dirname(at.path)) ? 'ENOENT' : error.code;
   const reason = code && REASONS[code];

@@ -10,6 +10,7 @@ import { parseJsonText } from '../shared/json.js';
 import { stripObfs, type ObfsChoice } from './wire/obfs.js';
 import { readPcap } from './wire/pcap.js';
 import type { TrialAuthenticator, TrialOutcome } from './model.js';
+import { hostPort } from '../shared/ip.js';
 
 export interface Capture {
   blob: Uint8Array;
@@ -63,7 +64,7 @@ export function capturesFromPcap(bytes: Uint8Array, port: number, label: string)
   const captures = opened.map((s) => ({
     blob: s.bytes,
     sourceIp: s.sourceIp,
-    source: s.sourceIp.includes(':') ? `[${s.sourceIp}]:${s.sourcePort}` : `${s.sourceIp}:${s.sourcePort}`,
+    source: hostPort(s.sourceIp, s.sourcePort),
   }));
   return { captures, withoutSyn: streams.length - opened.length, ...(truncated ? { truncated } : {}) };
 }

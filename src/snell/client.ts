@@ -16,7 +16,7 @@ import { msSince, probeTcp } from './client/tcp-probe.js';
 import type { ProbeAction, ProbeOptions, ProbeResult } from './client/probe-types.js';
 
 /** A stand-in QUIC Initial: a long header (0xc0 | type 0), version 1, then padding to 1200 bytes, as clients pad. */
-export function fakeQuicInitial(): Uint8Array {
+function fakeQuicInitial(): Uint8Array {
   const packet = randomBytes(1200);
   packet.set([0xc3, 0x00, 0x00, 0x00, 0x01], 0);
   return packet;

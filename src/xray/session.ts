@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { newConnectionId, sendEvent, type EventExchange } from './client.js';
 import { GoTransport, type TlsTrust } from './transport.js';
-import { XrayProxyModel } from './model.js';
+import { XrayProxyModel, type ProxyNote } from './model.js';
 import type { ConnectionFacts, Dialect, EventType } from './wire/dialect.js';
 
 export interface SessionOptions {
@@ -100,7 +100,7 @@ async function runConnection(
     record({ atMs, connection: number, sourceIp, event: type, exchange });
     return exchange;
   };
-  const note = (event: 'cache-hit' | 'refused' | 'kicked', text: string): void => record({ atMs: now(), connection: number, sourceIp, event, note: text });
+  const note = (event: ProxyNote, text: string): void => record({ atMs: now(), connection: number, sourceIp, event, note: text });
 
   const arrival = model.arrive(facts.credential, sourceIp, now(), now() + options.durationSeconds * 1000);
   const connection = arrival.connection;

@@ -11,8 +11,7 @@ import type { ClientIpMatch, Rule, RuleMatch, RuleSet } from './rules.js';
 
 /** The first matching rule's decision, or the default. */
 export function decideByRules(set: RuleSet, request: AuthRequest): AuthDecision {
-  for (const rule of set.rules) if (matches(rule.match, request)) return rule.decision;
-  return set.default;
+  return matchingRule(set, request)?.decision ?? set.default;
 }
 
 /** The rule that decides `request`, or undefined for the default. */

@@ -24,10 +24,9 @@ import { FileReadError, readBoundedFile } from '../../shared/files.js';
 import { sha256, watchSnapshotFile, type SnapshotWatcher, type WatchSettings } from '../../shared/watch.js';
 import { hasControlBytes, HTTP_TOKEN } from '../../shared/text.js';
 import { describeFsError, InputError } from '../../shared/errors.js';
-import { canonicalIp } from '../../shared/ip.js';
+import { addressOf, canonicalIp } from '../../shared/ip.js';
 import { parseJsonText } from '../../shared/json.js';
 import { DECISION_ACTIONS, type AuthDecision, type DecisionAction } from '../wire/schema.js';
-import { addressOf } from '../../shared/ip.js';
 
 export interface HeaderCondition {
   name: string;

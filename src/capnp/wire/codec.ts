@@ -5,5 +5,5 @@
  * rpc.ts and schema.ts build on it.
  */
 export { encodeFrame, FrameReader, MAX_FRAME_BYTES, MAX_SEGMENTS } from './framing.js';
-export { DEFAULT_TRAVERSAL_WORDS, MessageReader, StructReader, type ListReader } from './message-reader.js';
+export { MessageReader, StructReader } from './message-reader.js';
 export { MessageBuilder, StructBuilder } from './message-builder.js';

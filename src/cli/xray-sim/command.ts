@@ -88,18 +88,13 @@ async function xraySim(flags: SimFlags): Promise<number> {
   if (flags.conformance || flags.list) return runConformance(flags);
   const prepared = prepareEvent(flags);
   const { facts, notes } = connectionFacts(flags, prepared.dialect);
-  if (flags.load) {
-    [...prepared.notes, ...notes].forEach((n) => log(`note: ${n}`));
-    return xrayLoad(flags, prepared, facts);
-  }
-  if (flags.session) {
-    [...prepared.notes, ...notes].forEach((n) => log(`note: ${n}`));
-    return simulateSessions(flags, prepared, facts);
-  }
-  if (!prepared.dialect.events.includes(flags.event)) {
+  // The one-shot mode sends the event it is given: the dialect must have it (the other modes send a lifecycle).
+  if (!flags.load && !flags.session && !prepared.dialect.events.includes(flags.event)) {
     throw new InputError(`the ${prepared.dialect.name} dialect has no ${flags.event} event (it has ${prepared.dialect.events.join(', ')})`);
   }
   [...prepared.notes, ...notes].forEach((n) => log(`note: ${n}`));
+  if (flags.load) return xrayLoad(flags, prepared, facts);
+  if (flags.session) return simulateSessions(flags, prepared, facts);
   const exchange = await sendEvent({ ...prepared, type: flags.event, facts, unixSocket: flags.unixSocket });
   const custom = prepared.headers.map(([name]) => name);
   const secrets = secretsOf(facts.credential, prepared);

@@ -14,7 +14,7 @@ import { openQuicEnvelope, QUIC_FIXED_BIT } from '../wire/quic.js';
 import type { MatchedKey, TrialAuthenticator } from '../model.js';
 import type { AuthLimiter } from './auth-limiter.js';
 import type { TargetPolicy } from './targets.js';
-import { canonicalIp } from '../../shared/ip.js';
+import { canonicalIp, hostPort } from '../../shared/ip.js';
 
 export interface QuicRelayOptions {
   host: string;
@@ -81,7 +81,7 @@ export async function startQuicRelay(options: QuicRelayOptions): Promise<QuicRel
       return;
     }
     if (closed) return;
-    const target = `${envelope.host.includes(':') ? `[${envelope.host}]` : envelope.host}:${envelope.port}`;
+    const target = hostPort(envelope.host, envelope.port);
     const flow: Flow = { host: envelope.host, port: envelope.port, lastSeen: Date.now() };
     if (options.targets.allows(envelope.host, envelope.port)) {
       flow.upstream = dgram.createSocket(net.isIP(envelope.host) === 6 ? 'udp6' : 'udp4');
@@ -106,7 +106,7 @@ export async function startQuicRelay(options: QuicRelayOptions): Promise<QuicRel
   };
 
   socket.on('message', (packet, info) => {
-    const key = `${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}`;
+    const key = hostPort(info.address, info.port);
     const flow = flows.get(key);
     if (flow) {
       relay(flow, packet, info.address, info.port);

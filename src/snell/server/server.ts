@@ -19,7 +19,6 @@ import { listenOn } from '../../shared/listen.js';
 import { InputError } from '../../shared/errors.js';
 import type { SnellServerStats } from './stats.js';
 
-export { NO_MATCH_DELAY_MS } from './connection.js';
 
 /** Connections with no traffic for this long are closed, unless the options say otherwise. */
 const DEFAULT_IDLE_TIMEOUT_MS = 300_000;

@@ -14,6 +14,7 @@ import { TcpTunnel, type ClientStream } from './tcp-tunnel.js';
 import { UdpForwarder } from './udp-over-tcp.js';
 import { DecodeError } from '../../shared/errors.js';
 import type { TunnelResult, TunnelSettings } from './tunnel-settings.js';
+import { hostPort } from '../../shared/ip.js';
 
 export interface TunnelIo {
   socket: net.Socket;
@@ -148,7 +149,7 @@ class Tunnel {
   }
 
   private startTcp(host: string, port: number, reuse: boolean, early: Uint8Array): void {
-    const target = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+    const target = hostPort(host, port);
     // A long reused stream names its first target and counts the rest (the log line stays short).
     this.firstTarget ??= target;
     this.result.target = this.requests > 1 ? `${this.firstTarget} (+${this.requests - 1} more)` : target;

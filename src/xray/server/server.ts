@@ -23,8 +23,6 @@ import { RequestGuard } from './guard.js';
 import { RequestRouter } from './requests.js';
 import { RequestStats, type BackendStats } from './stats.js';
 
-export type { BackendStats } from './stats.js';
-export type { FaultOptions } from './faults.js';
 
 export const DEFAULT_BODY_LIMIT = 1 << 20;
 /** 3 heartbeats of 30 s, the interval the ExtAuth discussion's example uses. */
