@@ -4,7 +4,8 @@ import { availableKdfs, parseKdfChoice, selectKdf } from '../snell/wire/kdf.js';
 import { authenticateCapture, capturesFromPcap, parseCapturesJsonl, type Capture, type CaptureOutcome } from '../snell/captures.js';
 import { TrialAuthenticator } from '../snell/model.js';
 import { benchTrialAuth, type TrialBenchRow } from '../snell/scan/bench.js';
-import { loadUsersFile, UserStore } from '../snell/users.js';
+import { loadUsersFile } from '../snell/users.js';
+import { UserStore } from '../snell/user-store.js';
 import type { ObfsChoice } from '../snell/wire/obfs.js';
 import { parseHex } from '../shared/bytes.js';
 import { InputError } from '../shared/errors.js';
@@ -95,11 +96,21 @@ function readCaptures(flags: AuthFlags): Capture[] {
 async function snellAuth(flags: AuthFlags): Promise<number> {
   // Checked here rather than by commander, which would also demand it of `snell-auth bench`.
   if (flags.users === undefined) throw new InputError('--users FILE is required');
-  const captures = readCaptures(flags);
-  const { users, warnings } = await loadUsersFile(flags.users, fileLimits(flags));
-  warnings.forEach((w) => log(`warning: ${w}`));
   const kdf = await selectKdf(flags.kdf === undefined ? undefined : parseKdfChoice(flags.kdf));
-  const auth = await TrialAuthenticator.create(UserStore.fromUsers(users), { kdf, detectLegacy: flags.legacy });
+  // The scan workers boot while the users file loads and the captures are read.
+  const store = loadUsersFile(flags.users, fileLimits(flags)).then(({ users, warnings }) => {
+    warnings.forEach((w) => log(`warning: ${w}`));
+    return UserStore.fromUsers(users);
+  });
+  const starting = TrialAuthenticator.create(store, { kdf, detectLegacy: flags.legacy });
+  let captures: Capture[];
+  try {
+    captures = readCaptures(flags);
+  } catch (error) {
+    await starting.then((auth) => auth.close(), () => undefined);
+    throw error;
+  }
+  const auth = await starting;
   const fromPcap = flags.pcap !== undefined;
   const tally = new Map<string, number>();
   let failed = 0;

@@ -4,7 +4,6 @@
  * parallel scan where the first worker to match wins; an empty store fails closed.
  * It answers "which user is this, which path found it, and what did it cost".
  */
-import { performance } from 'node:perf_hooks';
 import { AeadDirection, aeadKey } from './wire/aead.js';
 import { deriveSnellKey, SALT_BYTES, selectKdf, type KdfBackend } from './wire/kdf.js';
 import { sealFrame } from './wire/frame.js';
@@ -13,8 +12,9 @@ import { openLegacyChunk } from './wire/legacy.js';
 import { decodeRequest } from './wire/request.js';
 import { IpCache } from './scan/ip-cache.js';
 import { ScanPool } from './scan/pool.js';
-import { scanSlice, splitFirstBytes, TRIAL_BYTES, type FirstBytes, type MatchKind, type ScanTest, type SliceResult } from './scan/trial-match.js';
-import { UserStore, type SnellUser } from './users.js';
+import { monotonicMs, scanSlice, splitFirstBytes, TRIAL_BYTES, type FirstBytes, type LegacyFind, type ScanTest, type SliceResult } from './scan/trial-match.js';
+import { type SnellUser } from './users.js';
+import { UserStore } from './user-store.js';
 
 export const SERIAL_THRESHOLD = 16;
 
@@ -53,8 +53,8 @@ export interface MatchedKey {
 export interface TrialOptions {
   kdf?: KdfBackend;
   /**
-   * After OpenSnell's scan misses, scan again for a v1-v3 stream and name it. Default true; it
-   * doubles the cost of a miss but never changes the reported `trials` and `micros`.
+   * After OpenSnell's scan misses, test the same derivations for a v1-v3 stream and name it.
+   * Default true; it adds ~2 % to a miss and never changes the reported `trials` and `micros`.
    */
   detectLegacy?: boolean;
   cacheCapacity?: number;
@@ -74,10 +74,30 @@ export class TrialAuthenticator {
     this.cache = new IpCache(options.cacheCapacity);
   }
 
-  static async create(users: UserStore | readonly SnellUser[], options: TrialOptions = {}): Promise<TrialAuthenticator> {
-    const store = users instanceof UserStore ? users : UserStore.fromUsers(users);
-    const authenticator = new TrialAuthenticator(store, options.kdf ?? (await selectKdf()), options);
-    await authenticator.warmUp();
+  /**
+   * `users` may still be loading (a promise): the scan workers then start at once, and boot
+   * (~70 ms each) while the file is read and parsed, instead of after it.
+   */
+  static async create(users: UserStore | readonly SnellUser[] | Promise<UserStore>, options: TrialOptions = {}): Promise<TrialAuthenticator> {
+    const kdf = options.kdf ?? (await selectKdf());
+    if (!(users instanceof Promise)) {
+      const authenticator = new TrialAuthenticator(users instanceof UserStore ? users : UserStore.fromUsers(users), kdf, options);
+      await authenticator.warmUp();
+      return authenticator;
+    }
+    // Awaited below; until then a failed load must not count as an unhandled rejection.
+    users.catch(() => undefined);
+    const authenticator = new TrialAuthenticator(UserStore.fromUsers([]), kdf, options);
+    authenticator.startPool();
+    try {
+      await authenticator.warmUp();
+      authenticator.store = await users;
+      if (authenticator.store.size > SERIAL_THRESHOLD) await authenticator.pool!.ready;
+      else await authenticator.close();
+    } catch (error) {
+      await authenticator.close();
+      throw error;
+    }
     return authenticator;
   }
 
@@ -86,6 +106,8 @@ export class TrialAuthenticator {
    * reported time of the first capture is what a running server would spend, not start-up.
    */
   private async warmUp(): Promise<void> {
+    // Workers first: they boot on the other cores while this thread warms up.
+    const pool = this.store.size > SERIAL_THRESHOLD ? this.startPool() : undefined;
     const psk = utf8.encode('warm-up');
     const salt = new Uint8Array(SALT_BYTES);
     const key = aeadKey(await deriveSnellKey(this.kdf, psk, salt), 'aes-128-gcm');
@@ -95,7 +117,7 @@ export class TrialAuthenticator {
     await this.authenticateIn(store, blob, 'warm-up'); // cache hit
     await this.authenticateIn(store, new Uint8Array(TRIAL_BYTES), undefined); // miss
     this.cache.clear();
-    if (this.store.size > SERIAL_THRESHOLD) await this.startPool().ready;
+    await pool?.ready;
   }
 
   private startPool(): ScanPool {
@@ -134,8 +156,8 @@ export class TrialAuthenticator {
 
   private async authenticateIn(store: UserStore, blob: Uint8Array, sourceIp: string | undefined, keyOut?: MatchedKey, gate?: ScanGate): Promise<GatedOutcome> {
     if (keyOut) keyOut.store = store;
-    const started = performance.now();
-    const micros = (): number => Math.round((performance.now() - started) * 1000);
+    const started = monotonicMs();
+    const micros = (): number => microsSince(started);
     if (blob.length < TRIAL_BYTES) return { ok: false, reason: 'truncated', bytes: blob.length, trials: 0, micros: micros() };
     if (store.size === 0) return { ok: false, reason: 'empty-store', trials: 0, micros: micros() };
     const first = splitFirstBytes(blob);
@@ -154,30 +176,29 @@ export class TrialAuthenticator {
     const release = gate ? await gate() : undefined;
     if (release === 'busy' || release === 'gone') return { ok: false, reason: release, trials, micros: micros() };
     try {
-      return await this.scanFor(store, blob, first, sourceIp, keyOut, trials, micros);
+      return await this.scanFor(store, blob, first, sourceIp, keyOut, trials, started);
     } finally {
       release?.();
     }
   }
 
   private async scanFor(
-    store: UserStore, blob: Uint8Array, first: FirstBytes, sourceIp: string | undefined, keyOut: MatchedKey | undefined, trials: number, micros: () => number,
+    store: UserStore, blob: Uint8Array, first: FirstBytes, sourceIp: string | undefined, keyOut: MatchedKey | undefined, trials: number, started: number,
   ): Promise<TrialOutcome> {
     const path: TrialPath = store.size <= SERIAL_THRESHOLD ? 'serial' : 'parallel';
-    const found = await this.scan(store, first, 'v4');
+    const found = await this.scan(store, first, (this.options.detectLegacy ?? true) ? 'v4-then-legacy' : 'v4');
     trials += found.trials;
+    // What the server spent ends with the v4 test; the legacy test after it is authkit's diagnosis.
+    const micros = microsSince(started, found.v4EndedAt);
     if (found.index >= 0) {
       if (sourceIp !== undefined) this.cache.set(sourceIp, found.index);
       if (keyOut) keyOut.derived = found.derived;
-      return { ok: true, user: store.names[found.index]!, index: found.index, path, trials, micros: micros() };
+      return { ok: true, user: store.names[found.index]!, index: found.index, path, trials, micros };
     }
-    // What the server spent ends here; the legacy pass below is authkit's diagnosis on top.
-    const spent = micros();
-    if (!(this.options.detectLegacy ?? true)) return { ok: false, reason: 'no-match', trials, micros: spent };
-    const legacy = await this.scan(store, first, 'legacy');
-    if (legacy.index < 0 || !legacy.kind) return { ok: false, reason: 'no-match', trials, micros: spent };
-    const reason = await this.legacyVersion(store, legacy.index, legacy.kind, blob);
-    return { ok: false, reason, user: store.names[legacy.index]!, index: legacy.index, trials, micros: spent };
+    const legacy = found.legacy;
+    if (!legacy) return { ok: false, reason: 'no-match', trials, micros };
+    const reason = legacyVersion(legacy, blob);
+    return { ok: false, reason, user: store.names[legacy.index]!, index: legacy.index, trials, micros };
   }
 
   async close(): Promise<void> {
@@ -190,20 +211,25 @@ export class TrialAuthenticator {
     return this.startPool().scan(store, first, test);
   }
 
-  /**
-   * v1 is the ChaCha20 one. Among AES streams the request's command tells v2 (CONNECT-v2) from
-   * v3 (CONNECT, UDP); when the capture ends before the request, it cannot be told.
-   */
-  private async legacyVersion(store: UserStore, index: number, kind: MatchKind, blob: Uint8Array): Promise<LegacyVersion> {
-    if (kind === 'legacy-chacha') return 'legacy-v1';
-    const out = await deriveSnellKey(this.kdf, store.psk(index), blob.subarray(0, SALT_BYTES));
-    try {
-      const { payload } = openLegacyChunk(new AeadDirection('aes-128-gcm', aeadKey(out, 'aes-128-gcm')), blob, SALT_BYTES);
-      return decodeRequest(payload).request.command === 'connect-v2' ? 'legacy-v2' : 'legacy-v3';
-    } catch {
-      return 'legacy-v2-v3';
-    }
+}
+
+/**
+ * v1 is the ChaCha20 one. Among AES streams the request's command tells v2 (CONNECT-v2) from
+ * v3 (CONNECT, UDP); when the capture ends before the request, it cannot be told.
+ */
+function legacyVersion(legacy: LegacyFind, blob: Uint8Array): LegacyVersion {
+  if (legacy.kind === 'legacy-chacha') return 'legacy-v1';
+  try {
+    const { payload } = openLegacyChunk(new AeadDirection('aes-128-gcm', aeadKey(legacy.derived, 'aes-128-gcm')), blob, SALT_BYTES);
+    return decodeRequest(payload).request.command === 'connect-v2' ? 'legacy-v2' : 'legacy-v3';
+  } catch {
+    return 'legacy-v2-v3';
   }
+}
+
+/** Whole µs from `started` to `ended` (or now), both monotonicMs(). */
+function microsSince(started: number, ended = monotonicMs()): number {
+  return Math.round((ended - started) * 1000);
 }
 
 /** One-shot trial authentication: builds an authenticator, runs it on one capture, and closes it. */

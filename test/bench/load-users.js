@@ -1,7 +1,8 @@
 // Child process of bench/run.js: loads one users file into a UserStore and reports the time and peak RSS.
 import { performance } from 'node:perf_hooks';
 import { resourceUsage } from 'node:process';
-import { loadUsersFile, UserStore } from '../../dist/snell/users.js';
+import { loadUsersFile } from '../../dist/snell/users.js';
+import { UserStore } from '../../dist/snell/user-store.js';
 
 const started = performance.now();
 const parsed = await loadUsersFile(process.argv[2]);

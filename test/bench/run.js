@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { availableKdfs } from '../../dist/snell/wire/kdf.js';
-import { UserStore } from '../../dist/snell/users.js';
+import { UserStore } from '../../dist/snell/user-store.js';
 import { buildFirstPacket, TrialAuthenticator } from '../../dist/index.js';
 import { benchTrialAuth, syntheticUsers } from '../../dist/snell/scan/bench.js';
 

@@ -20,8 +20,9 @@ describe('parseTime', () => {
   });
 });
 
+const program = await buildProgram();
+
 describe('every time flag takes a duration', () => {
-  const program = buildProgram();
   const command = (name: string) => program.commands.find((c) => c.name() === name)!;
   const parsed = (name: string, flag: string, text: string): unknown => {
     const option = command(name).options.find((o) => o.long === flag)!;

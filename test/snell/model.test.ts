@@ -92,6 +92,18 @@ describe('trial authentication paths (OpenSnell alpha, docs/snell.md §9)', () =
     expect(outcome).toMatchObject({ ok: false, reason: 'legacy-v1', index: 5, trials: 6 });
   });
 
+  it('diagnoses a legacy stream with the scan\'s own derivations: one Argon2id per user on a miss', async () => {
+    let derivations = 0;
+    const counting = { ...kdf, name: kdf.name, deriveSync: (psk: Uint8Array, salt: Uint8Array) => (derivations++, kdf.deriveSync!(psk, salt)) };
+    const legacyUsers = [...users.slice(0, 9), { name: 'legacy', psk: 'password' }, ...users.slice(9, 14)];
+    const authenticator = await TrialAuthenticator.create(legacyUsers, { kdf: counting });
+    derivations = 0;
+    const outcome = await authenticator.authenticate(fromHex(vectors.legacy_first_packets[1].wire_hex));
+    await authenticator.close();
+    expect(outcome).toMatchObject({ ok: false, reason: 'legacy-v2', index: 9, trials: 15 });
+    expect(derivations).toBe(15);
+  });
+
   it('finds legacy streams on the parallel path too', async () => {
     const many = [...users.slice(0, 40), { name: 'legacy', psk: 'password' }];
     const outcome = await trialAuthenticate(many, fromHex(vectors.legacy_first_packets[0].wire_hex), { kdf });

@@ -1,7 +1,8 @@
 import { thrownBy } from '../helpers.js';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/shared/errors.js';
-import { parseUsers, UserStore } from '../../src/snell/users.js';
+import { parseUsers } from '../../src/snell/users.js';
+import { UserStore } from '../../src/snell/user-store.js';
 
 const expected = [
   { name: 'alice', psk: 'p:s,k"1' },

@@ -7,9 +7,9 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { KdfBackendName } from '../wire/kdf.js';
-import type { FirstBytes, ScanTest, SliceResult } from './trial-match.js';
-import type { UserStore } from '../users.js';
+import { compiledWasmSimd, type KdfBackendName } from '../wire/kdf.js';
+import type { FirstBytes, LegacyFind, ScanTest, SliceResult } from './trial-match.js';
+import type { UserStore } from '../user-store.js';
 
 /** Snapshots the workers keep; a panel swapping users keeps the old one while scans finish. */
 const STORES_KEPT = 4;
@@ -18,6 +18,12 @@ export type PoolMessage =
   | { type: 'store'; storeId: number; pskBytes: Uint8Array; pskOffsets: Uint32Array }
   | { type: 'forget'; storeId: number }
   | ScanRequest;
+
+export interface ScanWorkerData {
+  kdf: KdfBackendName;
+  /** The main thread's compiled libargon2 module, when it uses wasm-simd. */
+  wasm?: object;
+}
 
 export interface ScanRequest extends FirstBytes {
   type: 'scan';
@@ -65,7 +71,7 @@ export class ScanPool {
     const file = workerFile();
     const started: Promise<void>[] = [];
     this.workers = Array.from({ length: size }, () => {
-      const worker = new Worker(file, { workerData: { kdf } });
+      const worker = new Worker(file, { workerData: { kdf, wasm: kdf === 'wasm-simd' ? compiledWasmSimd() : undefined } satisfies ScanWorkerData });
       started.push(new Promise((resolve, reject) => {
         worker.once('message', () => resolve());
         worker.once('error', reject);
@@ -143,8 +149,7 @@ export class ScanPool {
       await Promise.all(replies);
       const error = arrived.find((r) => r.error);
       if (error) throw new Error(`scan worker failed: ${error.error}`);
-      const winner = arrived.find((r) => r.index >= 0);
-      return { index: winner?.index ?? -1, kind: winner?.kind, derived: winner?.derived, trials: arrived.reduce((sum, r) => sum + r.trials, 0) };
+      return mergeSlices(arrived);
     } finally {
       for (const id of scanIds) this.pending.delete(id);
       if (--this.active === 0) for (const worker of this.workers) worker.unref();
@@ -155,4 +160,19 @@ export class ScanPool {
     this.fail(new Error('scan pool closed'));
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
+}
+
+/**
+ * One scan's result from its slices: the first v4 match to arrive wins (with duplicate PSKs,
+ * as in OpenSnell, whichever worker got there first); the v4 part ended when the last slice's
+ * did; a legacy find, after a miss, is the one earliest in the file.
+ */
+function mergeSlices(arrived: readonly ScanReply[]): SliceResult {
+  const winner = arrived.find((r) => r.index >= 0);
+  const trials = arrived.reduce((sum, r) => sum + r.trials, 0);
+  const v4EndedAt = Math.max(...arrived.map((r) => r.v4EndedAt ?? 0));
+  if (winner) return { index: winner.index, kind: winner.kind, derived: winner.derived, trials, v4EndedAt };
+  let legacy: LegacyFind | undefined;
+  for (const r of arrived) if (r.legacy && (!legacy || r.legacy.index < legacy.index)) legacy = r.legacy;
+  return { index: -1, trials, v4EndedAt, legacy };
 }

@@ -3,22 +3,24 @@
  * OpenSnell accepts a user when Open(nonce 0) of the 23-byte header succeeds under the key
  * derived from that user's PSK and the plaintext is 7 bytes starting with 0x04 (docs/snell.md §9 step 6).
  *
- * Almost every user of a scan is a miss, and a failed Open through node:crypto costs ~5 µs
- * (it throws). So the first keystream block is computed once (one AES block, no exception)
- * and the full Open only runs when the decrypted marker is 0x04, for 1 user in 256 on a miss.
- * The decision is still exactly OpenSnell's: marker 0x04 and a verified tag.
+ * Almost every user of a scan is a miss, so the miss must be cheap: the first AES keystream
+ * block is computed in JavaScript (quick-ciphers.ts: ~0.6 µs, where creating a node:crypto
+ * cipher costs ~2.3 µs), and node:crypto's full Open only runs when the decrypted marker is
+ * 0x04, for 1 user in 256 on a miss. The decision is still exactly OpenSnell's: marker 0x04
+ * and a verified tag.
  *
  * The legacy test finds v1-v3 streams, which OpenSnell cannot serve, so they can be named. It
- * runs only after OpenSnell's scan has missed, so it never changes what that scan costs, and it
- * uses the same keystream trick: real legacy writers send a first length of 1..0x3fff, so the
- * tag is only checked when the decrypted length is in that range.
+ * runs on the derivations the v4 scan already made, after that scan has missed, so a miss
+ * costs one Argon2id per user whatever the test, and the time a server would spend ends where
+ * the v4 scan ends. Real legacy writers send a first length of 1..0x3fff, so a tag is only
+ * checked when the decrypted length is in that range (1 user in 4 for each AEAD).
  */
-import { createCipheriv } from 'node:crypto';
 import { aeadKey, open } from '../wire/aead.js';
 import { FRAME_MARKER, HEADER_PLAIN_BYTES, HEADER_SEALED_BYTES } from '../wire/frame.js';
 import { LEGACY_MAX_PAYLOAD, LENGTH_CHUNK_BYTES } from '../wire/legacy.js';
 import { SALT_BYTES, type KdfBackend } from '../wire/kdf.js';
-import type { UserStore } from '../users.js';
+import { aes128CounterBlock, aes128Schedule, chachaFirstKeystreamWord, chachaPolyTwoByteTagMatches, gcmTwoByteTagMatches } from './quick-ciphers.js';
+import type { UserStore } from '../user-store.js';
 
 export const TRIAL_BYTES = SALT_BYTES + HEADER_SEALED_BYTES;
 
@@ -40,49 +42,56 @@ export function splitFirstBytes(blob: Uint8Array): FirstBytes {
   };
 }
 
-// GCM with a 96-bit nonce encrypts its first block with counter block nonce || 00000002.
-const GCM_FIRST_COUNTER = Buffer.from('00000000000000000000000000000002', 'hex');
-// ChaCha20-Poly1305 encrypts from block counter 1; node's chacha20 IV is counter(LE32) || nonce.
-const CHACHA_FIRST_COUNTER = Buffer.from('01000000000000000000000000000000', 'hex');
+const schedule = new Int32Array(44);
+const block = new Int32Array(4);
 
-function gcmFirstKeystream(key: Uint8Array): Buffer {
-  return createCipheriv('aes-128-ecb', key, null).setAutoPadding(false).update(GCM_FIRST_COUNTER);
+/** GCM with a 96-bit nonce encrypts its first block with counter block nonce || 00000002. */
+function gcmFirstKeystreamWord(kdfOutput: Uint8Array): number {
+  aes128CounterBlock(aes128Schedule(aeadKey(kdfOutput, 'aes-128-gcm'), schedule), 2, block);
+  return block[0]!;
 }
 
-function chachaFirstKeystream(key: Uint8Array): Buffer {
-  return createCipheriv('chacha20', key, CHACHA_FIRST_COUNTER).update(Buffer.alloc(2));
-}
-
-function plausibleLegacyLength(sealed: Uint8Array, keystream: Uint8Array): boolean {
-  const length = ((sealed[0]! ^ keystream[0]!) << 8) | (sealed[1]! ^ keystream[1]!);
+/** The first length of a legacy chunk, decrypted with two keystream bytes. */
+function plausibleLegacyLength(sealed: Uint8Array, key0: number, key1: number): boolean {
+  const length = ((sealed[0]! ^ key0) << 8) | (sealed[1]! ^ key1);
   return length >= 1 && length <= LEGACY_MAX_PAYLOAD;
 }
 
 /** OpenSnell's test (docs/snell.md §9 step 6): the header opens at nonce 0 and starts with 0x04. */
 export function matchesV4(kdfOutput: Uint8Array, first: FirstBytes): boolean {
-  const aesKey = aeadKey(kdfOutput, 'aes-128-gcm');
-  if ((first.header[0]! ^ gcmFirstKeystream(aesKey)[0]!) !== FRAME_MARKER) return false;
-  const plain = open('aes-128-gcm', aesKey, 0, first.header);
+  if ((first.header[0]! ^ (gcmFirstKeystreamWord(kdfOutput) >>> 24)) !== FRAME_MARKER) return false;
+  const plain = open('aes-128-gcm', aeadKey(kdfOutput, 'aes-128-gcm'), 0, first.header);
   return plain !== undefined && plain.length === HEADER_PLAIN_BYTES && plain[0] === FRAME_MARKER;
 }
 
 /** authkit's own test: does the same derivation open a legacy v1-v3 length chunk? */
 export function matchesLegacy(kdfOutput: Uint8Array, first: FirstBytes): MatchKind | undefined {
-  const aesKey = aeadKey(kdfOutput, 'aes-128-gcm');
-  if (plausibleLegacyLength(first.legacyLength, gcmFirstKeystream(aesKey)) && open('aes-128-gcm', aesKey, 0, first.legacyLength)) return 'legacy-aes';
+  const sealed = first.legacyLength;
+  const aes = gcmFirstKeystreamWord(kdfOutput);
+  // gcmFirstKeystreamWord left this key's schedule in `schedule`.
+  if (plausibleLegacyLength(sealed, aes >>> 24, (aes >>> 16) & 255) && gcmTwoByteTagMatches(schedule, sealed)) return 'legacy-aes';
   const chachaKey = aeadKey(kdfOutput, 'chacha20-poly1305');
-  if (plausibleLegacyLength(first.legacyLength, chachaFirstKeystream(chachaKey)) && open('chacha20-poly1305', chachaKey, 0, first.legacyLength)) {
-    return 'legacy-chacha';
-  }
+  const chacha = chachaFirstKeystreamWord(chachaKey);
+  if (plausibleLegacyLength(sealed, chacha & 255, (chacha >>> 8) & 255) && chachaPolyTwoByteTagMatches(chachaKey, sealed)) return 'legacy-chacha';
   return undefined;
 }
 
-/** Which test a scan runs: OpenSnell's, or the legacy one authkit adds after a miss. */
-export type ScanTest = 'v4' | 'legacy';
+/**
+ * Which test a scan runs: OpenSnell's alone, or OpenSnell's and then, if no user matched,
+ * authkit's legacy test on the same derivations.
+ */
+export type ScanTest = 'v4' | 'v4-then-legacy';
 
-export function testDerived(kdfOutput: Uint8Array, first: FirstBytes, test: ScanTest): MatchKind | undefined {
-  if (test === 'v4') return matchesV4(kdfOutput, first) ? 'v4' : undefined;
-  return matchesLegacy(kdfOutput, first);
+/** A monotonic clock in ms that every thread shares (performance.now() has a per-thread origin). */
+export function monotonicMs(): number {
+  const [seconds, nanos] = process.hrtime();
+  return seconds * 1e3 + nanos / 1e6;
+}
+
+export interface LegacyFind {
+  index: number;
+  kind: Exclude<MatchKind, 'v4'>;
+  derived: Uint8Array;
 }
 
 export interface SliceResult {
@@ -91,6 +100,10 @@ export interface SliceResult {
   trials: number;
   /** The matching user's KDF output (the server keys its reader with it instead of deriving again). */
   derived?: Uint8Array;
+  /** monotonicMs() when the v4 test ended: what a server would have spent ends there. */
+  v4EndedAt?: number;
+  /** `v4-then-legacy` after a miss: the first user of the slice whose PSK opens a legacy stream. */
+  legacy?: LegacyFind;
 }
 
 /**
@@ -101,17 +114,26 @@ export async function scanSlice(
   kdf: KdfBackend, store: UserStore, first: FirstBytes, test: ScanTest, start: number, end: number, stop?: Int32Array,
 ): Promise<SliceResult> {
   let trials = 0;
+  // The derivations of the misses, for the legacy test: 32 bytes a user, no second Argon2id.
+  const kept: Uint8Array[] | undefined = test === 'v4-then-legacy' ? [] : undefined;
   for (let i = start; i < end; i++) {
     if (stop && Atomics.load(stop, 0) !== 0) break;
     const psk = store.psk(i);
     // The synchronous call where there is one: an await per user costs more than the open.
     const out = kdf.deriveSync?.(psk, first.salt) ?? (await kdf.derive(psk, first.salt));
     trials++;
-    const kind = testDerived(out, first, test);
-    if (kind) {
+    if (matchesV4(out, first)) {
       if (stop) Atomics.store(stop, 0, 1);
-      return { index: i, kind, trials, derived: out };
+      return { index: i, kind: 'v4', trials, derived: out, v4EndedAt: monotonicMs() };
     }
+    kept?.push(out);
   }
-  return { index: -1, trials };
+  const v4EndedAt = monotonicMs();
+  // Another worker matched: the slice was not scanned to its end, and no diagnosis is wanted.
+  if (!kept || (stop && Atomics.load(stop, 0) !== 0)) return { index: -1, trials, v4EndedAt };
+  for (let j = 0; j < kept.length; j++) {
+    const kind = matchesLegacy(kept[j]!, first);
+    if (kind) return { index: -1, trials, v4EndedAt, legacy: { index: start + j, kind: kind as LegacyFind['kind'], derived: kept[j]! } };
+  }
+  return { index: -1, trials, v4EndedAt };
 }

@@ -3,17 +3,18 @@
  * worker of the scan has found a match (a shared flag), as OpenSnell's goroutines do.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { selectKdf, type KdfBackendName } from '../wire/kdf.js';
+import { adoptCompiledWasmSimd, selectKdf } from '../wire/kdf.js';
 import { scanSlice, splitFirstBytes, TRIAL_BYTES } from './trial-match.js';
-import { UserStore } from '../users.js';
-import type { PoolMessage, ScanReply } from './pool.js';
+import { UserStore } from '../user-store.js';
+import type { PoolMessage, ScanReply, ScanWorkerData } from './pool.js';
 
 const stores = new Map<number, UserStore>();
-const kdf = await selectKdf((workerData as { kdf: KdfBackendName }).kdf);
+const data = workerData as ScanWorkerData;
+if (data.wasm) adoptCompiledWasmSimd(data.wasm);
+const kdf = await selectKdf(data.kdf);
 // One trial of each kind before saying ready, so a scan's timing does not include start-up costs.
 const warmUp = UserStore.fromUsers([{ name: 'warm-up', psk: 'warm-up' }]);
-await scanSlice(kdf, warmUp, splitFirstBytes(new Uint8Array(TRIAL_BYTES)), 'v4', 0, 1);
-await scanSlice(kdf, warmUp, splitFirstBytes(new Uint8Array(TRIAL_BYTES)), 'legacy', 0, 1);
+await scanSlice(kdf, warmUp, splitFirstBytes(new Uint8Array(TRIAL_BYTES)), 'v4-then-legacy', 0, 1);
 parentPort!.postMessage({ ready: true });
 
 parentPort!.on('message', (message: PoolMessage) => {

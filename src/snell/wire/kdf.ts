@@ -97,11 +97,23 @@ const ARGON2_VERSION_13 = 0x13;
  * libargon2's own C API from the package's wasm. Its JavaScript wrapper refuses m < 32 KiB,
  * which Snell's m = 8 KiB needs, so the wrapper is not used.
  */
+let wasmSimdModule: object | undefined;
+
+/** The compiled libargon2 module, once loaded: the scan workers take it instead of reading and compiling it again. */
+export function compiledWasmSimd(): object | undefined {
+  return wasmSimdModule;
+}
+
+/** In a scan worker: use the module the main thread compiled. */
+export function adoptCompiledWasmSimd(module: object): void {
+  wasmSimdModule ??= module;
+}
+
 function loadWasmSimd(): KdfBackend | undefined {
   let exports: Libargon2Exports;
   try {
-    const file = createRequire(import.meta.url).resolve('@phi-ag/argon2/argon2.wasm');
-    exports = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(file)), {}).exports as unknown as Libargon2Exports;
+    wasmSimdModule ??= new WebAssembly.Module(readFileSync(createRequire(import.meta.url).resolve('@phi-ag/argon2/argon2.wasm')));
+    exports = new WebAssembly.Instance(wasmSimdModule, {}).exports as unknown as Libargon2Exports;
     exports._initialize();
   } catch {
     return undefined;
