@@ -4,8 +4,7 @@ import { availableKdfs, parseKdfChoice, selectKdf } from '../snell/wire/kdf.js';
 import { authenticateCapture, capturesFromPcap, parseCapturesJsonl, type Capture, type CaptureOutcome } from '../snell/captures.js';
 import { TrialAuthenticator } from '../snell/model.js';
 import { benchTrialAuth, type TrialBenchRow } from '../snell/scan/bench.js';
-import { loadUsersFile } from '../snell/users.js';
-import { UserStore } from '../snell/user-store.js';
+import { loadUserStore } from '../snell/users.js';
 import type { ObfsChoice } from '../snell/wire/obfs.js';
 import { parseHex } from '../shared/bytes.js';
 import { InputError } from '../shared/errors.js';
@@ -98,9 +97,9 @@ async function snellAuth(flags: AuthFlags): Promise<number> {
   if (flags.users === undefined) throw new InputError('--users FILE is required');
   const kdf = await selectKdf(flags.kdf === undefined ? undefined : parseKdfChoice(flags.kdf));
   // The scan workers boot while the users file loads and the captures are read.
-  const store = loadUsersFile(flags.users, fileLimits(flags)).then(({ users, warnings }) => {
+  const store = loadUserStore(flags.users, fileLimits(flags)).then(({ store, warnings }) => {
     warnings.forEach((w) => log(`warning: ${w}`));
-    return UserStore.fromUsers(users);
+    return store;
   });
   const starting = TrialAuthenticator.create(store, { kdf, detectLegacy: flags.legacy });
   let captures: Capture[];

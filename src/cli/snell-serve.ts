@@ -8,8 +8,7 @@ import { startSnellServer } from '../snell/server/server.js';
 import { type SnellServerStats } from '../snell/server/stats.js';
 import { defaultAuthQueue, defaultMaxPendingAuth } from '../snell/server/auth-limiter.js';
 import { parseTargetPolicy } from '../snell/server/targets.js';
-import { decodeUtf8, loadUsersFile, parseUsers } from '../snell/users.js';
-import { UserStore } from '../snell/user-store.js';
+import { decodeUtf8, loadUserStore, parseUserStore } from '../snell/users.js';
 import type { ObfsMode } from '../snell/wire/obfs.js';
 import { watchSnapshotFile } from '../shared/watch.js';
 import { maxFileSizeLimits } from '../shared/files.js';
@@ -90,9 +89,9 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
   let users;
   let digest = '';
   if (flags.users !== undefined) {
-    const parsed = await loadUsersFile(flags.users, limits);
+    const parsed = await loadUserStore(flags.users, limits);
     parsed.warnings.forEach((w) => log(`warning: ${w}`));
-    users = parsed.users;
+    users = parsed.store;
     digest = parsed.digest;
   }
   const server = await startSnellServer({
@@ -100,16 +99,16 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
     authorizeUrl: flags.authorizeUrl, ipCache: flags.ipCache, maxPendingAuth: flags.maxPendingAuth, authQueue: flags.authQueue, ipv6: flags.ipv6, idleTimeoutMs: flags.idleTimeout * 1000, kdf, log: flags.quiet ? undefined : log,
   });
   const watcher = flags.users === undefined ? undefined : watchSnapshotFile(flags.users, {
-    what: 'users file', noun: 'users', current: users!, digest, count: (u) => u.length,
+    what: 'users file', noun: 'users', current: users!, digest, count: (store) => store.size,
     parse: (bytes) => {
       // The same strict decoding as at start: a bad byte is refused with its line, never U+FFFD.
-      const parsed = parseUsers(decodeUtf8(bytes, flags.users!), flags.users!);
-      return { snapshot: parsed.users, warnings: parsed.warnings };
+      const parsed = parseUserStore(decodeUtf8(bytes, flags.users!), flags.users!);
+      return { snapshot: parsed.store, warnings: parsed.warnings };
     },
-    onReload: (next) => server.replaceUsers(UserStore.fromUsers(next)),
+    onReload: (next) => server.replaceUsers(next),
     log, warning: (w) => `warning: ${w}`, pollMs: hooks.pollMs, maxBytes: limits.maxBytes,
   });
-  const who = users ? `${users.length} users from ${flags.users}` : 'one PSK';
+  const who = users ? `${users.size} users from ${flags.users}` : 'one PSK';
   log(`snell-serve: ${who}, obfs ${flags.obfs}, udp ${flags.udp ? 'on' : 'off'}, quic ${flags.quic ? 'on' : 'off'}${flags.ipv6 ? '' : ', ipv6 off'}, tunnels to ${targets.describe()}, listening on ${server.address.address}:${server.address.port}`);
   hooks.onListening?.(server.address.port);
   await stopRequested(hooks.signal);

@@ -63,8 +63,9 @@ export async function readBoundedFile(path: string, limits: ReadLimits = {}): Pr
     return refuse(path, describeFsError(error));
   }
   try {
-    const chunks = new CappedChunks(path, checkStats(path, await handle.stat(), limits), limits);
-    while (chunks.add(await handle.read(chunks.next(), 0, CHUNK, null).then((r) => r.bytesRead)));
+    const stats = await handle.stat();
+    const chunks = new CappedChunks(path, checkStats(path, stats, limits), limits, stats.size);
+    for (let buffer = chunks.next(); chunks.add((await handle.read(buffer, 0, buffer.length, null)).bytesRead); buffer = chunks.next());
     return chunks.whole();
   } finally {
     await handle.close();
@@ -77,11 +78,14 @@ class CappedChunks {
   private buffer = Buffer.alloc(0);
   private total = 0;
 
-  constructor(private readonly path: string, private readonly max: number, private readonly limits: ReadLimits) {}
+  constructor(private readonly path: string, private readonly max: number, private readonly limits: ReadLimits, private readonly expected = 0) {}
 
-  /** A buffer for the next read. */
+  /**
+   * A buffer for the next read. The first one holds the whole file as stat saw it, and a byte
+   * more to see its end, so a file is read in one call with no copy (a 50 MB users file included).
+   */
   next(): Buffer {
-    this.buffer = Buffer.allocUnsafe(CHUNK);
+    this.buffer = Buffer.allocUnsafe(this.total === 0 && this.expected > 0 ? Math.min(this.expected, this.max) + 1 : CHUNK);
     return this.buffer;
   }
 
@@ -95,7 +99,7 @@ class CappedChunks {
   }
 
   whole(): Buffer {
-    return Buffer.concat(this.chunks, this.total);
+    return this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.total);
   }
 }
 
@@ -108,8 +112,9 @@ export function readBoundedFileSync(path: string, limits: ReadLimits = {}): Buff
     return refuse(path, describeFsError(error));
   }
   try {
-    const chunks = new CappedChunks(path, checkStats(path, fstatSync(fd), limits), limits);
-    while (chunks.add(readSync(fd, chunks.next(), 0, CHUNK, null)));
+    const stats = fstatSync(fd);
+    const chunks = new CappedChunks(path, checkStats(path, stats, limits), limits, stats.size);
+    for (let buffer = chunks.next(); chunks.add(readSync(fd, buffer, 0, buffer.length, null)); buffer = chunks.next());
     return chunks.whole();
   } finally {
     closeSync(fd);

@@ -169,7 +169,7 @@ export class TrialAuthenticator {
       const hit = await scanSlice(this.kdf, store, first, 'v4', cached, cached + 1);
       if (hit.kind) {
         if (keyOut) keyOut.derived = hit.derived;
-        return { ok: true, user: store.names[cached]!, index: cached, path: 'cache', trials, micros: micros() };
+        return { ok: true, user: store.name(cached), index: cached, path: 'cache', trials, micros: micros() };
       }
     }
 
@@ -193,12 +193,12 @@ export class TrialAuthenticator {
     if (found.index >= 0) {
       if (sourceIp !== undefined) this.cache.set(sourceIp, found.index);
       if (keyOut) keyOut.derived = found.derived;
-      return { ok: true, user: store.names[found.index]!, index: found.index, path, trials, micros };
+      return { ok: true, user: store.name(found.index), index: found.index, path, trials, micros };
     }
     const legacy = found.legacy;
     if (!legacy) return { ok: false, reason: 'no-match', trials, micros };
     const reason = legacyVersion(legacy, blob);
-    return { ok: false, reason, user: store.names[legacy.index]!, index: legacy.index, trials, micros };
+    return { ok: false, reason, user: store.name(legacy.index), index: legacy.index, trials, micros };
   }
 
   async close(): Promise<void> {

@@ -4,35 +4,44 @@
  */
 import type { SnellUser } from './users.js';
 
+/** Byte strings packed end to end: string i is bytes[offsets[i] .. offsets[i + 1]). */
+interface Packed {
+  bytes: Uint8Array;
+  offsets: Uint32Array;
+}
+
+// ignoreBOM keeps a leading U+FEFF, which is part of a name or PSK like any other character.
+const utf8Decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+
 /**
  * An immutable snapshot of users. PSKs are packed into one shared buffer so the scan workers
- * see a snapshot without copying a million small arrays.
+ * see a snapshot without copying a million small arrays; names are packed too, and decoded
+ * only for the users a result names (a million name strings cost ~40 MiB and the collector's time).
  */
 export class UserStore {
   private constructor(
-    readonly names: readonly string[],
+    private readonly names: Packed,
     readonly pskBytes: Uint8Array,
     /** PSK i is pskBytes[pskOffsets[i] .. pskOffsets[i + 1]). */
     readonly pskOffsets: Uint32Array,
+    /** FNV-1a of each PSK's bytes, for the duplicate check (absent in a worker). */
+    private readonly pskHashes?: Int32Array,
   ) {}
 
   static fromUsers(users: readonly SnellUser[]): UserStore {
-    // Written in place, without an intermediate array per PSK: a million users load in ~0.3 s.
-    let total = 0;
-    for (const user of users) total += Buffer.byteLength(user.psk, 'utf8');
-    const shared = Buffer.from(new SharedArrayBuffer(Math.max(total, 1)), 0, total);
-    const pskOffsets = new Uint32Array(new SharedArrayBuffer(4 * (users.length + 1)));
-    let at = 0;
-    for (let i = 0; i < users.length; i++) {
-      at += shared.write(users[i]!.psk, at, 'utf8');
-      pskOffsets[i + 1] = at;
-    }
-    return new UserStore(users.map((u) => u.name), new Uint8Array(shared.buffer, 0, total), pskOffsets);
+    const builder = new UserStoreBuilder();
+    for (const user of users) builder.add(user.name, user.psk);
+    return builder.finish();
+  }
+
+  /** From the builder's buffers. */
+  static fromPacked(names: Packed, psks: Packed, pskHashes: Int32Array): UserStore {
+    return new UserStore(names, psks.bytes, psks.offsets, pskHashes);
   }
 
   /** Rebuilds a store from the shared buffers (in a worker thread). Names are not needed there. */
   static fromShared(pskBytes: Uint8Array, pskOffsets: Uint32Array): UserStore {
-    return new UserStore([], pskBytes, pskOffsets);
+    return new UserStore({ bytes: new Uint8Array(0), offsets: new Uint32Array(1) }, pskBytes, pskOffsets);
   }
 
   get size(): number {
@@ -42,4 +51,161 @@ export class UserStore {
   psk(index: number): Uint8Array {
     return this.pskBytes.subarray(this.pskOffsets[index]!, this.pskOffsets[index + 1]!);
   }
+
+  name(index: number): string {
+    return utf8Decoder.decode(this.names.bytes.subarray(this.names.offsets[index]!, this.names.offsets[index + 1]!));
+  }
+
+  /**
+   * Pairs of users whose PSKs are the same bytes, [later, earlier], the earlier being the first
+   * user with that PSK: open addressing over the hashes taken while packing, no string per PSK.
+   */
+  duplicatePskPairs(): [number, number][] {
+    const hashes = this.pskHashes ?? new Int32Array(this.size).map((_, i) => hashBytes(this.pskBytes, this.pskOffsets[i]!, this.pskOffsets[i + 1]!));
+    let capacity = 1024;
+    while (capacity < 2 * this.size) capacity *= 2;
+    const mask = capacity - 1;
+    const table = new Int32Array(capacity).fill(-1);
+    const pairs: [number, number][] = [];
+    for (let i = 0; i < this.size; i++) {
+      const hash = hashes[i]!;
+      for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+        const j = table[slot]!;
+        if (j < 0) {
+          table[slot] = i;
+          break;
+        }
+        if (hashes[j] === hash && this.samePsk(i, j)) {
+          pairs.push([i, j]);
+          break;
+        }
+      }
+    }
+    return pairs;
+  }
+
+  private samePsk(i: number, j: number): boolean {
+    const a = this.pskOffsets[i]!;
+    const b = this.pskOffsets[j]!;
+    const length = this.pskOffsets[i + 1]! - a;
+    if (this.pskOffsets[j + 1]! - b !== length) return false;
+    for (let k = 0; k < length; k++) if (this.pskBytes[a + k] !== this.pskBytes[b + k]) return false;
+    return true;
+  }
+}
+
+function hashBytes(bytes: Uint8Array, start: number, end: number): number {
+  let hash = 0x811c9dc5 | 0;
+  for (let k = start; k < end; k++) hash = Math.imul(hash ^ bytes[k]!, 0x01000193);
+  return hash;
+}
+
+/** A growable packed list of byte strings. */
+class PackedBuilder {
+  bytes: Uint8Array;
+  used = 0;
+  offsets: Uint32Array;
+  count = 0;
+
+  constructor(capacityBytes: number, capacityCount: number, private readonly shared: boolean) {
+    this.bytes = allocate(Uint8Array, Math.max(capacityBytes, 64), shared);
+    this.offsets = allocate(Uint32Array, Math.max(capacityCount, 16) + 1, shared);
+  }
+
+  /** Room for `bytes` more bytes and one more string. */
+  reserve(bytes: number): void {
+    if (this.used + bytes > this.bytes.length) this.bytes = grown(this.bytes, this.used + bytes, this.shared);
+    if (this.count + 2 > this.offsets.length) this.offsets = grown(this.offsets, this.count + 2, this.shared);
+  }
+
+  /** Ends the string written since the last one. */
+  close(): void {
+    this.offsets[++this.count] = this.used;
+  }
+
+  packed(): Packed {
+    return { bytes: this.bytes.subarray(0, this.used), offsets: this.offsets.subarray(0, this.count + 1) };
+  }
+}
+
+/**
+ * Builds a store one user at a time, names and PSKs written straight into packed buffers as
+ * UTF-8, the PSKs' into shared memory the scan workers read: no object and no kept string per
+ * user, so a million users load in well under a second and ~150 MiB.
+ */
+export class UserStoreBuilder {
+  private readonly names: PackedBuilder;
+  private readonly psks: PackedBuilder;
+  private hashes: Int32Array;
+  private readonly encoder = new TextEncoder();
+
+  /** `expectedBytes`: the file's length, so that a file's users need no growing (PSKs are part of it). */
+  constructor(expectedBytes = 0, expectedUsers = 0) {
+    this.names = new PackedBuilder(expectedBytes / 2, expectedUsers, false);
+    this.psks = new PackedBuilder(expectedBytes, expectedUsers, true);
+    this.hashes = new Int32Array(Math.max(expectedUsers, 16));
+  }
+
+  get size(): number {
+    return this.psks.count;
+  }
+
+  add(name: string, psk: string): void {
+    this.addRange(name, 0, name.length, psk, 0, psk.length);
+  }
+
+  /**
+   * A user whose name is nameText[nameStart..nameEnd) and PSK pskText[pskStart..pskEnd): the
+   * characters are copied from the text they were read in, without a string of their own.
+   */
+  addRange(nameText: string, nameStart: number, nameEnd: number, pskText: string, pskStart: number, pskEnd: number): void {
+    this.write(this.names, nameText, nameStart, nameEnd);
+    const pskAt = this.psks.used;
+    this.write(this.psks, pskText, pskStart, pskEnd);
+    if (this.size >= this.hashes.length) this.hashes = grown(this.hashes, this.size + 1, false);
+    this.hashes[this.size] = hashBytes(this.psks.bytes, pskAt, this.psks.used);
+    this.names.close();
+    this.psks.close();
+  }
+
+  /** UTF-8 of text[start..end): a byte per ASCII character, TextEncoder past the first other one. */
+  private write(into: PackedBuilder, text: string, start: number, end: number): void {
+    // UTF-8 needs at most 3 bytes per UTF-16 unit.
+    into.reserve(3 * (end - start));
+    const bytes = into.bytes;
+    let at = into.used;
+    let i = start;
+    for (; i < end; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= 0x80) break;
+      bytes[at++] = c;
+    }
+    if (i < end) at += this.encoder.encodeInto(text.slice(i, end), bytes.subarray(at)).written;
+    into.used = at;
+  }
+
+  /** Forgets the users added after the first `size`. */
+  rollBack(size: number): void {
+    for (const packed of [this.names, this.psks]) {
+      packed.count = Math.min(size, packed.count);
+      packed.used = packed.offsets[packed.count]!;
+    }
+  }
+
+  finish(): UserStore {
+    return UserStore.fromPacked(this.names.packed(), this.psks.packed(), this.hashes.subarray(0, this.size));
+  }
+}
+
+function allocate<T extends Uint8Array | Uint32Array | Int32Array>(type: new (buffer: ArrayBufferLike) => T, length: number, shared: boolean): T {
+  const bytesPer = type === (Uint8Array as unknown) ? 1 : 4;
+  return new type(shared ? new SharedArrayBuffer(length * bytesPer) : new ArrayBuffer(length * bytesPer));
+}
+
+function grown<T extends Uint8Array | Uint32Array | Int32Array>(array: T, atLeast: number, shared: boolean): T {
+  let length = array.length * 2;
+  while (length < atLeast) length *= 2;
+  const next = allocate(array.constructor as new (buffer: ArrayBufferLike) => T, length, shared);
+  next.set(array);
+  return next;
 }

@@ -3,10 +3,12 @@
  * a JSON array of {"name","psk"}, JSON Lines, CSV with a `name,psk` header, and `name:psk` lines
  * (split at the first colon, so a PSK may contain colons).
  */
+import { isAscii } from 'node:buffer';
 import { FileReadError, readBoundedFile, type ReadLimits } from '../shared/files.js';
 import { sha256 } from '../shared/watch.js';
 import { describeFsError, InputError } from '../shared/errors.js';
-import { arrayElementLines, parseJsonText } from '../shared/json.js';
+import { UserStoreBuilder, type UserStore } from './user-store.js';
+import { readJsonArray, readLines } from './users-parse.js';
 
 export interface SnellUser {
   name: string;
@@ -32,13 +34,46 @@ export function detectUsersFormat(text: string): UsersFormat {
   return /^"?name"?\s*,\s*"?psk"?\s*$/i.test(firstLine.trim()) ? 'csv' : 'colon';
 }
 
+/** A users file read straight into a UserStore, as the trial scan and the server take it. */
+export interface ParsedUserStore {
+  store: UserStore;
+  format: UsersFormat;
+  /** Line of each user in the file, for messages. */
+  lines: number[];
+  warnings: string[];
+}
+
 /** `label` names the file in errors: `users.txt:7: ...`. */
-export function parseUsers(text: string, label: string): ParsedUsers {
+export function parseUserStore(text: string, label: string): ParsedUserStore {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const format = detectUsersFormat(text);
-  const parsed = format === 'json' ? parseJsonArray(text, label) : parseLines(text, label, format);
-  if (parsed.users.length === 0) throw new InputError(`${label}: no users in the file`);
-  return { ...parsed, format, warnings: duplicatePskWarnings(parsed.users, parsed.lines, label) };
+  const builder = new UserStoreBuilder(text.length);
+  const lines = format === 'json' ? readJsonArray(text, label, builder) : readLines(text, label, format, builder);
+  if (builder.size === 0) throw new InputError(`${label}: no users in the file`);
+  const store = builder.finish();
+  return { store, format, lines, warnings: duplicatePskWarnings(store, lines, label) };
+}
+
+/** As parseUserStore, with each user as a {name, psk} object: for the few-user commands and the library. */
+export function parseUsers(text: string, label: string): ParsedUsers {
+  const { store, ...rest } = parseUserStore(text, label);
+  return { ...rest, users: usersOf(store) };
+}
+
+function usersOf(store: UserStore): SnellUser[] {
+  const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  return Array.from({ length: store.size }, (_, i) => ({ name: store.name(i), psk: decoder.decode(store.psk(i)) }));
+}
+
+function duplicatePskWarnings(store: UserStore, lines: number[], label: string): string[] {
+  const pairs = store.duplicatePskPairs();
+  const warnings = pairs.slice(0, 5).map(
+    ([i, earlier]) =>
+      `${label}:${lines[i]}: user "${store.name(i)}" has the same PSK as "${store.name(earlier)}" (line ${lines[earlier]}): ` +
+      'the server cannot tell them apart, and above 16 users which one it picks depends on thread timing',
+  );
+  if (pairs.length > 5) warnings.push(`${label}: ${pairs.length - 5} more users share a PSK with an earlier user`);
+  return warnings;
 }
 
 /**
@@ -47,6 +82,8 @@ export function parseUsers(text: string, label: string): ParsedUsers {
  */
 /** Strict UTF-8: the same at start and on reload, a bad byte named by its line. */
 export function decodeUtf8(bytes: Buffer, label: string): string {
+  // ASCII is valid UTF-8 and decodes byte for byte, to a one-byte string, without validation.
+  if (isAscii(bytes)) return bytes.toString('latin1');
   try {
     return strictUtf8.decode(bytes);
   } catch {
@@ -67,115 +104,21 @@ export function decodeUtf8(bytes: Buffer, label: string): string {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-export async function loadUsersFile(path: string, limits: ReadLimits = {}): Promise<ParsedUsers & { digest: string }> {
-  let bytes: Buffer;
+async function readUsersFile(path: string, limits: ReadLimits): Promise<Buffer> {
   try {
-    bytes = await readBoundedFile(path, limits);
+    return await readBoundedFile(path, limits);
   } catch (error) {
     throw new InputError(`users file ${path}: ${error instanceof FileReadError ? error.why : describeFsError(error)}`);
   }
+}
+
+export async function loadUsersFile(path: string, limits: ReadLimits = {}): Promise<ParsedUsers & { digest: string }> {
+  const bytes = await readUsersFile(path, limits);
   return { ...parseUsers(decodeUtf8(bytes, path), path), digest: sha256(bytes) };
 }
 
-function checkedUser(value: unknown, where: string): SnellUser {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InputError(`${where}: expected an object {"name","psk"}`);
-  const { name, psk } = value as Record<string, unknown>;
-  if (typeof name !== 'string' || name === '') throw new InputError(`${where}: "name" must be a non-empty string`);
-  if (typeof psk !== 'string' || psk === '') throw new InputError(`${where}: "psk" must be a non-empty string`);
-  return { name, psk };
-}
-
-function parseLines(text: string, label: string, format: Exclude<UsersFormat, 'json'>): Omit<ParsedUsers, 'format' | 'warnings'> {
-  const users: SnellUser[] = [];
-  const lines: number[] = [];
-  const rows = text.split('\n');
-  for (let i = format === 'csv' ? firstContentLine(rows) + 1 : 0; i < rows.length; i++) {
-    const row = rows[i]!.replace(/\r$/, '');
-    if (row.trim() === '' || (format === 'colon' && row.trimStart().startsWith('#'))) continue;
-    const where = `${label}:${i + 1}`;
-    users.push(format === 'jsonl' ? checkedUser(parseJsonText(row, label, i + 1), where) : format === 'csv' ? parseCsvRow(row, where) : parseColonRow(row, where));
-    lines.push(i + 1);
-  }
-  return { users, lines };
-}
-
-function firstContentLine(rows: string[]): number {
-  return rows.findIndex((row) => row.trim() !== '');
-}
-
-function parseColonRow(row: string, where: string): SnellUser {
-  const colon = row.indexOf(':');
-  if (colon < 0) throw new InputError(`${where}: expected name:psk`);
-  const name = row.slice(0, colon).trim();
-  const psk = row.slice(colon + 1);
-  if (name === '') throw new InputError(`${where}: empty name`);
-  if (psk === '') throw new InputError(`${where}: empty psk`);
-  return { name, psk };
-}
-
-/** Two fields, either of which may be double-quoted with "" escapes (a PSK may contain commas). */
-function parseCsvRow(row: string, where: string): SnellUser {
-  const fields: string[] = [];
-  let at = 0;
-  while (at <= row.length) {
-    if (row[at] === '"') {
-      let value = '';
-      let i = at + 1;
-      for (;;) {
-        const quote = row.indexOf('"', i);
-        if (quote < 0) throw new InputError(`${where}: unterminated quoted field`);
-        value += row.slice(i, quote);
-        if (row[quote + 1] === '"') {
-          value += '"';
-          i = quote + 2;
-        } else {
-          at = quote + 1;
-          break;
-        }
-      }
-      fields.push(value);
-      if (at < row.length && row[at] !== ',') throw new InputError(`${where}: text after a quoted field`);
-    } else {
-      const comma = fields.length === 0 ? row.indexOf(',', at) : -1;
-      const end = comma < 0 ? row.length : comma;
-      fields.push(row.slice(at, end));
-      at = end;
-    }
-    at += 1;
-  }
-  if (fields.length !== 2) throw new InputError(`${where}: expected 2 fields name,psk, found ${fields.length}`);
-  const [name = '', psk = ''] = fields;
-  if (name.trim() === '') throw new InputError(`${where}: empty name`);
-  if (psk === '') throw new InputError(`${where}: empty psk`);
-  return { name: name.trim(), psk };
-}
-
-function parseJsonArray(text: string, label: string): Omit<ParsedUsers, 'format' | 'warnings'> {
-  const value = parseJsonText(text, label);
-  if (!Array.isArray(value)) throw new InputError(`${label}: expected a JSON array of {"name","psk"}`);
-  const starts = value.length > 0 ? arrayElementLines(text) : [];
-  const users = value.map((entry, i) => checkedUser(entry, `${label}:${starts[i] ?? '?'}`));
-  return { users, lines: starts.slice(0, users.length) };
-}
-
-
-function duplicatePskWarnings(users: SnellUser[], lines: number[], label: string): string[] {
-  const firstIndex = new Map<string, number>();
-  const warnings: string[] = [];
-  let count = 0;
-  users.forEach((user, i) => {
-    const earlier = firstIndex.get(user.psk);
-    if (earlier === undefined) {
-      firstIndex.set(user.psk, i);
-      return;
-    }
-    if (++count <= 5) {
-      warnings.push(
-        `${label}:${lines[i]}: user "${user.name}" has the same PSK as "${users[earlier]!.name}" (line ${lines[earlier]}): ` +
-          'the server cannot tell them apart, and above 16 users which one it picks depends on thread timing',
-      );
-    }
-  });
-  if (count > 5) warnings.push(`${label}: ${count - 5} more users share a PSK with an earlier user`);
-  return warnings;
+/** A users file of any size, as a store: a million users in well under a second. */
+export async function loadUserStore(path: string, limits: ReadLimits = {}): Promise<ParsedUserStore & { digest: string }> {
+  const bytes = await readUsersFile(path, limits);
+  return { ...parseUserStore(decodeUtf8(bytes, path), path), digest: sha256(bytes) };
 }

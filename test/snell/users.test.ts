@@ -64,6 +64,6 @@ describe('users files', () => {
     expect(store.size).toBe(2);
     expect(store.pskBytes.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect(Buffer.from(store.psk(1)).toString('utf8')).toBe('pässwörd-密码');
-    expect(store.names).toEqual(['alice', 'bob']);
+    expect([store.name(0), store.name(1)]).toEqual(['alice', 'bob']);
   });
 });

@@ -1,0 +1,77 @@
+/**
+ * The users-file parser's fast paths change its speed, never its verdict: on generated files of
+ * every format, full of the cases the fast paths hand over (quotes, escapes, Unicode spaces,
+ * comments, blank and CRLF lines, empty fields, duplicates, other keys, broken lines), it
+ * reaches the same users, lines, warnings or error as the parser before them.
+ */
+import { describe, expect, it } from 'vitest';
+import { isDeepStrictEqual } from 'node:util';
+import { parseUsers } from '../../src/snell/users.js';
+import { referenceParseUsers } from './users-reference.js';
+
+/** A small deterministic generator, so a failure can be replayed from its seed. */
+function random(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+const PIECES = ['alice', 'bob', 'ü', '密码', ' ', '\t', '\u00a0', '\u2028', '\ufeff', ':', ',', '"', '""', '#', '\\', '\\n', '\\u0041', 'x', 'psk-1', 'same', '{', '}', '\r'];
+
+function field(next: () => number): string {
+  const length = Math.floor(next() * 4);
+  let text = '';
+  for (let i = 0; i < length; i++) text += PIECES[Math.floor(next() * PIECES.length)];
+  return next() < 0.5 ? `user-${Math.floor(next() * 20)}` + text : text;
+}
+
+function lineOf(format: string, next: () => number): string {
+  const roll = next();
+  if (roll < 0.05) return '';
+  if (roll < 0.1) return '  ';
+  if (roll < 0.15 && format === 'colon') return '# comment';
+  const name = field(next);
+  const psk = next() < 0.2 ? 'same' : field(next);
+  if (roll < 0.2) return field(next); // no separator, or garbage
+  switch (format) {
+    case 'colon':
+      return `${name}${next() < 0.2 ? ' ' : ''}:${psk}`;
+    case 'csv':
+      return next() < 0.3 ? `"${name.replaceAll('"', '""')}",${psk}` : `${name},${psk}`;
+    default:
+      return next() < 0.7 ? JSON.stringify({ name, psk }) : next() < 0.5 ? `{"psk": ${JSON.stringify(psk)}, "name": ${JSON.stringify(name)}}` : `{ "name" : ${JSON.stringify(name)} , "psk":${JSON.stringify(psk)} }`;
+  }
+}
+
+function fileOf(format: string, next: () => number): string {
+  const count = 1 + Math.floor(next() * 8);
+  const lines = Array.from({ length: count }, () => lineOf(format, next));
+  const eol = next() < 0.3 ? '\r\n' : '\n';
+  if (format === 'csv') lines.unshift('name,psk');
+  if (format === 'json') {
+    const entries = lines.filter((l) => l.startsWith('{') || next() < 0.1);
+    return `${next() < 0.2 ? '\ufeff' : ''}[${eol}${entries.map((e) => `  ${e}`).join(`,${next() < 0.1 ? '' : eol}`)}${eol}]${next() < 0.1 ? ' x' : eol}`;
+  }
+  return lines.join(eol) + (next() < 0.5 ? eol : '');
+}
+
+function outcome(parse: () => unknown): unknown {
+  try {
+    return parse();
+  } catch (error) {
+    return { error: (error as Error).message };
+  }
+}
+
+describe('the fast users-file parser against the parser before it', () => {
+  it.each(['colon', 'csv', 'jsonl', 'json'])('reaches the same outcome on 3000 generated %s files', (format) => {
+    for (let seed = 1; seed <= 3000; seed++) {
+      const text = fileOf(format, random(seed * 7919 + format.length));
+      const expected = outcome(() => referenceParseUsers(text, 'users'));
+      const actual = outcome(() => parseUsers(text, 'users'));
+      if (!isDeepStrictEqual(actual, expected)) { if (process.env.FUZZ_DEBUG) console.log(JSON.stringify({ format, seed, text, actual, expected })); expect({ seed, text, actual }).toEqual({ seed, text, actual: expected }); }
+    }
+  });
+});
