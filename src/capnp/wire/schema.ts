@@ -46,7 +46,7 @@ export const AUTH_DECISION_LAYOUT = { dataWords: 1, ptrCount: 3 } as const;
 export function writeAuthRequest(target: StructBuilder, request: AuthRequest): void {
   target.setText(0, request.method).setText(1, request.host).setText(2, request.path).setText(3, request.query).setText(4, request.clientIp);
   const headers = target.initStructList(5, request.headers.length, 0, 2);
-  request.headers.forEach((h, i) => headers[i]!.setText(0, h.name).setText(1, h.value));
+  for (let i = 0; i < headers.length; i++) headers[i]!.setText(0, request.headers[i]!.name).setText(1, request.headers[i]!.value);
 }
 
 export function readAuthRequest(source: StructReader): AuthRequest {
