@@ -59,9 +59,13 @@ export class AuthServiceClient {
   private bootstrapId: number;
   private importedCap: number | undefined;
   private failure: CallError | undefined;
-  /** Finish messages wait to go out with the next Call (one write instead of two), or on the next turn. */
-  private pendingFinishes: Uint8Array[] = [];
-  private finishFlushScheduled = false;
+  /**
+   * Frames waiting to be written, in order. Calls go out once the current microtasks have run, so
+   * calls made together (64 lanes resuming after one read's Returns) share one write; a Finish
+   * waits to go with the next Call (one write instead of two), or goes on the next turn.
+   */
+  private outgoing: Uint8Array[] = [];
+  private flushScheduled: 'microtask' | 'immediate' | undefined;
   /** One timer for all questions, due at the earliest deadline (not one per call). */
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
@@ -137,8 +141,7 @@ export class AuthServiceClient {
 
   /** Sends any Finish still queued (a cancel must reach the service), then closes. */
   close(): void {
-    if (this.pendingFinishes.length > 0 && !this.socket.destroyed) this.socket.write(Buffer.concat(this.pendingFinishes));
-    this.pendingFinishes = [];
+    this.flush();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();
   }
@@ -162,25 +165,25 @@ export class AuthServiceClient {
   }
 
   private write(frame: Uint8Array): void {
-    if (this.pendingFinishes.length === 0) {
-      this.socket.write(frame);
-      return;
-    }
-    this.pendingFinishes.push(frame);
-    this.socket.write(Buffer.concat(this.pendingFinishes));
-    this.pendingFinishes = [];
+    this.outgoing.push(frame);
+    if (this.flushScheduled === 'microtask') return;
+    this.flushScheduled = 'microtask';
+    queueMicrotask(() => this.flush());
   }
 
   private queueFinish(frame: Uint8Array): void {
-    this.pendingFinishes.push(frame);
-    if (this.finishFlushScheduled) return;
-    this.finishFlushScheduled = true;
-    setImmediate(() => {
-      this.finishFlushScheduled = false;
-      if (this.pendingFinishes.length === 0 || this.socket.destroyed) return;
-      this.socket.write(this.pendingFinishes.length === 1 ? this.pendingFinishes[0]! : Buffer.concat(this.pendingFinishes));
-      this.pendingFinishes = [];
-    });
+    this.outgoing.push(frame);
+    if (this.flushScheduled !== undefined) return;
+    this.flushScheduled = 'immediate';
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = undefined;
+    const frames = this.outgoing;
+    if (frames.length === 0) return;
+    this.outgoing = [];
+    if (!this.socket.destroyed) this.socket.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
   }
 
   private allocateId(): number {

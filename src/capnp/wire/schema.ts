@@ -63,13 +63,18 @@ export function writeAuthDecision(target: StructBuilder, decision: AuthDecision)
 
 export function readAuthDecision(source: StructReader): AuthDecision {
   const action = source.u16(0);
-  const invalid = (['upstreamValue', 'redirectLocation'] as const).filter((_, i) => !source.textIsUtf8(i));
+  const upstreamValue = source.text(0);
+  const redirectLocation = source.text(1);
+  // Invalid UTF-8 always decodes to U+FFFD, so text without one needs no strict second look.
+  const invalid: string[] = [];
+  if (upstreamValue.includes('\uFFFD') && !source.textIsUtf8(0)) invalid.push('upstreamValue');
+  if (redirectLocation.includes('\uFFFD') && !source.textIsUtf8(1)) invalid.push('redirectLocation');
   return {
-    ...(invalid.length > 0 ? { invalidUtf8: [...invalid] } : {}),
+    ...(invalid.length > 0 ? { invalidUtf8: invalid } : {}),
     action: DECISION_ACTIONS[action] ?? action,
     statusCode: source.u16(2),
-    upstreamValue: source.text(0),
-    redirectLocation: source.text(1),
+    upstreamValue,
+    redirectLocation,
     responseBody: lenientText(source, 2),
   };
 }
