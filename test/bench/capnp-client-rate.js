@@ -1,5 +1,6 @@
 // One measurement of authkit's Cap'n Proto client, run as users run it (node on dist/, its own
-// process), so the figure carries no test-runner overhead: prints calls per second.
+// process), so the figure carries no test-runner overhead: prints calls per second and the CPU
+// time (user + system) this process spent over the measured seconds.
 // Usage: node test/bench/capnp-client-rate.js SOCKET IN_FLIGHT SECONDS
 import { performance } from 'node:perf_hooks';
 import { AuthServiceClient } from '../../dist/capnp/client.js';
@@ -15,6 +16,7 @@ const request = {
 
 const client = await AuthServiceClient.connect(socketPath);
 let calls = 0;
+const cpu = process.cpuUsage();
 const started = performance.now();
 const lane = async () => {
   while (performance.now() - started < seconds * 1000) {
@@ -23,5 +25,7 @@ const lane = async () => {
   }
 };
 await Promise.all(Array.from({ length: inFlight }, lane));
+const elapsed = performance.now() - started;
+const { user, system } = process.cpuUsage(cpu);
 client.close();
-console.log(JSON.stringify({ callsPerSec: (calls * 1000) / (performance.now() - started) }));
+console.log(JSON.stringify({ callsPerSec: (calls * 1000) / elapsed, cpuSeconds: (user + system) / 1e6 }));

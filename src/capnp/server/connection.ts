@@ -67,6 +67,8 @@ export class Connection {
   private frameBytes = 0;
   /** This connection's share of stats.partialBytes: what its FrameReader holds. */
   private partialBytes = 0;
+  /** Replies decided while a chunk is handled, sent in one write when it is done. */
+  private batch: Uint8Array[] | undefined;
 
   constructor(
     private readonly socket: net.Socket,
@@ -117,14 +119,20 @@ export class Connection {
       return this.abort('overloaded', `partial frames of all connections would hold more than ${maxPartialBytes} bytes (the cap on bytes held in frames not yet complete)`);
     }
     if (stats.partialBytes > stats.partialBytesPeak) stats.partialBytesPeak = stats.partialBytes;
-    // Replies decided at once to several calls of one chunk leave in one write.
-    const batch = frames.length > 1;
-    if (batch) this.socket.cork();
+    // Replies decided at once to the calls of one chunk leave in one write (cheaper than cork and
+    // uncork, which go through the stream's buffered-write path even for one reply).
+    this.batch = [];
     try {
       this.handleFrames(frames);
     } finally {
-      if (batch) this.socket.uncork();
+      this.flush();
     }
+  }
+
+  private flush(): void {
+    const batch = this.batch;
+    this.batch = undefined;
+    if (batch && batch.length > 0) this.send(batch.length === 1 ? batch[0]! : Buffer.concat(batch));
   }
 
   private handleFrames(frames: Uint8Array[][]): void {
@@ -275,6 +283,10 @@ export class Connection {
   /** Writes a frame; reading pauses while the peer does not read what we send (bounded memory). */
   private send(frame: Uint8Array): void {
     if (this.closed) return;
+    if (this.batch) {
+      this.batch.push(frame);
+      return;
+    }
     if (!this.socket.write(frame) && !this.paused) {
       this.paused = true;
       this.socket.pause();
@@ -288,6 +300,7 @@ export class Connection {
   /** Sends an Abort, then closes this connection (the others go on). */
   private abort(type: ExceptionType, reason: string): void {
     if (this.closed) return;
+    this.flush(); // the replies before it go first
     this.settings.stats.aborted++;
     this.settings.log(`conn ${this.id}: aborted: ${logField(reason)}`);
     this.socket.write(encodeAbort({ type, reason }));

@@ -30,21 +30,67 @@ export function encodeFrame(segments: readonly Uint8Array[]): Uint8Array {
   return out;
 }
 
+/** A frame's segment sizes in bytes and its length with the table, read from its table. */
+interface FrameHead {
+  sizes: number[];
+  bytes: number;
+}
+
 /**
- * Reads frames from a byte stream. `push` returns each complete frame's segments; a frame that
- * announces too many segments or too many bytes is an error before any of it is buffered.
+ * The head of the frame whose table starts at `at` of `bytes` (`available` bytes buffered in all,
+ * maybe more than `bytes` holds): undefined while its table is incomplete. A frame announcing too
+ * many segments or bytes is an error before any of it is buffered.
+ */
+function frameHead(bytes: Uint8Array, at: number, available: number): FrameHead | undefined {
+  if (available < 4) return undefined;
+  const count = u32(bytes, at) + 1;
+  if (count > MAX_SEGMENTS) throw new DecodeError('capnp frame', 0, `${count} segments, at most ${MAX_SEGMENTS}`);
+  const tableBytes = segmentTableBytes(count);
+  if (available < tableBytes) return undefined;
+  let total = 0;
+  const sizes: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const size = u32(bytes, at + 4 * (i + 1)) * WORD;
+    sizes.push(size);
+    total += size;
+    if (total > MAX_FRAME_BYTES) throw new DecodeError('capnp frame', 4 * (i + 1), `announces more than ${MAX_FRAME_BYTES} bytes`);
+  }
+  return { sizes, bytes: tableBytes + total };
+}
+
+function u32(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+}
+
+/**
+ * Reads frames from a byte stream. `push` returns each complete frame's segments. A frame that
+ * lies whole in one chunk is returned as views of it, not copied (the usual case: a reply or a
+ * call arrives in one read); bytes kept for a later frame are kept as they came, or copied when
+ * the reader was made `borrowed` (chunks from a reused read buffer, valid only during push, so
+ * the frames push returns must be read before the next read too).
  */
 export class FrameReader {
   /** Received bytes not yet part of a frame, as they came: a frame is copied once, when complete. */
   private chunks: Uint8Array[] = [];
   private length = 0;
 
+  constructor(private readonly borrowed = false) {}
+
   push(chunk: Uint8Array): Uint8Array[][] {
-    if (chunk.length > 0) {
-      this.chunks.push(chunk);
-      this.length += chunk.length;
-    }
     const frames: Uint8Array[][] = [];
+    let at = 0;
+    // Nothing buffered: whole frames straight out of the chunk.
+    while (this.length === 0 && at < chunk.length) {
+      const head = frameHead(chunk, at, chunk.length - at);
+      if (!head || chunk.length - at < head.bytes) break;
+      let segment = at + head.bytes - head.sizes.reduce((sum, size) => sum + size, 0);
+      frames.push(head.sizes.map((size) => chunk.subarray(segment, (segment += size))));
+      at += head.bytes;
+    }
+    if (at === chunk.length) return frames;
+    const rest = at === 0 ? chunk : chunk.subarray(at);
+    this.chunks.push(this.borrowed ? Buffer.from(rest) : rest);
+    this.length += rest.length;
     for (;;) {
       const frame = this.next();
       if (!frame) return frames;
@@ -65,19 +111,20 @@ export class FrameReader {
   /** The first `n` buffered bytes, without consuming them (copied only if they span chunks). */
   private peek(n: number): Uint8Array {
     const first = this.chunks[0]!;
-    return first.length >= n ? first.subarray(0, n) : this.copy(n);
+    return first.length >= n ? first : this.copy(n);
   }
 
-  /** Consumes `n` bytes into one new array. */
+  /** Consumes `n` bytes: a view of the first chunk when they lie in it, else one new array. */
   private take(n: number): Uint8Array {
-    const out = this.copy(n);
+    const first = this.chunks[0]!;
+    const out = first.length >= n ? first.subarray(0, n) : this.copy(n);
     this.drop(n);
     return out;
   }
 
   /** The first `n` buffered bytes copied into one new array. */
   private copy(n: number): Uint8Array {
-    const out = new Uint8Array(n);
+    const out = Buffer.allocUnsafe(n);
     let at = 0;
     for (const chunk of this.chunks) {
       const part = chunk.subarray(0, n - at);
@@ -104,23 +151,11 @@ export class FrameReader {
 
   private next(): Uint8Array[] | undefined {
     if (this.length < 4) return undefined;
-    const head = this.peek(4);
-    const count = new DataView(head.buffer, head.byteOffset, 4).getUint32(0, true) + 1;
-    if (count > MAX_SEGMENTS) throw new DecodeError('capnp frame', 0, `${count} segments, at most ${MAX_SEGMENTS}`);
-    const tableBytes = segmentTableBytes(count);
-    if (this.length < tableBytes) return undefined;
-    const table = this.peek(tableBytes);
-    const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
-    let total = 0;
-    const sizes: number[] = [];
-    for (let i = 0; i < count; i++) {
-      const bytes = view.getUint32(4 * (i + 1), true) * WORD;
-      sizes.push(bytes);
-      total += bytes;
-      if (total > MAX_FRAME_BYTES) throw new DecodeError('capnp frame', 4 * (i + 1), `announces more than ${MAX_FRAME_BYTES} bytes`);
-    }
-    if (this.length < tableBytes + total) return undefined;
-    this.drop(tableBytes);
-    return sizes.map((size) => this.take(size));
+    // Peek no more than the table (the count says how long it is, when it is not refused).
+    const tableBytes = segmentTableBytes(Math.min(u32(this.peek(4), 0) + 1, MAX_SEGMENTS + 1));
+    const head = frameHead(this.peek(Math.min(this.length, tableBytes)), 0, this.length);
+    if (!head || this.length < head.bytes) return undefined;
+    this.drop(head.bytes - head.sizes.reduce((sum, size) => sum + size, 0));
+    return head.sizes.map((size) => this.take(size));
   }
 }

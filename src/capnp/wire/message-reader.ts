@@ -13,10 +13,13 @@ export const DEFAULT_TRAVERSAL_WORDS = 8 * 1024 * 1024;
 
 export class MessageReader {
   private readonly views: DataView[];
+  /** The segments as Buffers, for decoding ASCII text without a copy. */
+  private readonly buffers: Buffer[];
   private budget: number;
 
   constructor(readonly segments: readonly Uint8Array[], traversalWords = DEFAULT_TRAVERSAL_WORDS) {
     this.views = segments.map((s) => new DataView(s.buffer, s.byteOffset, s.byteLength));
+    this.buffers = segments.map((s) => (Buffer.isBuffer(s) ? s : Buffer.from(s.buffer, s.byteOffset, s.byteLength)));
     this.budget = traversalWords;
   }
 
@@ -104,6 +107,21 @@ export class MessageReader {
     return this.segments[segment]!.subarray(start * WORD, start * WORD + length);
   }
 
+  byteAt(segment: number, offset: number): number {
+    return this.buffers[segment]![offset]!;
+  }
+
+  /**
+   * The `length` bytes at word `start` as a string when they are all ASCII (the usual case, read
+   * without a copy or a decoder call), else undefined.
+   */
+  ascii(segment: number, start: number, length: number): string | undefined {
+    const buffer = this.buffers[segment]!;
+    const from = start * WORD;
+    for (let i = from; i < from + length; i++) if (buffer[i]! >= 0x80) return undefined;
+    return buffer.toString('latin1', from, from + length);
+  }
+
   view(segment: number): DataView {
     return this.views[segment]!;
   }
@@ -182,6 +200,7 @@ export class StructReader {
   textIsUtf8(index: number): boolean {
     const list = this.list(index)?.list;
     if (!list || list.kind !== 'bytes' || list.count === 0) return true;
+    if (this.message.ascii(list.segment, list.start, list.count - 1) !== undefined) return true;
     try {
       strictUtf8.decode(this.message.bytes(list.segment, list.start, list.count - 1));
       return true;
@@ -196,9 +215,8 @@ export class StructReader {
     if (!found) return '';
     const { at, list } = found;
     if (list.kind !== 'bytes' || list.size !== 2) throw new DecodeError('capnp message', at * WORD, 'Text is not a list of bytes');
-    const bytes = this.message.bytes(list.segment, list.start, list.count);
-    if (bytes.length === 0 || bytes[bytes.length - 1] !== 0) throw new DecodeError('capnp message', at * WORD, 'Text is not NUL-terminated');
-    return utf8.decode(bytes.subarray(0, bytes.length - 1));
+    if (list.count === 0 || this.message.byteAt(list.segment, list.start * WORD + list.count - 1) !== 0) throw new DecodeError('capnp message', at * WORD, 'Text is not NUL-terminated');
+    return this.message.ascii(list.segment, list.start, list.count - 1) ?? utf8.decode(this.message.bytes(list.segment, list.start, list.count - 1));
   }
 
   structList(index: number): StructReader[] {
@@ -207,7 +225,9 @@ export class StructReader {
     const { at, list } = found;
     if (list.kind !== 'structs') throw new DecodeError('capnp message', at * WORD, 'expected a list of structs');
     const size = list.dataWords + list.ptrCount;
-    return Array.from({ length: list.count }, (_, i) => new StructReader(this.message, list.segment, list.start + i * size, list.dataWords, list.ptrCount));
+    const elements: StructReader[] = [];
+    for (let i = 0; i < list.count; i++) elements.push(new StructReader(this.message, list.segment, list.start + i * size, list.dataWords, list.ptrCount));
+    return elements;
   }
 
   /** Whether pointer `index` is a capability ("other") pointer; capabilities are never behind far pointers. */

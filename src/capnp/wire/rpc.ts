@@ -108,20 +108,25 @@ export function readRpcMessage(segments: readonly Uint8Array[], traversalWords?:
   }
 }
 
-function message(which: number): { builder: MessageBuilder; body: (dataWords: number, ptrCount: number) => ReturnType<ReturnType<MessageBuilder['initRoot']>['initStruct']> } {
-  const builder = new MessageBuilder();
+/** `bytes`: about how long the frame will be (see MessageBuilder). */
+function message(which: number, bytes: number): { builder: MessageBuilder; body: (dataWords: number, ptrCount: number) => ReturnType<ReturnType<MessageBuilder['initRoot']>['initStruct']> } {
+  const builder = new MessageBuilder(bytes);
   const root = builder.initRoot(1, 1).setU16(0, which);
   return { builder, body: (dataWords, ptrCount) => root.initStruct(0, dataWords, ptrCount) };
 }
 
 export function encodeBootstrap(questionId: number): Uint8Array {
-  const m = message(MESSAGE.bootstrap);
+  const m = message(MESSAGE.bootstrap, 48);
   m.body(1, 1).setU32(0, questionId);
   return m.builder.frame();
 }
 
 export function encodeCheckCall(questionId: number, target: MessageTarget, request: AuthRequest, interfaceId = EXTERNAL_AUTH_INTERFACE_ID, methodId = CHECK_METHOD_ID): Uint8Array {
-  const m = message(MESSAGE.call);
+  // Fixed words (table, Message, Call, target, payload, params, request, headers' tag) and per text
+  // a word of NUL and padding at most; non-ASCII text makes the builder grow.
+  let textBytes = request.method.length + request.host.length + request.path.length + request.query.length + request.clientIp.length;
+  for (const h of request.headers) textBytes += h.name.length + h.value.length;
+  const m = message(MESSAGE.call, 224 + 5 * 8 + request.headers.length * 32 + textBytes);
   const call = m.body(3, 3).setU32(0, questionId).setU16(4, methodId).setU16(6, 0).setU64(8, interfaceId);
   const t = call.initStruct(0, 1, 1);
   if ('importedCap' in target) t.setU32(0, target.importedCap).setU16(4, 0);
@@ -134,7 +139,7 @@ export function encodeCheckCall(questionId: number, target: MessageTarget, reque
 
 /** `releaseResultCaps` false keeps capabilities the results carried (the bootstrap's service). */
 export function encodeFinish(questionId: number, releaseResultCaps = true): Uint8Array {
-  const m = message(MESSAGE.finish);
+  const m = message(MESSAGE.finish, 40);
   // The field defaults to true, so it is stored inverted.
   m.body(1, 0).setU32(0, questionId).setBool(32, !releaseResultCaps);
   return m.builder.frame();
@@ -142,7 +147,7 @@ export function encodeFinish(questionId: number, releaseResultCaps = true): Uint
 
 /** The bootstrap's answer: the service as capability 0 of the cap table, hosted by us (export 0). */
 export function encodeBootstrapReturn(answerId: number, exportId = 0): Uint8Array {
-  const m = message(MESSAGE.return);
+  const m = message(MESSAGE.return, 96);
   const payload = m.body(2, 1).setU32(0, answerId).setU16(6, RETURN.results).initStruct(0, 0, 2);
   payload.setCapability(0, 0);
   payload.initStructList(1, 1, 1, 1)[0]!.setU16(0, 1).setU32(4, exportId);
@@ -150,7 +155,7 @@ export function encodeBootstrapReturn(answerId: number, exportId = 0): Uint8Arra
 }
 
 export function encodeDecisionReturn(answerId: number, decision: AuthDecision): Uint8Array {
-  const m = message(MESSAGE.return);
+  const m = message(MESSAGE.return, 136 + decision.upstreamValue.length + decision.redirectLocation.length + decision.responseBody.length);
   const payload = m.body(2, 1).setU32(0, answerId).setU16(6, RETURN.results).initStruct(0, 0, 2);
   const results = payload.initStruct(0, 0, 1);
   writeAuthDecision(results.initStruct(0, AUTH_DECISION_LAYOUT.dataWords, AUTH_DECISION_LAYOUT.ptrCount), decision);
@@ -158,14 +163,14 @@ export function encodeDecisionReturn(answerId: number, decision: AuthDecision): 
 }
 
 export function encodeExceptionReturn(answerId: number, exception: RpcException): Uint8Array {
-  const m = message(MESSAGE.return);
+  const m = message(MESSAGE.return, 88 + exception.reason.length);
   const ret = m.body(2, 1).setU32(0, answerId).setU16(6, RETURN.exception);
   writeException(ret.initStruct(0, 1, 2), exception);
   return m.builder.frame();
 }
 
 export function encodeAbort(exception: RpcException): Uint8Array {
-  const m = message(MESSAGE.abort);
+  const m = message(MESSAGE.abort, 64 + exception.reason.length);
   writeException(m.body(1, 2), exception);
   return m.builder.frame();
 }

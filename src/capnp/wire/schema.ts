@@ -46,7 +46,7 @@ export const AUTH_DECISION_LAYOUT = { dataWords: 1, ptrCount: 3 } as const;
 export function writeAuthRequest(target: StructBuilder, request: AuthRequest): void {
   target.setText(0, request.method).setText(1, request.host).setText(2, request.path).setText(3, request.query).setText(4, request.clientIp);
   const headers = target.initStructList(5, request.headers.length, 0, 2);
-  request.headers.forEach((h, i) => headers[i]!.setText(0, h.name).setText(1, h.value));
+  for (let i = 0; i < headers.length; i++) headers[i]!.setText(0, request.headers[i]!.name).setText(1, request.headers[i]!.value);
 }
 
 export function readAuthRequest(source: StructReader): AuthRequest {
@@ -63,13 +63,18 @@ export function writeAuthDecision(target: StructBuilder, decision: AuthDecision)
 
 export function readAuthDecision(source: StructReader): AuthDecision {
   const action = source.u16(0);
-  const invalid = (['upstreamValue', 'redirectLocation'] as const).filter((_, i) => !source.textIsUtf8(i));
+  const upstreamValue = source.text(0);
+  const redirectLocation = source.text(1);
+  // Invalid UTF-8 always decodes to U+FFFD, so text without one needs no strict second look.
+  const invalid: string[] = [];
+  if (upstreamValue.includes('\uFFFD') && !source.textIsUtf8(0)) invalid.push('upstreamValue');
+  if (redirectLocation.includes('\uFFFD') && !source.textIsUtf8(1)) invalid.push('redirectLocation');
   return {
-    ...(invalid.length > 0 ? { invalidUtf8: [...invalid] } : {}),
+    ...(invalid.length > 0 ? { invalidUtf8: invalid } : {}),
     action: DECISION_ACTIONS[action] ?? action,
     statusCode: source.u16(2),
-    upstreamValue: source.text(0),
-    redirectLocation: source.text(1),
+    upstreamValue,
+    redirectLocation,
     responseBody: lenientText(source, 2),
   };
 }

@@ -15,7 +15,8 @@
 //     --print            print each decision as one JSON line, in completion order:
 //                          {"action","statusCode","upstreamValue","redirectLocation","responseBody"}
 //     --bench S          make calls for S seconds instead of --calls
-// Finally prints {"calls":N,"seconds":S,"callsPerSec":R}. If a call fails it prints
+// Finally prints {"calls":N,"seconds":S,"callsPerSec":R,"cpuSeconds":C}, C the process's CPU
+// time (user + system) over those S seconds, for the bench's CPU per call. If a call fails it prints
 // "call failed: <exception description>" on stderr and exits 1 (2 on usage errors).
 //
 // Built twice by peers.ts, like server.c++: the second time with -DWRONG_ID against
@@ -33,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 struct NameValue {
@@ -226,6 +228,12 @@ static Options parse(int argc, char* argv[]) {
   return o;
 }
 
+static double cpuSeconds() {
+  struct rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 int main(int argc, char* argv[]) {
   Options o = parse(argc, argv);
   kj::String address = o.socket.startsWith("unix:") ? kj::str(o.socket) : kj::str("unix:", o.socket);
@@ -235,6 +243,7 @@ int main(int argc, char* argv[]) {
     Run run(o, client.getMain<ExternalAuthService>(), client.getIoProvider().getTimer());
     auto& clock = kj::systemPreciseMonotonicClock();
     auto start = clock.now();
+    double cpuStart = cpuSeconds();
     kj::Vector<kj::Promise<void>> lanes(o.inFlight);
     for (unsigned i = 0; i < o.inFlight; i++) lanes.add(run.lane());
     kj::joinPromises(lanes.releaseAsArray()).wait(waitScope);
@@ -244,9 +253,9 @@ int main(int argc, char* argv[]) {
       kj::throwFatalException(kj::mv(*e));
     }
     double seconds = (clock.now() - start) / kj::NANOSECONDS / 1e9;
-    printf("{\"calls\":%llu,\"seconds\":%.3f,\"callsPerSec\":%.0f}\n",
+    printf("{\"calls\":%llu,\"seconds\":%.3f,\"callsPerSec\":%.0f,\"cpuSeconds\":%.3f}\n",
            static_cast<unsigned long long>(run.completed), seconds,
-           seconds > 0 ? run.completed / seconds : 0.0);
+           seconds > 0 ? run.completed / seconds : 0.0, cpuSeconds() - cpuStart);
   });
   KJ_IF_MAYBE(e, error) fail(e->getDescription());
   fflush(stdout);

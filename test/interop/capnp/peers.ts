@@ -228,6 +228,8 @@ export interface ClientSummary {
   calls: number;
   seconds: number;
   callsPerSec: number;
+  /** The client's CPU time (user + system) over those seconds. */
+  cpuSeconds: number;
 }
 
 /** Splits the client's stdout into the `--print` decisions and the final summary line. */
