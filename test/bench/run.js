@@ -2,7 +2,7 @@
 // reference measured on the same machine in the same run; the two are measured in alternating
 // rounds and the median taken, because a shared VM's speed drifts within a minute.
 // Progress goes to stderr, the results (Markdown) to stdout.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +18,7 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const PYTHON = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
 const REFERENCE = new URL('./reference_trial.py', import.meta.url).pathname;
+const ROOT = new URL('../..', import.meta.url).pathname;
 const say = (m) => process.stderr.write(`bench: ${m}\n`);
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -30,12 +31,14 @@ const best = kdfs[0];
 // Headline: the cold path (no user matches), USERS users, both cores, against libargon2 + OpenSSL.
 const users = syntheticUsers(USERS);
 const auth = await TrialAuthenticator.create(UserStore.fromUsers(users), { kdf: best, detectLegacy: false });
+// The same scan with snell-auth's default legacy v1-v3 diagnosis after the miss.
+const diagnosing = await TrialAuthenticator.create(UserStore.fromUsers(users), { kdf: best });
 const miss = await frame(randomBytes(16).toString('base64'));
-async function ourColdRate() {
+async function ourColdRate(authenticator = auth) {
   let scans = 0;
   const started = performance.now();
   while (performance.now() - started < SECONDS * 1000) {
-    await auth.authenticate(miss);
+    await authenticator.authenticate(miss);
     scans++;
   }
   return (scans * USERS * 1000) / (performance.now() - started);
@@ -64,6 +67,16 @@ for (let round = 1; round <= ROUNDS; round++) {
 }
 const ours = reference ? median(reference.ours) : await ourColdRate();
 
+// A miss with the legacy diagnosis on, against the v4 scan alone, alternating.
+const diagnosis = { on: [], off: [] };
+for (let round = 1; round <= ROUNDS; round++) {
+  say(`legacy diagnosis round ${round}/${ROUNDS}: a miss without it, then with it`);
+  diagnosis.off.push(await ourColdRate(auth));
+  diagnosis.on.push(await ourColdRate(diagnosing));
+}
+await diagnosing.close();
+const diagnosisCost = median(diagnosis.off.map((off, i) => off / diagnosis.on[i]));
+
 // A cache hit costs one derivation and one open: check the count rather than assume it.
 const hitBlob = await frame(users[USERS - 1].psk);
 await auth.authenticate(hitBlob, '192.0.2.7');
@@ -72,15 +85,45 @@ await auth.close();
 
 const rows = await benchTrialAuth({ users: USERS, kdfs, seconds: SECONDS, progress: say });
 
-say('users file: 1,000,000 users, name:psk lines and a JSON array');
 const dir = mkdtempSync(join(tmpdir(), 'authkit-bench-'));
 const loads = [];
+const whole = { startup: [], process: [], reference: [], nodeAlone: [] };
+const CAPTURES = 200;
 try {
+  // snell-auth as a user runs it: its own process, defaults (legacy diagnosis on), the users
+  // file and CAPTURES captures that match no one.
+  writeFileSync(join(dir, 'users-1000.txt'), users.map((u) => `${u.name}:${u.psk}`).join('\n'));
+  writeFileSync(join(dir, 'captures.jsonl'), Array.from({ length: CAPTURES }, () => JSON.stringify({ blob: randomBytes(64).toString('hex') })).join('\n'));
+  const snellAuth = (args) => {
+    const started = performance.now();
+    const result = spawnSync(process.execPath, [join(ROOT, 'bin', 'authkit.js'), 'snell-auth', '--users', join(dir, 'users-1000.txt'), '--json', ...args], { encoding: 'utf8' });
+    const seconds = (performance.now() - started) / 1000;
+    if (result.status !== 1) throw new Error(`snell-auth exited ${result.status}: ${result.stderr}`);
+    return { seconds, outcomes: result.stdout.trim().split('\n').map((line) => JSON.parse(line)) };
+  };
+  for (let round = 1; round <= ROUNDS; round++) {
+    say(`snell-auth whole process round ${round}/${ROUNDS}: start-up, ${CAPTURES} captures x ${USERS} users, reference`);
+    const nodeStarted = performance.now();
+    spawnSync(process.execPath, ['-e', '0']);
+    whole.nodeAlone.push(performance.now() - nodeStarted);
+    // Start-up: the whole process on one capture, less the scan it reports (what the server would spend).
+    const one = snellAuth(['--blob', randomBytes(64).toString('hex')]);
+    whole.startup.push(one.seconds * 1000 - one.outcomes[0].micros / 1000);
+    const many = snellAuth(['--captures', join(dir, 'captures.jsonl')]);
+    if (many.outcomes.some((o) => o.trials !== USERS)) throw new Error('a capture was not scanned over every user');
+    whole.process.push((CAPTURES * USERS) / many.seconds);
+    if (reference) whole.reference.push(referenceRate('processes'));
+  }
+
+  say('users files: 1,000,000 users in each format');
   const million = Array.from({ length: 1_000_000 }, (_, i) => ({ name: `user-${i}`, psk: randomBytes(16).toString('base64') }));
   writeFileSync(join(dir, 'users.txt'), million.map((u) => `${u.name}:${u.psk}`).join('\n'));
+  writeFileSync(join(dir, 'users.csv'), `name,psk\n${million.map((u) => `${u.name},${u.psk}`).join('\n')}\n`);
+  writeFileSync(join(dir, 'users.jsonl'), `${million.map((u) => JSON.stringify(u)).join('\n')}\n`);
   writeFileSync(join(dir, 'users.json'), `[\n${million.map((u) => JSON.stringify(u)).join(',\n')}\n]\n`);
-  for (const file of ['users.txt', 'users.json']) {
-    loads.push(JSON.parse(execFileSync(process.execPath, [new URL('./load-users.js', import.meta.url).pathname, join(dir, file)], { encoding: 'utf8' })));
+  for (const file of ['users.txt', 'users.csv', 'users.jsonl', 'users.json']) {
+    const runs = Array.from({ length: 3 }, () => JSON.parse(execFileSync(process.execPath, [new URL('./load-users.js', import.meta.url).pathname, join(dir, file)], { encoding: 'utf8' })));
+    loads.push({ ...runs[0], seconds: median(runs.map((r) => r.seconds)), maxRssMiB: Math.max(...runs.map((r) => r.maxRssMiB)) });
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
@@ -99,6 +142,17 @@ if (reference) {
   lines.push(`| reference: libargon2 + OpenSSL, 2 processes | ${fmt(p)} | ${(ours / p).toFixed(2)} |`);
 }
 lines.push('');
+lines.push(`**snell-auth, whole process, defaults** (legacy diagnosis on), ${CAPTURES} captures that match no one x ${USERS} users, median of ${ROUNDS} rounds:`);
+lines.push('');
+lines.push('| what | figure | against | ratio | target |');
+lines.push('|---|---:|---:|---:|---:|');
+lines.push(`| a miss with the legacy diagnosis, cost against the v4 scan alone | ${fmt(median(diagnosis.on))} user-trials/s | ${fmt(median(diagnosis.off))} | ${diagnosisCost.toFixed(3)}x | <= 1.05x |`);
+lines.push(`| start-up to the first trial (whole process less the scan; \`node -e 0\` alone: ${fmt(median(whole.nodeAlone))} ms) | ${fmt(median(whole.startup))} ms | | | <= 250 ms |`);
+if (reference) {
+  const ratios = whole.process.map((p, i) => p / whole.reference[i]);
+  lines.push(`| whole process, ${CAPTURES} x ${USERS} user-trials | ${fmt(median(whole.process))} user-trials/s | ${fmt(median(whole.reference))} (libargon2 + OpenSSL, 2 processes) | ${median(ratios).toFixed(2)} | >= 1.1 |`);
+}
+lines.push('');
 lines.push(`**Every path, every KDF backend** (\`snell-auth bench\`, ${USERS} users, ${SECONDS} s each):`);
 lines.push('');
 lines.push('| KDF backend | derivations/s (1 thread) | cold path user-trials/s | cold ms/connection | serial match conn/s (16 users) | parallel match conn/s | cache hit conn/s |');
@@ -110,5 +164,10 @@ lines.push('');
 const slowest = rows[rows.length - 1];
 lines.push(`- KDF: ${rows[0].kdf} derives ${(rows[0].derivationsPerSec / slowest.derivationsPerSec).toFixed(1)}x as fast as ${slowest.kdf} on one thread.`);
 lines.push(`- Cache hit: ${hit.trials} derivation and one open (path \`${hit.path}\`): ${(1e6 / rows[0].cacheHit.connectionsPerSec).toFixed(0)} µs per connection, against ${(1e6 / rows[0].derivationsPerSec).toFixed(0)} µs for a derivation alone.`);
-for (const l of loads) lines.push(`- Users file, ${fmt(l.users)} users (${l.format}): loaded in ${l.seconds.toFixed(2)} s, peak RSS ${Math.round(l.maxRssMiB)} MiB.`);
+lines.push('');
+lines.push('**Users files**, 1,000,000 users (`loadUserStore`, as snell-auth and snell-serve load them; its own process, median of 3; targets <= 1 s and <= 300 MiB):');
+lines.push('');
+lines.push('| format | load time | peak RSS |');
+lines.push('|---|---:|---:|');
+for (const l of loads) lines.push(`| ${l.format} | ${l.seconds.toFixed(2)} s | ${Math.round(l.maxRssMiB)} MiB |`);
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -1,9 +1,9 @@
-// `npm run bench`, snell-serve part (issue 6's figures): new multi-user connections per second
-// through snell-serve (100 users, a random user each, no IP cache: every connection is
-// trial-authenticated) next to the trial authentication alone (snell-auth bench's parallel
+// `npm run bench`, snell-serve part (issues 6 and 16): new multi-user connections per second
+// through snell-serve (100 and 10,000 users, a random user each, no IP cache: every connection
+// is trial-authenticated) next to the trial authentication alone (snell-auth bench's parallel
 // match for the same user count) in alternating rounds; and one CONNECT stream's throughput.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +18,7 @@ import { SnellStreamWriter } from '../../dist/snell/wire/stream.js';
 import { encodeRequest } from '../../dist/snell/wire/request.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
-const USERS = 100;
+const USER_COUNTS = (process.env.BENCH_SERVE_USERS ?? '100,10000').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 8);
@@ -27,9 +27,7 @@ const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const kdf = await selectKdf();
-const users = syntheticUsers(USERS);
 const dir = mkdtempSync(join(tmpdir(), 'authkit-snell-bench-'));
-writeFileSync(join(dir, 'users.txt'), users.map((u) => `${u.name}:${u.psk}`).join('\n'));
 
 // The byte sink a tunnel pours into.
 let sunk = 0;
@@ -37,35 +35,44 @@ const sink = net.createServer((socket) => socket.on('data', (chunk) => (sunk += 
 await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve));
 const sinkPort = sink.address().port;
 
-const serve = spawn(process.execPath, [join(ROOT, 'bin', 'authkit.js'), 'snell-serve', '--listen', '127.0.0.1:0', '--users', join(dir, 'users.txt'),
-  '--no-ip-cache', '--quiet', '--allow-target', `127.0.0.1:${sinkPort}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-const port = await new Promise((resolve) => {
-  let text = '';
-  serve.stderr.on('data', (c) => {
-    text += c;
-    const m = /listening on 127\.0\.0\.1:(\d+)/.exec(text);
-    if (m) resolve(Number(m[1]));
+/** snell-serve on a users file of `count` synthetic users; resolves when it listens. */
+async function startServe(users) {
+  const file = join(dir, `users-${users.length}.txt`);
+  writeFileSync(file, users.map((u) => `${u.name}:${u.psk}`).join('\n'));
+  const serve = spawn(process.execPath, [join(ROOT, 'bin', 'authkit.js'), 'snell-serve', '--listen', '127.0.0.1:0', '--users', file,
+    '--no-ip-cache', '--quiet', '--allow-target', `127.0.0.1:${sinkPort}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const port = await new Promise((resolve) => {
+    let text = '';
+    serve.stderr.on('data', (c) => {
+      text += c;
+      const m = /listening on 127\.0\.0\.1:(\d+)/.exec(text);
+      if (m) resolve(Number(m[1]));
+    });
   });
-});
+  return { serve, port };
+}
 
 // PING first packets for random users, built before the clock starts: the client's own KDF
 // must not compete with the server for the two cores.
-say(`building 3000 first packets for random users of ${USERS}`);
-const packets = [];
-for (let i = 0; i < 3000; i++) {
-  const user = users[Math.floor(Math.random() * users.length)];
-  packets.push(Buffer.from((await buildFirstPacket({ psk: user.psk, kdf, request: { command: 'ping', clientId: new Uint8Array(0) } })).wire));
+async function firstPackets(users) {
+  say(`building 3000 first packets for random users of ${users.length}`);
+  const packets = [];
+  for (let i = 0; i < 3000; i++) {
+    const user = users[Math.floor(Math.random() * users.length)];
+    packets.push(Buffer.from((await buildFirstPacket({ psk: user.psk, kdf, request: { command: 'ping', clientId: new Uint8Array(0) } })).wire));
+  }
+  return packets;
 }
 
-/** Connections answered per second: connect, first packet, wait for the server's reply and close. */
-function serverCpuMs() {
+function serverCpuMs(serve) {
   const fields = readFileSync(`/proc/${serve.pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
-async function serveRate() {
+/** Connections answered per second: connect, first packet, wait for the server's reply and close. */
+async function serveRate({ serve, port }, packets) {
   const cpu0 = process.cpuUsage();
-  const server0 = serverCpuMs();
+  const server0 = serverCpuMs(serve);
   let answered = 0;
   let next = 0;
   const started = performance.now();
@@ -85,17 +92,17 @@ async function serveRate() {
   };
   await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
   const cpu = process.cpuUsage(cpu0);
-  say(`client CPU ${((cpu.user + cpu.system) / answered).toFixed(0)} µs/connection, snell-serve CPU ${(((serverCpuMs() - server0) * 1000) / answered).toFixed(0)} µs/connection`);
+  say(`client CPU ${((cpu.user + cpu.system) / answered).toFixed(0)} µs/connection, snell-serve CPU ${(((serverCpuMs(serve) - server0) * 1000) / answered).toFixed(0)} µs/connection`);
   return (answered * 1000) / (performance.now() - started);
 }
 
-async function referenceRate() {
-  const [row] = await benchTrialAuth({ users: USERS, kdfs: [kdf], seconds: SECONDS });
+async function referenceRate(count) {
+  const [row] = await benchTrialAuth({ users: count, kdfs: [kdf], seconds: SECONDS });
   return row.parallel.connectionsPerSec;
 }
 
 /** One CONNECT stream through snell-serve into the sink: MB/s arriving at the sink. */
-async function throughput() {
+async function throughput({ port }, users) {
   const psk = Buffer.from(users[0].psk);
   const salt = randomBytes(16);
   const writer = new SnellStreamWriter(new AeadDirection('aes-128-gcm', aeadKey(await deriveSnellKey(kdf, psk, salt), 'aes-128-gcm')), salt);
@@ -115,28 +122,39 @@ async function throughput() {
   return mb;
 }
 
-const figures = { serve: [], reference: [], mbps: [] };
+const rows = [];
+const mbps = [];
 try {
-  for (let round = 1; round <= ROUNDS; round++) {
-    say(`snell-serve round ${round}/${ROUNDS}: trial authentication alone, then new connections through snell-serve`);
-    figures.reference.push(await referenceRate());
-    figures.serve.push(await serveRate());
+  for (const count of USER_COUNTS) {
+    const users = syntheticUsers(count);
+    const server = await startServe(users);
+    const packets = await firstPackets(users);
+    const figures = { serve: [], reference: [] };
+    try {
+      for (let round = 1; round <= ROUNDS; round++) {
+        say(`snell-serve, ${count} users, round ${round}/${ROUNDS}: trial authentication alone, then new connections through snell-serve`);
+        figures.reference.push(await referenceRate(count));
+        figures.serve.push(await serveRate(server, packets));
+      }
+      if (mbps.length === 0) {
+        say('one CONNECT stream through snell-serve');
+        for (let i = 0; i < 3; i++) mbps.push(await throughput(server, users));
+      }
+    } finally {
+      server.serve.kill('SIGTERM');
+    }
+    rows.push({ count, serve: median(figures.serve), reference: median(figures.reference), ratios: figures.serve.map((s, i) => s / figures.reference[i]) });
   }
-  say('one CONNECT stream through snell-serve');
-  for (let i = 0; i < 3; i++) figures.mbps.push(await throughput());
 } finally {
-  serve.kill('SIGTERM');
   sink.close();
+  rmSync(dir, { recursive: true, force: true });
 }
-const serveMedian = median(figures.serve);
-const referenceMedian = median(figures.reference);
-console.log([
-  `**snell-serve**, ${USERS} users, a random user per connection, no IP cache (every connection trial-authenticated), ${IN_FLIGHT} connections at a time, median of ${ROUNDS} alternating rounds of ${SECONDS} s:`,
+const lines = [
+  `**snell-serve**, a random user per connection, no IP cache (every connection trial-authenticated), ${IN_FLIGHT} connections at a time, median of ${ROUNDS} alternating rounds of ${SECONDS} s; the reference is the trial authentication alone (snell-auth bench, parallel match, ${kdf.name}) for the same users:`,
   '',
-  '| what | connections/s | ratio | target |',
-  '|---|---:|---:|---:|',
-  `| trial authentication alone (snell-auth bench, parallel match, ${USERS} users, ${kdf.name}) | ${fmt(referenceMedian)} | | |`,
-  `| new connections through snell-serve (TCP, first packet, PONG, close) | ${fmt(serveMedian)} | ${(serveMedian / referenceMedian).toFixed(2)} | 0.8 |`,
-  '',
-  `One CONNECT stream through snell-serve on loopback (client encrypts, snell-serve decrypts and forwards): ${figures.mbps.map((m) => `${Math.round(m)}`).join(', ')} MB/s (target 200).`,
-].join('\n'));
+  '| users | trial authentication alone, conn/s | new connections through snell-serve (TCP, first packet, PONG, close), conn/s | ratio | target |',
+  '|---:|---:|---:|---:|---:|',
+  ...rows.map((r) => `| ${fmt(r.count)} | ${fmt(r.reference)} | ${fmt(r.serve)} | ${median(r.ratios).toFixed(2)} | 1.0 |`),
+];
+if (mbps.length > 0) lines.push('', `One CONNECT stream through snell-serve on loopback (client encrypts, snell-serve decrypts and forwards): ${mbps.map((m) => `${Math.round(m)}`).join(', ')} MB/s (target 200).`);
+console.log(lines.join('\n'));

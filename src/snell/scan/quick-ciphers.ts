@@ -96,14 +96,20 @@ function lastRound(a: number, b: number, c: number, d: number, key: number): num
   return ((SBOX[a >>> 24]! << 24) | (SBOX[(b >>> 16) & 255]! << 16) | (SBOX[(c >>> 8) & 255]! << 8) | SBOX[d & 255]!) ^ key;
 }
 
-/** X·Y in GHASH's field (SP 800-38D §6.3), words big-endian, result into x. */
-function ghashMul(x: Int32Array, h: Int32Array): void {
+/**
+ * X·Y in GHASH's field (SP 800-38D §6.3), words big-endian, result into x. `bits`: X is zero
+ * past its first `bits` bits (a two-byte block: 16), so the loop may stop there.
+ */
+function ghashMul(x: Int32Array, h: Int32Array, bits = 128): void {
   let z0 = 0, z1 = 0, z2 = 0, z3 = 0;
   let v0 = h[0]!, v1 = h[1]!, v2 = h[2]!, v3 = h[3]!;
-  for (let i = 0; i < 128; i++) {
-    if ((x[i >>> 5]! >>> (31 - (i & 31))) & 1) {
+  let word = 0;
+  for (let i = 0; i < bits; i++) {
+    if ((i & 31) === 0) word = x[i >>> 5]!;
+    if (word < 0) {
       z0 ^= v0; z1 ^= v1; z2 ^= v2; z3 ^= v3;
     }
+    word <<= 1;
     const carry = v3 & 1;
     v3 = (v3 >>> 1) | (v2 << 31);
     v2 = (v2 >>> 1) | (v1 << 31);
@@ -125,7 +131,7 @@ export function gcmTwoByteTagMatches(w: Int32Array, sealed: Uint8Array): boolean
   aes128CounterBlock(w, 0, hashKey);
   acc[0] = (sealed[0]! << 24) | (sealed[1]! << 16);
   acc[1] = 0; acc[2] = 0; acc[3] = 0;
-  ghashMul(acc, hashKey);
+  ghashMul(acc, hashKey, 16);
   acc[3] = acc[3]! ^ 16; // len(A) = 0, len(C) = 16 bits
   ghashMul(acc, hashKey);
   aes128CounterBlock(w, 1, scratch);

@@ -18,7 +18,7 @@
 import { aeadKey, open } from '../wire/aead.js';
 import { FRAME_MARKER, HEADER_PLAIN_BYTES, HEADER_SEALED_BYTES } from '../wire/frame.js';
 import { LEGACY_MAX_PAYLOAD, LENGTH_CHUNK_BYTES } from '../wire/legacy.js';
-import { SALT_BYTES, type KdfBackend } from '../wire/kdf.js';
+import { KDF_OUTPUT_BYTES, SALT_BYTES, type KdfBackend } from '../wire/kdf.js';
 import { aes128CounterBlock, aes128Schedule, chachaFirstKeystreamWord, chachaPolyTwoByteTagMatches, gcmTwoByteTagMatches } from './quick-ciphers.js';
 import type { UserStore } from '../user-store.js';
 
@@ -57,19 +57,22 @@ function plausibleLegacyLength(sealed: Uint8Array, key0: number, key1: number): 
   return length >= 1 && length <= LEGACY_MAX_PAYLOAD;
 }
 
-/** OpenSnell's test (docs/snell.md §9 step 6): the header opens at nonce 0 and starts with 0x04. */
-export function matchesV4(kdfOutput: Uint8Array, first: FirstBytes): boolean {
-  if ((first.header[0]! ^ (gcmFirstKeystreamWord(kdfOutput) >>> 24)) !== FRAME_MARKER) return false;
+/**
+ * OpenSnell's test (docs/snell.md §9 step 6): the header opens at nonce 0 and starts with 0x04.
+ * `keystream`: the first keystream word, when the caller has it.
+ */
+export function matchesV4(kdfOutput: Uint8Array, first: FirstBytes, keystream = gcmFirstKeystreamWord(kdfOutput)): boolean {
+  if ((first.header[0]! ^ (keystream >>> 24)) !== FRAME_MARKER) return false;
   const plain = open('aes-128-gcm', aeadKey(kdfOutput, 'aes-128-gcm'), 0, first.header);
   return plain !== undefined && plain.length === HEADER_PLAIN_BYTES && plain[0] === FRAME_MARKER;
 }
 
 /** authkit's own test: does the same derivation open a legacy v1-v3 length chunk? */
-export function matchesLegacy(kdfOutput: Uint8Array, first: FirstBytes): MatchKind | undefined {
+export function matchesLegacy(kdfOutput: Uint8Array, first: FirstBytes, keystream = gcmFirstKeystreamWord(kdfOutput)): MatchKind | undefined {
   const sealed = first.legacyLength;
-  const aes = gcmFirstKeystreamWord(kdfOutput);
-  // gcmFirstKeystreamWord left this key's schedule in `schedule`.
-  if (plausibleLegacyLength(sealed, aes >>> 24, (aes >>> 16) & 255) && gcmTwoByteTagMatches(schedule, sealed)) return 'legacy-aes';
+  if (plausibleLegacyLength(sealed, keystream >>> 24, (keystream >>> 16) & 255)) {
+    if (gcmTwoByteTagMatches(aes128Schedule(aeadKey(kdfOutput, 'aes-128-gcm'), schedule), sealed)) return 'legacy-aes';
+  }
   const chachaKey = aeadKey(kdfOutput, 'chacha20-poly1305');
   const chacha = chachaFirstKeystreamWord(chachaKey);
   if (plausibleLegacyLength(sealed, chacha & 255, (chacha >>> 8) & 255) && chachaPolyTwoByteTagMatches(chachaKey, sealed)) return 'legacy-chacha';
@@ -114,26 +117,32 @@ export async function scanSlice(
   kdf: KdfBackend, store: UserStore, first: FirstBytes, test: ScanTest, start: number, end: number, stop?: Int32Array,
 ): Promise<SliceResult> {
   let trials = 0;
-  // The derivations of the misses, for the legacy test: 32 bytes a user, no second Argon2id.
-  const kept: Uint8Array[] | undefined = test === 'v4-then-legacy' ? [] : undefined;
+  // The derivations of the misses and their first AES keystream words, for the legacy test:
+  // 36 bytes a user in two flat arrays, no second Argon2id.
+  const kept = test === 'v4-then-legacy' ? { keys: new Uint8Array(KDF_OUTPUT_BYTES * (end - start)), keystreams: new Int32Array(end - start), count: 0 } : undefined;
   for (let i = start; i < end; i++) {
     if (stop && Atomics.load(stop, 0) !== 0) break;
     const psk = store.psk(i);
     // The synchronous call where there is one: an await per user costs more than the open.
     const out = kdf.deriveSync?.(psk, first.salt) ?? (await kdf.derive(psk, first.salt));
     trials++;
-    if (matchesV4(out, first)) {
+    const keystream = gcmFirstKeystreamWord(out);
+    if (matchesV4(out, first, keystream)) {
       if (stop) Atomics.store(stop, 0, 1);
       return { index: i, kind: 'v4', trials, derived: out, v4EndedAt: monotonicMs() };
     }
-    kept?.push(out);
+    if (kept) {
+      kept.keys.set(out, KDF_OUTPUT_BYTES * kept.count);
+      kept.keystreams[kept.count++] = keystream;
+    }
   }
   const v4EndedAt = monotonicMs();
   // Another worker matched: the slice was not scanned to its end, and no diagnosis is wanted.
   if (!kept || (stop && Atomics.load(stop, 0) !== 0)) return { index: -1, trials, v4EndedAt };
-  for (let j = 0; j < kept.length; j++) {
-    const kind = matchesLegacy(kept[j]!, first);
-    if (kind) return { index: -1, trials, v4EndedAt, legacy: { index: start + j, kind: kind as LegacyFind['kind'], derived: kept[j]! } };
+  for (let j = 0; j < kept.count; j++) {
+    const derived = kept.keys.subarray(KDF_OUTPUT_BYTES * j, KDF_OUTPUT_BYTES * (j + 1));
+    const kind = matchesLegacy(derived, first, kept.keystreams[j]);
+    if (kind) return { index: -1, trials, v4EndedAt, legacy: { index: start + j, kind: kind as LegacyFind['kind'], derived: derived.slice() } };
   }
   return { index: -1, trials, v4EndedAt };
 }
