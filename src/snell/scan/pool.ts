@@ -25,8 +25,13 @@ export interface ScanWorkerData {
   wasm?: object;
 }
 
-export interface ScanRequest extends FirstBytes {
+/**
+ * One slice of a scan. The first bytes go as one array (FirstBytes.bytes), not three: each
+ * typed array is cloned on its own, and three made a message cost ~15 µs instead of ~5.
+ */
+export interface ScanRequest {
   type: 'scan';
+  first: Uint8Array;
   scanId: number;
   storeId: number;
   test: ScanTest;
@@ -138,7 +143,7 @@ export class ScanPool {
         });
       });
       const request: ScanRequest = {
-        type: 'scan', scanId, storeId, ...first, test, stop,
+        type: 'scan', scanId, storeId, first: first.bytes, test, stop,
         start: w * chunk, end: Math.min(store.size, (w + 1) * chunk),
       };
       this.workers[w]!.postMessage(request);

@@ -27,6 +27,8 @@ export const TRIAL_BYTES = SALT_BYTES + HEADER_SEALED_BYTES;
 export type MatchKind = 'v4' | 'legacy-aes' | 'legacy-chacha';
 
 export interface FirstBytes {
+  /** The first TRIAL_BYTES bytes, of which the rest are views: what a scan worker is sent. */
+  bytes: Uint8Array;
   salt: Uint8Array;
   /** The sealed v4 header, bytes 16..39. */
   header: Uint8Array;
@@ -34,11 +36,18 @@ export interface FirstBytes {
   legacyLength: Uint8Array;
 }
 
+/** The trial's bytes, copied out of `blob` once (the caller may reuse its buffer). */
 export function splitFirstBytes(blob: Uint8Array): FirstBytes {
+  return viewFirstBytes(blob.slice(0, TRIAL_BYTES));
+}
+
+/** Views into `bytes`, which the caller owns (a scan worker's copy of a request). */
+export function viewFirstBytes(bytes: Uint8Array): FirstBytes {
   return {
-    salt: blob.slice(0, SALT_BYTES),
-    header: blob.slice(SALT_BYTES, TRIAL_BYTES),
-    legacyLength: blob.slice(SALT_BYTES, SALT_BYTES + LENGTH_CHUNK_BYTES),
+    bytes,
+    salt: bytes.subarray(0, SALT_BYTES),
+    header: bytes.subarray(SALT_BYTES, TRIAL_BYTES),
+    legacyLength: bytes.subarray(SALT_BYTES, SALT_BYTES + LENGTH_CHUNK_BYTES),
   };
 }
 

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { adoptCompiledWasmSimd, selectKdf } from '../wire/kdf.js';
-import { scanSlice, splitFirstBytes, TRIAL_BYTES } from './trial-match.js';
+import { scanSlice, splitFirstBytes, TRIAL_BYTES, viewFirstBytes } from './trial-match.js';
 import { UserStore } from '../user-store.js';
 import type { PoolMessage, ScanReply, ScanWorkerData } from './pool.js';
 
@@ -25,7 +25,7 @@ parentPort!.on('message', (message: PoolMessage) => {
   } else {
     const store = stores.get(message.storeId);
     const reply: Promise<ScanReply> = store
-      ? scanSlice(kdf, store, message, message.test, message.start, message.end, message.stop).then((r) => ({ scanId: message.scanId, ...r }))
+      ? scanSlice(kdf, store, viewFirstBytes(message.first), message.test, message.start, message.end, message.stop).then((r) => ({ scanId: message.scanId, ...r }))
       : Promise.resolve({ scanId: message.scanId, index: -1, trials: 0, error: `store ${message.storeId} not loaded` });
     reply.then(
       (r) => parentPort!.postMessage(r),

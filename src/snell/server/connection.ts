@@ -6,14 +6,14 @@
  * scans and their queue full closes at once as `busy` (auth-limiter.ts).
  */
 import net from 'node:net';
-import { randomBytes } from 'node:crypto';
+import { randomPooled } from '../../shared/random-pool.js';
 import { AeadDirection, aeadKey } from '../wire/aead.js';
 import { deriveSnellKey, SALT_BYTES, type KdfBackend } from '../wire/kdf.js';
 import { HEADER_SEALED_BYTES } from '../wire/frame.js';
 import { ObfsError, ObfsUnwrapper, ObfsWrapper } from './obfs-stream.js';
 import { TLS_HELLO_DATA_OFFSET, type ObfsMode } from '../wire/obfs.js';
 import { SnellStreamReader, SnellStreamWriter } from '../wire/stream.js';
-import type { MatchedKey, ScanGate, TrialAuthenticator } from '../model.js';
+import type { GatedOutcome, MatchedKey, ScanGate, TrialAuthenticator } from '../model.js';
 import type { AuthLimiter } from './auth-limiter.js';
 import { serveTunnel } from './tunnel.js';
 import { type TunnelSettings } from './tunnel-settings.js';
@@ -92,7 +92,7 @@ export class Connection {
       this.socket.destroy();
       return;
     }
-    const replySalt = randomBytes(SALT_BYTES);
+    const replySalt = randomPooled(SALT_BYTES);
     const writeKey = aeadKey(await deriveSnellKey(this.settings.kdf, key.psk, replySalt), 'aes-128-gcm');
     const writer = new SnellStreamWriter(new AeadDirection('aes-128-gcm', writeKey), replySalt);
     // The client may have gone while the keys were derived: nothing to serve then.
@@ -138,10 +138,17 @@ export class Connection {
     // A connection closed while it waits for a scan slot (the idle timeout, a reset noticed)
     // gives its place up. The socket is paused, so a client's FIN alone is not seen here.
     const gone = new AbortController();
-    socket.once('close', () => gone.abort());
+    const onClose = (): void => gone.abort();
+    socket.once('close', onClose);
     const gate: ScanGate = () => limiter.acquire(gone.signal);
     const matched: MatchedKey = {};
-    const outcome = await authenticator.authenticateGated(firstBytes, this.ip, matched, gate);
+    let outcome: GatedOutcome;
+    try {
+      outcome = await authenticator.authenticateGated(firstBytes, this.ip, matched, gate);
+    } finally {
+      // Past the scan nothing waits on the signal; an abort on every close would build a DOMException each time.
+      socket.off('close', onClose);
+    }
     if (!outcome.ok && outcome.reason === 'busy') {
       stats.busy++;
       this.logOnce(`busy (scans: ${limiter.runningCount} running, ${limiter.waitingCount} waiting; --max-pending-auth ${limiter.maxRunning}, --auth-queue ${limiter.maxWaiting})`);

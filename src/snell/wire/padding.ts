@@ -11,7 +11,7 @@
  *   uniformly random bit positions; otherwise, and when that count does not fit, random bytes.
  * - `random`: random bytes (what authkit sent before; no known client does).
  */
-import { randomBytes } from 'node:crypto';
+import { randomPooled, randomUint32 } from '../../shared/random-pool.js';
 
 export type PaddingStyle = 'opensnell' | 'random';
 export const PADDING_STYLES: readonly PaddingStyle[] = ['opensnell', 'random'];
@@ -30,23 +30,14 @@ export interface PaddingRandom {
  * 2^-19 for any padding length a frame can carry, far under what a fingerprint could see.
  */
 export function cryptoPaddingRandom(): PaddingRandom {
-  let pool = Buffer.alloc(0);
-  let at = 0;
-  const u32 = (): number => {
-    if (at + 4 > pool.length) {
-      pool = randomBytes(4096);
-      at = 0;
-    }
-    const value = pool.readUInt32LE(at);
-    at += 4;
-    return value;
-  };
-  return {
-    bytes: (n) => randomBytes(n),
-    unit: () => (u32() * 2 ** 21 + (u32() >>> 11)) / 2 ** 53,
-    index: (below) => Math.floor((u32() / 2 ** 32) * below),
-  };
+  return CRYPTO_PADDING_RANDOM;
 }
+
+const CRYPTO_PADDING_RANDOM: PaddingRandom = {
+  bytes: (n) => randomPooled(n),
+  unit: () => (randomUint32() * 2 ** 21 + (randomUint32() >>> 11)) / 2 ** 53,
+  index: (below) => Math.floor((randomUint32() / 2 ** 32) * below),
+};
 
 /**
  * `length` bytes with exactly `ones` bits set, every such arrangement equally likely; bit i is
@@ -113,6 +104,6 @@ export interface PaddingPlan {
 export function paddingPlan(style: PaddingStyle, length: number): PaddingPlan {
   return {
     length,
-    make: (sealedPayload) => (style === 'opensnell' ? balancedPadding(sealedPayload, length) : randomBytes(length)),
+    make: (sealedPayload) => (style === 'opensnell' ? balancedPadding(sealedPayload, length) : randomPooled(length)),
   };
 }
