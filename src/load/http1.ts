@@ -37,7 +37,7 @@ interface Pending {
   timeoutMs: number;
 }
 
-/** Per plain connection: what one read may bring (libuv reads up to this much at once). */
+/** What one read may bring (libuv reads up to this much at once). */
 const READ_BUFFER_BYTES = 64 * 1024;
 
 class Connection {
@@ -48,11 +48,13 @@ class Connection {
   readonly socket: net.Socket;
 
   /**
-   * A plain socket reads into one buffer of its own (`onread`): no stream machinery and no new
-   * Buffer per read, about 1 µs of client CPU per request. TLS sockets keep 'data' events.
+   * A plain socket reads into the pool's one read buffer (`onread`): no stream machinery and no
+   * new Buffer per read. One buffer serves every connection: a read's callback runs right after
+   * that read, on this thread, and takes what it needs before returning (an unfinished reply is
+   * copied), so no read can overwrite bytes still in use; and a thousand connections do not hold
+   * 64 KiB each. TLS sockets keep 'data' events.
    */
-  constructor(connect: (onread: net.OnReadOpts | undefined) => net.Socket, plain: boolean, private readonly pool: Http1Pool) {
-    const buffer = plain ? Buffer.allocUnsafe(READ_BUFFER_BYTES) : undefined;
+  constructor(connect: (onread: net.OnReadOpts | undefined) => net.Socket, buffer: Buffer | undefined, private readonly pool: Http1Pool) {
     const onread = buffer && {
       buffer,
       callback: (bytes: number): boolean => {
@@ -130,6 +132,8 @@ export class Http1Pool {
   private sweep: NodeJS.Timeout | undefined;
   private sweepAt = Infinity;
   readonly maxReplyBytes: number;
+  /** Shared by the plain connections (Connection's constructor says why that is safe). */
+  private readBuffer: Buffer | undefined;
 
   constructor(private readonly options: Http1PoolOptions) {
     this.maxReplyBytes = options.maxReplyBytes ?? 1 << 20;
@@ -211,7 +215,7 @@ export class Http1Pool {
           : tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ...this.options.tls });
       }
       return path ? net.connect({ path, onread }) : net.connect({ host, port, onread });
-    }, plain, this);
+    }, plain ? (this.readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES)) : undefined, this);
     this.connections.add(connection);
     for (let i = 0; i < this.options.pipelining; i++) this.free.push(connection);
     return connection;
