@@ -8,7 +8,7 @@
  * per-second interval histograms merged into the totals, and the scheduler's own lateness
  * measured so the resolution of the figures is visible.
  */
-import { newHistogram, recordUs } from './histogram.js';
+import { newHistogram, recordUs, type Histogram } from './histogram.js';
 import { IntervalClock, type Interval } from './intervals.js';
 import { emptyLoadResult, type KindStats, type LoadOptions, type LoadResult } from './run-types.js';
 import { ProfileArrivals, runProfile, type Profile } from './schedule.js';
@@ -30,6 +30,16 @@ interface Queued {
   intendedMs: number;
 }
 
+/**
+ * An outcome class in the current interval: its latencies go into one histogram per request,
+ * which the interval's end adds into the interval's and the run's figures (record, flushClasses).
+ */
+interface ClassSlot {
+  outcome: string;
+  failed: boolean;
+  response: Histogram;
+}
+
 class LoadRun {
   private readonly profile: Profile;
   private readonly source: ArrivalSource<unknown> | undefined;
@@ -44,6 +54,11 @@ class LoadRun {
   private cpuAtStart: NodeJS.CpuUsage | undefined;
   private measuredSent = 0;
   private finish!: () => void;
+  private readonly slots = new Map<string, ClassSlot>();
+  /** The slot of the last outcome: replies mostly repeat their class. */
+  private lastSlot: ClassSlot | undefined;
+  /** The closed model sends at the intended time: service time is response time, recorded once. */
+  private readonly serviceIsResponse: boolean;
 
   constructor(private readonly target: LoadTarget<unknown>, private readonly options: LoadOptions, source?: ArrivalSource<unknown>) {
     this.profile = runProfile(options);
@@ -51,6 +66,7 @@ class LoadRun {
       ? new ProfileArrivals(this.profile, { warmupMs: options.warmupMs, requests: options.requests, process: options.arrivals, random: options.random })
       : undefined);
     this.result = emptyLoadResult(options.model);
+    this.serviceIsResponse = options.model === 'closed';
     for (const kind of options.kinds ?? []) this.kindStats(kind);
   }
 
@@ -116,6 +132,7 @@ class LoadRun {
       plannedEndMs: this.profile.totalMs - this.measureStartMs,
       targetRateAt: (ms) => (this.options.model === 'open' ? this.profile.valueAt(this.measureStartMs + ms) : 0),
       emit: (interval) => {
+        this.flushClasses(interval);
         this.result.response.add(interval.response);
         this.result.service.add(interval.service);
         this.options.onInterval?.(interval);
@@ -204,15 +221,12 @@ class LoadRun {
     this.timer = setTimeout(() => this.closedTick(), 50);
   }
 
-  private lanes(): number {
-    return Math.round(this.profile.valueAt(this.now())) * this.options.pipelining;
-  }
-
-  private fillLanes(): void {
-    const lanes = this.lanes();
+  /** `now`: the caller's clock reading, taken just before (one clock read per request, not three). */
+  private fillLanes(now = this.now()): void {
+    const lanes = Math.round(this.profile.valueAt(now)) * this.options.pipelining;
     while (!this.stopped && this.inFlight < lanes && this.closedMayStart()) {
-      const now = this.now();
       this.send(undefined, now, now);
+      now = this.now();
     }
   }
 
@@ -232,21 +246,22 @@ class LoadRun {
     }
     let called = false;
     let sending = true;
-    const complete = (outcome: string, kind: string | undefined): void => {
-      this.inFlight--;
-      const now = this.now();
-      if (measured && !this.drained) this.record(outcome, kind, intendedMs, sentMs, now);
-      this.source?.completed?.(op, outcome, now);
-      this.afterCompletion();
-    };
     this.target.send(op, (outcome, kind) => {
       if (called) return;
       called = true;
       // A target that fails at once (no connection) must not recurse into the next send.
-      if (sending) setImmediate(() => complete(outcome, kind));
-      else complete(outcome, kind);
+      if (sending) setImmediate(() => this.complete(op, measured, intendedMs, sentMs, outcome, kind));
+      else this.complete(op, measured, intendedMs, sentMs, outcome, kind);
     });
     sending = false;
+  }
+
+  private complete(op: unknown, measured: boolean, intendedMs: number, sentMs: number, outcome: string, kind: string | undefined): void {
+    this.inFlight--;
+    const now = this.now();
+    if (measured && !this.drained) this.record(outcome, kind, intendedMs, sentMs, now);
+    this.source?.completed?.(op, outcome, now);
+    this.afterCompletion(now);
   }
 
   /** An arrival that could not even wait: counted, and its source told (a session reschedules). */
@@ -261,29 +276,53 @@ class LoadRun {
 
   private drained = false;
 
+  /**
+   * One histogram record per request in the closed model (two in the open: service time differs):
+   * the interval's and the run's response figures, all and by class, are sums of the class slots
+   * (flushClasses), the same values as recording each into every figure.
+   */
   private record(outcome: string, kind: string | undefined, intendedMs: number, sentMs: number, now: number): void {
     const result = this.result;
     const interval = this.currentInterval(now);
     result.requests++;
     interval.requests++;
-    result.outcomes.set(outcome, (result.outcomes.get(outcome) ?? 0) + 1);
-    const failed = this.target.failures.has(outcome);
-    this.options.observer?.completed?.({ intendedMs, sentMs, doneMs: now, outcome, failed, kind });
-    if (failed) {
+    let slot = this.lastSlot;
+    if (slot?.outcome !== outcome) this.lastSlot = slot = this.slotOf(outcome);
+    this.options.observer?.completed?.({ intendedMs, sentMs, doneMs: now, outcome, failed: slot.failed, kind });
+    if (slot.failed) {
       result.errors++;
       interval.errors++;
     }
     const responseUs = (now - intendedMs) * 1000;
-    recordUs(interval.response, responseUs);
-    recordUs(interval.service, (now - sentMs) * 1000);
-    let byClass = result.byClass.get(outcome);
-    if (!byClass) result.byClass.set(outcome, (byClass = newHistogram()));
-    recordUs(byClass, responseUs);
+    recordUs(slot.response, responseUs);
+    if (!this.serviceIsResponse) recordUs(interval.service, (now - sentMs) * 1000);
     if (kind !== undefined) {
       const stats = this.kindStats(kind);
       stats.outcomes.set(outcome, (stats.outcomes.get(outcome) ?? 0) + 1);
       recordUs(stats.response, responseUs);
     }
+  }
+
+  private slotOf(outcome: string): ClassSlot {
+    let slot = this.slots.get(outcome);
+    if (!slot) this.slots.set(outcome, (slot = { outcome, failed: this.target.failures.has(outcome), response: newHistogram() }));
+    return slot;
+  }
+
+  /** An interval ends: its class slots go into its response (and service) figures and the run's, and start again empty. */
+  private flushClasses(interval: Interval): void {
+    const result = this.result;
+    for (const slot of this.slots.values()) {
+      const count = slot.response.totalCount;
+      if (count === 0) continue;
+      interval.response.add(slot.response);
+      let byClass = result.byClass.get(slot.outcome);
+      if (!byClass) result.byClass.set(slot.outcome, (byClass = newHistogram()));
+      byClass.add(slot.response);
+      result.outcomes.set(slot.outcome, (result.outcomes.get(slot.outcome) ?? 0) + count);
+      slot.response.reset();
+    }
+    if (this.serviceIsResponse) interval.service.add(interval.response);
   }
 
   private kindStats(kind: string): KindStats {
@@ -292,14 +331,14 @@ class LoadRun {
     return stats;
   }
 
-  private afterCompletion(): void {
+  private afterCompletion(now: number): void {
     if (this.stopped) {
       if (this.inFlight === 0) this.end();
       return;
     }
     if (this.options.model === 'closed') {
       if (!this.closedMayStart() && this.inFlight === 0) this.stopSending();
-      else this.fillLanes();
+      else this.fillLanes(now);
       return;
     }
     if (this.queueHead < this.queue.length && this.inFlight < this.options.maxInflight) {

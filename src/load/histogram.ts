@@ -3,14 +3,29 @@
  * 1 µs to 60 s at 3 significant digits. Microseconds, not milliseconds: autocannon's integer-ms
  * histogram prints "0 ms" medians for a fast backend (docs/load-engine.md §3.6).
  */
-import * as hdr from 'hdr-histogram-js';
+import { createRequire } from 'node:module';
+import type * as Hdr from 'hdr-histogram-js';
 
-export type Histogram = hdr.Histogram;
+export type Histogram = Hdr.Histogram;
 
 export const HIGHEST_US = 60_000_000;
 
+/*
+ * The package's index loads its log writer (which builds an Intl number format at import), the
+ * compressed encoding (pako, base64) and the WebAssembly build: some 80 ms of CPU at every start
+ * of the CLI, which a short load run pays per request. The engine needs only the Int32 histogram,
+ * loaded alone; the rest loads the first time `hdr` is used (--hdr-log, report merge).
+ */
+const require = createRequire(import.meta.url);
+const { default: Int32Histogram } = require('hdr-histogram-js/dist/Int32Histogram.js') as typeof import('hdr-histogram-js/dist/Int32Histogram.js');
+let whole: typeof Hdr | undefined;
+export const hdr: typeof Hdr = new Proxy({} as typeof Hdr, {
+  get: (_, name) => (whole ??= require('hdr-histogram-js') as typeof Hdr)[name as keyof typeof Hdr],
+});
+
+/** What hdr.build({ bitBucketSize: 32, autoResize: false }) makes, without loading the builder. */
 export function newHistogram(): Histogram {
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: HIGHEST_US, numberOfSignificantValueDigits: 3, bitBucketSize: 32, autoResize: false });
+  return new Int32Histogram(1, HIGHEST_US, 3);
 }
 
 /** Records a duration in microseconds, clamped into the trackable range (a 0 µs reply is 1 µs). */
@@ -81,4 +96,3 @@ export function percentileCurve(histogram: Histogram): { percentile: number; us:
   return points;
 }
 
-export { hdr };

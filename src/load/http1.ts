@@ -8,16 +8,9 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { describeSocketError } from '../shared/net-errors.js';
+import { readReply, type Http1Reply } from './http1-reply.js';
 
-export interface Http1Reply {
-  status: number;
-  /** Lower-cased names; only the ones a classifier may need. */
-  contentType?: string;
-  contentEncoding?: string;
-  /** A redirect's target (the Xray target follows it as Go does). */
-  location?: string;
-  body: Buffer;
-}
+export { parseReply, type Http1Reply } from './http1-reply.js';
 
 export type Http1Outcome = { reply: Http1Reply } | { failure: 'timeout' | 'network-error'; reason: string };
 
@@ -44,18 +37,35 @@ interface Pending {
   timeoutMs: number;
 }
 
-const CRLF2 = Buffer.from('\r\n\r\n');
-const LF2 = Buffer.from('\n\n');
-const LF_CRLF = Buffer.from('\n\r\n');
+/** What one read may bring (libuv reads up to this much at once). */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 class Connection {
   readonly pending: Pending[] = [];
-  private buffer: Buffer | undefined;
+  /** The start of a reply that a read ended in the middle of, copied out of the read buffer. */
+  private rest: Buffer | undefined;
   dead = false;
-  /** Slots of this connection currently in the pool's free list. */
-  constructor(readonly socket: net.Socket, private readonly pool: Http1Pool) {
+  readonly socket: net.Socket;
+
+  /**
+   * A plain socket reads into the pool's one read buffer (`onread`): no stream machinery and no
+   * new Buffer per read. One buffer serves every connection: a read's callback runs right after
+   * that read, on this thread, and takes what it needs before returning (an unfinished reply is
+   * copied), so no read can overwrite bytes still in use; and a thousand connections do not hold
+   * 64 KiB each. TLS sockets keep 'data' events.
+   */
+  constructor(connect: (onread: net.OnReadOpts | undefined) => net.Socket, buffer: Buffer | undefined, private readonly pool: Http1Pool) {
+    const onread = buffer && {
+      buffer,
+      callback: (bytes: number): boolean => {
+        this.receive(buffer.subarray(0, bytes));
+        return true;
+      },
+    };
+    const socket = connect(onread);
+    this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    if (!buffer) socket.on('data', (chunk: Buffer) => this.receive(chunk));
     socket.on('error', (error: NodeJS.ErrnoException) => this.fail('network-error', describeSocketError(error)));
     socket.on('close', () => this.fail('network-error', 'the backend closed the connection'));
   }
@@ -75,19 +85,21 @@ class Connection {
   }
 
   private receive(chunk: Buffer): void {
-    let data = this.buffer ? Buffer.concat([this.buffer, chunk]) : chunk;
-    this.buffer = undefined;
-    while (data.length > 0 && !this.dead) {
-      const parsed = parseReply(data, this.pool.maxReplyBytes);
+    const data = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
+    this.rest = undefined;
+    let at = 0;
+    while (at < data.length && !this.dead) {
+      const parsed = readReply(data, at, this.pool.maxReplyBytes);
       if (parsed === 'incomplete') {
-        this.buffer = data;
+        // The read buffer is reused by the next read: what is kept is copied.
+        this.rest = Buffer.from(data.subarray(at));
         return;
       }
       if (typeof parsed === 'string') {
         this.fail('network-error', parsed);
         return;
       }
-      data = data.subarray(parsed.consumed);
+      at = parsed.consumed;
       // 100 Continue, 103 Early Hints: the final reply follows.
       if (parsed.interim) continue;
       const pending = this.pending.shift();
@@ -120,6 +132,8 @@ export class Http1Pool {
   private sweep: NodeJS.Timeout | undefined;
   private sweepAt = Infinity;
   readonly maxReplyBytes: number;
+  /** Shared by the plain connections (Connection's constructor says why that is safe). */
+  private readBuffer: Buffer | undefined;
 
   constructor(private readonly options: Http1PoolOptions) {
     this.maxReplyBytes = options.maxReplyBytes ?? 1 << 20;
@@ -192,15 +206,16 @@ export class Http1Pool {
     const url = this.options.url;
     const port = Number(url.port) || (url.protocol === 'https:' ? 443 : 80);
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    let socket: net.Socket;
-    if (url.protocol === 'https:') {
-      socket = this.options.unixSocket
-        ? tls.connect({ path: this.options.unixSocket, servername: host, ...this.options.tls })
-        : tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ...this.options.tls });
-    } else {
-      socket = this.options.unixSocket ? net.connect({ path: this.options.unixSocket }) : net.connect({ host, port });
-    }
-    const connection = new Connection(socket, this);
+    const path = this.options.unixSocket;
+    const plain = url.protocol !== 'https:';
+    const connection = new Connection((onread) => {
+      if (!plain) {
+        return path
+          ? tls.connect({ path, servername: host, ...this.options.tls })
+          : tls.connect({ host, port, servername: net.isIP(host) ? undefined : host, ...this.options.tls });
+      }
+      return path ? net.connect({ path, onread }) : net.connect({ host, port, onread });
+    }, plain ? (this.readBuffer ??= Buffer.allocUnsafe(READ_BUFFER_BYTES)) : undefined, this);
     this.connections.add(connection);
     for (let i = 0; i < this.options.pipelining; i++) this.free.push(connection);
     return connection;
@@ -224,113 +239,5 @@ export class Http1Pool {
     }
     this.sweepAt = Infinity;
     if (next < Infinity) this.sweepBy(next);
-  }
-}
-
-interface ParsedReply {
-  reply: Http1Reply;
-  consumed: number;
-  close: boolean;
-  /** A 1xx other than 101: not the reply yet. */
-  interim?: boolean;
-}
-
-/** One reply from the front of `data`: the reply, 'incomplete', or why the bytes are not HTTP/1.1. */
-export function parseReply(data: Buffer, maxBytes: number): ParsedReply | 'incomplete' | string {
-  let headEnd = data.indexOf(CRLF2);
-  let bodyStart = headEnd + 4;
-  if (headEnd < 0) {
-    // Go accepts bare-LF line endings: a head may end in "\n\n" or "\n\r\n".
-    const lf = data.indexOf(LF2);
-    const mixed = data.indexOf(LF_CRLF);
-    headEnd = lf < 0 ? mixed : mixed < 0 ? lf : Math.min(lf, mixed);
-    if (headEnd < 0) return data.length > 65536 ? 'reply headers over 64 KiB' : 'incomplete';
-    bodyStart = headEnd + (headEnd === lf ? 2 : 3);
-  }
-  // A backend's heads repeat (the Date header changes once a second): parse each new one once.
-  const cached = lastHead;
-  if (cached && cached.bytes.length === headEnd && data.compare(cached.bytes, 0, headEnd, 0, headEnd) === 0) {
-    return framedReply(data, bodyStart, maxBytes, cached.parsed);
-  }
-  const parsed = parseHead(data.toString('latin1', 0, headEnd));
-  if (typeof parsed === 'string') return parsed;
-  lastHead = { bytes: Buffer.from(data.subarray(0, headEnd)), parsed };
-  return framedReply(data, bodyStart, maxBytes, parsed);
-}
-
-interface ParsedHead {
-  status: number;
-  contentLength: number;
-  chunked: boolean;
-  close: boolean;
-  contentType?: string;
-  contentEncoding?: string;
-  location?: string;
-}
-
-let lastHead: { bytes: Buffer; parsed: ParsedHead } | undefined;
-
-function parseHead(head: string): ParsedHead | string {
-  if (!head.startsWith('HTTP/1.')) return 'the backend answered something that is not HTTP/1.x';
-  const status = Number(head.slice(9, 12));
-  if (!(status >= 100 && status <= 999)) return 'a reply with no valid status code';
-  let contentLength = -1;
-  let chunked = false;
-  let close = head.startsWith('HTTP/1.0');
-  let contentType: string | undefined;
-  let contentEncoding: string | undefined;
-  let location: string | undefined;
-  const lines = head.split('\n');
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!.endsWith('\r') ? lines[i]!.slice(0, -1) : lines[i]!;
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    if (name === 'content-length') contentLength = Number(value);
-    else if (name === 'transfer-encoding') chunked = value.toLowerCase().includes('chunked');
-    else if (name === 'connection') close = value.toLowerCase() === 'close';
-    else if (name === 'content-type') contentType ??= value;
-    else if (name === 'content-encoding') contentEncoding ??= value;
-    else if (name === 'location') location ??= value;
-  }
-  return { status, contentLength, chunked, close, contentType, contentEncoding, location };
-}
-
-function framedReply(data: Buffer, bodyStart: number, maxBytes: number, head: ParsedHead): ParsedReply | 'incomplete' | string {
-  const { status, contentLength, chunked, close, contentType, contentEncoding, location } = head;
-  if (status === 101) return 'the backend switched protocols (101): not an HTTP/1.1 reply';
-  if (status >= 100 && status < 200) return { reply: { status, body: Buffer.alloc(0) }, consumed: bodyStart, close: false, interim: true };
-  const noBody = status === 204 || status === 304;
-  if (noBody) return { reply: { status, contentType, contentEncoding, location, body: Buffer.alloc(0) }, consumed: bodyStart, close };
-  if (chunked) return parseChunked(data, bodyStart, maxBytes, { status, contentType, contentEncoding, location }, close);
-  if (contentLength < 0) return 'a reply without Content-Length or chunked framing (read-until-close is not supported under load)';
-  if (!Number.isSafeInteger(contentLength) || contentLength > maxBytes) return `a reply body of ${contentLength} bytes (limit ${maxBytes})`;
-  if (data.length < bodyStart + contentLength) return 'incomplete';
-  return { reply: { status, contentType, contentEncoding, location, body: data.subarray(bodyStart, bodyStart + contentLength) }, consumed: bodyStart + contentLength, close };
-}
-
-function parseChunked(data: Buffer, start: number, maxBytes: number, head: Omit<Http1Reply, 'body'>, close: boolean): ParsedReply | 'incomplete' | string {
-  const parts: Buffer[] = [];
-  let length = 0;
-  let at = start;
-  for (;;) {
-    const lineEnd = data.indexOf('\r\n', at, 'latin1');
-    if (lineEnd < 0) return 'incomplete';
-    const size = parseInt(data.toString('latin1', at, lineEnd).split(';')[0]!.trim(), 16);
-    if (!Number.isFinite(size) || size < 0) return 'a chunked reply with a bad chunk size';
-    if (size === 0) {
-      // Trailers (rare) end with an empty line like the headers.
-      const end = data.indexOf('\r\n', lineEnd + 2, 'latin1');
-      if (end < 0) return 'incomplete';
-      const trailerEnd = end === lineEnd + 2 ? end + 2 : data.indexOf(CRLF2, lineEnd) + 4;
-      if (trailerEnd < 4) return 'incomplete';
-      return { reply: { ...head, body: parts.length === 1 ? parts[0]! : Buffer.concat(parts) }, consumed: trailerEnd, close };
-    }
-    length += size;
-    if (length > maxBytes) return `a reply body over ${maxBytes} bytes`;
-    if (data.length < lineEnd + 2 + size + 2) return 'incomplete';
-    parts.push(data.subarray(lineEnd + 2, lineEnd + 2 + size));
-    at = lineEnd + 2 + size + 2;
   }
 }

@@ -89,8 +89,10 @@ describe('the load client against Node\'s http server', () => {
     await new Promise((resolve) => unixServer.close(resolve));
   });
 
+  // A reply's body is a view of the connection's read buffer, valid during the callback: kept, it is copied.
+  const kept = (outcome: Http1Outcome): Http1Outcome => ('reply' in outcome ? { reply: { ...outcome.reply, body: Buffer.from(outcome.reply.body) } } : outcome);
   const sendMany = (pool: Http1Pool, request: Buffer, count: number): Promise<Http1Outcome[]> =>
-    Promise.all(Array.from({ length: count }, () => new Promise<Http1Outcome>((resolve) => pool.send(request, resolve))));
+    Promise.all(Array.from({ length: count }, () => new Promise<Http1Outcome>((resolve) => pool.send(request, (outcome) => resolve(kept(outcome))))));
 
   it('keeps connections alive, pipelines, and reads every reply in order', async () => {
     connections.clear();
