@@ -1,5 +1,5 @@
 /** IP addresses between text and bytes, printed the way Node's net module prints them. */
-import { isIP, SocketAddress } from 'node:net';
+import { isIP, isIPv4, SocketAddress } from 'node:net';
 
 export function ipToBytes(ip: string): Uint8Array {
   const family = isIP(ip);
@@ -45,6 +45,9 @@ export function ipTextUnmapped(bytes: Uint8Array): string {
 
 /** One spelling per address (`2001:0db8::1` and `2001:db8::1` are one client); other text lower-cased. */
 export function canonicalIp(ip: string): string {
+  // Dotted IPv4 as node:net accepts it (no leading zeros) is already its one spelling: the
+  // common case per connection, without the byte round trip.
+  if (isIPv4(ip)) return ip;
   return isIP(ip) === 0 ? ip.toLowerCase() : ipTextUnmapped(ipToBytes(ip));
 }
 

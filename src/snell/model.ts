@@ -12,7 +12,8 @@ import { openLegacyChunk } from './wire/legacy.js';
 import { decodeRequest } from './wire/request.js';
 import { IpCache } from './scan/ip-cache.js';
 import { ScanPool } from './scan/pool.js';
-import { monotonicMs, scanSlice, splitFirstBytes, TRIAL_BYTES, type FirstBytes, type LegacyFind, type ScanTest, type SliceResult } from './scan/trial-match.js';
+import { monotonicMs, splitFirstBytes, TRIAL_BYTES, type FirstBytes, type LegacyFind, type ScanTest, type SliceResult } from './scan/trial-match.js';
+import { scanSlice } from './scan/slice-scan.js';
 import { type SnellUser } from './users.js';
 import { UserStore } from './user-store.js';
 

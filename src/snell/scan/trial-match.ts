@@ -18,9 +18,8 @@
 import { aeadKey, open } from '../wire/aead.js';
 import { FRAME_MARKER, HEADER_PLAIN_BYTES, HEADER_SEALED_BYTES } from '../wire/frame.js';
 import { LEGACY_MAX_PAYLOAD, LENGTH_CHUNK_BYTES } from '../wire/legacy.js';
-import { KDF_OUTPUT_BYTES, SALT_BYTES, type KdfBackend } from '../wire/kdf.js';
+import { SALT_BYTES } from '../wire/kdf.js';
 import { aes128CounterBlock, aes128Schedule, chachaFirstKeystreamWord, chachaPolyTwoByteTagMatches, gcmTwoByteTagMatches } from './quick-ciphers.js';
-import type { UserStore } from '../user-store.js';
 
 export const TRIAL_BYTES = SALT_BYTES + HEADER_SEALED_BYTES;
 
@@ -55,7 +54,7 @@ const schedule = new Int32Array(44);
 const block = new Int32Array(4);
 
 /** GCM with a 96-bit nonce encrypts its first block with counter block nonce || 00000002. */
-function gcmFirstKeystreamWord(kdfOutput: Uint8Array): number {
+export function gcmFirstKeystreamWord(kdfOutput: Uint8Array): number {
   aes128CounterBlock(aes128Schedule(aeadKey(kdfOutput, 'aes-128-gcm'), schedule), 2, block);
   return block[0]!;
 }
@@ -116,42 +115,4 @@ export interface SliceResult {
   v4EndedAt?: number;
   /** `v4-then-legacy` after a miss: the first user of the slice whose PSK opens a legacy stream. */
   legacy?: LegacyFind;
-}
-
-/**
- * Tries users start..end-1 in order and stops at the first match, or as soon as `stop` is set
- * by another worker of the same scan. Serves the serial path and every scan worker.
- */
-export async function scanSlice(
-  kdf: KdfBackend, store: UserStore, first: FirstBytes, test: ScanTest, start: number, end: number, stop?: Int32Array,
-): Promise<SliceResult> {
-  let trials = 0;
-  // The derivations of the misses and their first AES keystream words, for the legacy test:
-  // 36 bytes a user in two flat arrays, no second Argon2id.
-  const kept = test === 'v4-then-legacy' ? { keys: new Uint8Array(KDF_OUTPUT_BYTES * (end - start)), keystreams: new Int32Array(end - start), count: 0 } : undefined;
-  for (let i = start; i < end; i++) {
-    if (stop && Atomics.load(stop, 0) !== 0) break;
-    const psk = store.psk(i);
-    // The synchronous call where there is one: an await per user costs more than the open.
-    const out = kdf.deriveSync?.(psk, first.salt) ?? (await kdf.derive(psk, first.salt));
-    trials++;
-    const keystream = gcmFirstKeystreamWord(out);
-    if (matchesV4(out, first, keystream)) {
-      if (stop) Atomics.store(stop, 0, 1);
-      return { index: i, kind: 'v4', trials, derived: out, v4EndedAt: monotonicMs() };
-    }
-    if (kept) {
-      kept.keys.set(out, KDF_OUTPUT_BYTES * kept.count);
-      kept.keystreams[kept.count++] = keystream;
-    }
-  }
-  const v4EndedAt = monotonicMs();
-  // Another worker matched: the slice was not scanned to its end, and no diagnosis is wanted.
-  if (!kept || (stop && Atomics.load(stop, 0) !== 0)) return { index: -1, trials, v4EndedAt };
-  for (let j = 0; j < kept.count; j++) {
-    const derived = kept.keys.subarray(KDF_OUTPUT_BYTES * j, KDF_OUTPUT_BYTES * (j + 1));
-    const kind = matchesLegacy(derived, first, kept.keystreams[j]);
-    if (kind) return { index: -1, trials, v4EndedAt, legacy: { index: start + j, kind: kind as LegacyFind['kind'], derived: derived.slice() } };
-  }
-  return { index: -1, trials, v4EndedAt };
 }

@@ -1,12 +1,17 @@
 /**
- * A scan worker: runs one contiguous slice of the users for a scan, stopping as soon as any
- * worker of the scan has found a match (a shared flag), as OpenSnell's goroutines do.
+ * A scan worker: runs its slice of each scan, stopping as soon as any worker of the scan has
+ * found a match (a shared flag), as OpenSnell's goroutines do. The slices it holds take turns,
+ * a few users each (slice-scan.ts says why), and new scans join between turns.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { adoptCompiledWasmSimd, selectKdf } from '../wire/kdf.js';
-import { scanSlice, splitFirstBytes, TRIAL_BYTES, viewFirstBytes } from './trial-match.js';
+import { splitFirstBytes, TRIAL_BYTES, viewFirstBytes } from './trial-match.js';
+import { scanSlice, SliceScan } from './slice-scan.js';
 import { UserStore } from '../user-store.js';
 import type { PoolMessage, ScanReply, ScanWorkerData } from './pool.js';
+
+/** Users a slice tries per turn: ~1 ms of Argon2id, against a few µs to take turns. */
+const USERS_PER_TURN = 32;
 
 const stores = new Map<number, UserStore>();
 const data = workerData as ScanWorkerData;
@@ -17,6 +22,34 @@ const warmUp = UserStore.fromUsers([{ name: 'warm-up', psk: 'warm-up' }]);
 await scanSlice(kdf, warmUp, splitFirstBytes(new Uint8Array(TRIAL_BYTES)), 'v4-then-legacy', 0, 1);
 parentPort!.postMessage({ ready: true });
 
+const running: { scanId: number; slice: SliceScan }[] = [];
+let turnScheduled = false;
+
+/** One turn: each running slice tries its users; then messages that came meanwhile are taken in. */
+async function turn(): Promise<void> {
+  for (const entry of [...running]) {
+    let reply: ScanReply | undefined;
+    try {
+      const result = await entry.slice.step(USERS_PER_TURN);
+      if (result) reply = { scanId: entry.scanId, ...result };
+    } catch (error) {
+      reply = { scanId: entry.scanId, index: -1, trials: 0, error: String(error) };
+    }
+    if (reply) {
+      running.splice(running.indexOf(entry), 1);
+      parentPort!.postMessage(reply);
+    }
+  }
+  turnScheduled = false;
+  scheduleTurn();
+}
+
+function scheduleTurn(): void {
+  if (turnScheduled || running.length === 0) return;
+  turnScheduled = true;
+  setImmediate(() => void turn());
+}
+
 parentPort!.on('message', (message: PoolMessage) => {
   if (message.type === 'store') {
     stores.set(message.storeId, UserStore.fromShared(message.pskBytes, message.pskOffsets));
@@ -24,12 +57,11 @@ parentPort!.on('message', (message: PoolMessage) => {
     stores.delete(message.storeId);
   } else {
     const store = stores.get(message.storeId);
-    const reply: Promise<ScanReply> = store
-      ? scanSlice(kdf, store, viewFirstBytes(message.first), message.test, message.start, message.end, message.stop).then((r) => ({ scanId: message.scanId, ...r }))
-      : Promise.resolve({ scanId: message.scanId, index: -1, trials: 0, error: `store ${message.storeId} not loaded` });
-    reply.then(
-      (r) => parentPort!.postMessage(r),
-      (error: unknown) => parentPort!.postMessage({ scanId: message.scanId, index: -1, trials: 0, error: String(error) } satisfies ScanReply),
-    );
+    if (!store) {
+      parentPort!.postMessage({ scanId: message.scanId, index: -1, trials: 0, error: `store ${message.storeId} not loaded` } satisfies ScanReply);
+      return;
+    }
+    running.push({ scanId: message.scanId, slice: new SliceScan(kdf, store, viewFirstBytes(message.first), message.test, message.start, message.end, message.stop) });
+    scheduleTurn();
   }
 });

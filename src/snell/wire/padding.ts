@@ -50,20 +50,48 @@ export function bitCountPadding(length: number, ones: number, random: PaddingRan
   // uniform subset of that size, with as many draws as the set has members.
   const invert = ones > bits / 2;
   const chosen = invert ? bits - ones : ones;
-  const positions = new Uint32Array(bits);
-  for (let i = 0; i < bits; i++) positions[i] = i;
-  for (let i = 0; i < chosen; i++) {
-    const j = i + random.index(bits - i);
-    const t = positions[i]!;
-    positions[i] = positions[j]!;
-    positions[j] = t;
+  const { positions, swaps } = shuffleSpace(bits, chosen);
+  let done = 0;
+  try {
+    for (; done < chosen; done++) {
+      const j = done + random.index(bits - done);
+      swaps[done] = j;
+      const t = positions[done]!;
+      positions[done] = positions[j]!;
+      positions[j] = t;
+    }
+    const padding = new Uint8Array(length).fill(invert ? 0xff : 0);
+    for (let i = 0; i < chosen; i++) {
+      const bit = positions[i]!;
+      padding[bit >> 3] = padding[bit >> 3]! ^ (1 << (bit & 7));
+    }
+    return padding;
+  } finally {
+    // Undo the swaps, last first: the identity is ready for the next frame, with no fill of every bit.
+    for (let i = done - 1; i >= 0; i--) {
+      const j = swaps[i]!;
+      const t = positions[i]!;
+      positions[i] = positions[j]!;
+      positions[j] = t;
+    }
   }
-  const padding = new Uint8Array(length).fill(invert ? 0xff : 0);
-  for (let i = 0; i < chosen; i++) {
-    const bit = positions[i]!;
-    padding[bit >> 3] = padding[bit >> 3]! ^ (1 << (bit & 7));
+}
+
+/**
+ * The bit positions 0..bits-1 in order, kept between frames (a reply per connection allocated
+ * and filled thousands of them), and room to record the swaps that undo a shuffle.
+ */
+let identity = new Uint32Array(0);
+let swapLog = new Uint32Array(0);
+
+function shuffleSpace(bits: number, chosen: number): { positions: Uint32Array; swaps: Uint32Array } {
+  if (identity.length < bits) {
+    const grown = new Uint32Array(Math.max(bits, 2 * identity.length));
+    for (let i = 0; i < grown.length; i++) grown[i] = i;
+    identity = grown;
   }
-  return padding;
+  if (swapLog.length < chosen) swapLog = new Uint32Array(Math.max(chosen, 2 * swapLog.length));
+  return { positions: identity, swaps: swapLog };
 }
 
 function onesIn(bytes: Uint8Array): number {
