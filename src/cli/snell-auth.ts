@@ -1,19 +1,13 @@
 /** `authkit snell-auth`: which user does a captured first frame belong to, found as OpenSnell would. */
 import { Command } from 'commander';
-import { availableKdfs, parseKdfChoice, selectKdf } from '../snell/wire/kdf.js';
-import { authenticateCapture, capturesFromPcap, parseCapturesJsonl, type Capture, type CaptureOutcome } from '../snell/captures.js';
-import { TrialAuthenticator } from '../snell/model.js';
-import { benchTrialAuth, type TrialBenchRow } from '../snell/scan/bench.js';
-import { loadUserStore } from '../snell/users.js';
+import { parseKdfChoice, selectKdf } from '../snell/wire/kdf.js';
+import { ScanPool } from '../snell/scan/pool.js';
 import type { ObfsChoice } from '../snell/wire/obfs.js';
-import { parseHex } from '../shared/bytes.js';
 import { InputError } from '../shared/errors.js';
 import { withModes, type ModeTable } from './modes.js';
-import { maxFileSizeLimits, type ReadLimits } from '../shared/files.js';
-import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readBinaryFile, stdoutColors, timeParser } from './io.js';
-import { isIP } from 'node:net';
+import { choiceOption, exitsWith, integerOption, timeParser } from './io.js';
 
-interface AuthFlags {
+export interface AuthFlags {
   users?: string;
   blob?: string;
   in?: string;
@@ -26,11 +20,6 @@ interface AuthFlags {
   json?: boolean;
   kdf?: string;
   maxFileSize?: string;
-}
-
-/** --max-file-size as the one file loader's cap. */
-function fileLimits(flags: { maxFileSize?: string }): ReadLimits {
-  return maxFileSizeLimits(flags.maxFileSize);
 }
 
 /** Which flag belongs to which input (a flag for another input is exit 2); bytes: --blob or --in. */
@@ -78,114 +67,32 @@ export function snellAuthCommand(): Command {
   return command;
 }
 
-function readCaptures(flags: AuthFlags): Capture[] {
-  const inputs = [flags.blob, flags.in, flags.captures, flags.pcap].filter((v) => v !== undefined).length;
-  if (inputs !== 1) throw new InputError('give exactly one capture: --blob HEX, --in FILE, --captures FILE or --pcap FILE --port N');
-  if (flags.sourceIp !== undefined && isIP(flags.sourceIp) === 0) throw new InputError(`--source-ip: not an IP address: ${flags.sourceIp}`);
-  if (flags.blob !== undefined) return [{ blob: parseHex(flags.blob, '--blob'), sourceIp: flags.sourceIp, source: 'blob' }];
-  if (flags.in !== undefined) return [{ blob: readBinaryFile(flags.in, '--in', fileLimits(flags)), sourceIp: flags.sourceIp, source: flags.in }];
-  if (flags.captures !== undefined) return parseCapturesJsonl(readBinaryFile(flags.captures, '--captures', fileLimits(flags)).toString('utf8'), flags.captures);
-  if (flags.port === undefined) throw new InputError('--pcap needs --port N (the Snell server port)');
-  const { captures, withoutSyn, truncated } = capturesFromPcap(readBinaryFile(flags.pcap!, '--pcap', fileLimits(flags)), flags.port, flags.pcap!);
-  if (truncated) log(`warning: ${truncated}`);
-  if (withoutSyn > 0) log(`note: ${withoutSyn} stream(s) left out: their SYN is not in the capture, so their first bytes may be mid-stream`);
-  return captures;
-}
-
-async function snellAuth(flags: AuthFlags): Promise<number> {
-  // Checked here rather than by commander, which would also demand it of `snell-auth bench`.
-  if (flags.users === undefined) throw new InputError('--users FILE is required');
-  const kdf = await selectKdf(flags.kdf === undefined ? undefined : parseKdfChoice(flags.kdf));
-  // The scan workers boot while the users file loads and the captures are read.
-  const store = loadUserStore(flags.users, fileLimits(flags)).then(({ store, warnings }) => {
-    warnings.forEach((w) => log(`warning: ${w}`));
-    return store;
-  });
-  const starting = TrialAuthenticator.create(store, { kdf, detectLegacy: flags.legacy });
-  let captures: Capture[];
-  try {
-    captures = readCaptures(flags);
-  } catch (error) {
-    await starting.then((auth) => auth.close(), () => undefined);
-    throw error;
-  }
-  const auth = await starting;
-  const fromPcap = flags.pcap !== undefined;
-  const tally = new Map<string, number>();
-  let failed = 0;
-  try {
-    for (const capture of captures) {
-      const outcome = await authenticateCapture(auth, capture, flags.obfs);
-      const key = outcome.ok ? outcome.path : outcome.reason;
-      tally.set(key, (tally.get(key) ?? 0) + 1);
-      if (!outcome.ok) failed++;
-      out(flags.json ? jsonLine(outcome, fromPcap ? capture.source : undefined) : humanLine(outcome, capture, captures.length));
-    }
-  } finally {
-    await auth.close();
-  }
-  if (captures.length > 1) {
-    const summary = `${captures.length - failed} of ${captures.length} captures matched (${[...tally].map(([k, n]) => `${k} ${n}`).join(', ')})`;
-    if (flags.json) log(summary);
-    else out(summary);
-  }
-  return failed === 0 ? EXIT_OK : EXIT_FAILED;
-}
-
-function jsonLine(outcome: CaptureOutcome, stream: string | undefined): string {
-  const fields: Record<string, unknown> = outcome.ok
-    ? { ok: true, user: outcome.user, index: outcome.index, path: outcome.path, trials: outcome.trials, micros: outcome.micros }
-    : { ...outcome };
-  if (stream !== undefined) fields.stream = stream;
-  return JSON.stringify(fields);
-}
-
-function humanLine(outcome: CaptureOutcome, capture: Capture, count: number): string {
-  const c = stdoutColors();
-  const where = count > 1 || capture.source.includes(':') ? `${capture.source}: ` : '';
-  const cost = `${outcome.trials} ${outcome.trials === 1 ? 'trial' : 'trials'}, ${outcome.micros} µs`;
-  if (outcome.ok) return `${c.green('✔')} ${where}user ${c.bold(outcome.user)} (index ${outcome.index}), ${outcome.path} path, ${cost}`;
-  switch (outcome.reason) {
-    case 'truncated':
-      return `${c.red('✘')} ${where}truncated: ${outcome.bytes} bytes, a server needs 39 (salt 16 + sealed header 23)`;
-    case 'empty-store':
-      return `${c.red('✘')} ${where}no users: the store is empty and the server fails closed`;
-    case 'no-match':
-      return `${c.red('✘')} ${where}no user's PSK opens the first header, ${cost}`;
-    case 'obfs-mismatch':
-      return `${c.red('✘')} ${where}obfs: ${outcome.detail}`;
-    default:
-      return `${c.yellow('✘')} ${where}${outcome.reason} stream of user ${c.bold(outcome.user ?? '?')} (index ${outcome.index}): OpenSnell serves v4/v5 only, ${cost}`;
-  }
-}
-
-interface BenchFlags {
+export interface BenchFlags {
   users: number;
   seconds: number;
   json?: boolean;
   kdf?: string;
 }
 
-async function snellAuthBench(flags: BenchFlags): Promise<number> {
-  const kdfs = flags.kdf === undefined ? await availableKdfs() : [await selectKdf(parseKdfChoice(flags.kdf))];
-  const rows = await benchTrialAuth({ users: flags.users, kdfs, seconds: flags.seconds, progress: (m) => log(`measuring ${m}`) });
-  if (flags.json) {
-    out(JSON.stringify(rows));
-    return EXIT_OK;
+/**
+ * The scan workers start first, before the rest of the command loads: a worker takes ~90 ms to
+ * boot, and start-up to the first trial is part of what snell-auth is measured on.
+ */
+async function snellAuth(flags: AuthFlags): Promise<number> {
+  // Checked here rather than by commander, which would also demand it of `snell-auth bench`.
+  if (flags.users === undefined) throw new InputError('--users FILE is required');
+  const kdf = await selectKdf(flags.kdf === undefined ? undefined : parseKdfChoice(flags.kdf));
+  const pool = new ScanPool(kdf.name);
+  let run: typeof import('./snell-auth-run.js');
+  try {
+    run = await import('./snell-auth-run.js');
+  } catch (error) {
+    await pool.close();
+    throw error;
   }
-  out(benchTable(rows));
-  return EXIT_OK;
+  return run.runSnellAuth({ ...flags, users: flags.users }, kdf, pool);
 }
 
-function benchTable(rows: TrialBenchRow[]): string {
-  const fmt = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
-  const header = ['kdf', 'derivations/s (1 thread)', `cold: user-trials/s`, 'cold: ms/conn', 'serial conn/s', 'parallel conn/s', 'cache-hit conn/s'];
-  const body = rows.map((r) => [
-    r.kdf, fmt(r.derivationsPerSec), fmt(r.cold.userTrialsPerSec), r.cold.msPerConnection.toFixed(2),
-    fmt(r.serial.connectionsPerSec), r.parallel ? fmt(r.parallel.connectionsPerSec) : 'n/a', fmt(r.cacheHit.connectionsPerSec),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
-  const users = rows[0] ? `${rows[0].users} users (cold and parallel), ${rows[0].serial.users} (serial); a cache hit costs ${rows[0].cacheHit.trials} derivation` : '';
-  return [line(header), ...body.map(line), users].join('\n');
+async function snellAuthBench(flags: BenchFlags): Promise<number> {
+  return (await import('./snell-auth-run.js')).runSnellAuthBench(flags);
 }

@@ -61,6 +61,8 @@ export interface TrialOptions {
   cacheCapacity?: number;
   /** Scan workers; defaults to one per core, at least two. */
   workers?: number;
+  /** Scan workers already started (booting while the caller loads the rest); the authenticator owns them from here. */
+  pool?: ScanPool;
 }
 
 export class TrialAuthenticator {
@@ -73,6 +75,7 @@ export class TrialAuthenticator {
     private readonly options: TrialOptions,
   ) {
     this.cache = new IpCache(options.cacheCapacity);
+    this.pool = options.pool;
   }
 
   /**
