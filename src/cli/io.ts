@@ -48,6 +48,7 @@ export interface SecretSources {
  * A secret from exactly one of a flag, a file (one trailing newline dropped) or an environment
  * variable. Flags are visible in `ps`, so the file and the variable are the ones to recommend.
  */
+/** The secret from whichever of its three sources was given (secretOnCommandLine says what to tell then). */
 export function readSecret(sources: SecretSources, flag: string): string | undefined {
   const given = [sources.value, sources.file, sources.env].filter((s) => s !== undefined).length;
   if (given > 1) throw new InputError(`give the ${flag} once: --${flag}, --${flag}-file or --${flag}-env`);
@@ -66,6 +67,14 @@ export function readSecret(sources: SecretSources, flag: string): string | undef
     return text;
   }
   return undefined;
+}
+
+/**
+ * The note for a secret given on the command line, where other local users see it in `ps`;
+ * each command prints it once its flags have passed, so bad input stays one line.
+ */
+export function secretOnCommandLine(flag: string): string {
+  return `--${flag} is visible to other local users in ps; --${flag}-env or --${flag}-file keep it private`;
 }
 
 export function integerOption(min: number, max: number): (text: string) => number {

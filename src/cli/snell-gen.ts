@@ -13,7 +13,7 @@ import { loadUsersFile } from '../snell/users.js';
 import { parseHex, toHex } from '../shared/bytes.js';
 import { InputError } from '../shared/errors.js';
 import { withModes, type ModeTable } from './modes.js';
-import { choiceOption, describeFsError, EXIT_OK, exitsWith, integerOption, log, readSecret } from './io.js';
+import { choiceOption, describeFsError, EXIT_OK, exitsWith, integerOption, log, readSecret, secretOnCommandLine } from './io.js';
 
 interface GenFlags {
   host?: string;
@@ -85,7 +85,7 @@ async function snellGen(flags: GenFlags, cli: Command): Promise<number> {
   const psk = readSecret({ value: flags.psk, file: flags.pskFile, env: flags.pskEnv }, 'psk');
   if (psk === undefined && flags.users === undefined) throw new InputError('a PSK is required: --psk-file, --psk-env or --psk (or --users FILE)');
   if (psk !== undefined && flags.users !== undefined) throw new InputError('give either a PSK or --users, not both');
-  if (flags.psk !== undefined) log('note: --psk is visible to other local users in ps; --psk-file or --psk-env keep it private');
+  if (flags.psk !== undefined) log(`note: ${secretOnCommandLine('psk')}`);
   const kdf = await selectKdf(flags.kdf === undefined ? undefined : parseKdfChoice(flags.kdf));
   const salt = flags.salt === undefined ? undefined : parseHex(flags.salt, '--salt');
   if (salt && salt.length !== 16) throw new InputError(`--salt: expected 16 bytes, got ${salt.length}`);

@@ -15,7 +15,7 @@ import { addLoadOptions, LOAD_FLAGS, parseLoadFlags, type LoadFlags } from './lo
 import { runLoadCli } from './load-run.js';
 import { withModes, type ModeTable } from './modes.js';
 import { SnellLoadTarget } from '../snell/load.js';
-import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stdoutColors, timeParser } from './io.js';
+import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, readSecret, secretOnCommandLine, stdoutColors, timeParser } from './io.js';
 
 interface ProbeFlags extends LoadFlags {
   badRatio?: string;
@@ -106,7 +106,7 @@ async function snellProbe(flags: ProbeFlags): Promise<number> {
   if (flags.paddingStyle !== undefined && (action.kind === 'quic' || flags.version < 4)) throw new InputError('--padding-style: only v4/v5 TCP first frames carry padding');
 
   const psk = readSecret({ value: flags.psk, file: flags.pskFile, env: flags.pskEnv }, 'psk');
-  if (flags.psk !== undefined) log('note: --psk is visible to other local users in ps; --psk-env or --psk-file keep it private');
+  if (flags.psk !== undefined && flags.users === undefined) log(`note: ${secretOnCommandLine('psk')}`);
   let probes: { user?: string; psk: string }[];
   if (flags.users !== undefined) {
     if (psk !== undefined) throw new InputError('--users and a PSK exclude each other');

@@ -8,12 +8,12 @@ import { startSnellServer } from '../snell/server/server.js';
 import { type SnellServerStats } from '../snell/server/stats.js';
 import { defaultAuthQueue, defaultMaxPendingAuth } from '../snell/server/auth-limiter.js';
 import { parseTargetPolicy } from '../snell/server/targets.js';
-import { decodeUtf8, loadUserStore, parseUserStore } from '../snell/users.js';
+import { loadUserStore, parseUserStoreBytes } from '../snell/users.js';
 import type { ObfsMode } from '../snell/wire/obfs.js';
 import { watchSnapshotFile } from '../shared/watch.js';
 import { maxFileSizeLimits } from '../shared/files.js';
 import { cannotWrite, InputError } from '../shared/errors.js';
-import { choiceOption, EXIT_OK, exitsWith, integerOption, log, out, readSecret, stopRequested, timeParser } from './io.js';
+import { choiceOption, EXIT_OK, exitsWith, integerOption, log, out, readSecret, secretOnCommandLine, stopRequested, timeParser } from './io.js';
 import type { ServerHooks } from './io.js';
 
 interface ServeFlags {
@@ -89,11 +89,12 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
   let users;
   let digest = '';
   if (flags.users !== undefined) {
-    const parsed = await loadUserStore(flags.users, limits);
+    const parsed = await loadUserStore(flags.users, limits, true);
     parsed.warnings.forEach((w) => log(`warning: ${w}`));
     users = parsed.store;
-    digest = parsed.digest;
+    digest = parsed.digest!;
   }
+  if (flags.psk !== undefined) log(`note: ${secretOnCommandLine('psk')}`);
   const server = await startSnellServer({
     host: listen.host, port: listen.port, users, psk, obfs: flags.obfs, udp: flags.udp ?? false, quic: flags.quic ?? false, targets,
     authorizeUrl: flags.authorizeUrl, ipCache: flags.ipCache, maxPendingAuth: flags.maxPendingAuth, authQueue: flags.authQueue, ipv6: flags.ipv6, idleTimeoutMs: flags.idleTimeout * 1000, kdf, log: flags.quiet ? undefined : log,
@@ -102,7 +103,7 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
     what: 'users file', noun: 'users', current: users!, digest, count: (store) => store.size,
     parse: (bytes) => {
       // The same strict decoding as at start: a bad byte is refused with its line, never U+FFFD.
-      const parsed = parseUserStore(decodeUtf8(bytes, flags.users!), flags.users!);
+      const parsed = parseUserStoreBytes(bytes, flags.users!);
       return { snapshot: parsed.store, warnings: parsed.warnings };
     },
     onReload: (next) => server.replaceUsers(next),

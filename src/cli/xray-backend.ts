@@ -6,7 +6,7 @@ import { parseHostPort } from '../shared/listen.js';
 import { DIALECTS, dialectNamed } from '../xray/wire/dialects/index.js';
 import { startXrayBackend, type XrayBackend, type XrayBackendOptions } from '../xray/server/server.js';
 import { parseByteSize } from '../shared/files.js';
-import { EXIT_OK, choiceOption, exitsWith, log, parseHeader, parseLatency, parseRate, parseSeconds, readSecret, stopRequested } from './io.js';
+import { EXIT_OK, choiceOption, exitsWith, log, parseHeader, parseLatency, parseRate, parseSeconds, readSecret, secretOnCommandLine, stopRequested } from './io.js';
 import type { ServerHooks } from './io.js';
 
 export interface BackendFlags {
@@ -76,7 +76,7 @@ export function backendOptions(flags: BackendFlags): { options: Omit<XrayBackend
   if (flags.users === undefined) throw new InputError('--users FILE is required');
   const dialect = dialectNamed(flags.dialect);
   const secret = readSecret({ value: flags.secret, file: flags.secretFile, env: flags.secretEnv }, 'secret');
-  if (flags.secret !== undefined) notes.push('--secret is visible to other local users in ps; --secret-file or --secret-env keep it private');
+  if (flags.secret !== undefined) notes.push(secretOnCommandLine('secret'));
   const headers = (flags.header ?? []).map(parseHeader);
   const guarded = secret !== undefined || headers.length > 0;
   if (dialect.secret === 'none' && !dialect.customHeaders) {

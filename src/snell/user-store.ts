@@ -168,6 +168,25 @@ export class UserStoreBuilder {
     this.psks.close();
   }
 
+  /** A user whose name and PSK are bytes of `source` (UTF-8 already), copied once. */
+  addBytes(source: Uint8Array, nameStart: number, nameEnd: number, pskStart: number, pskEnd: number): void {
+    this.copy(this.names, source, nameStart, nameEnd);
+    const pskAt = this.psks.used;
+    this.copy(this.psks, source, pskStart, pskEnd);
+    if (this.size >= this.hashes.length) this.hashes = grown(this.hashes, this.size + 1, false);
+    this.hashes[this.size] = hashBytes(this.psks.bytes, pskAt, this.psks.used);
+    this.names.close();
+    this.psks.close();
+  }
+
+  private copy(into: PackedBuilder, source: Uint8Array, start: number, end: number): void {
+    into.reserve(end - start);
+    const bytes = into.bytes;
+    let at = into.used;
+    for (let i = start; i < end; i++) bytes[at++] = source[i]!;
+    into.used = at;
+  }
+
   /** UTF-8 of text[start..end): a byte per ASCII character, TextEncoder past the first other one. */
   private write(into: PackedBuilder, text: string, start: number, end: number): void {
     // UTF-8 needs at most 3 bytes per UTF-16 unit.

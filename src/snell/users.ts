@@ -9,6 +9,7 @@ import { sha256 } from '../shared/watch.js';
 import { describeFsError, InputError } from '../shared/errors.js';
 import { UserStoreBuilder, type UserStore } from './user-store.js';
 import { readJsonArray, readLines } from './users-parse.js';
+import { readPlainBytes } from './users-bytes.js';
 
 export interface SnellUser {
   name: string;
@@ -52,6 +53,18 @@ export function parseUserStore(text: string, label: string): ParsedUserStore {
   if (builder.size === 0) throw new InputError(`${label}: no users in the file`);
   const store = builder.finish();
   return { store, format, lines, warnings: duplicatePskWarnings(store, lines, label) };
+}
+
+/**
+ * A users file's bytes into a store: a plain ASCII file straight from its bytes (users-bytes.ts),
+ * anything else decoded (strict UTF-8) and read as text.
+ */
+export function parseUserStoreBytes(bytes: Buffer, label: string): ParsedUserStore {
+  const builder = new UserStoreBuilder(bytes.length);
+  const plain = readPlainBytes(bytes, builder);
+  if (!plain) return parseUserStore(decodeUtf8(bytes, label), label);
+  const store = builder.finish();
+  return { store, format: plain.format, lines: plain.lines, warnings: duplicatePskWarnings(store, plain.lines, label) };
 }
 
 /** As parseUserStore, with each user as a {name, psk} object: for the few-user commands and the library. */
@@ -117,8 +130,11 @@ export async function loadUsersFile(path: string, limits: ReadLimits = {}): Prom
   return { ...parseUsers(decodeUtf8(bytes, path), path), digest: sha256(bytes) };
 }
 
-/** A users file of any size, as a store: a million users in well under a second. */
-export async function loadUserStore(path: string, limits: ReadLimits = {}): Promise<ParsedUserStore & { digest: string }> {
+/**
+ * A users file of any size, as a store: a million users in under a second. `digest` (for a
+ * watcher that reloads on change) only when asked: hashing 50 MB costs ~30 ms.
+ */
+export async function loadUserStore(path: string, limits: ReadLimits = {}, digest = false): Promise<ParsedUserStore & { digest?: string }> {
   const bytes = await readUsersFile(path, limits);
-  return { ...parseUserStore(decodeUtf8(bytes, path), path), digest: sha256(bytes) };
+  return { ...parseUserStoreBytes(bytes, path), digest: digest ? sha256(bytes) : undefined };
 }

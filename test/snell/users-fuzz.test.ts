@@ -6,8 +6,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { isDeepStrictEqual } from 'node:util';
-import { parseUsers } from '../../src/snell/users.js';
+import { parseUserStoreBytes, parseUsers, type ParsedUsers } from '../../src/snell/users.js';
 import { referenceParseUsers } from './users-reference.js';
+import { readPlainBytes } from '../../src/snell/users-bytes.js';
+import { UserStoreBuilder } from '../../src/snell/user-store.js';
 
 /** A small deterministic generator, so a failure can be replayed from its seed. */
 function random(seed: number): () => number {
@@ -19,11 +21,14 @@ function random(seed: number): () => number {
 }
 
 const PIECES = ['alice', 'bob', 'ü', '密码', ' ', '\t', '\u00a0', '\u2028', '\ufeff', ':', ',', '"', '""', '#', '\\', '\\n', '\\u0041', 'x', 'psk-1', 'same', '{', '}', '\r'];
+/** Half the files are ASCII only, so that the byte reader (users-bytes.ts) takes them. */
+const ASCII_PIECES = PIECES.filter((p) => /^[\x00-\x7f]*$/.test(p));
+let pieces = PIECES;
 
 function field(next: () => number): string {
   const length = Math.floor(next() * 4);
   let text = '';
-  for (let i = 0; i < length; i++) text += PIECES[Math.floor(next() * PIECES.length)];
+  for (let i = 0; i < length; i++) text += pieces[Math.floor(next() * pieces.length)];
   return next() < 0.5 ? `user-${Math.floor(next() * 20)}` + text : text;
 }
 
@@ -57,6 +62,13 @@ function fileOf(format: string, next: () => number): string {
   return lines.join(eol) + (next() < 0.5 ? eol : '');
 }
 
+/** The byte reader's way in, as loadUserStore takes a file, with its users as objects. */
+function fromBytes(text: string): ParsedUsers {
+  const { store, ...rest } = parseUserStoreBytes(Buffer.from(text, 'utf8'), 'users');
+  const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  return { ...rest, users: Array.from({ length: store.size }, (_, i) => ({ name: store.name(i), psk: decoder.decode(store.psk(i)) })) };
+}
+
 function outcome(parse: () => unknown): unknown {
   try {
     return parse();
@@ -66,12 +78,22 @@ function outcome(parse: () => unknown): unknown {
 }
 
 describe('the fast users-file parser against the parser before it', () => {
-  it.each(['colon', 'csv', 'jsonl', 'json'])('reaches the same outcome on 3000 generated %s files', (format) => {
+  it.each(['colon', 'csv', 'jsonl', 'json'])('reaches the same outcome on 3000 generated %s files, from text and from bytes', (format) => {
+    let readAsBytes = 0;
     for (let seed = 1; seed <= 3000; seed++) {
+      pieces = seed % 2 === 0 ? ASCII_PIECES : PIECES;
       const text = fileOf(format, random(seed * 7919 + format.length));
+      if (readPlainBytes(Buffer.from(text, 'utf8'), new UserStoreBuilder())) readAsBytes++;
       const expected = outcome(() => referenceParseUsers(text, 'users'));
-      const actual = outcome(() => parseUsers(text, 'users'));
-      if (!isDeepStrictEqual(actual, expected)) { if (process.env.FUZZ_DEBUG) console.log(JSON.stringify({ format, seed, text, actual, expected })); expect({ seed, text, actual }).toEqual({ seed, text, actual: expected }); }
+      for (const [path, parse] of [['text', () => parseUsers(text, 'users')], ['bytes', () => fromBytes(text)]] as const) {
+        const actual = outcome(parse);
+        if (!isDeepStrictEqual(actual, expected)) {
+          if (process.env.FUZZ_DEBUG) console.log(JSON.stringify({ format, path, seed, text, actual, expected }));
+          expect({ seed, path, text, actual }).toEqual({ seed, path, text, actual: expected });
+        }
+      }
     }
+    // The byte reader must have taken a good share of the files, or this compared little.
+    expect(readAsBytes).toBeGreaterThan(20);
   });
 });

@@ -14,7 +14,7 @@ import type { TlsTrust } from '../../xray/transport.js';
 import { parseGoUrl } from '../../xray/wire/go-url.js';
 import type { LoadFlags } from '../load.js';
 import type { ConformanceFlags } from '../conformance.js';
-import { log, parseHeader, readBinaryFile, readSecret } from '../io.js';
+import { log, parseHeader, readBinaryFile, readSecret, secretOnCommandLine } from '../io.js';
 
 export interface XrayLoadFlags extends LoadFlags {
   sessions?: string;
@@ -87,7 +87,7 @@ export function prepareEvent(flags: SimFlags): PreparedEvent {
   const notes: string[] = [];
   const headers = flags.header.map(parseHeader);
   const secret = readSecret({ value: flags.secret, file: flags.secretFile, env: flags.secretEnv }, 'secret');
-  if (flags.secret !== undefined) log('note: --secret is visible to other local users in ps; --secret-env or --secret-file keep it private');
+  if (flags.secret !== undefined) log(`note: ${secretOnCommandLine('secret')}`);
   if ((secret !== undefined || headers.length > 0) && dialect.secret === 'none' && !dialect.customHeaders) {
     throw new InputError(`the ${dialect.name} dialect sends no secret and no custom headers (protect the backend with a URL token or network ACLs)`);
   }

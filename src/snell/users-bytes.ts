@@ -1,0 +1,196 @@
+/**
+ * The users file read from its bytes, for the common case of a big file: ASCII throughout, in
+ * one of the four formats' plain shapes. Decoding 50 MB to a string costs ~150 ms here (every
+ * fresh page of memory is a fault on these VMs), so the bytes are parsed where they lie and
+ * each name and PSK copied once into the store. At the first thing outside the plain shape (a
+ * byte above 0x7f, a quote, an escape, odd whitespace, an empty field, any error) it gives up
+ * and returns undefined: the text parser (users-parse.ts) then reads the file and decides and
+ * words everything, so this path changes speed, never a verdict (test/snell/users-fuzz.test.ts).
+ */
+import type { UserStoreBuilder } from './user-store.js';
+import type { UsersFormat } from './users.js';
+
+const NEWLINE = 0x0a;
+const CR = 0x0d;
+const SPACE = 0x20;
+const TAB = 0x09;
+
+/** Not plain: the text parser takes the file. */
+class NotPlain extends Error {}
+
+const notPlain = new NotPlain();
+
+function isJsonSpace(b: number): boolean {
+  return b === SPACE || b === NEWLINE || b === CR || b === TAB;
+}
+
+/** The format, as detectUsersFormat would say, when the file opens plainly (ASCII, no BOM). */
+function plainFormat(bytes: Uint8Array): UsersFormat | undefined {
+  let i = 0;
+  while (i < bytes.length && isJsonSpace(bytes[i]!)) i++;
+  if (i === bytes.length || bytes[i]! >= 0x80) return undefined;
+  if (bytes[i] === 0x5b) return 'json';
+  if (bytes[i] === 0x7b) return 'jsonl';
+  let end = i;
+  while (end < bytes.length && bytes[end] !== NEWLINE) end++;
+  for (let k = i; k < end; k++) if (bytes[k]! >= 0x80) return undefined;
+  const firstLine = Buffer.from(bytes.buffer, bytes.byteOffset + i, end - i).toString('latin1');
+  return /^"?name"?\s*,\s*"?psk"?\s*$/i.test(firstLine.trim()) ? 'csv' : 'colon';
+}
+
+/** The users and their lines, or undefined when the file is not plain. */
+export function readPlainBytes(bytes: Uint8Array, builder: UserStoreBuilder): { format: UsersFormat; lines: number[] } | undefined {
+  const format = plainFormat(bytes);
+  if (!format) return undefined;
+  try {
+    const lines = format === 'json' ? jsonArray(bytes, builder) : rows(bytes, format, builder);
+    return lines.length > 0 ? { format, lines } : undefined;
+  } catch (error) {
+    if (error instanceof NotPlain) return undefined;
+    throw error;
+  }
+}
+
+/** name:psk or CSV rows, or JSON Lines: each row [start, end) without its CR. */
+function rows(bytes: Uint8Array, format: UsersFormat, builder: UserStoreBuilder): number[] {
+  const lines: number[] = [];
+  let headerPending = format === 'csv';
+  for (let start = 0, line = 1; start <= bytes.length; line++) {
+    // A loop, not Buffer#indexOf: a native call per row costs more than the row's bytes.
+    let newline = start;
+    while (newline < bytes.length && bytes[newline] !== NEWLINE) newline++;
+    const end = newline > start && bytes[newline - 1] === CR ? newline - 1 : newline;
+    const rowStart = start;
+    start = newline + 1;
+    if (rowStart === end) continue;
+    const first = bytes[rowStart]!;
+    // A row that starts with a space could be blank, or a name to trim: the text parser's call.
+    if (first <= SPACE || first >= 0x7f) throw notPlain;
+    if (headerPending) {
+      headerPending = false;
+      continue;
+    }
+    if (format === 'jsonl') jsonRow(bytes, rowStart, end, builder);
+    else if (first === 0x23 && format === 'colon') continue; // a comment
+    else separatedRow(bytes, rowStart, end, format === 'colon' ? 0x3a : 0x2c, builder, format === 'csv');
+    lines.push(line);
+  }
+  return lines;
+}
+
+/** name<separator>psk: the name up to the first separator, trailing spaces trimmed; the PSK the rest. */
+function separatedRow(bytes: Uint8Array, start: number, end: number, separator: number, builder: UserStoreBuilder, quotesMatter: boolean): void {
+  let at = -1;
+  for (let i = start; i < end; i++) {
+    const b = bytes[i]!;
+    if (b >= 0x80 || (b === 0x22 && quotesMatter)) throw notPlain;
+    if (b === separator && at < 0) at = i;
+  }
+  if (at <= start || at + 1 >= end) throw notPlain;
+  let nameEnd = at;
+  while (nameEnd > start && isTrimmed(bytes[nameEnd - 1]!)) nameEnd--;
+  builder.addBytes(bytes, start, nameEnd, at + 1, end);
+}
+
+/** The ASCII characters String.prototype.trim removes. */
+function isTrimmed(b: number): boolean {
+  return b === SPACE || (b >= TAB && b <= CR);
+}
+
+// The reader's position in the JSON, and the newlines passed: module state rather than an
+// object per user (a million users, a million small objects for the collector).
+let at = 0;
+let line = 1;
+let fieldStart = 0;
+let fieldEnd = 0;
+
+/** A JSON array of plain {"name": "...", "psk": "..."} objects; every newline is in whitespace. */
+function jsonArray(bytes: Uint8Array, builder: UserStoreBuilder): number[] {
+  const lines: number[] = [];
+  at = 0;
+  line = 1;
+  skipSpace(bytes);
+  expect(bytes, 0x5b);
+  for (;;) {
+    skipSpace(bytes);
+    lines.push(line);
+    jsonObject(bytes, bytes.length, builder, false);
+    skipSpace(bytes);
+    const next = bytes[at++];
+    if (next === 0x5d) break;
+    if (next !== 0x2c) throw notPlain;
+  }
+  skipSpace(bytes);
+  if (at !== bytes.length) throw notPlain;
+  return lines;
+}
+
+const NAME_KEY = [0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22]; // "name"
+const PSK_KEY = [0x22, 0x70, 0x73, 0x6b, 0x22]; // "psk"
+
+/** A JSON Lines row [start, end): one plain object, then only spaces. */
+function jsonRow(bytes: Uint8Array, start: number, end: number, builder: UserStoreBuilder): void {
+  at = start;
+  jsonObject(bytes, end, builder, true);
+}
+
+/**
+ * One plain object at `at`: {"name": "...", "psk": "..."} in that order, with JSON whitespace
+ * anywhere between tokens, ending by `end`. `whole`: only spaces may follow it before `end`.
+ */
+function jsonObject(bytes: Uint8Array, end: number, builder: UserStoreBuilder, whole: boolean): void {
+  expect(bytes, 0x7b);
+  skipSpace(bytes);
+  expectAll(bytes, NAME_KEY);
+  skipSpace(bytes);
+  expect(bytes, 0x3a);
+  skipSpace(bytes);
+  plainString(bytes);
+  const nameStart = fieldStart;
+  const nameEnd = fieldEnd;
+  skipSpace(bytes);
+  expect(bytes, 0x2c);
+  skipSpace(bytes);
+  expectAll(bytes, PSK_KEY);
+  skipSpace(bytes);
+  expect(bytes, 0x3a);
+  skipSpace(bytes);
+  plainString(bytes);
+  skipSpace(bytes);
+  expect(bytes, 0x7d);
+  if (at > end) throw notPlain;
+  if (whole) for (let i = at; i < end; i++) if (bytes[i] !== SPACE && bytes[i] !== TAB && bytes[i] !== CR) throw notPlain;
+  builder.addBytes(bytes, nameStart, nameEnd, fieldStart, fieldEnd);
+}
+
+function skipSpace(bytes: Uint8Array): void {
+  for (;;) {
+    const b = bytes[at];
+    if (b === NEWLINE) line++;
+    else if (b !== SPACE && b !== CR && b !== TAB) return;
+    at++;
+  }
+}
+
+function expect(bytes: Uint8Array, b: number): void {
+  if (bytes[at] !== b) throw notPlain;
+  at++;
+}
+
+function expectAll(bytes: Uint8Array, expected: number[]): void {
+  for (const b of expected) expect(bytes, b);
+}
+
+/** A non-empty string with no escape, no control character and no byte above 0x7f, into fieldStart..fieldEnd. */
+function plainString(bytes: Uint8Array): void {
+  expect(bytes, 0x22);
+  fieldStart = at;
+  for (;;) {
+    const b = bytes[at];
+    if (b === undefined || b < SPACE || b >= 0x80 || b === 0x5c) throw notPlain;
+    if (b === 0x22) break;
+    at++;
+  }
+  if (at === fieldStart) throw notPlain;
+  fieldEnd = at++;
+}
