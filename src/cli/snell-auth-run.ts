@@ -13,7 +13,29 @@ import { InputError } from '../shared/errors.js';
 import { maxFileSizeLimits, type ReadLimits } from '../shared/files.js';
 import { EXIT_FAILED, EXIT_OK, log, out, readBinaryFile, stdoutColors } from './io.js';
 import { isIP } from 'node:net';
-import type { AuthFlags, BenchFlags } from './snell-auth.js';
+import type { ObfsChoice } from '../snell/wire/obfs.js';
+
+export interface AuthFlags {
+  users?: string;
+  blob?: string;
+  in?: string;
+  captures?: string;
+  pcap?: string;
+  port?: number;
+  sourceIp?: string;
+  obfs: ObfsChoice;
+  legacy: boolean;
+  json?: boolean;
+  kdf?: string;
+  maxFileSize?: string;
+}
+
+export interface BenchFlags {
+  users: number;
+  seconds: number;
+  json?: boolean;
+  kdf?: string;
+}
 
 /** --max-file-size as the one file loader's cap. */
 function fileLimits(flags: { maxFileSize?: string }): ReadLimits {

@@ -2,25 +2,11 @@
 import { Command } from 'commander';
 import { parseKdfChoice, selectKdf } from '../snell/wire/kdf.js';
 import { ScanPool } from '../snell/scan/pool.js';
-import type { ObfsChoice } from '../snell/wire/obfs.js';
+import type { AuthFlags, BenchFlags } from './snell-auth-run.js';
 import { InputError } from '../shared/errors.js';
 import { withModes, type ModeTable } from './modes.js';
 import { choiceOption, exitsWith, integerOption, timeParser } from './io.js';
 
-export interface AuthFlags {
-  users?: string;
-  blob?: string;
-  in?: string;
-  captures?: string;
-  pcap?: string;
-  port?: number;
-  sourceIp?: string;
-  obfs: ObfsChoice;
-  legacy: boolean;
-  json?: boolean;
-  kdf?: string;
-  maxFileSize?: string;
-}
 
 /** Which flag belongs to which input (a flag for another input is exit 2); bytes: --blob or --in. */
 export const SNELL_AUTH_MODES: ModeTable = {
@@ -67,12 +53,6 @@ export function snellAuthCommand(): Command {
   return command;
 }
 
-export interface BenchFlags {
-  users: number;
-  seconds: number;
-  json?: boolean;
-  kdf?: string;
-}
 
 /**
  * The scan workers start first, before the rest of the command loads: a worker takes ~90 ms to

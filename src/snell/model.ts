@@ -15,7 +15,7 @@ import { canonicalIp } from '../shared/ip.js';
 import { ScanPool } from './scan/pool.js';
 import { monotonicMs, splitFirstBytes, TRIAL_BYTES, type FirstBytes, type LegacyFind, type ScanTest, type SliceResult } from './scan/trial-match.js';
 import { scanSlice } from './scan/slice-scan.js';
-import { type SnellUser } from './users.js';
+import { type SnellUser } from './user-store.js';
 import { UserStore } from './user-store.js';
 
 export const SERIAL_THRESHOLD = 16;

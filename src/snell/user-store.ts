@@ -2,7 +2,15 @@
  * The users as a trial scan reads them. Its own module, with no imports, because every scan
  * worker loads it: a worker's start-up is on the path to a scan's first trial.
  */
-import type { SnellUser } from './users.js';
+
+export interface SnellUser {
+  name: string;
+  /** The PSK string a client configures; its UTF-8 bytes are the Argon2id password. */
+  psk: string;
+}
+
+/** The four users-file formats, told apart by their content (users.ts). */
+export type UsersFormat = 'json' | 'jsonl' | 'csv' | 'colon';
 
 /** Byte strings packed end to end: string i is bytes[offsets[i] .. offsets[i + 1]). */
 interface Packed {

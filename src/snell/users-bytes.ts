@@ -8,7 +8,7 @@
  * words everything, so this path changes speed, never a verdict (test/snell/users-fuzz.test.ts).
  */
 import type { UserStoreBuilder } from './user-store.js';
-import type { UsersFormat } from './users.js';
+import type { UsersFormat } from './user-store.js';
 
 const NEWLINE = 0x0a;
 const CR = 0x0d;

@@ -9,7 +9,7 @@
 import { InputError } from '../shared/errors.js';
 import { arrayElementLines, parseJsonText } from '../shared/json.js';
 import type { UserStoreBuilder } from './user-store.js';
-import type { UsersFormat } from './users.js';
+import type { UsersFormat } from './user-store.js';
 
 const where = (label: string, line: number | string): string => `${label}:${line}`;
 

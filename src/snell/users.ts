@@ -7,17 +7,9 @@ import { isAscii } from 'node:buffer';
 import { FileReadError, readBoundedFile, type ReadLimits } from '../shared/files.js';
 import { sha256 } from '../shared/watch.js';
 import { describeFsError, InputError } from '../shared/errors.js';
-import { UserStoreBuilder, type UserStore } from './user-store.js';
+import { UserStoreBuilder, type SnellUser, type UserStore, type UsersFormat } from './user-store.js';
 import { readJsonArray, readLines } from './users-parse.js';
 import { readPlainBytes } from './users-bytes.js';
-
-export interface SnellUser {
-  name: string;
-  /** The PSK string a client configures; its UTF-8 bytes are the Argon2id password. */
-  psk: string;
-}
-
-export type UsersFormat = 'json' | 'jsonl' | 'csv' | 'colon';
 
 export interface ParsedUsers {
   users: SnellUser[];

@@ -6,7 +6,7 @@ import { buildFirstPacket } from '../../src/snell/wire/first-packet.js';
 import { selectKdf } from '../../src/snell/wire/kdf.js';
 import { IpCache } from '../../src/snell/scan/ip-cache.js';
 import { canonicalIp } from '../../src/shared/ip.js';
-import type { SnellUser } from '../../src/snell/users.js';
+import type { SnellUser } from '../../src/snell/user-store.js';
 
 const kdf = await selectKdf();
 const users: SnellUser[] = Array.from({ length: 100 }, (_, i) => ({ name: `user-${i}`, psk: `psk-${i}-${randomBytes(6).toString('hex')}` }));

@@ -5,7 +5,8 @@
  */
 import { InputError } from '../../src/shared/errors.js';
 import { arrayElementLines, parseJsonText } from '../../src/shared/json.js';
-import type { ParsedUsers, SnellUser, UsersFormat } from '../../src/snell/users.js';
+import type { ParsedUsers } from '../../src/snell/users.js';
+import type { SnellUser, UsersFormat } from '../../src/snell/user-store.js';
 
 function detectUsersFormat(text: string): UsersFormat {
   const first = text.trimStart()[0];

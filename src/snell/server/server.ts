@@ -10,7 +10,7 @@ import { selectKdf, type KdfBackend } from '../wire/kdf.js';
 import type { ObfsMode } from '../wire/obfs.js';
 import { TrialAuthenticator } from '../model.js';
 import { AuthLimiter, defaultAuthQueue, defaultMaxPendingAuth } from './auth-limiter.js';
-import { type SnellUser } from '../users.js';
+import { type SnellUser } from '../user-store.js';
 import { UserStore } from '../user-store.js';
 import { Connection, type ConnectionSettings } from './connection.js';
 import type { TargetPolicy } from './targets.js';
