@@ -96,25 +96,60 @@ function lastRound(a: number, b: number, c: number, d: number, key: number): num
   return ((SBOX[a >>> 24]! << 24) | (SBOX[(b >>> 16) & 255]! << 16) | (SBOX[(c >>> 8) & 255]! << 8) | SBOX[d & 255]!) ^ key;
 }
 
+/** V·x in GHASH's field (SP 800-38D §6.3: a right shift, 0xe1 folded in when a bit falls off). */
+function timesX(v: Int32Array, at: number, out: Int32Array, to: number): void {
+  const carry = v[at + 3]! & 1;
+  out[to + 3] = (v[at + 3]! >>> 1) | (v[at + 2]! << 31);
+  out[to + 2] = (v[at + 2]! >>> 1) | (v[at + 1]! << 31);
+  out[to + 1] = (v[at + 1]! >>> 1) | (v[at]! << 31);
+  out[to] = (v[at]! >>> 1) ^ (carry ? 0xe1000000 | 0 : 0);
+}
+
+/** What x^4 folds into the top word for the four bits a 4-bit right shift drops (Shoup's method). */
+const REDUCE4 = new Int32Array(16);
+{
+  const v = new Int32Array(4);
+  for (let rem = 0; rem < 16; rem++) {
+    v.fill(0);
+    v[3] = rem;
+    for (let k = 0; k < 4; k++) timesX(v, 0, v, 0);
+    REDUCE4[rem] = v[0]!;
+  }
+}
+
+/** n·H for each 4-bit n (its high bit the x^0 coefficient), four words each. */
+const hTable = new Int32Array(64);
+
+function buildHTable(h: Int32Array): void {
+  hTable.fill(0, 0, 4);
+  hTable.set(h, 32); // 8·H = H
+  timesX(hTable, 32, hTable, 16); // 4·H = H·x
+  timesX(hTable, 16, hTable, 8); // 2·H
+  timesX(hTable, 8, hTable, 4); // 1·H
+  for (const n of [3, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15]) {
+    const high = n & (n - 1); // n less its lowest set bit (n is no power of two)
+    const low = n ^ high;
+    for (let k = 0; k < 4; k++) hTable[4 * n + k] = hTable[4 * high + k]! ^ hTable[4 * low + k]!;
+  }
+}
+
 /**
- * X·Y in GHASH's field (SP 800-38D §6.3), words big-endian, result into x. `bits`: X is zero
- * past its first `bits` bits (a two-byte block: 16), so the loop may stop there.
+ * X·H (H in hTable), result into x: Horner's rule over X's 4-bit pieces from the last, a
+ * table lookup and a 4-bit shift each. `nibbles`: X is zero past its first `nibbles` pieces.
  */
-function ghashMul(x: Int32Array, h: Int32Array, bits = 128): void {
+function ghashMul(x: Int32Array, nibbles = 32): void {
   let z0 = 0, z1 = 0, z2 = 0, z3 = 0;
-  let v0 = h[0]!, v1 = h[1]!, v2 = h[2]!, v3 = h[3]!;
-  let word = 0;
-  for (let i = 0; i < bits; i++) {
-    if ((i & 31) === 0) word = x[i >>> 5]!;
-    if (word < 0) {
-      z0 ^= v0; z1 ^= v1; z2 ^= v2; z3 ^= v3;
-    }
-    word <<= 1;
-    const carry = v3 & 1;
-    v3 = (v3 >>> 1) | (v2 << 31);
-    v2 = (v2 >>> 1) | (v1 << 31);
-    v1 = (v1 >>> 1) | (v0 << 31);
-    v0 = (v0 >>> 1) ^ (carry ? 0xe1000000 | 0 : 0);
+  for (let j = nibbles - 1; j >= 0; j--) {
+    const n = (x[j >>> 3]! >>> (28 - 4 * (j & 7))) & 15;
+    const rem = z3 & 15;
+    z3 = (z3 >>> 4) | (z2 << 28);
+    z2 = (z2 >>> 4) | (z1 << 28);
+    z1 = (z1 >>> 4) | (z0 << 28);
+    z0 = (z0 >>> 4) ^ REDUCE4[rem]!;
+    z0 ^= hTable[4 * n]!;
+    z1 ^= hTable[4 * n + 1]!;
+    z2 ^= hTable[4 * n + 2]!;
+    z3 ^= hTable[4 * n + 3]!;
   }
   x[0] = z0; x[1] = z1; x[2] = z2; x[3] = z3;
 }
@@ -129,11 +164,12 @@ const acc = new Int32Array(4);
  */
 export function gcmTwoByteTagMatches(w: Int32Array, sealed: Uint8Array): boolean {
   aes128CounterBlock(w, 0, hashKey);
+  buildHTable(hashKey);
   acc[0] = (sealed[0]! << 24) | (sealed[1]! << 16);
   acc[1] = 0; acc[2] = 0; acc[3] = 0;
-  ghashMul(acc, hashKey, 16);
+  ghashMul(acc, 4); // the two-byte block: four 4-bit pieces, the rest zero
   acc[3] = acc[3]! ^ 16; // len(A) = 0, len(C) = 16 bits
-  ghashMul(acc, hashKey);
+  ghashMul(acc);
   aes128CounterBlock(w, 1, scratch);
   for (let i = 0; i < 4; i++) if ((acc[i]! ^ scratch[i]!) !== be32(sealed, 2 + 4 * i)) return false;
   return true;
