@@ -15,11 +15,10 @@ import { withModes, type ModeTable } from './modes.js';
 import { AuthServiceClient, CallError } from '../capnp/client.js';
 import { buildAuthRequest, clientRequest, errorOutcome, PROKSI_DEFAULTS, proksiOutcome, type ProksiOptions, type ProksiOutcome } from '../capnp/model.js';
 import { socketAddressText } from '../shared/ip.js';
-import type { AuthDecision } from '../capnp/wire/schema.js';
+import type { AuthDecision, AuthRequest } from '../capnp/wire/schema.js';
 import { LOAD_FLAGS, addLoadOptions, parseLoadFlags, type LoadFlags } from './load.js';
 import { runLoadCli } from './load-run.js';
 import { CapnpLoadTarget } from '../capnp/load.js';
-import type { AuthRequest } from '../capnp/wire/schema.js';
 import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, stdoutColors, timeParser, readBinaryFile } from './io.js';
 
 interface CheckFlags extends LoadFlags, ConformanceFlags {

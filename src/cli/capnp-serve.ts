@@ -5,8 +5,7 @@ import { loadRulesFile, watchRules, type RuleSet } from '../capnp/server/rules.j
 import { decideByRules } from '../capnp/server/rule-match.js';
 import { DEFAULT_MAX_ANSWERS, DEFAULT_MAX_PARTIAL_BYTES, DEFAULT_SERVE_TRAVERSAL_WORDS, startAuthServer, type AuthServer } from '../capnp/server/server.js';
 import type { AuthDecision, AuthRequest } from '../capnp/wire/schema.js';
-import { EXIT_OK, exitsWith, log, parseLatency, parseRate, stopRequested } from './io.js';
-import type { ServerHooks } from './io.js';
+import { EXIT_OK, exitsWith, log, parseLatency, parseRate, stopRequested, type ServerHooks } from './io.js';
 
 export interface ServeFlags {
   socket?: string;

@@ -46,9 +46,8 @@ export interface SecretSources {
 
 /**
  * A secret from exactly one of a flag, a file (one trailing newline dropped) or an environment
- * variable. Flags are visible in `ps`, so the file and the variable are the ones to recommend.
+ * variable. Flags are visible in `ps` (secretOnCommandLine is the note to print then).
  */
-/** The secret from whichever of its three sources was given (secretOnCommandLine says what to tell then). */
 export function readSecret(sources: SecretSources, flag: string): string | undefined {
   const given = [sources.value, sources.file, sources.env].filter((s) => s !== undefined).length;
   if (given > 1) throw new InputError(`give the ${flag} once: --${flag}, --${flag}-file or --${flag}-env`);

@@ -1,7 +1,7 @@
 /**
- * The load-mode flags every "plays the proxy" command shares, and running a target on the one
- * engine: progress on stderr, the report on stdout, files, thresholds and the exit code
- * (0 ok, 1 the run failed, 3 a threshold breached, 130 interrupted).
+ * The load-mode flags every "plays the proxy" command shares, and what they parse to
+ * (load-run.ts runs a target with them and gives the exit code: 0 ok, 1 the run failed,
+ * 3 a threshold breached, 130 interrupted).
  */
 import { Command, Option } from 'commander';
 import { InputError } from '../shared/errors.js';

@@ -13,8 +13,7 @@ import type { ObfsMode } from '../snell/wire/obfs.js';
 import { watchSnapshotFile } from '../shared/watch.js';
 import { maxFileSizeLimits } from '../shared/files.js';
 import { cannotWrite, InputError } from '../shared/errors.js';
-import { choiceOption, EXIT_OK, exitsWith, integerOption, log, out, readSecret, secretOnCommandLine, stopRequested, timeParser } from './io.js';
-import type { ServerHooks } from './io.js';
+import { choiceOption, EXIT_OK, exitsWith, integerOption, log, out, readSecret, secretOnCommandLine, stopRequested, timeParser, type ServerHooks } from './io.js';
 
 interface ServeFlags {
   listen?: string;

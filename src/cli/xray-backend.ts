@@ -6,8 +6,7 @@ import { parseHostPort } from '../shared/listen.js';
 import { DIALECTS, dialectNamed } from '../xray/wire/dialects/index.js';
 import { startXrayBackend, type XrayBackend, type XrayBackendOptions } from '../xray/server/server.js';
 import { parseByteSize } from '../shared/files.js';
-import { EXIT_OK, choiceOption, exitsWith, log, parseHeader, parseLatency, parseRate, parseSeconds, readSecret, secretOnCommandLine, stopRequested } from './io.js';
-import type { ServerHooks } from './io.js';
+import { EXIT_OK, choiceOption, exitsWith, log, parseHeader, parseLatency, parseRate, parseSeconds, readSecret, secretOnCommandLine, stopRequested, type ServerHooks } from './io.js';
 
 export interface BackendFlags {
   listen?: string;

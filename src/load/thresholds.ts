@@ -38,7 +38,7 @@ const PERCENTILE = /^p(\d{1,2}(\.\d+)?|100)$/;
 
 /** The percentiles the thresholds look at, so the summary carries them. */
 export function thresholdPercentiles(thresholds: readonly Threshold[]): number[] {
-  return thresholds.map((t) => t.metric.replace(/^service_/, '')).filter((m) => PERCENTILE.test(m) && m !== 'p999').map((m) => Number(m.slice(1)));
+  return thresholds.map((t) => t.metric.replace(/^service_/, '')).filter((m) => PERCENTILE.test(m)).map((m) => Number(m.slice(1)));
 }
 
 /** A class a threshold names must be one the target can report: a typo would otherwise pass silently. */

@@ -8,25 +8,25 @@ const POOL_BYTES = 4096;
 const pool = new Uint8Array(POOL_BYTES);
 let at = POOL_BYTES;
 
-/** `n` fresh random bytes, in an array of their own (never handed out twice). */
-export function randomPooled(n: number): Uint8Array {
-  if (n > POOL_BYTES / 4) return randomFillSync(new Uint8Array(n));
+/** Where the next `n` unused bytes of the pool start, refilling it when it has fewer left. */
+function take(n: number): number {
   if (at + n > POOL_BYTES) {
     randomFillSync(pool);
     at = 0;
   }
-  const bytes = pool.slice(at, at + n);
   at += n;
-  return bytes;
+  return at - n;
+}
+
+/** `n` fresh random bytes, in an array of their own (never handed out twice). */
+export function randomPooled(n: number): Uint8Array {
+  if (n > POOL_BYTES / 4) return randomFillSync(new Uint8Array(n));
+  const from = take(n);
+  return pool.slice(from, from + n);
 }
 
 /** A random unsigned 32-bit integer from the same pool. */
 export function randomUint32(): number {
-  if (at + 4 > POOL_BYTES) {
-    randomFillSync(pool);
-    at = 0;
-  }
-  const value = (pool[at]! | (pool[at + 1]! << 8) | (pool[at + 2]! << 16) | (pool[at + 3]! << 24)) >>> 0;
-  at += 4;
-  return value;
+  const from = take(4);
+  return (pool[from]! | (pool[from + 1]! << 8) | (pool[from + 2]! << 16) | (pool[from + 3]! << 24)) >>> 0;
 }

@@ -13,10 +13,10 @@ import { decodeRequest } from './wire/request.js';
 import { IpCache } from './scan/ip-cache.js';
 import { canonicalIp } from '../shared/ip.js';
 import { ScanPool } from './scan/pool.js';
-import { monotonicMs, splitFirstBytes, TRIAL_BYTES, type FirstBytes, type LegacyFind, type ScanTest, type SliceResult } from './scan/trial-match.js';
+import { splitFirstBytes, TRIAL_BYTES, type FirstBytes, type LegacyFind, type ScanTest, type SliceResult } from './scan/trial-match.js';
+import { monotonicMs } from '../shared/clock.js';
 import { scanSlice } from './scan/slice-scan.js';
-import { type SnellUser } from './user-store.js';
-import { UserStore } from './user-store.js';
+import { type SnellUser, UserStore } from './user-store.js';
 
 export const SERIAL_THRESHOLD = 16;
 

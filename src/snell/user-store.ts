@@ -69,15 +69,16 @@ export class UserStore {
    * user with that PSK: open addressing over the hashes taken while packing, no string per PSK.
    */
   duplicatePskPairs(): [number, number][] {
-    const hashes = this.pskHashes ?? new Int32Array(this.size).map((_, i) => hashBytes(this.pskBytes, this.pskOffsets[i]!, this.pskOffsets[i + 1]!));
+    const hashes: Int32Array | undefined = this.pskHashes;
+    if (!hashes) throw new Error('duplicatePskPairs: a scan worker\'s copy of the store keeps no hashes');
     let capacity = 1024;
     while (capacity < 2 * this.size) capacity *= 2;
     const mask = capacity - 1;
     const table = new Int32Array(capacity).fill(-1);
     const pairs: [number, number][] = [];
     for (let i = 0; i < this.size; i++) {
-      const hash = hashes[i]!;
-      for (let slot = hash & mask; ; slot = (slot + 1) & mask) {
+      const hash: number = hashes[i]!;
+      for (let slot: number = hash & mask; ; slot = (slot + 1) & mask) {
         const j = table[slot]!;
         if (j < 0) {
           table[slot] = i;
@@ -170,10 +171,7 @@ export class UserStoreBuilder {
     this.write(this.names, nameText, nameStart, nameEnd);
     const pskAt = this.psks.used;
     this.write(this.psks, pskText, pskStart, pskEnd);
-    if (this.size >= this.hashes.length) this.hashes = grown(this.hashes, this.size + 1, false);
-    this.hashes[this.size] = hashBytes(this.psks.bytes, pskAt, this.psks.used);
-    this.names.close();
-    this.psks.close();
+    this.endUser(pskAt);
   }
 
   /** A user whose name and PSK are bytes of `source` (UTF-8 already), copied once. */
@@ -181,6 +179,11 @@ export class UserStoreBuilder {
     this.copy(this.names, source, nameStart, nameEnd);
     const pskAt = this.psks.used;
     this.copy(this.psks, source, pskStart, pskEnd);
+    this.endUser(pskAt);
+  }
+
+  /** The user whose PSK was written from `pskAt` is whole: its hash, and both strings closed. */
+  private endUser(pskAt: number): void {
     if (this.size >= this.hashes.length) this.hashes = grown(this.hashes, this.size + 1, false);
     this.hashes[this.size] = hashBytes(this.psks.bytes, pskAt, this.psks.used);
     this.names.close();

@@ -7,8 +7,8 @@
  * and returns undefined: the text parser (users-parse.ts) then reads the file and decides and
  * words everything, so this path changes speed, never a verdict (test/snell/users-fuzz.test.ts).
  */
-import type { UserStoreBuilder } from './user-store.js';
-import type { UsersFormat } from './user-store.js';
+import type { UserStoreBuilder, UsersFormat } from './user-store.js';
+import { detectUsersFormat, isAsciiSpace } from './users-parse.js';
 
 const NEWLINE = 0x0a;
 const CR = 0x0d;
@@ -34,8 +34,8 @@ function plainFormat(bytes: Uint8Array): UsersFormat | undefined {
   let end = i;
   while (end < bytes.length && bytes[end] !== NEWLINE) end++;
   for (let k = i; k < end; k++) if (bytes[k]! >= 0x80) return undefined;
-  const firstLine = Buffer.from(bytes.buffer, bytes.byteOffset + i, end - i).toString('latin1');
-  return /^"?name"?\s*,\s*"?psk"?\s*$/i.test(firstLine.trim()) ? 'csv' : 'colon';
+  // ASCII from here: the first line as text says csv or colon as it would for the whole file.
+  return detectUsersFormat(Buffer.from(bytes.buffer, bytes.byteOffset + i, end - i).toString('latin1'));
 }
 
 /** The users and their lines, or undefined when the file is not plain. */
@@ -55,7 +55,7 @@ export function readPlainBytes(bytes: Uint8Array, builder: UserStoreBuilder): { 
 function rows(bytes: Uint8Array, format: UsersFormat, builder: UserStoreBuilder): number[] {
   const lines: number[] = [];
   let headerPending = format === 'csv';
-  for (let start = 0, line = 1; start <= bytes.length; line++) {
+  for (let start = 0, row = 1; start <= bytes.length; row++) {
     // A loop, not Buffer#indexOf: a native call per row costs more than the row's bytes.
     let newline = start;
     while (newline < bytes.length && bytes[newline] !== NEWLINE) newline++;
@@ -73,7 +73,7 @@ function rows(bytes: Uint8Array, format: UsersFormat, builder: UserStoreBuilder)
     if (format === 'jsonl') jsonRow(bytes, rowStart, end, builder);
     else if (first === 0x23 && format === 'colon') continue; // a comment
     else separatedRow(bytes, rowStart, end, format === 'colon' ? 0x3a : 0x2c, builder, format === 'csv');
-    lines.push(line);
+    lines.push(row);
   }
   return lines;
 }
@@ -88,13 +88,8 @@ function separatedRow(bytes: Uint8Array, start: number, end: number, separator: 
   }
   if (at <= start || at + 1 >= end) throw notPlain;
   let nameEnd = at;
-  while (nameEnd > start && isTrimmed(bytes[nameEnd - 1]!)) nameEnd--;
+  while (nameEnd > start && isAsciiSpace(bytes[nameEnd - 1]!)) nameEnd--;
   builder.addBytes(bytes, start, nameEnd, at + 1, end);
-}
-
-/** The ASCII characters String.prototype.trim removes. */
-function isTrimmed(b: number): boolean {
-  return b === SPACE || (b >= TAB && b <= CR);
 }
 
 // The reader's position in the JSON, and the newlines passed: module state rather than an

@@ -1,17 +1,25 @@
 /**
- * The four users-file formats, read into a UserStoreBuilder. A file of a million users must
- * load in under a second, so the common shapes take a fast path with no object per user and
- * no array of rows: the text is walked line by line, and a JSON array whose entries are plain
- * {"name": "...", "psk": "..."} objects is read with one sticky pattern. Anything else (quotes
- * in CSV, escapes or other keys in JSON, odd whitespace) takes the general path, which decides
- * and words every error exactly as before, so the fast path changes speed, never a verdict.
+ * The four users-file formats, read as text into a UserStoreBuilder: every file that is not
+ * plain ASCII (users-bytes.ts reads those from their bytes), every reload's text, and
+ * parseUsers. The common shapes still avoid an object per user and an array of rows: the text
+ * is walked line by line, and a JSON array of plain {"name": "...", "psk": "..."} entries is
+ * read with one sticky pattern. Anything else (quotes in CSV, escapes or other keys in JSON, odd
+ * whitespace) takes the general path, which decides and words every error exactly as before.
  */
 import { InputError } from '../shared/errors.js';
 import { arrayElementLines, parseJsonText } from '../shared/json.js';
-import type { UserStoreBuilder } from './user-store.js';
-import type { UsersFormat } from './user-store.js';
+import type { UserStoreBuilder, UsersFormat } from './user-store.js';
 
 const where = (label: string, line: number | string): string => `${label}:${line}`;
+
+/** The format, from the content: a JSON array, JSON Lines, CSV with a name,psk header, or name:psk lines. */
+export function detectUsersFormat(text: string): UsersFormat {
+  const first = text.trimStart()[0];
+  if (first === '[') return 'json';
+  if (first === '{') return 'jsonl';
+  const firstLine = text.trimStart().split(/\r?\n/, 1)[0] ?? '';
+  return /^"?name"?\s*,\s*"?psk"?\s*$/i.test(firstLine.trim()) ? 'csv' : 'colon';
+}
 
 /** Lines of name:psk, CSV after its header, or JSON Lines; returns each user's line. */
 export function readLines(text: string, label: string, format: Exclude<UsersFormat, 'json'>, builder: UserStoreBuilder): number[] {
@@ -82,7 +90,7 @@ function isComment(row: string): boolean {
 }
 
 /** The ASCII characters String.prototype.trim removes. */
-function isAsciiSpace(c: number): boolean {
+export function isAsciiSpace(c: number): boolean {
   return c === 32 || (c >= 9 && c <= 13);
 }
 

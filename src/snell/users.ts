@@ -8,7 +8,7 @@ import { FileReadError, readBoundedFile, type ReadLimits } from '../shared/files
 import { sha256 } from '../shared/watch.js';
 import { describeFsError, InputError } from '../shared/errors.js';
 import { UserStoreBuilder, type SnellUser, type UserStore, type UsersFormat } from './user-store.js';
-import { readJsonArray, readLines } from './users-parse.js';
+import { detectUsersFormat, readJsonArray, readLines } from './users-parse.js';
 import { readPlainBytes } from './users-bytes.js';
 
 export interface ParsedUsers {
@@ -17,14 +17,6 @@ export interface ParsedUsers {
   /** Line of each user in the file, for messages. */
   lines: number[];
   warnings: string[];
-}
-
-export function detectUsersFormat(text: string): UsersFormat {
-  const first = text.trimStart()[0];
-  if (first === '[') return 'json';
-  if (first === '{') return 'jsonl';
-  const firstLine = text.trimStart().split(/\r?\n/, 1)[0] ?? '';
-  return /^"?name"?\s*,\s*"?psk"?\s*$/i.test(firstLine.trim()) ? 'csv' : 'colon';
 }
 
 /** A users file read straight into a UserStore, as the trial scan and the server take it. */
@@ -37,10 +29,9 @@ export interface ParsedUserStore {
 }
 
 /** `label` names the file in errors: `users.txt:7: ...`. */
-export function parseUserStore(text: string, label: string): ParsedUserStore {
+export function parseUserStore(text: string, label: string, builder = new UserStoreBuilder(text.length)): ParsedUserStore {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const format = detectUsersFormat(text);
-  const builder = new UserStoreBuilder(text.length);
   const lines = format === 'json' ? readJsonArray(text, label, builder) : readLines(text, label, format, builder);
   if (builder.size === 0) throw new InputError(`${label}: no users in the file`);
   const store = builder.finish();
@@ -54,7 +45,11 @@ export function parseUserStore(text: string, label: string): ParsedUserStore {
 export function parseUserStoreBytes(bytes: Buffer, label: string): ParsedUserStore {
   const builder = new UserStoreBuilder(bytes.length);
   const plain = readPlainBytes(bytes, builder);
-  if (!plain) return parseUserStore(decodeUtf8(bytes, label), label);
+  if (!plain) {
+    // The text parser fills the same builder, emptied: its buffers are already the file's size.
+    builder.rollBack(0);
+    return parseUserStore(decodeUtf8(bytes, label), label, builder);
+  }
   const store = builder.finish();
   return { store, format: plain.format, lines: plain.lines, warnings: duplicatePskWarnings(store, plain.lines, label) };
 }

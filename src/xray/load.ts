@@ -92,11 +92,12 @@ export class XrayLoadTarget implements LoadTarget<XrayOp> {
   }
 
   requestBytes(type: EventType, facts: ConnectionFacts): Buffer {
-    const body = Buffer.from(buildEventBody(this.settings.dialect, type, facts), 'utf8');
+    const text = buildEventBody(this.settings.dialect, type, facts);
+    const body = Buffer.from(text, 'utf8');
     // The head differs between bodies only in Content-Length: Go's writer runs once per body length.
     let head = this.heads.get(body.length);
     if (!head) {
-      const whole = goRequestBytes(eventRequest(this.goUrl, this.settings, body.toString('utf8')));
+      const whole = goRequestBytes(eventRequest(this.goUrl, this.settings, text));
       head = whole.subarray(0, whole.length - body.length);
       if (this.heads.size < 1000) this.heads.set(body.length, head);
     }

@@ -31,8 +31,6 @@ const best = kdfs[0];
 // Headline: the cold path (no user matches), USERS users, both cores, against libargon2 + OpenSSL.
 const users = syntheticUsers(USERS);
 const auth = await TrialAuthenticator.create(UserStore.fromUsers(users), { kdf: best, detectLegacy: false });
-// The same scan with snell-auth's default legacy v1-v3 diagnosis after the miss.
-const diagnosing = await TrialAuthenticator.create(UserStore.fromUsers(users), { kdf: best });
 const miss = await frame(randomBytes(16).toString('base64'));
 async function ourColdRate(authenticator = auth) {
   let scans = 0;
@@ -69,6 +67,8 @@ const ours = reference ? median(reference.ours) : await ourColdRate();
 
 // A miss with the legacy diagnosis on, against the v4 scan alone, alternating.
 const diagnosis = { on: [], off: [] };
+// The same scan with snell-auth's default legacy v1-v3 diagnosis after the miss.
+const diagnosing = await TrialAuthenticator.create(auth.users, { kdf: best });
 for (let round = 1; round <= ROUNDS; round++) {
   say(`legacy diagnosis round ${round}/${ROUNDS}: a miss without it, then with it`);
   diagnosis.off.push(await ourColdRate(auth));
@@ -92,11 +92,11 @@ const CAPTURES = 200;
 try {
   // snell-auth as a user runs it: its own process, defaults (legacy diagnosis on), the users
   // file and CAPTURES captures that match no one.
-  writeFileSync(join(dir, 'users-1000.txt'), users.map((u) => `${u.name}:${u.psk}`).join('\n'));
+  writeFileSync(join(dir, `users-${USERS}.txt`), users.map((u) => `${u.name}:${u.psk}`).join('\n'));
   writeFileSync(join(dir, 'captures.jsonl'), Array.from({ length: CAPTURES }, () => JSON.stringify({ blob: randomBytes(64).toString('hex') })).join('\n'));
   const snellAuth = (args) => {
     const started = performance.now();
-    const result = spawnSync(process.execPath, [join(ROOT, 'bin', 'authkit.js'), 'snell-auth', '--users', join(dir, 'users-1000.txt'), '--json', ...args], { encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [join(ROOT, 'bin', 'authkit.js'), 'snell-auth', '--users', join(dir, `users-${USERS}.txt`), '--json', ...args], { encoding: 'utf8' });
     const seconds = (performance.now() - started) / 1000;
     if (result.status !== 1) throw new Error(`snell-auth exited ${result.status}: ${result.stderr}`);
     return { seconds, outcomes: result.stdout.trim().split('\n').map((line) => JSON.parse(line)) };
@@ -105,7 +105,7 @@ try {
   // capture reports (its scan); the line is printed as soon as the scan is over.
   const startupToFirstTrial = () => new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'authkit.js'), 'snell-auth', '--users', join(dir, 'users-1000.txt'), '--json', '--blob', randomBytes(64).toString('hex')], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(process.execPath, [join(ROOT, 'bin', 'authkit.js'), 'snell-auth', '--users', join(dir, `users-${USERS}.txt`), '--json', '--blob', randomBytes(64).toString('hex')], { stdio: ['ignore', 'pipe', 'ignore'] });
     let text = '';
     let printedAt;
     child.stdout.on('data', (chunk) => {

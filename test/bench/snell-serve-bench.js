@@ -35,7 +35,7 @@ const sink = net.createServer((socket) => socket.on('data', (chunk) => (sunk += 
 await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve));
 const sinkPort = sink.address().port;
 
-/** snell-serve on a users file of `count` synthetic users; resolves when it listens. */
+/** snell-serve on a users file of these users; resolves when it listens. */
 async function startServe(users) {
   const file = join(dir, `users-${users.length}.txt`);
   writeFileSync(file, users.map((u) => `${u.name}:${u.psk}`).join('\n'));

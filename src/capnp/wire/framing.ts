@@ -33,6 +33,9 @@ export function encodeFrame(segments: readonly Uint8Array[]): Uint8Array {
 /** A frame's segment sizes in bytes and its length with the table, read from its table. */
 interface FrameHead {
   sizes: number[];
+  /** The segment table's length, padding included: where the first segment starts. */
+  tableBytes: number;
+  /** The whole frame. */
   bytes: number;
 }
 
@@ -55,7 +58,7 @@ function frameHead(bytes: Uint8Array, at: number, available: number): FrameHead 
     total += size;
     if (total > MAX_FRAME_BYTES) throw new DecodeError('capnp frame', 4 * (i + 1), `announces more than ${MAX_FRAME_BYTES} bytes`);
   }
-  return { sizes, bytes: tableBytes + total };
+  return { sizes, tableBytes, bytes: tableBytes + total };
 }
 
 function u32(bytes: Uint8Array, at: number): number {
@@ -83,7 +86,7 @@ export class FrameReader {
     while (this.length === 0 && at < chunk.length) {
       const head = frameHead(chunk, at, chunk.length - at);
       if (!head || chunk.length - at < head.bytes) break;
-      let segment = at + head.bytes - head.sizes.reduce((sum, size) => sum + size, 0);
+      let segment = at + head.tableBytes;
       frames.push(head.sizes.map((size) => chunk.subarray(segment, (segment += size))));
       at += head.bytes;
     }
@@ -155,7 +158,7 @@ export class FrameReader {
     const tableBytes = segmentTableBytes(Math.min(u32(this.peek(4), 0) + 1, MAX_SEGMENTS + 1));
     const head = frameHead(this.peek(Math.min(this.length, tableBytes)), 0, this.length);
     if (!head || this.length < head.bytes) return undefined;
-    this.drop(head.bytes - head.sizes.reduce((sum, size) => sum + size, 0));
+    this.drop(head.tableBytes);
     return head.sizes.map((size) => this.take(size));
   }
 }

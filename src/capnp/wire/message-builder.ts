@@ -5,10 +5,7 @@
  */
 import { WORD } from './framing.js';
 
-/**
- * A single-segment message builder; the segment grows as objects are allocated. The frame's
- * 8-byte segment table is kept in front of the segment, so finishing the frame copies nothing.
- */
+/** A single-segment message builder (the file's header says how it grows and why it copies nothing). */
 export class MessageBuilder {
   private buffer: Buffer;
   private view: DataView;

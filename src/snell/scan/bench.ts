@@ -8,8 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { buildFirstPacket } from '../wire/first-packet.js';
 import { SALT_BYTES, type KdfBackend } from '../wire/kdf.js';
 import { SERIAL_THRESHOLD, TrialAuthenticator } from '../model.js';
-import { type SnellUser } from '../user-store.js';
-import { UserStore } from '../user-store.js';
+import { type SnellUser, UserStore } from '../user-store.js';
 
 export interface TrialBenchOptions {
   users: number;

@@ -8,7 +8,8 @@
  */
 import { KDF_OUTPUT_BYTES, type KdfBackend } from '../wire/kdf.js';
 import type { UserStore } from '../user-store.js';
-import { gcmFirstKeystreamWord, matchesLegacy, matchesV4, monotonicMs, type FirstBytes, type LegacyFind, type ScanTest, type SliceResult } from './trial-match.js';
+import { gcmFirstKeystreamWord, matchesLegacy, matchesV4, type FirstBytes, type ScanTest, type SliceResult } from './trial-match.js';
+import { monotonicMs } from '../../shared/clock.js';
 
 export class SliceScan {
   private next: number;
@@ -30,7 +31,10 @@ export class SliceScan {
     private readonly stop?: Int32Array,
   ) {
     this.next = start;
-    this.kept = test === 'v4-then-legacy' ? { keys: new Uint8Array(KDF_OUTPUT_BYTES * (end - start)), keystreams: new Int32Array(end - start), count: 0 } : undefined;
+    // Small at first and grown as users are tried: a scan that matches early, or a slice of a
+    // million users, should not zero 36 bytes for every user of the slice up front.
+    const capacity = Math.min(end - start, 1024);
+    this.kept = test === 'v4-then-legacy' ? { keys: new Uint8Array(KDF_OUTPUT_BYTES * capacity), keystreams: new Int32Array(capacity), count: 0 } : undefined;
   }
 
   /** Tries up to `users` more users; the result once the slice is over, undefined while it is not. */
@@ -49,6 +53,7 @@ export class SliceScan {
         return { index: i, kind: 'v4', trials: this.trials, derived: out, v4EndedAt: monotonicMs() };
       }
       if (kept) {
+        if (kept.count === kept.keystreams.length) this.growKept(kept);
         kept.keys.set(out, KDF_OUTPUT_BYTES * kept.count);
         kept.keystreams[kept.count++] = keystream;
       }
@@ -56,6 +61,16 @@ export class SliceScan {
     const stopped = stop !== undefined && Atomics.load(stop, 0) !== 0;
     if (this.next < this.end && !stopped) return undefined;
     return this.finish(stopped);
+  }
+
+  private growKept(kept: NonNullable<SliceScan['kept']>): void {
+    const capacity = Math.min(this.end - this.start, 2 * kept.keystreams.length);
+    const keys = new Uint8Array(KDF_OUTPUT_BYTES * capacity);
+    keys.set(kept.keys);
+    const keystreams = new Int32Array(capacity);
+    keystreams.set(kept.keystreams);
+    kept.keys = keys;
+    kept.keystreams = keystreams;
   }
 
   /** The slice's result; after a miss, the legacy test on the kept derivations. */
@@ -67,7 +82,7 @@ export class SliceScan {
     for (let j = 0; j < kept.count; j++) {
       const derived = kept.keys.subarray(KDF_OUTPUT_BYTES * j, KDF_OUTPUT_BYTES * (j + 1));
       const kind = matchesLegacy(derived, first, kept.keystreams[j]);
-      if (kind) return { index: -1, trials: this.trials, v4EndedAt, legacy: { index: this.start + j, kind: kind as LegacyFind['kind'], derived: derived.slice() } };
+      if (kind) return { index: -1, trials: this.trials, v4EndedAt, legacy: { index: this.start + j, kind, derived: derived.slice() } };
     }
     return { index: -1, trials: this.trials, v4EndedAt };
   }

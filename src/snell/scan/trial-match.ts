@@ -76,7 +76,7 @@ export function matchesV4(kdfOutput: Uint8Array, first: FirstBytes, keystream = 
 }
 
 /** authkit's own test: does the same derivation open a legacy v1-v3 length chunk? */
-export function matchesLegacy(kdfOutput: Uint8Array, first: FirstBytes, keystream = gcmFirstKeystreamWord(kdfOutput)): MatchKind | undefined {
+export function matchesLegacy(kdfOutput: Uint8Array, first: FirstBytes, keystream = gcmFirstKeystreamWord(kdfOutput)): LegacyFind['kind'] | undefined {
   const sealed = first.legacyLength;
   if (plausibleLegacyLength(sealed, keystream >>> 24, (keystream >>> 16) & 255)) {
     if (gcmTwoByteTagMatches(aes128Schedule(aeadKey(kdfOutput, 'aes-128-gcm'), schedule), sealed)) return 'legacy-aes';
@@ -92,12 +92,6 @@ export function matchesLegacy(kdfOutput: Uint8Array, first: FirstBytes, keystrea
  * authkit's legacy test on the same derivations.
  */
 export type ScanTest = 'v4' | 'v4-then-legacy';
-
-/** A monotonic clock in ms that every thread shares (performance.now() has a per-thread origin). */
-export function monotonicMs(): number {
-  const [seconds, nanos] = process.hrtime();
-  return seconds * 1e3 + nanos / 1e6;
-}
 
 export interface LegacyFind {
   index: number;

@@ -93,10 +93,6 @@ interface Libargon2Exports {
 const ARGON2_ID = 2;
 const ARGON2_VERSION_13 = 0x13;
 
-/**
- * libargon2's own C API from the package's wasm. Its JavaScript wrapper refuses m < 32 KiB,
- * which Snell's m = 8 KiB needs, so the wrapper is not used.
- */
 let wasmSimdModule: object | undefined;
 
 /** The compiled libargon2 module, once loaded: the scan workers take it instead of reading and compiling it again. */
@@ -109,6 +105,10 @@ export function adoptCompiledWasmSimd(module: object): void {
   wasmSimdModule ??= module;
 }
 
+/**
+ * libargon2's own C API from the package's wasm. Its JavaScript wrapper refuses m < 32 KiB,
+ * which Snell's m = 8 KiB needs, so the wrapper is not used.
+ */
 function loadWasmSimd(): KdfBackend | undefined {
   let exports: Libargon2Exports;
   try {

@@ -28,6 +28,12 @@ export function expectPolicyDeny(t: CheckTools, e: EventExchange, credential: st
   return t.fail(`${what}: ${got}`, { ...shown(e, credential), expected: '401 or 403' });
 }
 
+/** A notification's 2xx; `expected` off leaves the expected status out of the failure's details. */
+export function expect2xx(t: CheckTools, e: EventExchange, credential: string, what: string, expected = true): ReturnType<CheckTools['fail']> | undefined {
+  if (is2xx(e)) return undefined;
+  return t.fail(`${what} answered ${e.reply?.status ?? e.verdict.reason}`, expected ? { ...shown(e, credential), expected: '2xx' } : shown(e, credential));
+}
+
 /** A connection a raw request opens on the backend, to be disconnected when the check ends. */
 export function opened(ctx: XraySuiteContext, connection: ConnectionFacts): ConnectionFacts {
   ctx.check?.open.set(connection.connectionId, connection);

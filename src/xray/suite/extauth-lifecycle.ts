@@ -6,7 +6,7 @@
 import type { Check } from '../../conformance/check.js';
 import type { EventExchange } from '../client.js';
 import { facts, runHook, send, shown, type XraySuiteContext } from './context.js';
-import { expectPolicyDeny, first, is2xx } from './extauth-expect.js';
+import { expect2xx, expectPolicyDeny, first } from './extauth-expect.js';
 
 export const lifecycleChecks: Check<XraySuiteContext>[] = [
   {
@@ -14,7 +14,7 @@ export const lifecycleChecks: Check<XraySuiteContext>[] = [
     title: 'connect for a connection id never seen in an authorization (the cache-hit path) answers 2xx',
     async run(ctx, t) {
       const e = await send(ctx, 'connect', facts(first(ctx)));
-      if (!is2xx(e)) return t.fail(`connect answered ${e.reply?.status ?? e.verdict.reason}`, { ...shown(e, first(ctx)), expected: '2xx' });
+      return expect2xx(t, e, first(ctx), 'connect');
     },
   },
   {
@@ -25,7 +25,8 @@ export const lifecycleChecks: Check<XraySuiteContext>[] = [
       await send(ctx, 'authorization', connection);
       for (const type of ['connect', 'heartbeat', 'disconnect'] as const) {
         const e = await send(ctx, type, connection);
-        if (!is2xx(e)) return t.fail(`${type} answered ${e.reply?.status ?? e.verdict.reason}`, { ...shown(e, first(ctx)), expected: '2xx' });
+        const failed = expect2xx(t, e, first(ctx), type);
+        if (failed) return failed;
       }
     },
   },
@@ -86,7 +87,8 @@ export const lifecycleChecks: Check<XraySuiteContext>[] = [
       ];
       for (const [what, run] of cases) {
         const e = await run();
-        if (!is2xx(e)) return t.fail(`${what} answered ${e.reply?.status ?? e.verdict.reason}`, { ...shown(e, first(ctx)), expected: '2xx' });
+        const failed = expect2xx(t, e, first(ctx), what);
+        if (failed) return failed;
       }
     },
   },
@@ -98,7 +100,8 @@ export const lifecycleChecks: Check<XraySuiteContext>[] = [
       await send(ctx, 'authorization', connection);
       for (const type of ['heartbeat', 'disconnect'] as const) {
         const e = await send(ctx, type, connection);
-        if (!is2xx(e)) return t.fail(`${type} without a connect answered ${e.reply?.status ?? e.verdict.reason}`, shown(e, first(ctx)));
+        const failed = expect2xx(t, e, first(ctx), `${type} without a connect`, false);
+        if (failed) return failed;
       }
     },
   },
