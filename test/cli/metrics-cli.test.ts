@@ -29,7 +29,7 @@ afterAll(async () => {
   await capnp.close();
 });
 
-const load = (extra: string[]) => ['capnp-check', '--socket', capnp.path, '--load', ...extra];
+const load = (extra: string[]) => ['capnp-check', '--socket', capnp.path, '--timeout-ms', '10s', '--load', ...extra];
 
 /** GET on a keep-alive connection, as Prometheus scrapes. */
 function scrape(url: string, agent: Agent): Promise<string> {

@@ -74,7 +74,11 @@ describe('snell-probe against snell-serve', () => {
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/✔ alice: authenticated \(pong\)/);
     expect(result.stdout).toMatch(/✘ mallory: rejected/);
-    expect(result.stdout).toMatch(/no-match delay/);
+    // The no-match delay is named when the close comes 35-250 ms after the first packet (a busy
+    // machine can make it later; the note then says what it saw).
+    const afterMs = Number(/mallory: rejected[^\n]*\n\s*\w+ after ([\d.]+) ms with nothing sent/.exec(result.stdout)?.[1]);
+    expect(afterMs).toBeGreaterThanOrEqual(45);
+    if (afterMs <= 250) expect(result.stdout).toMatch(/no-match delay/);
     expect(result.stdout).toMatch(/2 of 3 users authenticated/);
     const one = await probe(['--users', audit, '--user', 'bob', '--ping', '--json']);
     expect(JSON.parse(one.stdout)).toMatchObject({ outcome: 'authenticated', user: 'bob' });

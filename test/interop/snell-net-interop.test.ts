@@ -114,7 +114,10 @@ describe.skipIf(!available)('snell-probe against the Python server', () => {
     expect(await probe(port, {})).toMatchObject({ outcome: 'authenticated', reply: { kind: 'pong' } });
     const wrong = await probe(port, { psk: 'nobody' });
     expect(wrong.outcome).toBe('rejected');
-    expect(wrong.note).toMatch(/no-match delay/);
+    // Named the no-match delay when the close came 35-250 ms after the first packet, as it does
+    // unless the machine is too busy to keep that window.
+    expect(wrong.close!.afterMs).toBeGreaterThanOrEqual(45);
+    if (wrong.close!.afterMs <= 250) expect(wrong.note).toMatch(/no-match delay/);
     const echo = await probe(port, { action: { kind: 'connect', host: 'example.com', port: 443, command: 'connect-v2' }, send: utf8.encode('y'.repeat(30_000)) });
     expect(Buffer.from(echo.received!).toString()).toBe('y'.repeat(30_000));
     const refused = await probe(port, { action: { kind: 'connect', host: '127.0.0.1', port: 1, command: 'connect' } });

@@ -27,8 +27,11 @@ function headerValues(head: Pick<ReplyHead, 'headers'>, name: string): string[] 
   return head.headers.filter(([n]) => n === name).map(([, v]) => v);
 }
 
-/** The status line and headers; undefined when the connection ended before a byte of a reply. */
-export async function readReplyHead(reader: ByteReader): Promise<ReplyHead | undefined> {
+/**
+ * The status line and headers; undefined when the connection ended before a byte of a reply.
+ * `raw` receives the headers as they came, names in their own case (the tap records them).
+ */
+export async function readReplyHead(reader: ByteReader, raw?: [string, string][]): Promise<ReplyHead | undefined> {
   let budget = MAX_HEAD_BYTES;
   const statusLine = await reader.readLine(budget);
   if (statusLine === undefined) return undefined;
@@ -49,7 +52,9 @@ export async function readReplyHead(reader: ByteReader): Promise<ReplyHead | und
     const colon = line.indexOf(':');
     const name = colon < 0 ? '' : line.slice(0, colon);
     if (colon <= 0 || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) throw new GoProtocolError(`malformed MIME header line: ${line.slice(0, 64)}`);
-    headers.push([canonicalHeaderKey(name), line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '')]);
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    headers.push([canonicalHeaderKey(name), value]);
+    raw?.push([name, value]);
   }
   return { proto, status: Number(code), headers };
 }
