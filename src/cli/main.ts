@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'snell-serve': async () => (await import('./snell-serve.js')).snellServeCommand(),
   'xray-sim': async () => (await import('./xray-sim/command.js')).xraySimCommand(),
   'xray-backend': async () => (await import('./xray-backend.js')).xrayBackendCommand(),
+  'xray-tap': async () => (await import('./xray-tap.js')).xrayTapCommand(),
   'capnp-check': async () => (await import('./capnp-check.js')).capnpCheckCommand(),
   'capnp-serve': async () => (await import('./capnp-serve.js')).capnpServeCommand(),
   report: async () => (await import('./report.js')).reportCommand(),

@@ -13,6 +13,7 @@ import { xrayLoad } from './load.js';
 import { connectionFacts, prepareEvent, type SimFlags } from './options.js';
 import { exchangeJson, renderExchange, secretsOf } from './one-shot.js';
 import { simulateSessions } from './session.js';
+import type { ReplayFlags } from './replay.js';
 
 const only = (...modes: string[]): string[] => modes;
 const FACTS = only('one-shot', 'session', 'load');
@@ -20,19 +21,24 @@ const FACTS = only('one-shot', 'session', 'load');
 /** Which flag belongs to which mode (a flag outside its mode is exit 2). */
 export const XRAY_SIM_MODES: ModeTable = {
   modes: [
+    { name: 'replay', switches: ['replay'] },
     { name: 'conformance', switches: ['conformance', 'list'] },
     { name: 'load', switches: ['load'] },
     { name: 'session', switches: ['session'] },
     { name: 'one-shot', switches: [] },
   ],
   flags: {
-    ...Object.fromEntries(['--url', '--unix-socket', '--cacert', '--insecure', '--dialect', '--header', '--secret-env', '--secret-file', '--secret', '--timeout', '--kick-on-deny', '--no-kick-on-deny', '--json'].map((f) => [f, 'all'])),
-    '--show-secrets': only('one-shot'),
+    ...Object.fromEntries(['--url', '--unix-socket', '--cacert', '--insecure', '--header', '--secret-env', '--secret-file', '--secret', '--timeout', '--kick-on-deny', '--no-kick-on-deny', '--json'].map((f) => [f, 'all'])),
+    // A replay uses the recording's dialect.
+    '--dialect': only('conformance', 'load', 'session', 'one-shot'),
+    '--show-secrets': only('one-shot', 'replay'),
+    '--replay': only('replay'), '--speed': only('replay'), '--allow-changes': only('replay'),
     ...Object.fromEntries(['--credential', '--source-ip', '--source-port', '--local-ip', '--local-port', '--inbound-tag', '--email', '--level', '--tx'].map((f) => [f, FACTS])),
     '--event': only('one-shot', 'load'),
     '--session': only('session'), '--connections': only('session'), '--ips': only('session'), '--stagger': only('session'),
     '--heartbeat': only('session', 'load'), '--ttl': only('session', 'load'),
     ...Object.fromEntries([...CONFORMANCE_FLAGS, '--burst'].map((f) => [f, only('conformance')])),
+    '--junit': only('conformance', 'replay'),
     ...Object.fromEntries([...LOAD_FLAGS, '--arrival', '--sessions', '--mean-duration', '--users', '--ips-per-user'].map((f) => [f, only('load')])),
     '--duration': only('session', 'load'),
   },
@@ -68,7 +74,10 @@ export function xraySimCommand(): Command {
     .option('--ttl <seconds>', '--session: the proxy\'s positive cache lifetime (0 = no cache, Xray\'s default)', secondsOption, 0)
     .option('--connections <n>', '--session: connections for the credential', integerOption(1, 1000), 1)
     .option('--ips <k>', '--session: source IPs they come from (counting up from --source-ip)', integerOption(1, 1000), 1)
-    .option('--stagger <seconds>', '--session: time between connection starts', secondsOption, 0.2), {
+    .option('--stagger <seconds>', '--session: time between connection starts', secondsOption, 0.2)
+    .option('--replay <file>', 'send an xray-tap recording (made with --record-secrets) to --url and list every verdict that changed (exit 1 on a change)')
+    .option('--speed <factor>', '--replay: 1 keeps the recorded timing, 10 is ten times faster', '1')
+    .option('--allow-changes', '--replay: exit 0 even when verdicts changed (the report still lists them)'), {
       suite: 'the conformance suite (ExtAuth X01-X31, or Hysteria 2 H01-H14) against the backend',
       fixture: 'JSON naming allowed and denied credentials, limits and a revoke hook',
       example: 'X01,X07',
@@ -79,11 +88,12 @@ export function xraySimCommand(): Command {
     .option('--mean-duration <seconds>', '--load event mix: mean connection lifetime (exponential; default 60)')
     .option('--users <file>', '--load: spread the requests over the credentials of this users file (JSON, as xray-backend reads)')
     .option('--ips-per-user <k>', '--load: source IPs per user, counting up from --source-ip (default 1)'), { hasDuration: true })
-    .addHelpText('after', '\nExamples:\n  authkit xray-sim --url http://127.0.0.1:8080/auth --conformance --fixture fixture.json --junit report.xml\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000 --session --connections 4 --ips 2\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000 --load --rate 2000 --duration 30s --threshold \'p99<20ms\'\n  authkit xray-sim --url http://127.0.0.1:8080/auth --users users.json --load --arrival 50 --mean-duration 120 --heartbeat 30 --ttl 60 --duration 60s')
+    .addHelpText('after', '\nExamples:\n  authkit xray-sim --url http://127.0.0.1:8080/auth --conformance --fixture fixture.json --junit report.xml\n  authkit xray-sim --url http://127.0.0.1:8080/auth --replay auth.jsonl --speed 10 --junit replay.xml\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000 --session --connections 4 --ips 2\n  authkit xray-sim --url http://127.0.0.1:8080/auth --credential 550e8400-e29b-41d4-a716-446655440000 --load --rate 2000 --duration 30s --threshold \'p99<20ms\'\n  authkit xray-sim --url http://127.0.0.1:8080/auth --users users.json --load --arrival 50 --mean-duration 120 --heartbeat 30 --ttl 60 --duration 60s')
     .action(exitsWith(xraySim)), XRAY_SIM_MODES);
 }
 
-async function xraySim(flags: SimFlags): Promise<number> {
+async function xraySim(flags: SimFlags & ReplayFlags): Promise<number> {
+  if (flags.replay !== undefined) return (await import('./replay.js')).runXrayReplay(flags);
   // The suite (undici, ajv) loads only for --conformance: a load run starts without it.
   if (flags.conformance || flags.list) return (await import('./conformance.js')).runConformance(flags);
   const prepared = prepareEvent(flags);

@@ -1,0 +1,90 @@
+/**
+ * Recordings: one JSON object per line, written by a tap (xray-tap, capnp-tap) or by snell-serve
+ * --record, read back by a replay. Each line names its protocol, so a recording of another
+ * protocol is refused by name rather than half-read. Reading stops at the first bad line, with
+ * its number: a replay of part of a recording would compare part of the verdicts.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { InputError } from '../shared/errors.js';
+import { FileReadError, openForWrite, readBoundedFileSync, type ReadLimits } from '../shared/files.js';
+
+export type RecordedProtocol = 'xray' | 'capnp' | 'snell';
+
+export interface RecordBase {
+  protocol: RecordedProtocol;
+  /** Wall clock, ISO 8601. */
+  at: string;
+  /** Milliseconds since the recording started: a replay keeps these gaps. */
+  offsetMs: number;
+  /** Credentials in clear (--record-secrets); masked otherwise. */
+  secrets: boolean;
+}
+
+/** The lines of a recording, each checked to be an object of `protocol`. */
+export function readRecording<T extends RecordBase>(path: string, protocol: RecordedProtocol, limits: ReadLimits = {}): T[] {
+  let text: string;
+  try {
+    text = readBoundedFileSync(path, limits).toString('utf8');
+  } catch (error) {
+    throw new InputError(`--replay ${path}: ${error instanceof FileReadError ? error.why : (error as Error).message}`);
+  }
+  const records: T[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    if (line === '') continue;
+    const where = `${path}:${i + 1}`;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (error) {
+      const cut = i === lines.length - 1 && !text.endsWith('\n');
+      throw new InputError(`${where}: ${cut ? 'a truncated line (the recording was cut off?)' : `not JSON (${(error as Error).message})`}`);
+    }
+    if (!value || typeof value !== 'object' || Array.isArray(value)) throw new InputError(`${where}: not a JSON object`);
+    const record = value as Partial<RecordBase>;
+    if (record.protocol !== protocol) {
+      throw new InputError(`${where}: ${typeof record.protocol === 'string' ? `a recording of ${record.protocol}, not ${protocol}` : `not an authkit ${protocol} recording (no "protocol")`}`);
+    }
+    if (typeof record.offsetMs !== 'number' || !Number.isFinite(record.offsetMs) || record.offsetMs < 0) throw new InputError(`${where}: "offsetMs" must be a number >= 0`);
+    if (typeof record.secrets !== 'boolean') throw new InputError(`${where}: "secrets" must be true or false`);
+    records.push(Object.assign(value as T, { line: i + 1 }));
+  }
+  if (records.length === 0) throw new InputError(`${path}: an empty recording`);
+  return records;
+}
+
+/** Where a record came from in its file (added by readRecording). */
+export function lineOf(record: RecordBase): number {
+  return (record as RecordBase & { line?: number }).line ?? 0;
+}
+
+/**
+ * Appends one line per record. A write error (a full disk, a removed directory) is reported once
+ * through `onError` and later records are dropped: the tap goes on relaying whatever happens to
+ * its recording.
+ */
+export class RecordingWriter {
+  private readonly stream: WriteStream;
+  private failed = false;
+  written = 0;
+
+  /** Opens (and empties) the file now: one that cannot be written is an InputError naming `flag`. */
+  constructor(path: string, flag: string, onError: (error: Error) => void) {
+    this.stream = createWriteStream('', { fd: openForWrite(path, flag) });
+    this.stream.on('error', (error) => {
+      if (!this.failed) onError(error);
+      this.failed = true;
+    });
+  }
+
+  write(record: RecordBase): void {
+    if (this.failed) return;
+    this.stream.write(`${JSON.stringify(record)}\n`);
+    this.written++;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.stream.end(() => resolve()));
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * The byte relay both taps stand on: each client connection gets its own upstream connection,
+ * bytes go both ways untouched (pipe, with its backpressure), and each direction is also handed
+ * to a watcher as it passes. The client's connection mirrors the upstream's: an upstream that
+ * cannot be reached resets the client's connection, a close on one side closes the other, a
+ * half-close is passed on as one. Nothing here waits for a watcher.
+ */
+import net from 'node:net';
+import { describeListenAt, listenOn, type ListenAt } from '../shared/listen.js';
+
+/** Where the upstream is: TCP or a Unix socket. */
+export type UpstreamAt = { host: string; port: number } | { path: string };
+
+export interface RelayedConnection {
+  /** Bytes from the client (the proxy), as they pass. */
+  onClientBytes(chunk: Buffer): void;
+  /** Bytes from the upstream (the backend), as they pass. */
+  onUpstreamBytes(chunk: Buffer): void;
+  /** The client stopped sending (its end, or the connection closed). */
+  onClientEnd(): void;
+  onUpstreamEnd(): void;
+  /** Both sides are closed. */
+  onClosed(): void;
+}
+
+export interface RelayOptions {
+  listen: ListenAt;
+  upstream: UpstreamAt;
+  /** A watcher per connection, made once its upstream connection is up. */
+  watch: (id: number) => RelayedConnection;
+  /** The upstream could not be reached for a client: its connection was reset. */
+  onUpstreamDown: (id: number, error: NodeJS.ErrnoException) => void;
+}
+
+export interface Relay {
+  readonly where: string;
+  readonly address: net.AddressInfo | string;
+  /** Connections open now. */
+  readonly open: number;
+  close(): Promise<void>;
+}
+
+export async function startRelay(options: RelayOptions): Promise<Relay> {
+  const sockets = new Set<net.Socket>();
+  let nextId = 1;
+  // Paused until the upstream answers: no byte is read from a client that cannot be relayed.
+  const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (client) => {
+    const id = nextId++;
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => undefined);
+    const upstream = net.connect({ ...options.upstream, noDelay: true } as net.NetConnectOpts);
+    sockets.add(upstream);
+    upstream.on('close', () => sockets.delete(upstream));
+    let relaying = false;
+    upstream.once('error', (error: NodeJS.ErrnoException) => {
+      if (relaying) return;
+      options.onUpstreamDown(id, error);
+      // As the network would answer the proxy without the tap: a reset, not a polite close.
+      reset(client);
+    });
+    upstream.once('connect', () => {
+      relaying = true;
+      relay(client, upstream, options.watch(id));
+    });
+    // A client that leaves before the upstream answers takes its upstream attempt with it.
+    client.once('close', () => {
+      if (!relaying) upstream.destroy();
+    });
+  });
+  await listenOn(server, options.listen);
+  return {
+    where: describeListenAt(options.listen),
+    address: server.address()!,
+    get open() {
+      return sockets.size;
+    },
+    close: () => new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const socket of sockets) socket.destroy();
+    }),
+  };
+}
+
+/** After one side closes, how long the other may take to finish sending what it has. */
+const CLOSE_GRACE_MS = 5000;
+
+function relay(client: net.Socket, upstream: net.Socket, watcher: RelayedConnection): void {
+  upstream.on('error', () => undefined);
+  client.on('data', (chunk: Buffer) => watcher.onClientBytes(chunk));
+  upstream.on('data', (chunk: Buffer) => watcher.onUpstreamBytes(chunk));
+  client.once('end', () => watcher.onClientEnd());
+  upstream.once('end', () => watcher.onUpstreamEnd());
+  // pipe passes a half-close on (the source's end ends the destination's writing side).
+  client.pipe(upstream);
+  upstream.pipe(client);
+  let closed = 0;
+  const onClose = (other: net.Socket, ended: () => void) => (hadError: boolean): void => {
+    ended();
+    // A reset is passed on as a reset; a clean close lets the other side flush, then closes it.
+    if (hadError) reset(other);
+    else if (!other.destroyed) {
+      other.end();
+      setTimeout(() => other.destroy(), CLOSE_GRACE_MS).unref();
+    }
+    if (++closed === 2) watcher.onClosed();
+  };
+  client.once('close', onClose(upstream, () => watcher.onClientEnd()));
+  upstream.once('close', onClose(client, () => watcher.onUpstreamEnd()));
+  client.resume();
+}
+
+/** A TCP reset where there is one (a Unix socket has none: it is closed). */
+function reset(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  if (typeof socket.remotePort === 'number' || socket.localPort !== undefined) socket.resetAndDestroy();
+  else socket.destroy();
+}

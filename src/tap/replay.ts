@@ -1,0 +1,100 @@
+/**
+ * Replaying a recording against a backend, whatever the protocol: each recorded exchange is sent
+ * again at its recorded time (scaled by --speed) and its new verdict set beside the recorded one.
+ * What a protocol supplies is how to send one record and what its verdict is called
+ * (ReplayTarget); the timing, the comparison and the report are here, once.
+ */
+import { InputError } from '../shared/errors.js';
+import { lineOf, type RecordBase } from './recording.js';
+
+export interface ReplayTarget<R extends RecordBase> {
+  /** The recorded verdict, as one comparable word (`allow`, `policy-deny`, `user:alice`...). */
+  recorded(record: R): string;
+  /** Sends the record again; resolves to the new verdict in the same words, and a detail for a change. */
+  send(record: R): Promise<{ verdict: string; detail?: string }>;
+  /** What the exchange was, for the report (event, masked credential). */
+  describe(record: R): string;
+}
+
+export interface ReplayChange {
+  line: number;
+  what: string;
+  from: string;
+  to: string;
+  detail?: string;
+}
+
+export interface ReplayReport {
+  exchanges: number;
+  same: number;
+  changed: number;
+  changes: ReplayChange[];
+  /** Counts of each "from -> to" transition. */
+  transitions: Record<string, number>;
+  durationMs: number;
+  speed: number;
+}
+
+export function parseSpeed(text: string): number {
+  const speed = Number(text);
+  if (!/^\s*(\d+(\.\d*)?|\.\d+)\s*$/.test(text) || !(speed > 0) || speed > 1e6) {
+    throw new InputError(`--speed: expected a factor > 0 (1 = the recorded timing, 10 = ten times faster, 0 is not allowed), got "${text}"`);
+  }
+  return speed;
+}
+
+/** Sends every record at its recorded offset divided by `speed`, all in flight as recorded; compares. */
+export async function replay<R extends RecordBase>(records: readonly R[], target: ReplayTarget<R>, speed: number, signal?: AbortSignal): Promise<ReplayReport> {
+  const started = performance.now();
+  const origin = records[0]!.offsetMs;
+  const outcomes: Promise<ReplayChange | undefined>[] = [];
+  for (const record of records) {
+    const dueMs = (record.offsetMs - origin) / speed - (performance.now() - started);
+    if (dueMs > 1) await sleep(dueMs, signal);
+    if (signal?.aborted) break;
+    outcomes.push(target.send(record).then(({ verdict, detail }) => {
+      const from = target.recorded(record);
+      return verdict === from ? undefined : { line: lineOf(record), what: target.describe(record), from, to: verdict, detail };
+    }));
+  }
+  const settled = await Promise.all(outcomes);
+  const changes = settled.filter((c): c is ReplayChange => c !== undefined);
+  const transitions: Record<string, number> = {};
+  for (const change of changes) transitions[`${change.from} -> ${change.to}`] = (transitions[`${change.from} -> ${change.to}`] ?? 0) + 1;
+  return {
+    exchanges: settled.length, same: settled.length - changes.length, changed: changes.length, changes, transitions,
+    durationMs: Math.round(performance.now() - started), speed,
+  };
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** The report for a person: the totals, each transition, each change with its line. */
+export function replayText(report: ReplayReport, file: string): string {
+  const lines = [`${report.exchanges} exchanges replayed from ${file} at ${report.speed}x in ${(report.durationMs / 1000).toFixed(1)} s: ${report.same} same, ${report.changed} changed`];
+  for (const [transition, n] of Object.entries(report.transitions)) lines.push(`  ${transition}: ${n}`);
+  for (const change of report.changes) lines.push(`  line ${change.line}: ${change.what}: ${change.from} -> ${change.to}${change.detail ? ` (${change.detail})` : ''}`);
+  return lines.join('\n');
+}
+
+/** JUnit XML: one testcase per changed exchange as a failure, and one for the unchanged rest. */
+export function replayJunit(report: ReplayReport, suite: string): string {
+  const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, '');
+  const cases = report.changes.map((c) => {
+    const message = `${c.from} -> ${c.to}`;
+    return `    <testcase classname="${esc(suite)}" name="${esc(`line ${c.line}: ${c.what}`)}">\n      <failure message="${esc(message)}" type="changed">${esc(`${message}${c.detail ? `: ${c.detail}` : ''}`)}</failure>\n    </testcase>`;
+  });
+  cases.push(`    <testcase classname="${esc(suite)}" name="${report.same} of ${report.exchanges} exchanges reach the recorded verdict"/>`);
+  const counts = `tests="${cases.length}" failures="${report.changed}" errors="0" skipped="0" time="${(report.durationMs / 1000).toFixed(3)}"`;
+  return ['<?xml version="1.0" encoding="UTF-8"?>', `<testsuites name="${esc(suite)}" ${counts}>`, `  <testsuite name="${esc(suite)}" ${counts}>`, ...cases, '  </testsuite>', '</testsuites>'].join('\n');
+}
