@@ -19,6 +19,7 @@ import type { AuthDecision, AuthRequest } from '../capnp/wire/schema.js';
 import { LOAD_FLAGS, addLoadOptions, parseLoadFlags, type LoadFlags } from './load.js';
 import { runLoadCli } from './load-run.js';
 import { CapnpLoadTarget } from '../capnp/load.js';
+import { REPLAY_FLAGS, replayOptions, type ReplayFlags } from './replay-run.js';
 import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, stdoutColors, timeParser, readBinaryFile } from './io.js';
 
 interface CheckFlags extends LoadFlags, ConformanceFlags {
@@ -43,21 +44,26 @@ interface CheckFlags extends LoadFlags, ConformanceFlags {
 /** Which flag belongs to which mode (a flag outside its mode is exit 2). */
 export const CAPNP_CHECK_MODES: ModeTable = {
   modes: [
+    { name: 'replay', switches: ['replay'] },
     { name: 'conformance', switches: ['conformance', 'list'] },
     { name: 'load', switches: ['load'] },
     { name: 'one-shot', switches: [] },
   ],
   flags: {
-    ...Object.fromEntries(['--socket', '--forward-headers', '--max-headers', '--timeout-ms', '--on-error', '--upstream-header', '--json', '--show-secrets'].map((f) => [f, 'all'])),
+    ...Object.fromEntries(['--socket', '--timeout-ms', '--json'].map((f) => [f, 'all'])),
+    // A replay sends the recorded requests as Proksi built them.
+    ...Object.fromEntries(['--forward-headers', '--max-headers', '--on-error', '--upstream-header', '--show-secrets'].map((f) => [f, ['conformance', 'load', 'one-shot']])),
+    ...Object.fromEntries(REPLAY_FLAGS.map((f) => [f, ['replay']])),
     // The client request: the conformance suite sends its own (the fixture's).
     ...Object.fromEntries(['--method', '--host', '--no-host-header', '--http2', '--path', '--query', '--client-ip', '--header'].map((f) => [f, ['one-shot', 'load']])),
     ...Object.fromEntries(CONFORMANCE_FLAGS.map((f) => [f, ['conformance']])),
+    '--junit': ['conformance', 'replay'],
     ...Object.fromEntries([...LOAD_FLAGS, '--connections'].map((f) => [f, ['load']])),
   },
 };
 
 export function capnpCheckCommand(): Command {
-  return withModes(addLoadOptions(conformanceOptions(new Command('capnp-check')
+  return withModes(addLoadOptions(conformanceOptions(replayOptions(new Command('capnp-check')
     .description('call a Proksi external_auth service over Cap\'n Proto RPC as Proksi does, and show what Proksi would do')
     .option('--socket <path>', 'the service\'s Unix socket')
     .option('--method <method>', 'the client request\'s method', 'GET')
@@ -74,13 +80,13 @@ export function capnpCheckCommand(): Command {
     .option('--on-error <mode>', 'Proksi\'s on_error: deny or allow', choiceOption(['deny', 'allow'] as const), PROKSI_DEFAULTS.onError)
     .option('--upstream-header <name>', 'Proksi\'s upstream_header', PROKSI_DEFAULTS.upstreamHeader)
     .option('--json', 'print {"decision","proksi","warnings","latencyMs"}')
-    .option('--show-secrets', 'print Authorization, Cookie and other credential headers in clear (masked by default)'), {
+    .option('--show-secrets', 'print Authorization, Cookie and other credential headers in clear (masked by default)'), 'capnp-tap', '--socket'), {
       suite: 'the conformance suite (C01-C15) against the service',
       fixture: 'JSON {"pass","block","redirect"} listing requests and what the service must decide',
       example: 'C01,C04',
     })
     .option('--connections <n>', '--load: connections to the service; calls are spread over them (default 1)', integerOption(1, 1024), 1))
-    .addHelpText('after', "\nExamples:\n  authkit capnp-check --socket /run/auth.sock --path /admin --header 'authorization: Bearer t0ken'\n  authkit capnp-check --socket /run/auth.sock --load --rate 2000 --duration 30s --threshold 'p99<5ms'")
+    .addHelpText('after', "\nExamples:\n  authkit capnp-check --socket /run/auth.sock --path /admin --header 'authorization: Bearer t0ken'\n  authkit capnp-check --socket /run/auth.sock --replay checks.jsonl --speed 10\n  authkit capnp-check --socket /run/auth.sock --load --rate 2000 --duration 30s --threshold 'p99<5ms'")
     .action(exitsWith(capnpCheck)), CAPNP_CHECK_MODES);
 }
 
@@ -98,7 +104,8 @@ export function proksiOptionsOf(flags: Pick<CheckFlags, 'forwardHeaders' | 'maxH
   return { forwardHeaders, maxHeaders: flags.maxHeaders, timeoutMs: flags.timeoutMs, onError: flags.onError, upstreamHeader: flags.upstreamHeader.toLowerCase() };
 }
 
-async function capnpCheck(flags: CheckFlags): Promise<number> {
+async function capnpCheck(flags: CheckFlags & ReplayFlags): Promise<number> {
+  if (flags.replay !== undefined) return (await import('./capnp-replay.js')).runCapnpReplay(flags);
   if (flags.list) return listSuite(capnpSuite);
   if (flags.conformance) return capnpConformance(flags);
   if (flags.socket === undefined) throw new InputError('--socket PATH is required (the service\'s Unix socket)');

@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   'xray-tap': async () => (await import('./xray-tap.js')).xrayTapCommand(),
   'capnp-check': async () => (await import('./capnp-check.js')).capnpCheckCommand(),
   'capnp-serve': async () => (await import('./capnp-serve.js')).capnpServeCommand(),
+  'capnp-tap': async () => (await import('./capnp-tap.js')).capnpTapCommand(),
   report: async () => (await import('./report.js')).reportCommand(),
   demo: async () => (await import('./demo.js')).demoCommand(),
 };

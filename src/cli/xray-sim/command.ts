@@ -13,7 +13,7 @@ import { xrayLoad } from './load.js';
 import { connectionFacts, prepareEvent, type SimFlags } from './options.js';
 import { exchangeJson, renderExchange, secretsOf } from './one-shot.js';
 import { simulateSessions } from './session.js';
-import type { ReplayFlags } from './replay.js';
+import { REPLAY_FLAGS, replayOptions, type ReplayFlags } from '../replay-run.js';
 
 const only = (...modes: string[]): string[] => modes;
 const FACTS = only('one-shot', 'session', 'load');
@@ -32,7 +32,7 @@ export const XRAY_SIM_MODES: ModeTable = {
     // A replay uses the recording's dialect.
     '--dialect': only('conformance', 'load', 'session', 'one-shot'),
     '--show-secrets': only('one-shot', 'replay'),
-    '--replay': only('replay'), '--speed': only('replay'), '--allow-changes': only('replay'),
+    ...Object.fromEntries(REPLAY_FLAGS.map((f) => [f, only('replay')])),
     ...Object.fromEntries(['--credential', '--source-ip', '--source-port', '--local-ip', '--local-port', '--inbound-tag', '--email', '--level', '--tx'].map((f) => [f, FACTS])),
     '--event': only('one-shot', 'load'),
     '--session': only('session'), '--connections': only('session'), '--ips': only('session'), '--stagger': only('session'),
@@ -45,7 +45,7 @@ export const XRAY_SIM_MODES: ModeTable = {
 };
 
 export function xraySimCommand(): Command {
-  return withModes(addLoadOptions(conformanceOptions(secretOptions(new Command('xray-sim')
+  return withModes(addLoadOptions(conformanceOptions(replayOptions(secretOptions(new Command('xray-sim')
     .description('play Xray\'s VLESS inbound (ExtAuth) or Hysteria 2 against an auth backend and show what the proxy decides')
     .option('--url <url>', 'the backend URL the proxy POSTs to')
     .option('--unix-socket <path>', 'connect to the backend over this Unix socket (the URL still names host and path)')
@@ -74,10 +74,7 @@ export function xraySimCommand(): Command {
     .option('--ttl <seconds>', '--session: the proxy\'s positive cache lifetime (0 = no cache, Xray\'s default)', secondsOption, 0)
     .option('--connections <n>', '--session: connections for the credential', integerOption(1, 1000), 1)
     .option('--ips <k>', '--session: source IPs they come from (counting up from --source-ip)', integerOption(1, 1000), 1)
-    .option('--stagger <seconds>', '--session: time between connection starts', secondsOption, 0.2)
-    .option('--replay <file>', 'send an xray-tap recording (made with --record-secrets) to --url and list every verdict that changed (exit 1 on a change)')
-    .option('--speed <factor>', '--replay: 1 keeps the recorded timing, 10 is ten times faster', '1')
-    .option('--allow-changes', '--replay: exit 0 even when verdicts changed (the report still lists them)'), {
+    .option('--stagger <seconds>', '--session: time between connection starts', secondsOption, 0.2), 'xray-tap', '--url'), {
       suite: 'the conformance suite (ExtAuth X01-X31, or Hysteria 2 H01-H14) against the backend',
       fixture: 'JSON naming allowed and denied credentials, limits and a revoke hook',
       example: 'X01,X07',

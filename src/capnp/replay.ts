@@ -1,0 +1,50 @@
+/**
+ * A capnp-tap recording sent again: each recorded AuthRequest as Proksi sent it, through
+ * capnp-check's own client, on one connection (a new one if the service drops it), with the
+ * decision compared in capnp-tap's words (`pass "user=1"`, `block 403`, `timeout`...).
+ */
+import { InputError } from '../shared/errors.js';
+import { isSecretHeader } from '../shared/redact.js';
+import type { ReplayTarget } from '../tap/replay.js';
+import { lineOf } from '../tap/recording.js';
+import { AuthServiceClient, CallError } from './client.js';
+import { capnpVerdict, type CapnpRecord } from './tap/record.js';
+
+/**
+ * Refuses what cannot be replayed faithfully: a masked credential header (recorded without
+ * --record-secrets; a request without one replays as it is), a line that is not a check.
+ */
+export function checkCapnpReplayable(records: readonly CapnpRecord[], file: string): void {
+  for (const record of records) {
+    const headers = record.request?.headers;
+    if (!Array.isArray(headers) || typeof record.verdict !== 'string') throw new InputError(`${file}:${lineOf(record)}: not a capnp-tap record (no request headers or verdict)`);
+    const masked = record.secrets ? undefined : headers.find((h) => isSecretHeader(h.name));
+    if (masked) {
+      throw new InputError(`${file}:${lineOf(record)}: recorded without --record-secrets: its ${masked.name} header is masked and the service decides on it, so it cannot be replayed (record again with capnp-tap --record-secrets)`);
+    }
+  }
+}
+
+export function capnpReplayTarget(socket: string, timeoutMs: number): ReplayTarget<CapnpRecord> & { close(): void } {
+  let connection: Promise<AuthServiceClient> | undefined;
+  const connected = (): Promise<AuthServiceClient> => (connection ??= AuthServiceClient.connect(socket, timeoutMs));
+  return {
+    recorded: (record) => record.verdict,
+    describe: (record) => `${record.request.method} ${record.request.host}${record.request.path} from ${record.request.clientIp}`,
+    async send(record) {
+      try {
+        const client = await connected();
+        const { decision } = await client.check(record.request, { timeoutMs });
+        return { verdict: capnpVerdict(decision, undefined) };
+      } catch (error) {
+        if (!(error instanceof CallError)) throw error;
+        // The next call gets a new connection: one dropped connection is not every later verdict.
+        if (error.kind === 'disconnected' || error.kind === 'connect') connection = undefined;
+        return { verdict: capnpVerdict(undefined, error), detail: error.message };
+      }
+    },
+    close() {
+      void connection?.then((c) => c.close(), () => undefined);
+    },
+  };
+}

@@ -1,0 +1,39 @@
+/** What the replays (xray-sim --replay, capnp-check --replay) share as commands: timing, report, JUnit and exit code. */
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { openForWrite } from '../shared/files.js';
+import type { RecordBase } from '../tap/recording.js';
+import { parseSpeed, replay, replayJunit, replayText, type ReplayTarget } from '../tap/replay.js';
+import { EXIT_FAILED, EXIT_OK, log, out } from './io.js';
+
+export interface ReplayFlags {
+  replay?: string;
+  speed: string;
+  allowChanges?: boolean;
+  json?: boolean;
+  junit?: string;
+}
+
+/** The replay flags, for a command's mode table (--json and --junit are shared with other modes). */
+export const REPLAY_FLAGS = ['--replay', '--speed', '--allow-changes'] as const;
+
+/** Declares them; `tap` names the command whose recording is replayed, `to` where it is sent. */
+export function replayOptions(command: Command, tap: string, to: string): Command {
+  return command
+    .option('--replay <file>', `send a ${tap} recording (made with --record-secrets) to ${to} and list every verdict that changed (exit 1 on a change; --json, --junit)`)
+    .option('--speed <factor>', '--replay: 1 keeps the recorded timing, 10 is ten times faster', '1')
+    .option('--allow-changes', '--replay: exit 0 even when verdicts changed (the report still lists them)');
+}
+
+/** Checks the flags (before any record is sent), runs the replay, prints; exit 1 on a change unless --allow-changes. */
+export async function runReplay<R extends RecordBase>(flags: ReplayFlags, records: readonly R[], target: ReplayTarget<R>, suite: string): Promise<number> {
+  const speed = parseSpeed(flags.speed);
+  // The JUnit file is opened before the run: a path that cannot be written fails now, not after it.
+  const junitFd = flags.junit === undefined ? undefined : openForWrite(flags.junit, '--junit');
+  const report = await replay(records, target, speed);
+  if (junitFd !== undefined) writeFileSync(junitFd, `${replayJunit(report, suite)}\n`);
+  if (flags.json) out(JSON.stringify(report));
+  else out(replayText(report, flags.replay!));
+  if (report.changed > 0 && flags.allowChanges) log(`note: ${report.changed} verdicts changed; --allow-changes: exit 0`);
+  return report.changed === 0 || flags.allowChanges ? EXIT_OK : EXIT_FAILED;
+}
