@@ -14,6 +14,9 @@ import { maxFileSizeLimits, type ReadLimits } from '../shared/files.js';
 import { EXIT_FAILED, EXIT_OK, log, out, readBinaryFile, stdoutColors } from './io.js';
 import { isIP } from 'node:net';
 import type { ObfsChoice } from '../snell/wire/obfs.js';
+import { lineOf, readRecording } from '../tap/recording.js';
+import { replay, replayText, type ReplayTarget } from '../tap/replay.js';
+import type { SnellRecord } from '../snell/record.js';
 
 export interface AuthFlags {
   users?: string;
@@ -28,6 +31,7 @@ export interface AuthFlags {
   json?: boolean;
   kdf?: string;
   maxFileSize?: string;
+  replay?: string;
 }
 
 export interface BenchFlags {
@@ -63,7 +67,9 @@ export async function runSnellAuth(flags: AuthFlags & { users: string }, kdf: Kd
     warnings.forEach((w) => log(`warning: ${w}`));
     return store;
   });
-  const starting = TrialAuthenticator.create(store, { kdf, detectLegacy: flags.legacy, pool });
+  // A replay matches as snell-serve did when it recorded: no legacy diagnosis.
+  const starting = TrialAuthenticator.create(store, { kdf, detectLegacy: flags.replay === undefined && flags.legacy, pool });
+  if (flags.replay !== undefined) return replaySnell(flags, flags.replay, starting);
   let captures: Capture[];
   try {
     captures = readCaptures(flags);
@@ -143,4 +149,42 @@ function benchTable(rows: TrialBenchRow[]): string {
   const line = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   const users = rows[0] ? `${rows[0].users} users (cold and parallel), ${rows[0].serial.users} (serial); a cache hit costs ${rows[0].cacheHit.trials} derivation` : '';
   return [line(header), ...body.map(line), users].join('\n');
+}
+
+/**
+ * snell-auth --replay: each connection snell-serve recorded, matched again under --users, in the
+ * recorded order through one IP cache as the server had it; a connection whose user changes
+ * (another user, or none) is listed. The question before rotating PSKs or editing the file.
+ */
+async function replaySnell(flags: AuthFlags, file: string, starting: Promise<TrialAuthenticator>): Promise<number> {
+  let records: SnellRecord[];
+  try {
+    records = readRecording<SnellRecord>(file, 'snell', fileLimits(flags));
+    for (const record of records) {
+      if (typeof record.firstBytes !== 'string' || !/^([0-9a-f]{2})+$/i.test(record.firstBytes)) throw new InputError(`${file}:${lineOf(record)}: "firstBytes" must be hex`);
+      if (record.user !== null && typeof record.user !== 'string') throw new InputError(`${file}:${lineOf(record)}: "user" must be a name or null`);
+    }
+  } catch (error) {
+    await starting.then((auth) => auth.close(), () => undefined);
+    throw error;
+  }
+  const auth = await starting;
+  const target: ReplayTarget<SnellRecord> = {
+    recorded: (record) => record.user ?? 'no user',
+    describe: (record) => record.source,
+    async send(record) {
+      const ip = record.source.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
+      const outcome = await auth.authenticate(Buffer.from(record.firstBytes, 'hex'), isIP(ip) ? ip : undefined);
+      return { verdict: outcome.ok ? outcome.user : 'no user', detail: outcome.ok ? `${outcome.path}, ${outcome.trials} trials` : `${outcome.reason}, ${outcome.trials} trials` };
+    },
+  };
+  try {
+    // No timing to keep: the question is who, not when.
+    const report = await replay(records, target, Infinity);
+    if (flags.json) out(JSON.stringify(report));
+    else out(replayText(report, file));
+    return report.changed === 0 ? EXIT_OK : EXIT_FAILED;
+  } finally {
+    await auth.close();
+  }
 }

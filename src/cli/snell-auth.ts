@@ -11,12 +11,17 @@ import { choiceOption, exitsWith, integerOption, timeParser } from './io.js';
 /** Which flag belongs to which input (a flag for another input is exit 2); bytes: --blob or --in. */
 export const SNELL_AUTH_MODES: ModeTable = {
   modes: [
+    { name: 'replay', switches: ['replay'] },
     { name: 'pcap', switches: ['pcap'] },
     { name: 'captures', switches: ['captures'] },
     { name: 'bytes', switches: [] },
   ],
   flags: {
-    ...Object.fromEntries(['--users', '--obfs', '--no-legacy', '--json', '--kdf', '--captures', '--pcap', '--max-file-size'].map((f) => [f, 'all'])),
+    ...Object.fromEntries(['--users', '--json', '--kdf', '--max-file-size'].map((f) => [f, 'all'])),
+    '--captures': ['captures'], '--pcap': ['pcap'],
+    // A recording holds the bytes after obfs, matched as snell-serve matches them (no legacy diagnosis).
+    ...Object.fromEntries(['--obfs', '--no-legacy'].map((f) => [f, ['pcap', 'captures', 'bytes']])),
+    '--replay': ['replay'],
     '--port': ['pcap'],
     ...Object.fromEntries(['--blob', '--in', '--source-ip'].map((f) => [f, ['bytes']])),
   },
@@ -37,8 +42,9 @@ export function snellAuthCommand(): Command {
     .option('--no-legacy', 'do not look for legacy v1-v3 streams on a miss')
     .option('--json', 'one JSON line per capture on stdout')
     .option('--kdf <backend>', 'Argon2id backend: auto, native, node-crypto, wasm-simd, node-rs, wasm (or AUTHKIT_KDF)')
+    .option('--replay <file>', 'a snell-serve --record recording: does every connection still map to the same user under --users? Lists those that change (exit 1 on a change)')
     .option('--max-file-size <size>', 'refuse a users file, capture or pcap larger than this (default 1G; e.g. 4G, 512M)')
-    .addHelpText('after', '\nExamples:\n  authkit snell-auth --users users.txt --blob 6c7e88d6...\n  authkit snell-auth --users users.txt --pcap node.pcap --port 8443 --json\n  authkit snell-auth bench --users 1000')
+    .addHelpText('after', '\nExamples:\n  authkit snell-auth --users users.txt --blob 6c7e88d6...\n  authkit snell-auth --users users.txt --pcap node.pcap --port 8443 --json\n  authkit snell-auth --users users-new.txt --replay connections.jsonl\n  authkit snell-auth bench --users 1000')
     .action(exitsWith(snellAuth));
   withModes(command, SNELL_AUTH_MODES);
   command

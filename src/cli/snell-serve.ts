@@ -13,6 +13,8 @@ import type { ObfsMode } from '../snell/wire/obfs.js';
 import { watchSnapshotFile } from '../shared/watch.js';
 import { maxFileSizeLimits } from '../shared/files.js';
 import { cannotWrite, InputError } from '../shared/errors.js';
+import { RecordingWriter } from '../tap/recording.js';
+import { snellRecord } from '../snell/record.js';
 import { choiceOption, EXIT_OK, exitsWith, integerOption, log, out, readSecret, secretOnCommandLine, stopRequested, timeParser, type ServerHooks } from './io.js';
 
 interface ServeFlags {
@@ -33,6 +35,7 @@ interface ServeFlags {
   authQueue?: number;
   ipv6: boolean;
   statsJson?: string;
+  record?: string;
   quiet?: boolean;
   maxFileSize?: string;
   kdf?: string;
@@ -58,6 +61,7 @@ export function snellServeCommand(hooks: SnellServeHooks = {}): Command {
     .option('--auth-queue <n>', `connections waiting for a scan; past it they are closed as busy (default ${defaultAuthQueue()}: 16 per core)`, integerOption(0, 1_000_000))
     .option('--idle-timeout <duration>', 'close connections idle this long: a duration like 5m, or seconds', timeParser('s', 1, 86_400), 300)
     .option('--stats-json <file>', 'write per-user totals here on exit')
+    .option('--record <file>', '--users: one JSON line per connection (source, matched user or miss, path, trials, micros, the first bytes) for snell-auth --replay')
     .option('--quiet', 'no line per connection')
     .option('--max-file-size <size>', 'refuse a users file (at start or on reload) larger than this (default 1G; e.g. 4G)')
     .option('--kdf <backend>', 'Argon2id backend (or AUTHKIT_KDF)')
@@ -94,7 +98,11 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
     digest = parsed.digest!;
   }
   if (flags.psk !== undefined) log(`note: ${secretOnCommandLine('psk')}`);
+  if (flags.record !== undefined && flags.users === undefined) throw new InputError('--record needs --users: a single PSK has no trial authentication to record');
+  const recording = flags.record === undefined ? undefined : new RecordingWriter(flags.record, '--record', (error) => log(`snell-serve: cannot write ${flags.record} (${error.message}): recording stopped, serving goes on`));
+  const recordingStarted = performance.now();
   const server = await startSnellServer({
+    onAuthenticated: recording && ((entry) => recording.write(snellRecord(entry, new Date(), performance.now() - recordingStarted))),
     host: listen.host, port: listen.port, users, psk, obfs: flags.obfs, udp: flags.udp ?? false, quic: flags.quic ?? false, targets,
     authorizeUrl: flags.authorizeUrl, ipCache: flags.ipCache, maxPendingAuth: flags.maxPendingAuth, authQueue: flags.authQueue, ipv6: flags.ipv6, idleTimeoutMs: flags.idleTimeout * 1000, kdf, log: flags.quiet ? undefined : log,
   });
@@ -116,6 +124,7 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
   watcher?.close();
   const stats = server.stats();
   await server.close();
+  await recording?.close();
   out(renderTotals(stats));
   if (flags.statsJson) {
     try {

@@ -43,7 +43,10 @@ export function parseSpeed(text: string): number {
   return speed;
 }
 
-/** Sends every record at its recorded offset divided by `speed`, all in flight as recorded; compares. */
+/**
+ * Sends every record at its recorded offset divided by `speed` (Infinity: all at once, for a
+ * question that has no timing), all in flight as recorded; compares.
+ */
 export async function replay<R extends RecordBase>(records: readonly R[], target: ReplayTarget<R>, speed: number, signal?: AbortSignal): Promise<ReplayReport> {
   const started = performance.now();
   const origin = records[0]!.offsetMs;
@@ -81,7 +84,8 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** The report for a person: the totals, each transition, each change with its line. */
 export function replayText(report: ReplayReport, file: string): string {
-  const lines = [`${report.exchanges} exchanges replayed from ${file} at ${report.speed}x in ${(report.durationMs / 1000).toFixed(1)} s: ${report.same} same, ${report.changed} changed`];
+  const pace = Number.isFinite(report.speed) ? ` at ${report.speed}x` : '';
+  const lines = [`${report.exchanges} exchanges replayed from ${file}${pace} in ${(report.durationMs / 1000).toFixed(1)} s: ${report.same} same, ${report.changed} changed`];
   for (const [transition, n] of Object.entries(report.transitions)) lines.push(`  ${transition}: ${n}`);
   for (const change of report.changes) lines.push(`  line ${change.line}: ${change.what}: ${change.from} -> ${change.to}${change.detail ? ` (${change.detail})` : ''}`);
   return lines.join('\n');

@@ -17,6 +17,7 @@ import type { GatedOutcome, MatchedKey, ScanGate, TrialAuthenticator } from '../
 import type { AuthLimiter } from './auth-limiter.js';
 import { serveTunnel } from './tunnel.js';
 import { type TunnelSettings } from './tunnel-settings.js';
+import type { SnellAuthenticated } from '../record.js';
 import type { SnellServerStats } from './stats.js';
 import { canonicalIp } from '../../shared/ip.js';
 import { concatBytes } from '../../shared/bytes.js';
@@ -38,6 +39,8 @@ export interface ConnectionSettings {
   stats: SnellServerStats;
   tunnel: TunnelSettings;
   log: (line: string) => void;
+  /** Each trial authentication that reached a verdict (snell-serve --record). */
+  onAuthenticated?: (entry: SnellAuthenticated) => void;
 }
 
 /** Who the first bytes belong to, and the key the scan derived for them, if it did. */
@@ -160,6 +163,10 @@ export class Connection {
       socket.destroy();
       return undefined;
     }
+    this.settings.onAuthenticated?.({
+      source: this.remote, ip: this.ip, user: outcome.ok ? outcome.user : null, path: outcome.ok ? outcome.path : outcome.reason,
+      trials: outcome.trials, micros: outcome.micros, firstBytes,
+    });
     if (!outcome.ok) {
       stats.rejected++;
       await new Promise((resolve) => setTimeout(resolve, NO_MATCH_DELAY_MS));

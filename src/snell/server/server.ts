@@ -12,6 +12,7 @@ import { TrialAuthenticator } from '../model.js';
 import { AuthLimiter, defaultAuthQueue, defaultMaxPendingAuth } from './auth-limiter.js';
 import { type SnellUser, UserStore } from '../user-store.js';
 import { Connection, type ConnectionSettings } from './connection.js';
+import type { SnellAuthenticated } from '../record.js';
 import type { TargetPolicy } from './targets.js';
 import { startQuicRelay } from './quic-relay.js';
 import { utf8 } from '../../shared/bytes.js';
@@ -48,6 +49,8 @@ export interface SnellServerOptions {
   ipv6?: boolean;
   kdf?: KdfBackend;
   log?: (line: string) => void;
+  /** Each connection's trial authentication, once decided (multi-user only). */
+  onAuthenticated?: (entry: SnellAuthenticated) => void;
 }
 
 export interface SnellServer {
@@ -69,7 +72,7 @@ export async function startSnellServer(options: SnellServerOptions): Promise<Sne
   const stats: SnellServerStats = { accepted: 0, authenticated: 0, rejected: 0, busy: 0, open: 0, users: {} };
   const limiter = new AuthLimiter(options.maxPendingAuth ?? defaultMaxPendingAuth(), options.authQueue ?? defaultAuthQueue());
   const settings: ConnectionSettings = {
-    obfs: options.obfs, kdf, authenticator, singlePsk, limiter, stats, log,
+    obfs: options.obfs, kdf, authenticator, singlePsk, limiter, stats, log, onAuthenticated: options.onAuthenticated,
     tunnel: { udp: options.udp, targets: options.targets, authorizeUrl: options.authorizeUrl, log, idleTimeoutMs, ipv6: options.ipv6 ?? true },
   };
   const sockets = new Set<net.Socket>();
