@@ -44,12 +44,14 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
   const sockets = new Set<net.Socket>();
   let nextId = 1;
   // Paused until the upstream answers: no byte is read from a client that cannot be relayed.
-  const server = net.createServer({ pauseOnConnect: true, noDelay: true }, (client) => {
+  // Half-open both ways: a FIN from one side is passed on (pipe), and the other side's reply still
+  // comes back, as it would without the tap.
+  const server = net.createServer({ pauseOnConnect: true, noDelay: true, allowHalfOpen: true }, (client) => {
     const id = nextId++;
     sockets.add(client);
     client.on('close', () => sockets.delete(client));
     client.on('error', () => undefined);
-    const upstream = net.connect({ ...options.upstream, noDelay: true } as net.NetConnectOpts);
+    const upstream = net.connect({ ...options.upstream, noDelay: true, allowHalfOpen: true } as net.NetConnectOpts);
     sockets.add(upstream);
     upstream.on('close', () => sockets.delete(upstream));
     let relaying = false;

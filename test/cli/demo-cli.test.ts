@@ -66,7 +66,7 @@ describe('every command', () => {
   // In process through main(argv): thirteen spawned processes took longer than a test's
   // timeout on a busy 2-core machine, and a help text needs no process of its own.
   it('has an example in its --help', async () => {
-    const commands = [[], ['snell-gen'], ['snell-auth'], ['snell-auth', 'bench'], ['snell-probe'], ['snell-serve'], ['xray-sim'], ['xray-backend'], ['capnp-check'], ['capnp-serve'], ['report'], ['report', 'merge'], ['demo']];
+    const commands = [[], ['snell-gen'], ['snell-auth'], ['snell-auth', 'bench'], ['snell-probe'], ['snell-serve'], ['xray-sim'], ['xray-backend'], ['xray-tap'], ['capnp-check'], ['capnp-serve'], ['capnp-tap'], ['report'], ['report', 'merge'], ['demo']];
     for (const command of commands) {
       const result = await runMain([...command, '--help']);
       expect(result.code, command.join(' ')).toBe(0);

@@ -76,7 +76,7 @@ describe('which flags belong to which mode', () => {
     const both = await runMain(['capnp-check', '--socket', '/x', '--conformance', '--load']);
     expect(both).toMatchObject({ code: 2, stderr: 'authkit: --load (load mode) and conformance mode exclude each other: choose one\n' });
     const junit = await runMain(['capnp-check', '--socket', '/x', '--junit', 'r.xml']);
-    expect(junit).toMatchObject({ code: 2, stderr: 'authkit: --junit belongs to conformance mode; this is a one-shot run\n' });
+    expect(junit).toMatchObject({ code: 2, stderr: 'authkit: --junit belongs to conformance and replay modes; this is a one-shot run\n' });
     const badRatio = await runMain(['snell-probe', '--server', '127.0.0.1:1', '--psk', 'x', '--ping', '--bad-ratio', '0.1']);
     expect(badRatio).toMatchObject({ code: 2, stderr: 'authkit: --bad-ratio belongs to load mode; this is a one-shot run\n' });
   });

@@ -56,13 +56,14 @@ export async function startXrayTap(options: XrayTapOptions): Promise<Relay> {
       options.onConnection?.(id);
       const fromClient = new ByteCopy();
       const fromUpstream = new ByteCopy();
-      let clientEnded = false;
-      void watchConnection(id, fromClient, fromUpstream, () => clientEnded, options, keep, started);
+      let clientEnded: () => void = () => undefined;
+      const clientGone = new Promise<'gone'>((resolve) => (clientEnded = () => resolve('gone')));
+      void watchConnection(id, fromClient, fromUpstream, clientGone, options, keep, started);
       return {
         onClientBytes: (chunk) => fromClient.push(chunk),
         onUpstreamBytes: (chunk) => fromUpstream.push(chunk),
         onClientEnd: () => {
-          clientEnded = true;
+          clientEnded();
           fromClient.end();
         },
         onUpstreamEnd: () => fromUpstream.end(),
@@ -77,7 +78,7 @@ export async function startXrayTap(options: XrayTapOptions): Promise<Relay> {
 
 /** Reads the connection's exchanges in order (HTTP/1.1 answers in order) until it ends. */
 async function watchConnection(
-  id: number, fromClient: ByteCopy, fromUpstream: ByteCopy, clientEnded: () => boolean, options: XrayTapOptions, keep: number, started: number,
+  id: number, fromClient: ByteCopy, fromUpstream: ByteCopy, clientGone: Promise<'gone'>, options: XrayTapOptions, keep: number, started: number,
 ): Promise<void> {
   const { dialect } = options;
   for (;;) {
@@ -96,14 +97,15 @@ async function watchConnection(
     let reply: SeenReply | undefined;
     let verdict: Verdict;
     try {
-      reply = await readReply(fromUpstream.reader, request.method, keep);
+      // Go's client never half-closes while it waits: a FIN from the proxy now is it giving up
+      // (its timeout, a cancel), recorded when it happens; the relay goes on as before.
+      const first = await Promise.race([readReply(fromUpstream.reader, request.method, keep), clientGone]);
+      reply = first === 'gone' ? undefined : first;
       verdict = reply
         ? verdictOf(dialect, type, request, reply, options.kickOnDeny)
-        : noReply(options, type, clientEnded(), performance.now() - sentAt);
+        : noReply(options, type, first === 'gone', performance.now() - sentAt);
     } catch (error) {
-      verdict = clientEnded() && !(error as Error).message.includes('malformed')
-        ? noReply(options, type, true, performance.now() - sentAt)
-        : failedRequestVerdict(dialect, type, 'network-error', describeNetworkError(error));
+      verdict = failedRequestVerdict(dialect, type, 'network-error', describeNetworkError(error));
     }
     const latencyMs = Math.round((performance.now() - sentAt) * 100) / 100;
     if ('error' in event) verdict.warnings.push(event.error);
