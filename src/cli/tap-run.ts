@@ -66,12 +66,16 @@ export async function runTap<E, R extends RecordBase>(run: TapRun<E, R>): Promis
   try {
     relay = await run.start({
       onExchange: (exchange) => {
-        const shown = run.record(exchange, flags.showSecrets === true);
-        const counted = run.tally(shown);
+        // Each view is built only when something uses it: a quiet tap that records builds one.
+        const printing = flags.json || !flags.quiet;
+        const kept = writer ? run.record(exchange, flags.recordSecrets === true) : undefined;
+        const shown = printing ? (kept && flags.recordSecrets === flags.showSecrets ? kept : run.record(exchange, flags.showSecrets === true)) : undefined;
+        // The totals hold counts only: any view will do.
+        const counted = run.tally((kept ?? shown ?? run.record(exchange, false))!);
         tally.add(counted.event, counted.verdict, counted.cls, counted.latencyMs, counted.violations);
-        writer?.write(flags.recordSecrets === flags.showSecrets ? shown : run.record(exchange, flags.recordSecrets === true));
+        if (kept) writer!.write(kept);
         if (flags.json) out(JSON.stringify(shown));
-        else if (!flags.quiet) out(run.line(shown, colors));
+        else if (shown) out(run.line(shown, colors));
       },
       log: (line) => say(`${name}: ${line}`),
       onConnection: () => tally.connections++,

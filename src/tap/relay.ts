@@ -71,9 +71,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     });
   });
   await listenOn(server, options.listen);
+  const address = server.address()!;
   return {
-    where: describeListenAt(options.listen),
-    address: server.address()!,
+    // Where it listens as bound: port 0 names the port it got.
+    where: typeof address === 'string' ? address : describeListenAt({ host: address.address, port: address.port }),
+    address,
     get open() {
       return sockets.size;
     },

@@ -73,7 +73,9 @@ export async function readRequest(reader: ByteReader, keepLimit: number): Promis
   const [method, target, proto] = line.split(' ');
   if (!method || !target || !proto?.startsWith('HTTP/1.')) throw new GoProtocolError(`not an HTTP/1.x request line: ${JSON.stringify(line.slice(0, 64))}`);
   const headers = await readHeaderLines(reader);
-  const head: ReplyHead = { proto, status: 200, headers: headers.map(([name, value]) => [canonicalHeaderKey(name), value]) };
+  // Only the framing headers need Go's canonical names here.
+  const framingHeaders = headers.filter(([name]) => name.length === 14 || name.length === 17).map(([name, value]): [string, string] => [canonicalHeaderKey(name), value]);
+  const head: ReplyHead = { proto, status: 200, headers: framingHeaders };
   // A request's body is framed as a reply's, except that no length means no body.
   const framing = replyFraming(head, method);
   const { body, truncated } = framing.kind === 'until-close' ? { body: Buffer.alloc(0), truncated: false } : await keep(readReplyBody(reader, framing), keepLimit);

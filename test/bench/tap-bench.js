@@ -1,0 +1,92 @@
+// `npm run bench`, tap part (issue 17's figures): xray-tap between `xray-sim --load` and the
+// stand-in backend, against the direct path in the same run, alternating rounds:
+//   - what the tap adds to p50 latency at 1000 req/s (open model);
+//   - the closed-model rate (50 connections) through the tap as a share of the direct rate;
+//   - the tap's memory (RSS) while it relays and records at 1000 req/s for BENCH_TAP_MINUTES (10).
+// The tap, the backend and the load generator are three processes on the same cores. Markdown on stdout.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const AUTHKIT = join(ROOT, 'bin', 'authkit.js');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const SECONDS = Number(process.env.BENCH_LOAD_SECONDS ?? 5);
+const MINUTES = Number(process.env.BENCH_TAP_MINUTES ?? 10);
+const UUID = '550e8400-e29b-41d4-a716-446655440000';
+const say = (m) => process.stderr.write(`bench: ${m}\n`);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+
+/** A child that prints a line matching `ready` once it serves; resolves with the match. */
+async function start(args, ready) {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  const match = await new Promise((resolve, reject) => {
+    const look = (chunk) => {
+      text += chunk;
+      const m = ready.exec(text);
+      if (m) resolve(m);
+    };
+    child.stdout.on('data', look);
+    child.stderr.on('data', look);
+    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${text}`)));
+  });
+  child.removeAllListeners('exit');
+  return { child, match, stop: () => child.kill('SIGTERM') };
+}
+
+function load(url, args) {
+  const out = execFileSync(process.execPath, [AUTHKIT, 'xray-sim', '--url', url, '--credential', UUID, '--load', '--duration', `${SECONDS}s`, '--json', ...args], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  return JSON.parse(out);
+}
+
+function rssMiB(pid) {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  return Number(/\d+/.exec(line)[0]) / 1024;
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'authkit-tap-bench-'));
+const backend = await start([join(ROOT, 'test', 'bench', 'json-server.js'), '0'], /^(\d+)$/m);
+const direct = `http://127.0.0.1:${backend.match[1]}/auth`;
+const tap = await start([AUTHKIT, 'xray-tap', '--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${backend.match[1]}`, '--record', join(dir, 'bench.jsonl'), '--record-secrets', '--quiet'], /relaying 127\.0\.0\.1:(\d+)/);
+const tapped = `http://127.0.0.1:${tap.match[1]}/auth`;
+const rows = { open: { direct: [], tap: [] }, closed: { direct: [], tap: [] } };
+try {
+  for (let round = 1; round <= ROUNDS; round++) {
+    say(`tap round ${round}/${ROUNDS}: 1000 req/s and 50 connections, direct then through the tap`);
+    for (const [name, url] of [['direct', direct], ['tap', tapped]]) {
+      rows.open[name].push(load(url, ['--rate', '1000']).latencyUs.p50);
+      rows.closed[name].push(load(url, ['--concurrency', '50']).achievedRate);
+    }
+  }
+  say(`tap memory: 1000 req/s through the tap, recording, for ${MINUTES} min`);
+  const memory = [];
+  const long = spawn(process.execPath, [AUTHKIT, 'xray-sim', '--url', tapped, '--credential', UUID, '--load', '--rate', '1000', '--duration', `${MINUTES * 60}s`, '--json'], { stdio: ['ignore', 'ignore', 'ignore'] });
+  memory.push({ minute: 0, mib: rssMiB(tap.child.pid) });
+  for (let minute = 1; minute <= MINUTES; minute++) {
+    await new Promise((resolve) => setTimeout(resolve, 60_000));
+    memory.push({ minute, mib: rssMiB(tap.child.pid) });
+    say(`tap memory: minute ${minute}: ${memory.at(-1).mib.toFixed(0)} MiB`);
+  }
+  await new Promise((resolve) => long.on('exit', resolve));
+  const recorded = statSync(join(dir, 'bench.jsonl')).size;
+  const addedUs = median(rows.open.tap.map((t, i) => t - rows.open.direct[i]));
+  const rateRatio = median(rows.closed.tap.map((t, i) => t / rows.closed.direct[i]));
+  const lines = [
+    `**xray-tap** between \`xray-sim --load\` and the stand-in backend, median of ${ROUNDS} alternating rounds of ${SECONDS} s (tap, backend and load generator share the cores):`,
+    '',
+    '| figure | direct | through the tap | tap | target |',
+    '|---|---:|---:|---:|---:|',
+    `| p50 latency at 1000 req/s (open model) | ${fmt(median(rows.open.direct))} µs | ${fmt(median(rows.open.tap))} µs | +${fmt(addedUs)} µs | <= +100 µs |`,
+    `| rate, closed model, 50 connections | ${fmt(median(rows.closed.direct))} req/s | ${fmt(median(rows.closed.tap))} req/s | ${rateRatio.toFixed(2)}x | >= 0.8x |`,
+    '',
+    `**Memory** of xray-tap relaying and recording (--record-secrets) 1000 req/s for ${MINUTES} min (RSS, MiB): ${memory.map((m) => `${m.minute} min: ${m.mib.toFixed(0)}`).join(', ')}; the recording grew to ${(recorded / 2 ** 20).toFixed(0)} MiB.`,
+  ];
+  console.log(lines.join('\n'));
+} finally {
+  tap.stop();
+  backend.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
