@@ -70,8 +70,8 @@ export async function runTap<E, R extends RecordBase>(run: TapRun<E, R>): Promis
         const printing = flags.json || !flags.quiet;
         const kept = writer ? run.record(exchange, flags.recordSecrets === true) : undefined;
         const shown = printing ? (kept && flags.recordSecrets === flags.showSecrets ? kept : run.record(exchange, flags.showSecrets === true)) : undefined;
-        // The totals hold counts only: any view will do.
-        const counted = run.tally((kept ?? shown ?? run.record(exchange, false))!);
+        // The totals hold counts only: any view will do (unmasked is the cheaper one).
+        const counted = run.tally((kept ?? shown ?? run.record(exchange, true))!);
         tally.add(counted.event, counted.verdict, counted.cls, counted.latencyMs, counted.violations);
         if (kept) writer!.write(kept);
         if (flags.json) out(JSON.stringify(shown));

@@ -91,13 +91,14 @@ const CLOSE_GRACE_MS = 5000;
 
 function relay(client: net.Socket, upstream: net.Socket, watcher: RelayedConnection): void {
   upstream.on('error', () => undefined);
+  // pipe passes a half-close on (the source's end ends the destination's writing side). Its
+  // listeners come first, so a chunk is written on before the watcher reads its copy.
+  client.pipe(upstream);
+  upstream.pipe(client);
   client.on('data', (chunk: Buffer) => watcher.onClientBytes(chunk));
   upstream.on('data', (chunk: Buffer) => watcher.onUpstreamBytes(chunk));
   client.once('end', () => watcher.onClientEnd());
   upstream.once('end', () => watcher.onUpstreamEnd());
-  // pipe passes a half-close on (the source's end ends the destination's writing side).
-  client.pipe(upstream);
-  upstream.pipe(client);
   let closed = 0;
   const onClose = (other: net.Socket, ended: () => void) => (hadError: boolean): void => {
     ended();

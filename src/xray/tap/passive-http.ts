@@ -1,34 +1,12 @@
 /**
- * HTTP/1.1 read from a copy of a connection's bytes, for the tap: the bytes themselves are
- * forwarded untouched elsewhere (tap.ts), and this reads what they say. Requests are read as a
- * backend reads them; replies with the same code xray-sim reads them with (wire/go-reply.ts), so
- * the tap reaches the verdict Go would.
+ * HTTP/1.1 read from a copy of a connection's bytes, for the tap, as they pass: the bytes
+ * themselves are forwarded untouched elsewhere (tap/relay.ts). Synchronous and incremental (a
+ * chunk in, whole messages out), so reading costs the relay no promise per line. Lines, framing
+ * and chunk sizes follow Go's readers, with xray-sim's own functions (wire/go-reply.ts), so the
+ * tap reaches the verdict Go would.
  */
-import { PassThrough } from 'node:stream';
-import { ByteReader, UnexpectedEof } from '../wire/byte-reader.js';
-import { GoProtocolError, MAX_HEAD_BYTES, readReplyBody, readReplyHead, replyFraming, type ReplyHead } from '../wire/go-reply.js';
+import { chunkSize, GoProtocolError, MAX_HEAD_BYTES, parseHeaderLine, parseStatusLine, replyFraming, type Framing, type ReplyHead } from '../wire/go-reply.js';
 import { canonicalHeaderKey } from '../wire/go-request.js';
-
-/** One direction of a connection, as a stream the readers below pull from. */
-export class ByteCopy {
-  private readonly stream = new PassThrough();
-  readonly reader = new ByteReader(this.stream);
-  private stopped = false;
-
-  push(chunk: Buffer): void {
-    if (!this.stopped) this.stream.write(chunk);
-  }
-
-  end(): void {
-    if (!this.stream.writableEnded) this.stream.end();
-  }
-
-  /** Nothing more is read: later bytes are not kept. */
-  stop(): void {
-    this.stopped = true;
-    this.end();
-  }
-}
 
 export interface SeenRequest {
   method: string;
@@ -41,6 +19,7 @@ export interface SeenRequest {
 }
 
 export interface SeenReply {
+  /** Status, and the headers the verdict reads (Content-Type, Content-Encoding, Location, framing), by Go's canonical names. */
   head: ReplyHead;
   /** As received, names in their case (`head.headers` has Go's canonical names). */
   rawHeaders: [string, string][];
@@ -48,65 +27,180 @@ export interface SeenReply {
   truncated: boolean;
 }
 
-/** Keeps the first `limit` bytes of a body that is read whole. */
-async function keep(chunks: AsyncIterable<Buffer>, limit: number): Promise<{ body: Buffer; truncated: boolean }> {
-  const kept: Buffer[] = [];
-  let size = 0;
-  let truncated = false;
-  for await (const chunk of chunks) {
-    if (size >= limit) {
-      truncated = true;
-      continue;
-    }
-    const part = chunk.subarray(0, limit - size);
-    if (part.length < chunk.length) truncated = true;
-    kept.push(Buffer.from(part));
-    size += part.length;
-  }
-  return { body: Buffer.concat(kept, size), truncated };
-}
+type Body = { kind: 'length'; left: number } | { kind: 'chunk-size' } | { kind: 'chunk-data'; left: number } | { kind: 'chunk-end' } | { kind: 'trailers' } | { kind: 'until-close' };
 
-/** The next request; undefined when the connection ended cleanly between requests. */
-export async function readRequest(reader: ByteReader, keepLimit: number): Promise<SeenRequest | undefined> {
-  const line = await reader.readLine(MAX_HEAD_BYTES);
-  if (line === undefined) return undefined;
-  const [method, target, proto] = line.split(' ');
-  if (!method || !target || !proto?.startsWith('HTTP/1.')) throw new GoProtocolError(`not an HTTP/1.x request line: ${JSON.stringify(line.slice(0, 64))}`);
-  const headers = await readHeaderLines(reader);
-  // Only the framing headers need Go's canonical names here.
-  const framingHeaders = headers.filter(([name]) => name.length === 14 || name.length === 17).map(([name, value]): [string, string] => [canonicalHeaderKey(name), value]);
-  const head: ReplyHead = { proto, status: 200, headers: framingHeaders };
-  // A request's body is framed as a reply's, except that no length means no body.
-  const framing = replyFraming(head, method);
-  const { body, truncated } = framing.kind === 'until-close' ? { body: Buffer.alloc(0), truncated: false } : await keep(readReplyBody(reader, framing), keepLimit);
-  return { method, target, headers, body, truncated };
+/** A message's head, read; its body still coming. */
+interface Started {
+  firstLine: string;
+  headers: [string, string][];
+  body: Body | undefined;
+  kept: Buffer[];
+  keptBytes: number;
+  truncated: boolean;
 }
 
 /**
- * The reply to a request made with `method`; 1xx interim replies are passed over as Go passes
- * over them. undefined when the connection ended before a byte of it.
+ * One direction of a connection. `framing(firstLine, headers)` says how the message's body is
+ * delimited (it differs for requests and replies), or undefined to pass over the message (a 1xx).
  */
-export async function readReply(reader: ByteReader, method: string, keepLimit: number): Promise<SeenReply | undefined> {
-  for (;;) {
-    const raw: [string, string][] = [];
-    const head = await readReplyHead(reader, raw);
-    if (!head) return undefined;
-    if (head.status >= 100 && head.status < 200 && head.status !== 101) continue;
-    const { body, truncated } = await keep(readReplyBody(reader, replyFraming(head, method)), keepLimit);
-    return { head, rawHeaders: raw, body, truncated };
+export class Http1Reader {
+  private pending: Buffer = Buffer.alloc(0);
+  private message: Started | undefined;
+
+  constructor(
+    private readonly keep: number,
+    private readonly framing: (firstLine: string, headers: [string, string][]) => Framing | undefined,
+    private readonly onMessage: (message: Started) => void,
+  ) {}
+
+  /** Reads what the chunk completes; throws GoProtocolError where Go's reader would fail. */
+  push(chunk: Buffer): void {
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    while (this.step());
+  }
+
+  /** The connection ended: a body read until close is whole; anything else cut short is dropped. */
+  end(): void {
+    if (this.message?.body?.kind === 'until-close') this.finish();
+  }
+
+  /** A message has begun and not ended. */
+  get midMessage(): boolean {
+    return this.message !== undefined || this.pending.length > 0;
+  }
+
+  private step(): boolean {
+    if (!this.message) return this.readHead();
+    const body = this.message.body!;
+    switch (body.kind) {
+      case 'length':
+      case 'chunk-data': {
+        if (this.pending.length === 0) return false;
+        const part = this.take(Math.min(body.left, this.pending.length));
+        this.retain(part);
+        body.left -= part.length;
+        if (body.left > 0) return false;
+        if (body.kind === 'length') this.finish();
+        else this.message.body = { kind: 'chunk-end' };
+        return true;
+      }
+      case 'chunk-end': {
+        if (this.pending.length < 2) return false;
+        if (this.take(2).toString('latin1') !== '\r\n') throw new GoProtocolError('malformed chunked encoding');
+        this.message.body = { kind: 'chunk-size' };
+        return true;
+      }
+      case 'chunk-size': {
+        const line = this.line(4096);
+        if (line === undefined) return false;
+        const size = chunkSize(line);
+        this.message.body = size === 0 ? { kind: 'trailers' } : { kind: 'chunk-data', left: size };
+        return true;
+      }
+      case 'trailers': {
+        const line = this.line(MAX_HEAD_BYTES);
+        if (line === undefined) return false;
+        if (line === '') this.finish();
+        return true;
+      }
+      case 'until-close':
+        if (this.pending.length > 0) this.retain(this.take(this.pending.length));
+        return false;
+    }
+  }
+
+  /** The head, whole (Go reads it whole before the body): its lines, and the body's framing. */
+  private readHead(): boolean {
+    const end = headEnd(this.pending);
+    if (end < 0) {
+      if (this.pending.length > MAX_HEAD_BYTES) throw new GoProtocolError(`headers exceeded ${MAX_HEAD_BYTES} bytes`);
+      return false;
+    }
+    const lines = this.take(end).toString('latin1').split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
+    const firstLine = lines[0]!;
+    const headers = lines.slice(1).filter((l) => l !== '').map(parseHeaderLine);
+    const framing = this.framing(firstLine, headers);
+    if (!framing) return true;
+    this.message = { firstLine, headers, body: undefined, kept: [], keptBytes: 0, truncated: false };
+    if (framing.kind === 'none') this.finish();
+    else this.message.body = framing.kind === 'length' ? { kind: 'length', left: framing.length } : framing.kind === 'chunked' ? { kind: 'chunk-size' } : { kind: 'until-close' };
+    if (this.message?.body?.kind === 'length' && this.message.body.left === 0) this.finish();
+    return true;
+  }
+
+  private finish(): void {
+    const message = this.message!;
+    this.message = undefined;
+    this.onMessage(message);
+  }
+
+  private retain(part: Buffer): void {
+    const message = this.message!;
+    const room = this.keep - message.keptBytes;
+    if (part.length > room) message.truncated = true;
+    if (room <= 0) return;
+    // A copy: the chunk's memory belongs to the socket's reads.
+    const kept = Buffer.from(part.subarray(0, room));
+    message.kept.push(kept);
+    message.keptBytes += kept.length;
+  }
+
+  private take(n: number): Buffer {
+    const out = this.pending.subarray(0, n);
+    this.pending = this.pending.subarray(n);
+    return out;
+  }
+
+  /** A line without its LF (and CR), or undefined until it is whole. */
+  private line(limit: number): string | undefined {
+    const lf = this.pending.indexOf(0x0a);
+    if (lf < 0) {
+      if (this.pending.length > limit) throw new GoProtocolError(`a line over ${limit} bytes`);
+      return undefined;
+    }
+    const text = this.take(lf + 1).toString('latin1', 0, lf);
+    return text.endsWith('\r') ? text.slice(0, -1) : text;
   }
 }
 
-async function readHeaderLines(reader: ByteReader): Promise<[string, string][]> {
-  const headers: [string, string][] = [];
-  let budget = MAX_HEAD_BYTES;
-  for (;;) {
-    const line = await reader.readLine(budget);
-    if (line === undefined) throw new UnexpectedEof();
-    if (line === '') return headers;
-    budget -= line.length;
-    const colon = line.indexOf(':');
-    if (colon <= 0 || budget <= 0) throw new GoProtocolError(`malformed header line: ${line.slice(0, 64)}`);
-    headers.push([line.slice(0, colon), line.slice(colon + 1).trim()]);
-  }
+/** Where the head ends, blank line included (CRLF or bare LF, as Go accepts), or -1. */
+function headEnd(bytes: Buffer): number {
+  const crlf = bytes.indexOf('\r\n\r\n', 0, 'latin1');
+  const lf = bytes.indexOf('\n\n', 0, 'latin1');
+  const at = [crlf < 0 ? -1 : crlf + 4, lf < 0 ? -1 : lf + 2].filter((n) => n >= 0);
+  return at.length === 0 ? -1 : Math.min(...at);
+}
+
+/** Requests: the request line and the body's framing (no length: no body). */
+export function requestReader(keep: number, onRequest: (request: SeenRequest) => void): Http1Reader {
+  return new Http1Reader(keep, (firstLine, headers) => {
+    const [method, target, proto] = firstLine.split(' ');
+    if (!method || !target || !proto?.startsWith('HTTP/1.')) throw new GoProtocolError(`not an HTTP/1.x request line: ${JSON.stringify(firstLine.slice(0, 64))}`);
+    const framing = replyFraming({ proto, status: 200, headers: framingHeaders(headers) }, method);
+    return framing.kind === 'until-close' ? { kind: 'none' } : framing;
+  }, (m) => {
+    const [method, target] = m.firstLine.split(' ') as [string, string];
+    onRequest({ method, target, headers: m.headers, body: Buffer.concat(m.kept, m.keptBytes), truncated: m.truncated });
+  });
+}
+
+/** Replies, framed by the method of the request each answers (`methodOfNext`); 1xx passed over as Go does. */
+export function replyReader(keep: number, methodOfNext: () => string, onReply: (reply: SeenReply) => void): Http1Reader {
+  return new Http1Reader(keep, (firstLine, headers) => {
+    const { proto, status } = parseStatusLine(firstLine);
+    if (status >= 100 && status < 200 && status !== 101) return undefined;
+    return replyFraming({ proto, status, headers: framingHeaders(headers) }, methodOfNext());
+  }, (m) => {
+    const { proto, status } = parseStatusLine(m.firstLine);
+    // The verdict reads a few headers by Go's canonical name: only those are canonicalised.
+    const head: ReplyHead = { proto, status, headers: m.headers.filter(([name]) => VERDICT_HEADERS.has(name.toLowerCase())).map(([name, value]) => [canonicalHeaderKey(name), value]) };
+    onReply({ head, rawHeaders: m.headers, body: Buffer.concat(m.kept, m.keptBytes), truncated: m.truncated });
+  });
+}
+
+const VERDICT_HEADERS = new Set(['content-type', 'content-encoding', 'location', 'content-length', 'transfer-encoding']);
+
+/** Go's canonical names of the headers that frame a body (the rest are not needed to frame it). */
+function framingHeaders(headers: [string, string][]): [string, string][] {
+  return headers.filter(([name]) => name.length === 14 || name.length === 17).map(([name, value]) => [canonicalHeaderKey(name), value]);
 }

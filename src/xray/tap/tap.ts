@@ -7,9 +7,10 @@ import { performance } from 'node:perf_hooks';
 import { failedRequestVerdict, type Verdict } from '../contract.js';
 import { describeNetworkError } from '../client.js';
 import type { Dialect } from '../wire/dialect.js';
-import { startRelay, type Relay, type UpstreamAt } from '../../tap/relay.js';
+import { startRelay, type Relay, type RelayedConnection, type UpstreamAt } from '../../tap/relay.js';
 import type { ListenAt } from '../../shared/listen.js';
-import { ByteCopy, readReply, readRequest, type SeenReply, type SeenRequest } from './passive-http.js';
+import { replyReader, requestReader, type SeenReply, type SeenRequest } from './passive-http.js';
+import { GoProtocolError } from '../wire/go-reply.js';
 import { eventOf, verdictOf, violationsOf, type SeenEvent, type Violation } from './verdict.js';
 
 export interface XrayTapOptions {
@@ -54,80 +55,99 @@ export async function startXrayTap(options: XrayTapOptions): Promise<Relay> {
     onUpstreamDown: (id, error) => options.onUpstreamDown?.(id, describeNetworkError(error)),
     watch: (id) => {
       options.onConnection?.(id);
-      const fromClient = new ByteCopy();
-      const fromUpstream = new ByteCopy();
-      let clientEnded: () => void = () => undefined;
-      const clientGone = new Promise<'gone'>((resolve) => (clientEnded = () => resolve('gone')));
-      void watchConnection(id, fromClient, fromUpstream, clientGone, options, keep, started);
-      return {
-        onClientBytes: (chunk) => fromClient.push(chunk),
-        onUpstreamBytes: (chunk) => fromUpstream.push(chunk),
-        onClientEnd: () => {
-          clientEnded();
-          fromClient.end();
-        },
-        onUpstreamEnd: () => fromUpstream.end(),
-        onClosed: () => {
-          fromClient.end();
-          fromUpstream.end();
-        },
-      };
+      return watchConnection(id, options, keep, started);
     },
   });
 }
 
-/** Reads the connection's exchanges in order (HTTP/1.1 answers in order) until it ends. */
-async function watchConnection(
-  id: number, fromClient: ByteCopy, fromUpstream: ByteCopy, clientGone: Promise<'gone'>, options: XrayTapOptions, keep: number, started: number,
-): Promise<void> {
-  const { dialect } = options;
-  for (;;) {
-    let request: SeenRequest | undefined;
-    try {
-      request = await readRequest(fromClient.reader, keep);
-    } catch (error) {
-      options.log(`connection ${id}: the proxy's bytes are not HTTP/1.1 (${(error as Error).message}): relayed, not read`);
-      return drain(fromClient, fromUpstream);
-    }
-    if (!request) return drain(fromClient, fromUpstream);
-    const sentAt = performance.now();
-    const at = new Date();
-    const event = eventOf(dialect, request);
-    const type = 'type' in event ? event.type : 'authorization';
-    let reply: SeenReply | undefined;
-    let verdict: Verdict;
-    try {
-      // Go's client never half-closes while it waits: a FIN from the proxy now is it giving up
-      // (its timeout, a cancel), recorded when it happens; the relay goes on as before.
-      const first = await Promise.race([readReply(fromUpstream.reader, request.method, keep), clientGone]);
-      reply = first === 'gone' ? undefined : first;
-      verdict = reply
-        ? verdictOf(dialect, type, request, reply, options.kickOnDeny)
-        : noReply(options, type, first === 'gone', performance.now() - sentAt);
-    } catch (error) {
-      verdict = failedRequestVerdict(dialect, type, 'network-error', describeNetworkError(error));
-    }
-    const latencyMs = Math.round((performance.now() - sentAt) * 100) / 100;
-    if ('error' in event) verdict.warnings.push(event.error);
-    options.onExchange({
-      connection: id, at, offsetMs: Math.round((sentAt - started) * 100) / 100, request, event, reply, latencyMs, verdict,
-      violations: violationsOf(dialect, type, reply?.head.status, verdict, latencyMs, options.timeoutSeconds),
-    });
-    if (!reply) return drain(fromClient, fromUpstream);
-  }
+interface Asked {
+  request: SeenRequest;
+  event: SeenEvent | { error: string };
+  at: Date;
+  sentAt: number;
 }
 
-/** No reply: the proxy gave up first (its timeout, or a cancel), or the backend closed. */
-function noReply(options: XrayTapOptions, type: SeenEvent['type'], clientGaveUp: boolean, waitedMs: number): Verdict {
-  if (!clientGaveUp) return failedRequestVerdict(options.dialect, type, 'network-error', 'the backend closed the connection before the reply was complete (unexpected EOF)');
-  // Within 5 % of the proxy's timeout, the proxy's timer is what ended it.
+/**
+ * Reads a connection's exchanges as its bytes pass: requests queue up, and each reply answers
+ * the oldest (HTTP/1.1 answers in order). Bytes that stop making sense end the reading, not the
+ * relay.
+ */
+function watchConnection(id: number, options: XrayTapOptions, keep: number, started: number): RelayedConnection {
+  const { dialect } = options;
+  const asked: Asked[] = [];
+  let reading = true;
+  const emit = (question: Asked, reply: SeenReply | undefined, verdict: Verdict): void => {
+    const type = 'type' in question.event ? question.event.type : 'authorization';
+    const latencyMs = Math.round((performance.now() - question.sentAt) * 100) / 100;
+    if ('error' in question.event) verdict.warnings.push(question.event.error);
+    options.onExchange({
+      connection: id, at: question.at, offsetMs: Math.round((question.sentAt - started) * 100) / 100, request: question.request, event: question.event, reply, latencyMs, verdict,
+      violations: violationsOf(dialect, type, reply?.head.status, verdict, latencyMs, options.timeoutSeconds),
+    });
+  };
+  /** The oldest question ends without a reply; reading stops. */
+  const unanswered = (why: (type: SeenEvent['type'], waitedMs: number) => Verdict): void => {
+    reading = false;
+    const question = asked.shift();
+    if (question) emit(question, undefined, why('type' in question.event ? question.event.type : 'authorization', performance.now() - question.sentAt));
+    asked.length = 0;
+  };
+  const stop = (who: string, error: unknown): void => {
+    if (!reading) return;
+    unanswered((type) => failedRequestVerdict(dialect, type, 'network-error', describeNetworkError(error)));
+    options.log(`connection ${id}: ${who}'s bytes are not HTTP/1.1 as Go reads it (${(error as Error).message}): relayed, no longer read`);
+  };
+  const requests = requestReader(keep, (request) => {
+    asked.push({ request, event: eventOf(dialect, request), at: new Date(), sentAt: performance.now() });
+  });
+  const replies = replyReader(keep, () => asked[0]?.request.method ?? 'POST', (reply) => {
+    const question = asked.shift();
+    if (!question) throw new GoProtocolError('a reply to no request');
+    emit(question, reply, verdictOf(dialect, 'type' in question.event ? question.event.type : 'authorization', question.request, reply, options.kickOnDeny));
+  });
+  return {
+    onClientBytes: (chunk) => {
+      if (!reading) return;
+      try {
+        requests.push(chunk);
+      } catch (error) {
+        stop('the proxy', error);
+      }
+    },
+    onUpstreamBytes: (chunk) => {
+      if (!reading) return;
+      try {
+        replies.push(chunk);
+      } catch (error) {
+        stop('the backend', error);
+      }
+    },
+    // Go's client never half-closes while it waits: a FIN from the proxy then is it giving up
+    // (its timeout, a cancel), recorded when it happens; the relay goes on as before.
+    onClientEnd: () => {
+      if (reading && asked.length > 0) unanswered((type, waitedMs) => gaveUp(options, type, waitedMs));
+      reading = false;
+    },
+    onUpstreamEnd: () => {
+      if (!reading) return;
+      try {
+        replies.end();
+      } catch (error) {
+        stop('the backend', error);
+      }
+      if (asked.length > 0) unanswered((type) => failedRequestVerdict(dialect, type, 'network-error', 'the backend closed the connection before the reply was complete (unexpected EOF)'));
+      reading = false;
+    },
+    onClosed: () => {
+      reading = false;
+    },
+  };
+}
+
+/** The proxy closed while it waited: its timer, within 5 % of its timeout, or a cancel. */
+function gaveUp(options: XrayTapOptions, type: SeenEvent['type'], waitedMs: number): Verdict {
   const timedOut = options.timeoutSeconds > 0 && waitedMs >= options.timeoutSeconds * 1000 * 0.95;
   return timedOut
     ? failedRequestVerdict(options.dialect, type, 'timeout', `no complete reply within ${options.timeoutSeconds} s: the proxy closed the connection`)
     : failedRequestVerdict(options.dialect, type, 'network-error', `the proxy closed the connection after ${Math.round(waitedMs)} ms, before the reply (it cancelled, or its client left)`);
-}
-
-/** Stops reading a connection: what is still relayed is no longer kept. */
-function drain(...copies: ByteCopy[]): void {
-  for (const copy of copies) copy.stop();
 }

@@ -27,36 +27,42 @@ function headerValues(head: Pick<ReplyHead, 'headers'>, name: string): string[] 
   return head.headers.filter(([n]) => n === name).map(([, v]) => v);
 }
 
-/**
- * The status line and headers; undefined when the connection ended before a byte of a reply.
- * `raw` receives the headers as they came, names in their own case (the tap records them).
- */
-export async function readReplyHead(reader: ByteReader, raw?: [string, string][]): Promise<ReplyHead | undefined> {
+/** The status line and headers; undefined when the connection ended before a byte of a reply. */
+export async function readReplyHead(reader: ByteReader): Promise<ReplyHead | undefined> {
   let budget = MAX_HEAD_BYTES;
   const statusLine = await reader.readLine(budget);
   if (statusLine === undefined) return undefined;
   budget -= statusLine.length;
-  const space = statusLine.indexOf(' ');
-  if (space < 0) throw new GoProtocolError(`malformed HTTP response ${JSON.stringify(statusLine)}`);
-  const proto = statusLine.slice(0, space);
-  const code = statusLine.slice(space + 1).replace(/^ +/, '').split(' ', 1)[0]!;
-  if (code.length !== 3 || !/^\d{3}$/.test(code)) throw new GoProtocolError(`malformed HTTP status code ${JSON.stringify(code)}`);
-  if (!/^HTTP\/\d\.\d$/.test(proto)) throw new GoProtocolError(`malformed HTTP version ${JSON.stringify(proto)}`);
-  const headers: [string, string][] = [];
+  const head: ReplyHead = { ...parseStatusLine(statusLine), headers: [] };
   for (;;) {
     const line = await reader.readLine(budget);
     if (line === undefined) throw new UnexpectedEof();
     if (line === '') break;
     budget -= line.length;
     if (budget <= 0) throw new GoProtocolError(`server response headers exceeded ${MAX_HEAD_BYTES} bytes; aborted`);
-    const colon = line.indexOf(':');
-    const name = colon < 0 ? '' : line.slice(0, colon);
-    if (colon <= 0 || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) throw new GoProtocolError(`malformed MIME header line: ${line.slice(0, 64)}`);
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
-    headers.push([canonicalHeaderKey(name), value]);
-    raw?.push([name, value]);
+    const [name, value] = parseHeaderLine(line);
+    head.headers.push([canonicalHeaderKey(name), value]);
   }
-  return { proto, status: Number(code), headers };
+  return head;
+}
+
+/** A status line as http.ReadResponse reads it: the protocol and a three-digit code. */
+export function parseStatusLine(line: string): { proto: string; status: number } {
+  const space = line.indexOf(' ');
+  if (space < 0) throw new GoProtocolError(`malformed HTTP response ${JSON.stringify(line)}`);
+  const proto = line.slice(0, space);
+  const code = line.slice(space + 1).replace(/^ +/, '').split(' ', 1)[0]!;
+  if (code.length !== 3 || !/^\d{3}$/.test(code)) throw new GoProtocolError(`malformed HTTP status code ${JSON.stringify(code)}`);
+  if (!/^HTTP\/\d\.\d$/.test(proto)) throw new GoProtocolError(`malformed HTTP version ${JSON.stringify(proto)}`);
+  return { proto, status: Number(code) };
+}
+
+/** A header line as textproto reads it: a token, a colon, the value without surrounding blanks; the name as sent. */
+export function parseHeaderLine(line: string): [string, string] {
+  const colon = line.indexOf(':');
+  const name = colon < 0 ? '' : line.slice(0, colon);
+  if (colon <= 0 || !/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) throw new GoProtocolError(`malformed MIME header line: ${line.slice(0, 64)}`);
+  return [name, line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '')];
 }
 
 export type Framing = { kind: 'none' } | { kind: 'length'; length: number } | { kind: 'chunked' } | { kind: 'until-close' };
@@ -136,7 +142,7 @@ async function* readChunked(reader: ByteReader): AsyncGenerator<Buffer> {
 }
 
 /** A chunk-size line: trailing whitespace and any extension dropped, at most 16 hex digits. */
-function chunkSize(line: string): number {
+export function chunkSize(line: string): number {
   const text = line.replace(/[ \t\r\n]+$/, '').split(';', 1)[0]!.replace(/[ \t]+$/, '');
   if (text === '') throw new GoProtocolError('empty hex number for chunk length');
   if (!/^[0-9a-fA-F]+$/.test(text)) throw new GoProtocolError('invalid byte in chunk length');
