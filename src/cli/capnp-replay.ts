@@ -14,7 +14,7 @@ export async function runCapnpReplay(flags: ReplayFlags & { socket?: string; tim
   checkCapnpReplayable(records, file);
   const target = capnpReplayTarget(flags.socket, flags.timeoutMs);
   try {
-    return await runReplay(flags, records, target, 'capnp-check replay');
+    return await runReplay(flags, records, target, 'capnp-check replay', 'checks');
   } finally {
     target.close();
   }

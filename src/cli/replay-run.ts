@@ -26,14 +26,14 @@ export function replayOptions(command: Command, tap: string, to: string): Comman
 }
 
 /** Checks the flags (before any record is sent), runs the replay, prints; exit 1 on a change unless --allow-changes. */
-export async function runReplay<R extends RecordBase>(flags: ReplayFlags, records: readonly R[], target: ReplayTarget<R>, suite: string): Promise<number> {
+export async function runReplay<R extends RecordBase>(flags: ReplayFlags, records: readonly R[], target: ReplayTarget<R>, suite: string, noun = 'exchanges'): Promise<number> {
   const speed = parseSpeed(flags.speed);
   // The JUnit file is opened before the run: a path that cannot be written fails now, not after it.
   const junitFd = flags.junit === undefined ? undefined : openForWrite(flags.junit, '--junit');
   const report = await replay(records, target, speed);
   if (junitFd !== undefined) writeFileSync(junitFd, `${replayJunit(report, suite)}\n`);
   if (flags.json) out(JSON.stringify(report));
-  else out(replayText(report, flags.replay!));
+  else out(replayText(report, flags.replay!, noun));
   if (report.changed > 0 && flags.allowChanges) log(`note: ${report.changed} verdicts changed; --allow-changes: exit 0`);
   return report.changed === 0 || flags.allowChanges ? EXIT_OK : EXIT_FAILED;
 }

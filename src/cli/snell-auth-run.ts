@@ -182,7 +182,7 @@ async function replaySnell(flags: AuthFlags, file: string, starting: Promise<Tri
     // No timing to keep: the question is who, not when.
     const report = await replay(records, target, Infinity);
     if (flags.json) out(JSON.stringify(report));
-    else out(replayText(report, file));
+    else out(replayText(report, file, 'connections'));
     return report.changed === 0 ? EXIT_OK : EXIT_FAILED;
   } finally {
     await auth.close();

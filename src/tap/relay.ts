@@ -7,6 +7,7 @@
  */
 import net from 'node:net';
 import { describeListenAt, listenOn, type ListenAt } from '../shared/listen.js';
+import { checkSocketPath, clearStaleSocket } from '../shared/unix-socket.js';
 
 /** Where the upstream is: TCP or a Unix socket. */
 export type UpstreamAt = { host: string; port: number } | { path: string };
@@ -70,6 +71,11 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
       if (!relaying) upstream.destroy();
     });
   });
+  if ('path' in options.listen) {
+    // A socket file left by a tap that died is replaced; a live one or another file is refused.
+    checkSocketPath(options.listen.path, '--listen');
+    await clearStaleSocket(options.listen.path, '--listen');
+  }
   await listenOn(server, options.listen);
   const address = server.address()!;
   return {

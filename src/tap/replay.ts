@@ -82,12 +82,16 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** The report for a person: the totals, each transition, each change with its line. */
-export function replayText(report: ReplayReport, file: string): string {
+/** Changes listed one by one on screen; the totals and --json have all of them. */
+const LISTED = 20;
+
+/** The report for a person: the totals, each transition, the first changes with their lines. */
+export function replayText(report: ReplayReport, file: string, noun = 'exchanges'): string {
   const pace = Number.isFinite(report.speed) ? ` at ${report.speed}x` : '';
-  const lines = [`${report.exchanges} exchanges replayed from ${file}${pace} in ${(report.durationMs / 1000).toFixed(1)} s: ${report.same} same, ${report.changed} changed`];
+  const lines = [`${report.exchanges} ${noun} replayed from ${file}${pace} in ${(report.durationMs / 1000).toFixed(1)} s: ${report.same} same, ${report.changed} changed`];
   for (const [transition, n] of Object.entries(report.transitions)) lines.push(`  ${transition}: ${n}`);
-  for (const change of report.changes) lines.push(`  line ${change.line}: ${change.what}: ${change.from} -> ${change.to}${change.detail ? ` (${change.detail})` : ''}`);
+  for (const change of report.changes.slice(0, LISTED)) lines.push(`  line ${change.line}: ${change.what}: ${change.from} -> ${change.to}${change.detail ? ` (${change.detail})` : ''}`);
+  if (report.changes.length > LISTED) lines.push(`  ... and ${report.changes.length - LISTED} more (--json lists every one)`);
   return lines.join('\n');
 }
 

@@ -38,7 +38,7 @@ describe('snell-serve --record, snell-auth --replay', () => {
     expect(lines[0]).toMatchObject({ protocol: 'snell', secrets: false, path: expect.any(String), trials: expect.any(Number) });
     expect(lines[0].firstBytes).toMatch(/^([0-9a-f]{2}){39,}$/);
 
-    expect(await runMain(['snell-auth', '--users', join(dir, 'users.txt'), '--replay', record])).toMatchObject({ code: 0, stdout: expect.stringContaining('5 same, 0 changed') });
+    expect(await runMain(['snell-auth', '--users', join(dir, 'users.txt'), '--replay', record])).toMatchObject({ code: 0, stdout: expect.stringContaining('5 connections replayed') });
     // user-7 rotates its PSK, user-20 is removed, user-29 is renamed: three connections change.
     const next = users.map((u) => (u === 'user-7:psk-7' ? 'user-7:psk-7-rotated' : u === 'user-29:psk-29' ? 'user-twenty-nine:psk-29' : u)).filter((u) => u !== 'user-20:psk-20');
     writeFileSync(join(dir, 'users-next.txt'), next.join('\n'));
