@@ -18,7 +18,8 @@ export interface CapnpLoadSettings {
   connections: number;
 }
 
-export class CapnpLoadTarget implements LoadTarget<undefined> {
+/** A request of its own (a replay's), or undefined: the run's one request. */
+export class CapnpLoadTarget implements LoadTarget<AuthRequest | undefined> {
   readonly failures = CAPNP_FAILURES;
   readonly classes = CAPNP_CLASSES;
   private readonly clients: (AuthServiceClient | undefined)[] = [];
@@ -45,7 +46,7 @@ export class CapnpLoadTarget implements LoadTarget<undefined> {
     }
   }
 
-  send(_op: undefined, done: (outcome: string) => void): void {
+  send(op: AuthRequest | undefined, done: (outcome: string) => void): void {
     const index = this.next;
     this.next = (this.next + 1) % this.settings.connections;
     const client = this.clients[index];
@@ -54,7 +55,7 @@ export class CapnpLoadTarget implements LoadTarget<undefined> {
       done('disconnected');
       return;
     }
-    client.check(this.settings.request, { timeoutMs: this.settings.timeoutMs }).then(
+    client.check(op ?? this.settings.request, { timeoutMs: this.settings.timeoutMs }).then(
       (reply) => done(typeof reply.decision.action === 'number' ? 'unknown-action' : reply.decision.action),
       (error: unknown) => done(error instanceof CallError ? error.kind : 'protocol'),
     );

@@ -19,7 +19,7 @@ import type { AuthDecision, AuthRequest } from '../capnp/wire/schema.js';
 import { LOAD_FLAGS, addLoadOptions, parseLoadFlags, type LoadFlags } from './load.js';
 import { runLoadCli } from './load-run.js';
 import { CapnpLoadTarget } from '../capnp/load.js';
-import { REPLAY_FLAGS, replayOptions, type ReplayFlags } from './replay-run.js';
+import { REPLAY_FLAGS, REPLAY_SETS, replayOptions, type ReplayFlags } from './replay-run.js';
 import { choiceOption, EXIT_FAILED, EXIT_OK, exitsWith, integerOption, log, out, stdoutColors, timeParser, readBinaryFile } from './io.js';
 
 interface CheckFlags extends LoadFlags, ConformanceFlags {
@@ -44,6 +44,7 @@ interface CheckFlags extends LoadFlags, ConformanceFlags {
 /** Which flag belongs to which mode (a flag outside its mode is exit 2). */
 export const CAPNP_CHECK_MODES: ModeTable = {
   modes: [
+    { name: 'replay-load', switches: ['replay', 'load'], together: true },
     { name: 'replay', switches: ['replay'] },
     { name: 'conformance', switches: ['conformance', 'list'] },
     { name: 'load', switches: ['load'] },
@@ -53,12 +54,14 @@ export const CAPNP_CHECK_MODES: ModeTable = {
     ...Object.fromEntries(['--socket', '--timeout-ms', '--json'].map((f) => [f, 'all'])),
     // A replay sends the recorded requests as Proksi built them.
     ...Object.fromEntries(['--forward-headers', '--max-headers', '--on-error', '--upstream-header', '--show-secrets'].map((f) => [f, ['conformance', 'load', 'one-shot']])),
-    ...Object.fromEntries(REPLAY_FLAGS.map((f) => [f, ['replay']])),
+    ...Object.fromEntries(REPLAY_FLAGS.map((f) => [f, ['replay', 'replay-load']])),
     // The client request: the conformance suite sends its own (the fixture's).
     ...Object.fromEntries(['--method', '--host', '--no-host-header', '--http2', '--path', '--query', '--client-ip', '--header'].map((f) => [f, ['one-shot', 'load']])),
     ...Object.fromEntries(CONFORMANCE_FLAGS.map((f) => [f, ['conformance']])),
     '--junit': ['conformance', 'replay'],
     ...Object.fromEntries([...LOAD_FLAGS, '--connections'].map((f) => [f, ['load']])),
+    // A replay through the load engine: the recording sets the arrivals (no rate, concurrency, stages or count).
+    ...Object.fromEntries([...LOAD_FLAGS, '--connections'].filter((f) => !REPLAY_SETS.includes(f)).map((f) => [f, ['load', 'replay-load']])),
   },
 };
 
@@ -105,7 +108,7 @@ export function proksiOptionsOf(flags: Pick<CheckFlags, 'forwardHeaders' | 'maxH
 }
 
 async function capnpCheck(flags: CheckFlags & ReplayFlags): Promise<number> {
-  if (flags.replay !== undefined) return (await import('./capnp-replay.js')).runCapnpReplay(flags);
+  if (flags.replay !== undefined) return flags.load ? (await import('./capnp-replay.js')).runCapnpReplayLoad(flags) : (await import('./capnp-replay.js')).runCapnpReplay(flags);
   if (flags.list) return listSuite(capnpSuite);
   if (flags.conformance) return capnpConformance(flags);
   if (flags.socket === undefined) throw new InputError('--socket PATH is required (the service\'s Unix socket)');

@@ -10,6 +10,8 @@ export interface Mode {
   name: string;
   /** Option attribute names that switch this mode on (`load`, `conformance`); none for the default. */
   switches: string[];
+  /** The mode needs all of its switches (`--replay` with `--load`), not any one. */
+  together?: boolean;
 }
 
 export interface ModeTable {
@@ -30,14 +32,15 @@ function setByUser(command: Command, option: Option): boolean {
 /** The run's mode, from the switches the user set. */
 export function activeMode(command: Command, table: ModeTable): Mode {
   const values = command.opts();
-  const switched = (mode: Mode): boolean => mode.switches.some((key) => values[key] !== undefined && values[key] !== false);
+  const on = (key: string): boolean => values[key] !== undefined && values[key] !== false;
+  const switched = (mode: Mode): boolean => (mode.together ? mode.switches.every(on) : mode.switches.some(on));
   return table.modes.find(switched) ?? table.modes[table.modes.length - 1]!;
 }
 
 /** Throws an InputError for the first flag the user gave that the run's mode does not use. */
 export function checkModeFlags(command: Command, table: ModeTable): void {
   const values = command.opts();
-  const exclusive = table.modes.filter((m) => m.switches.length > 0 && m.switches.some((key) => values[key] !== undefined && values[key] !== false));
+  const exclusive = table.modes.filter((m) => !m.together && m.switches.length > 0 && m.switches.some((key) => values[key] !== undefined && values[key] !== false));
   const active = activeMode(command, table);
   for (const option of command.options) {
     const flag = option.long ?? option.short ?? '';

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { openForWrite } from '../shared/files.js';
 import type { RecordBase } from '../tap/recording.js';
-import { parseSpeed, replay, replayJunit, replayText, type ReplayTarget } from '../tap/replay.js';
+import { parseSpeed, replay, replayJunit, replayText, type ReplayArrivals, type ReplayTarget } from '../tap/replay.js';
 import { EXIT_FAILED, EXIT_OK, log, out } from './io.js';
 
 export interface ReplayFlags {
@@ -16,6 +16,9 @@ export interface ReplayFlags {
 
 /** The replay flags, for a command's mode table (--json and --junit are shared with other modes). */
 export const REPLAY_FLAGS = ['--replay', '--speed', '--allow-changes'] as const;
+
+/** Load flags a replay through the load engine does not take: the recording sets the arrivals. */
+export const REPLAY_SETS: readonly string[] = ['--rate', '--concurrency', '--pipelining', '--stages', '--requests', '--arrivals'];
 
 /** Declares them; `tap` names the command whose recording is replayed, `to` where it is sent. */
 export function replayOptions(command: Command, tap: string, to: string): Command {
@@ -35,5 +38,21 @@ export async function runReplay<R extends RecordBase>(flags: ReplayFlags, record
   if (flags.json) out(JSON.stringify(report));
   else out(replayText(report, flags.replay!, noun));
   if (report.changed > 0 && flags.allowChanges) log(`note: ${report.changed} verdicts changed; --allow-changes: exit 0`);
+  return report.changed === 0 || flags.allowChanges ? EXIT_OK : EXIT_FAILED;
+}
+
+/**
+ * After a replay through the load engine: the comparison after the load report (on stderr under
+ * --json, whose stdout is the report's), and the exit code: the load run's if it failed (3 for a
+ * breached threshold), else 1 on a changed class unless --allow-changes, else 0.
+ */
+export function finishReplayLoad(source: Pick<ReplayArrivals<RecordBase, unknown>, 'report' | 'notSent'>, loadCode: number, flags: ReplayFlags, file: string, noun: string, durationMs: number): number {
+  const report = source.report(durationMs);
+  const text = replayText(report, file, noun);
+  if (flags.json) log(text);
+  else out(text);
+  if (source.notSent > 0) log(`note: ${source.notSent} recorded ${noun} were not sent (dropped by the engine, or past --duration): not compared`);
+  if (loadCode !== EXIT_OK) return loadCode;
+  if (report.changed > 0 && flags.allowChanges) log(`note: ${report.changed} classes changed; --allow-changes: exit 0`);
   return report.changed === 0 || flags.allowChanges ? EXIT_OK : EXIT_FAILED;
 }

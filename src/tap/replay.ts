@@ -6,6 +6,7 @@
  */
 import { InputError } from '../shared/errors.js';
 import { lineOf, type RecordBase } from './recording.js';
+import type { ArrivalSource } from '../load/target.js';
 
 export interface ReplayTarget<R extends RecordBase> {
   /** The recorded verdict, as one comparable word (`allow`, `policy-deny`, `user:alice`...). */
@@ -105,4 +106,69 @@ export function replayJunit(report: ReplayReport, suite: string): string {
   cases.push(`    <testcase classname="${esc(suite)}" name="${report.same} of ${report.exchanges} exchanges reach the recorded verdict"/>`);
   const counts = `tests="${cases.length}" failures="${report.changed}" errors="0" skipped="0" time="${(report.durationMs / 1000).toFixed(3)}"`;
   return ['<?xml version="1.0" encoding="UTF-8"?>', `<testsuites name="${esc(suite)}" ${counts}>`, `  <testsuite name="${esc(suite)}" ${counts}>`, ...cases, '  </testsuite>', '</testsuites>'].join('\n');
+}
+
+/**
+ * A recording as the load engine's arrivals (--replay FILE --load): each record at its recorded
+ * offset divided by `speed`, as the operation `toOp` makes of it; each outcome class compared
+ * with the recorded class (a load run reports classes, not users).
+ */
+export class ReplayArrivals<R extends RecordBase, Op> implements ArrivalSource<Op> {
+  private next = 0;
+  private readonly origin: number;
+  private readonly records = new Map<Op, R>();
+  readonly changes: ReplayChange[] = [];
+  same = 0;
+  /** Arrivals the engine dropped (no slot, or the run ended): not compared. */
+  notSent = 0;
+
+  constructor(
+    private readonly all: readonly R[],
+    private readonly speed: number,
+    private readonly toOp: (record: R) => Op,
+    private readonly target: Pick<ReplayTarget<R>, 'describe'> & { recordedClass(record: R): string },
+  ) {
+    this.origin = all[0]!.offsetMs;
+  }
+
+  /** How long the recording lasts at this speed. */
+  get spanMs(): number {
+    return (this.all[this.all.length - 1]!.offsetMs - this.origin) / this.speed;
+  }
+
+  peek(): number {
+    return this.next < this.all.length ? (this.all[this.next]!.offsetMs - this.origin) / this.speed : Infinity;
+  }
+
+  take(): Op {
+    const record = this.all[this.next++]!;
+    const op = this.toOp(record);
+    this.records.set(op, record);
+    return op;
+  }
+
+  exhausted(): boolean {
+    return this.next >= this.all.length;
+  }
+
+  completed(op: Op, outcome: string): void {
+    const record = this.records.get(op)!;
+    this.records.delete(op);
+    const from = this.target.recordedClass(record);
+    if (outcome === from) this.same++;
+    else this.changes.push({ line: lineOf(record), what: this.target.describe(record), from, to: outcome });
+  }
+
+  dropped(op: Op): void {
+    this.records.delete(op);
+    this.notSent++;
+  }
+
+  /** The comparison as a replay report (changes in recording order). */
+  report(durationMs: number): ReplayReport {
+    const changes = [...this.changes].sort((a, b) => a.line - b.line);
+    const transitions: Record<string, number> = {};
+    for (const change of changes) transitions[`${change.from} -> ${change.to}`] = (transitions[`${change.from} -> ${change.to}`] ?? 0) + 1;
+    return { exchanges: this.same + changes.length, same: this.same, changed: changes.length, changes, transitions, durationMs, speed: this.speed };
+  }
 }

@@ -120,7 +120,7 @@ describe('--metrics-listen', () => {
       }
       const oneShot = await runMain(['capnp-check', '--socket', capnp.path, '--metrics-listen', '127.0.0.1:0']);
       expect(oneShot.code).toBe(2);
-      expect(expectOneLineError(oneShot)).toMatch(/--metrics-listen belongs to load mode/);
+      expect(expectOneLineError(oneShot)).toMatch(/--metrics-listen belongs to load and replay-load modes/);
     } finally {
       busy.close();
     }

@@ -28,11 +28,10 @@ function argsFor(option: Option): string[] {
   return option.required || option.optional ? [flag, SAMPLES[flag] ?? '1'] : [flag];
 }
 
+/** The flags that make a run `mode`: its first switch, or all of them for a mode that needs them together. */
 function switchArgs(command: Command, mode: Mode): string[] {
-  const key = mode.switches[0];
-  if (key === undefined) return [];
-  const option = command.options.find((o) => o.attributeName() === key)!;
-  return argsFor(option);
+  const keys = mode.together ? mode.switches : mode.switches.slice(0, 1);
+  return keys.flatMap((key) => argsFor(command.options.find((o) => o.attributeName() === key)!));
 }
 
 const commands = await commandsWithModes();
@@ -72,7 +71,7 @@ describe('which flags belong to which mode', () => {
 
   it('the issue\'s cases: --threshold without --load, --load with --conformance, --junit without --conformance', async () => {
     const threshold = await runMain(['xray-sim', '--url', 'http://127.0.0.1:1/', '--credential', 'x', '--threshold', 'p99<1ms']);
-    expect(threshold).toMatchObject({ code: 2, stderr: 'authkit: --threshold belongs to load mode; this is a one-shot run\n' });
+    expect(threshold).toMatchObject({ code: 2, stderr: 'authkit: --threshold belongs to load and replay-load modes; this is a one-shot run\n' });
     const both = await runMain(['capnp-check', '--socket', '/x', '--conformance', '--load']);
     expect(both).toMatchObject({ code: 2, stderr: 'authkit: --load (load mode) and conformance mode exclude each other: choose one\n' });
     const junit = await runMain(['capnp-check', '--socket', '/x', '--junit', 'r.xml']);

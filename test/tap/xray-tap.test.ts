@@ -159,9 +159,19 @@ describe('xray-tap', () => {
     expect(result.stdout).not.toContain(ALICE);
     expect(readFileSync(junit, 'utf8')).toMatch(/<testsuites name="xray-sim replay" tests="3" failures="2"/);
     expect((await runMain(['xray-sim', '--url', changed.url, '--replay', record, '--speed', '100', '--allow-changes'])).code).toBe(0);
+
+    // Through the load engine: the recording is the arrivals, thresholds apply, classes are compared.
+    const load = await runMain(['xray-sim', '--url', changed.url, '--replay', record, '--speed', '20', '--load', '--json', '--threshold', 'error_rate<1%']);
+    expect(load.code).toBe(1);
+    expect(JSON.parse(load.stdout)).toMatchObject({ requests: 3, outcomes: { 'policy-deny': 3 } });
+    expect(load.stderr).toMatch(/3 exchanges replayed from .* 1 same, 2 changed/);
+    expect(load.stderr).toMatch(/line 1: authorization 550e8400-\*{4}.*: allow -> policy-deny/);
+    const breached = await runMain(['xray-sim', '--url', changed.url, '--replay', record, '--speed', '20', '--load', '--threshold', 'requests{allow}>=1']);
+    expect(breached.code).toBe(3);
+    expect((await runMain(['xray-sim', '--url', b.url, '--replay', record, '--speed', '20', '--load'])).code).toBe(0);
   });
 
-  it('bad recordings are one line and exit 2: not JSON (its line), cut off, another protocol, masked credentials, --load', async () => {
+  it('bad recordings are one line and exit 2: not JSON (its line), cut off, another protocol, masked credentials; flags a replay does not use', async () => {
     const good = JSON.stringify({ protocol: 'xray', at: new Date().toISOString(), offsetMs: 0, secrets: true, dialect: 'wiki', event: 'authorization', credential: ALICE, request: { method: 'POST', target: '/auth', headers: [], body: '{}' }, reply: null, class: 'allow', verdict: 'allow' });
     const cases: [string, string, RegExp][] = [
       ['not-json.jsonl', `${good}\n{oops\n${good}\n`, /not-json\.jsonl:2: not JSON/],
@@ -178,7 +188,8 @@ describe('xray-tap', () => {
       expect(result.stderr, name).toMatch(message);
     }
     writeFileSync(join(dir, 'good.jsonl'), `${good}\n`);
-    expect(await runMain(['xray-sim', '--url', 'http://127.0.0.1:9/auth', '--replay', join(dir, 'good.jsonl'), '--load'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--load \(load mode\) and replay mode exclude each other/) });
+    expect(await runMain(['xray-sim', '--url', 'http://127.0.0.1:9/auth', '--replay', join(dir, 'good.jsonl'), '--load', '--rate', '10'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--rate belongs to load mode; this is a replay-load run/) });
+    expect(await runMain(['xray-sim', '--url', 'http://127.0.0.1:9/auth', '--replay', join(dir, 'good.jsonl'), '--credential', ALICE])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--credential belongs to/) });
     expect(await runMain(['xray-sim', '--url', 'http://127.0.0.1:9/auth', '--replay', join(dir, 'good.jsonl'), '--speed', '0'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--speed/) });
   });
 

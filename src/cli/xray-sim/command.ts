@@ -13,7 +13,7 @@ import { xrayLoad } from './load.js';
 import { connectionFacts, prepareEvent, type SimFlags } from './options.js';
 import { exchangeJson, renderExchange, secretsOf } from './one-shot.js';
 import { simulateSessions } from './session.js';
-import { REPLAY_FLAGS, replayOptions, type ReplayFlags } from '../replay-run.js';
+import { REPLAY_FLAGS, REPLAY_SETS, replayOptions, type ReplayFlags } from '../replay-run.js';
 
 const only = (...modes: string[]): string[] => modes;
 const FACTS = only('one-shot', 'session', 'load');
@@ -21,6 +21,7 @@ const FACTS = only('one-shot', 'session', 'load');
 /** Which flag belongs to which mode (a flag outside its mode is exit 2). */
 export const XRAY_SIM_MODES: ModeTable = {
   modes: [
+    { name: 'replay-load', switches: ['replay', 'load'], together: true },
     { name: 'replay', switches: ['replay'] },
     { name: 'conformance', switches: ['conformance', 'list'] },
     { name: 'load', switches: ['load'] },
@@ -32,7 +33,7 @@ export const XRAY_SIM_MODES: ModeTable = {
     // A replay uses the recording's dialect.
     '--dialect': only('conformance', 'load', 'session', 'one-shot'),
     '--show-secrets': only('one-shot', 'replay'),
-    ...Object.fromEntries(REPLAY_FLAGS.map((f) => [f, only('replay')])),
+    ...Object.fromEntries(REPLAY_FLAGS.map((f) => [f, only('replay', 'replay-load')])),
     ...Object.fromEntries(['--credential', '--source-ip', '--source-port', '--local-ip', '--local-port', '--inbound-tag', '--email', '--level', '--tx'].map((f) => [f, FACTS])),
     '--event': only('one-shot', 'load'),
     '--session': only('session'), '--connections': only('session'), '--ips': only('session'), '--stagger': only('session'),
@@ -40,7 +41,9 @@ export const XRAY_SIM_MODES: ModeTable = {
     ...Object.fromEntries([...CONFORMANCE_FLAGS, '--burst'].map((f) => [f, only('conformance')])),
     '--junit': only('conformance', 'replay'),
     ...Object.fromEntries([...LOAD_FLAGS, '--arrival', '--sessions', '--mean-duration', '--users', '--ips-per-user'].map((f) => [f, only('load')])),
-    '--duration': only('session', 'load'),
+    // A replay through the load engine: the recording sets the arrivals (no rate, concurrency, stages or count).
+    ...Object.fromEntries(LOAD_FLAGS.filter((f) => !REPLAY_SETS.includes(f)).map((f) => [f, only('load', 'replay-load')])),
+    '--duration': only('session', 'load', 'replay-load'),
   },
 };
 
@@ -90,7 +93,7 @@ export function xraySimCommand(): Command {
 }
 
 async function xraySim(flags: SimFlags & ReplayFlags): Promise<number> {
-  if (flags.replay !== undefined) return (await import('./replay.js')).runXrayReplay(flags);
+  if (flags.replay !== undefined) return flags.load ? (await import('./replay.js')).runXrayReplayLoad(flags) : (await import('./replay.js')).runXrayReplay(flags);
   // The suite (undici, ajv) loads only for --conformance: a load run starts without it.
   if (flags.conformance || flags.list) return (await import('./conformance.js')).runConformance(flags);
   const prepared = prepareEvent(flags);

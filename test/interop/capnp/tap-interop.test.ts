@@ -122,6 +122,11 @@ describe.skipIf(!available)('capnp-tap between the C++ client and capnp-serve', 
     const result = await runMain(['capnp-check', '--socket', changed, '--replay', record, '--speed', '100', '--json']);
     expect(result.code).toBe(1);
     expect(JSON.parse(result.stdout)).toMatchObject({ exchanges: 2, changed: 1, changes: [{ line: 2, from: 'block 403', to: 'redirect 302 https://sso.example/' }] });
+    // Through the load engine: classes compared, the load report on stdout.
+    const load = await runMain(['capnp-check', '--socket', changed, '--replay', record, '--speed', '100', '--load', '--json']);
+    expect(load.code).toBe(1);
+    expect(JSON.parse(load.stdout)).toMatchObject({ requests: 2, outcomes: { pass: 1, redirect: 1 } });
+    expect(load.stderr).toMatch(/2 checks replayed .* 1 same, 1 changed\n  block -> redirect: 1/);
   });
 
   it('an upstream that is down closes the client\'s connection, and the next client gets a new upstream connection', async () => {
