@@ -11,16 +11,17 @@ import { AuthServiceClient, CallError } from './client.js';
 import { capnpVerdict, type CapnpRecord } from './tap/record.js';
 
 /**
- * Refuses what cannot be replayed faithfully: a masked credential header (recorded without
- * --record-secrets; a request without one replays as it is), a line that is not a check.
+ * Refuses what cannot be replayed faithfully: a masked credential header or query (recorded
+ * without --record-secrets; a request without them replays as it is), a line that is not a check.
  */
 export function checkCapnpReplayable(records: readonly CapnpRecord[], file: string): void {
   for (const record of records) {
     const headers = record.request?.headers;
     if (!Array.isArray(headers) || typeof record.verdict !== 'string') throw new InputError(`${file}:${lineOf(record)}: not a capnp-tap record (no request headers or verdict)`);
-    const masked = record.secrets ? undefined : headers.find((h) => isSecretHeader(h.name));
+    const masked = record.secrets ? undefined : headers.find((h) => isSecretHeader(h.name))?.name ?? (record.request.query.includes('=') ? 'query' : undefined);
     if (masked) {
-      throw new InputError(`${file}:${lineOf(record)}: recorded without --record-secrets: its ${masked.name} header is masked and the service decides on it, so it cannot be replayed (record again with capnp-tap --record-secrets)`);
+      const what = masked === 'query' ? 'its query is masked' : `its ${masked} header is masked`;
+      throw new InputError(`${file}:${lineOf(record)}: recorded without --record-secrets: ${what} and the service decides on it, so it cannot be replayed (record again with capnp-tap --record-secrets)`);
     }
   }
 }

@@ -64,13 +64,15 @@ try {
   say(`tap memory: 1000 req/s through the tap, recording, for ${MINUTES} min`);
   const memory = [];
   const long = spawn(process.execPath, [AUTHKIT, 'xray-sim', '--url', tapped, '--credential', UUID, '--load', '--rate', '1000', '--duration', `${MINUTES * 60}s`, '--json'], { stdio: ['ignore', 'ignore', 'ignore'] });
+  // Listened for now: the run may end while the last sample waits.
+  const longEnded = new Promise((resolve) => long.on('exit', resolve));
   memory.push({ minute: 0, mib: rssMiB(tap.child.pid) });
   for (let minute = 1; minute <= MINUTES; minute++) {
     await new Promise((resolve) => setTimeout(resolve, 60_000));
     memory.push({ minute, mib: rssMiB(tap.child.pid) });
     say(`tap memory: minute ${minute}: ${memory.at(-1).mib.toFixed(0)} MiB`);
   }
-  await new Promise((resolve) => long.on('exit', resolve));
+  await longEnded;
   const recorded = statSync(join(dir, 'bench.jsonl')).size;
   const addedUs = median(rows.open.tap.map((t, i) => t - rows.open.direct[i]));
   const rateRatio = median(rows.closed.tap.map((t, i) => t / rows.closed.direct[i]));

@@ -1,6 +1,7 @@
 /**
  * A check() the tap saw, as a recording line and as a line on screen. Header values that carry
- * credentials (Authorization, Cookie, API keys) are masked unless --record-secrets.
+ * credentials (Authorization, Cookie, API keys) and the query's values are masked unless
+ * --record-secrets.
  */
 import type { RecordBase } from '../../tap/recording.js';
 import { isSecretHeader, maskHeaderValue } from '../../shared/redact.js';
@@ -39,9 +40,11 @@ export function capnpVerdict(decision: AuthDecision | undefined | null, failure:
 export function capnpRecord(check: TappedCheck, keepSecrets: boolean): CapnpRecord {
   const headers = keepSecrets ? check.request.headers : check.request.headers.map((h) => ({ name: h.name, value: isSecretHeader(h.name) ? maskHeaderValue(h.value) : h.value }));
   const decision = check.decision ? { action: check.decision.action, statusCode: check.decision.statusCode, upstreamValue: check.decision.upstreamValue, redirectLocation: check.decision.redirectLocation, responseBody: check.decision.responseBody } : null;
+  // The client's query may carry a token: its values are masked with the credential headers.
+  const query = keepSecrets ? check.request.query : check.request.query.split('&').map((pair) => (pair.includes('=') ? `${pair.slice(0, pair.indexOf('='))}=redacted` : pair)).join('&');
   return {
     protocol: 'capnp', at: check.at.toISOString(), offsetMs: check.offsetMs, secrets: keepSecrets, connection: check.connection,
-    request: { ...check.request, headers }, decision, error: check.failure ?? null, latencyMs: check.latencyMs,
+    request: { ...check.request, query, headers }, decision, error: check.failure ?? null, latencyMs: check.latencyMs,
     verdict: capnpVerdict(check.decision, check.failure),
     proksi: { outcome: check.proksi.outcome, status: check.proksi.status ?? null }, warnings: check.warnings,
   };

@@ -49,7 +49,7 @@ export function xrayRecord(exchange: TappedExchange, dialect: string, keepSecret
     event: 'type' in exchange.event ? exchange.event.type : null,
     credential: credential === '' ? null : keepSecrets ? credential : maskCredential(credential),
     request: {
-      method: exchange.request.method, target: text(exchange.request.target), headers: headers(exchange.request.headers),
+      method: exchange.request.method, target: keepSecrets ? exchange.request.target : maskQuery(text(exchange.request.target)), headers: headers(exchange.request.headers),
       body: keepSecrets ? body : redactBody(body, credential, texts), truncated: exchange.request.truncated,
     },
     reply: reply ? { status: reply.head.status, headers: headers(reply.rawHeaders), body: text(goUtf8Text(reply.body)), truncated: reply.truncated } : null,
@@ -58,6 +58,14 @@ export function xrayRecord(exchange: TappedExchange, dialect: string, keepSecret
     user: verdict.user ?? null,
     violations: exchange.violations.map((v) => ({ ...v, message: text(v.message) })),
   };
+}
+
+/** A request target with its query values masked (Hysteria users put tokens there). */
+function maskQuery(target: string): string {
+  const question = target.indexOf('?');
+  if (question < 0) return target;
+  const query = target.slice(question + 1).split('&').map((pair) => (pair.includes('=') ? `${pair.slice(0, pair.indexOf('='))}=redacted` : pair));
+  return `${target.slice(0, question)}?${query.join('&')}`;
 }
 
 /** One line: time, event, credential, status, latency, verdict, class, violations. */
