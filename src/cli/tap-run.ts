@@ -94,6 +94,7 @@ export async function runTap<E, R extends RecordBase>(run: TapRun<E, R>): Promis
   await stopRequested(hooks.signal);
   await relay.close();
   await writer?.close();
+  if (writer && writer.dropped > 0) say(`${name}: ${writer.dropped} records dropped: the disk fell 64 MiB behind the exchanges`);
   if (flags.json) out(JSON.stringify({ totals: tally.json() }));
   else say(`${name}: stopped\n${tally.text()}`);
   return EXIT_OK;
