@@ -31,6 +31,6 @@ export function conformanceOptions(command: Command, help: ConformanceHelp): Com
     .option('--fixture <file>', `--conformance: ${help.fixture}`)
     .option('--list', '--conformance: list the checks without running them')
     .option('--only <ids>', `--conformance: run only these checks, e.g. ${help.example}`)
-    .option('--junit <file>', '--conformance: also write a JUnit XML report')
+    .option('--junit <file>', '--conformance or --replay: also write a JUnit XML report')
     .option('--allow-skips', '--conformance: pass although MUST checks did not run (by default such a run is INCOMPLETE, exit 1)');
 }

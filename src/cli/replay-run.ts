@@ -23,7 +23,7 @@ export const REPLAY_SETS: readonly string[] = ['--rate', '--concurrency', '--pip
 /** Declares them; `tap` names the command whose recording is replayed, `to` where it is sent. */
 export function replayOptions(command: Command, tap: string, to: string): Command {
   return command
-    .option('--replay <file>', `send a ${tap} recording (made with --record-secrets) to ${to} and list every verdict that changed (exit 1 on a change; --json, --junit)`)
+    .option('--replay <file>', `send a recording made by ${tap} --record-secrets to ${to} and list every verdict that changed (exit 1 on a change; --json, --junit; --load: as the load engine's arrivals)`)
     .option('--speed <factor>', '--replay: 1 keeps the recorded timing, 10 is ten times faster', '1')
     .option('--allow-changes', '--replay: exit 0 even when verdicts changed (the report still lists them)');
 }
