@@ -37,6 +37,6 @@ function capnpTap(flags: CapnpTapFlags, hooks: TapHooks): Promise<number> {
     line: capnpLine,
     tally: (r) => ({ event: 'check', verdict: r.verdict.split(' ')[0]!, cls: r.proksi.outcome, latencyMs: r.latencyMs, violations: [] }),
     start: (callbacks) => startCapnpTap({ ...callbacks, listen: flags.listen!, upstream: flags.upstream!, proksi }),
-    describe: (relay) => `${relay.where} -> ${flags.upstream}`,
+    describe: (relay) => `listening on ${relay.where}, relaying to ${flags.upstream}`,
   });
 }

@@ -42,7 +42,7 @@ export interface TapRun<E, R extends RecordBase> {
   line: (record: R, colors: Colors) => string;
   /** The words the totals count it under. */
   tally: (record: R) => { event: string; verdict: string; cls: string; latencyMs: number; violations: string[] };
-  /** Starts the tap with these callbacks; `describe` says where it relays, for the start line. */
+  /** Starts the tap with these callbacks; `describe` says where it listens and relays, for the start line ("listening on", as every server of authkit says it). */
   start: (callbacks: TapCallbacks<E>) => Promise<Relay>;
   describe: (relay: Relay) => string;
 }
@@ -89,7 +89,7 @@ export async function runTap<E, R extends RecordBase>(run: TapRun<E, R>): Promis
     throw error;
   }
   const recording = flags.record === undefined ? '' : `, recording to ${flags.record}${flags.recordSecrets ? ' with secrets' : ' (masked: not replayable)'}`;
-  say(`${name}: relaying ${run.describe(relay)}${recording}`);
+  say(`${name}: ${run.describe(relay)}${recording}`);
   hooks.onListening?.(relay);
   await stopRequested(hooks.signal);
   await relay.close();

@@ -64,6 +64,6 @@ function xrayTap(flags: XrayTapFlags, hooks: TapHooks): Promise<number> {
       kickOnDeny: flags.kickOnDeny ?? dialect.kickOnDenyDefault,
       timeoutSeconds: flags.timeout ?? dialect.timeout.default,
     }),
-    describe: (relay) => `${relay.where} -> ${'path' in upstream ? `unix:${upstream.path}` : flags.upstream} (${dialect.name} dialect)`,
+    describe: (relay) => `${dialect.name} dialect, listening on ${relay.where}, relaying to ${'path' in upstream ? `unix:${upstream.path}` : flags.upstream}`,
   });
 }

@@ -51,7 +51,7 @@ function rssMiB(pid) {
 const dir = mkdtempSync(join(tmpdir(), 'authkit-tap-bench-'));
 const backend = await start([join(ROOT, 'test', 'bench', 'json-server.js'), '0'], /^(\d+)$/m);
 const direct = `http://127.0.0.1:${backend.match[1]}/auth`;
-const tap = await start([AUTHKIT, 'xray-tap', '--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${backend.match[1]}`, '--record', join(dir, 'bench.jsonl'), '--record-secrets', '--quiet'], /relaying 127\.0\.0\.1:(\d+)/);
+const tap = await start([AUTHKIT, 'xray-tap', '--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${backend.match[1]}`, '--record', join(dir, 'bench.jsonl'), '--record-secrets', '--quiet'], /listening on 127\.0\.0\.1:(\d+)/);
 const tapped = `http://127.0.0.1:${tap.match[1]}/auth`;
 const pipe = await start([join(ROOT, 'test', 'bench', 'pipe-relay.js'), backend.match[1]], /relaying 127\.0\.0\.1:(\d+)/);
 const piped = `http://127.0.0.1:${pipe.match[1]}/auth`;
