@@ -6,7 +6,7 @@
 import { InputError } from '../shared/errors.js';
 import { isSecretHeader } from '../shared/redact.js';
 import type { ReplayTarget } from '../tap/replay.js';
-import { lineOf } from '../tap/recording.js';
+import { checkFields, lineOf } from '../tap/recording.js';
 import { AuthServiceClient, CallError } from './client.js';
 import { capnpVerdict, type CapnpRecord } from './tap/record.js';
 
@@ -16,9 +16,13 @@ import { capnpVerdict, type CapnpRecord } from './tap/record.js';
  */
 export function checkCapnpReplayable(records: readonly CapnpRecord[], file: string): void {
   for (const record of records) {
-    const headers = record.request?.headers;
-    if (!Array.isArray(headers) || typeof record.verdict !== 'string') throw new InputError(`${file}:${lineOf(record)}: not a capnp-tap record (no request headers or verdict)`);
-    const masked = record.secrets ? undefined : headers.find((h) => isSecretHeader(h.name))?.name ?? (record.request.query.includes('=') ? 'query' : undefined);
+    checkFields(record, file, [
+      ['request', 'object'], ['request.method', 'string'], ['request.host', 'string'], ['request.path', 'string'], ['request.query', 'string'],
+      ['request.clientIp', 'string'], ['request.headers', 'headers'], ['verdict', 'string'], ['decision', 'object?'], ['error', 'object?'],
+    ]);
+    const { headers } = record.request;
+    // A masked value ends in <redacted> (shared/redact.ts), whichever header it was.
+    const masked = record.secrets ? undefined : headers.find((h) => isSecretHeader(h.name) || h.value.endsWith('<redacted>'))?.name ?? (record.request.query.includes('=') ? 'query' : undefined);
     if (masked) {
       const what = masked === 'query' ? 'its query is masked' : `its ${masked} header is masked`;
       throw new InputError(`${file}:${lineOf(record)}: recorded without --record-secrets: ${what} and the service decides on it, so it cannot be replayed (record again with capnp-tap --record-secrets)`);

@@ -37,7 +37,8 @@ export async function runCapnpReplayLoad(flags: ReplayFlags & LoadFlags & { sock
   const records = readRecording<CapnpRecord>(file, 'capnp');
   checkCapnpReplayable(records, file);
   const source = new ReplayArrivals<CapnpRecord, AuthRequest>(records, speed, (record) => ({ ...record.request }), {
-    recordedClass: (record) => (record.decision ? String(record.decision.action) : record.error?.kind ?? 'disconnected'),
+    // As CapnpLoadTarget names outcomes: an action outside the schema is `unknown-action`.
+    recordedClass: (record) => (record.decision ? (typeof record.decision.action === 'number' ? 'unknown-action' : record.decision.action) : record.error?.kind ?? 'disconnected'),
     describe: (record) => `${record.request.method} ${record.request.host}${record.request.path} from ${record.request.clientIp}`,
   });
   const spanMs = Math.max(source.spanMs, 1);

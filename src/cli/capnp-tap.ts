@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { InputError } from '../shared/errors.js';
 import { PROKSI_DEFAULTS } from '../capnp/model.js';
-import { startCapnpTap } from '../capnp/tap/tap.js';
+import { startCapnpTap, type TappedCheck } from '../capnp/tap/tap.js';
 import { capnpLine, capnpRecord } from '../capnp/tap/record.js';
 import { choiceOption, exitsWith, timeParser } from './io.js';
 import { runTap, tapOptions, type TapFlags, type TapHooks } from './tap-run.js';
@@ -33,7 +33,7 @@ function capnpTap(flags: CapnpTapFlags, hooks: TapHooks): Promise<number> {
   const proksi = { ...PROKSI_DEFAULTS, timeoutMs: flags.timeoutMs, onError: flags.onError, upstreamHeader: flags.upstreamHeader.toLowerCase() };
   return runTap({
     name: 'capnp-tap', flags, hooks,
-    record: capnpRecord,
+    record: (check: TappedCheck, keepSecrets: boolean) => capnpRecord(check, keepSecrets, flags.secretHeader),
     line: capnpLine,
     tally: (r) => ({ event: 'check', verdict: r.verdict.split(' ')[0]!, cls: r.proksi.outcome, latencyMs: r.latencyMs, violations: [] }),
     start: (callbacks) => startCapnpTap({ ...callbacks, listen: flags.listen!, upstream: flags.upstream!, proksi }),

@@ -44,15 +44,20 @@ export async function runReplay<R extends RecordBase>(flags: ReplayFlags, record
 /**
  * After a replay through the load engine: the comparison after the load report (on stderr under
  * --json, whose stdout is the report's), and the exit code: the load run's if it failed (3 for a
- * breached threshold), else 1 on a changed class unless --allow-changes, else 0.
+ * breached threshold), else 1 if a record was not compared or (unless --allow-changes) a class
+ * changed, else 0.
  */
-export function finishReplayLoad(source: Pick<ReplayArrivals<RecordBase, unknown>, 'report' | 'notSent'>, loadCode: number, flags: ReplayFlags, file: string, noun: string, durationMs: number): number {
+export function finishReplayLoad(source: Pick<ReplayArrivals<RecordBase, unknown>, 'report' | 'notCompared'>, loadCode: number, flags: ReplayFlags, file: string, noun: string, durationMs: number): number {
   const report = source.report(durationMs);
   const text = replayText(report, file, noun);
   if (flags.json) log(text);
   else out(text);
-  if (source.notSent > 0) log(`note: ${source.notSent} recorded ${noun} were not sent (dropped by the engine, or past --duration): not compared`);
   if (loadCode !== EXIT_OK) return loadCode;
+  // A record that was not compared is not a pass: the replay is incomplete.
+  if (source.notCompared > 0) {
+    log(`INCOMPLETE: ${source.notCompared} recorded ${noun} were not compared (past --duration, dropped by the engine, or unanswered when the run ended)`);
+    return EXIT_FAILED;
+  }
   if (report.changed > 0 && flags.allowChanges) log(`note: ${report.changed} classes changed; --allow-changes: exit 0`);
   return report.changed === 0 || flags.allowChanges ? EXIT_OK : EXIT_FAILED;
 }

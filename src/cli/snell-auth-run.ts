@@ -14,7 +14,7 @@ import { maxFileSizeLimits, type ReadLimits } from '../shared/files.js';
 import { EXIT_FAILED, EXIT_OK, log, out, readBinaryFile, stdoutColors } from './io.js';
 import { isIP } from 'node:net';
 import type { ObfsChoice } from '../snell/wire/obfs.js';
-import { lineOf, readRecording } from '../tap/recording.js';
+import { checkFields, lineOf, readRecording } from '../tap/recording.js';
 import { replay, replayText, type ReplayTarget } from '../tap/replay.js';
 import type { SnellRecord } from '../snell/record.js';
 
@@ -161,8 +161,8 @@ async function replaySnell(flags: AuthFlags, file: string, starting: Promise<Tri
   try {
     records = readRecording<SnellRecord>(file, 'snell', fileLimits(flags));
     for (const record of records) {
-      if (typeof record.firstBytes !== 'string' || !/^([0-9a-f]{2})+$/i.test(record.firstBytes)) throw new InputError(`${file}:${lineOf(record)}: "firstBytes" must be hex`);
-      if (record.user !== null && typeof record.user !== 'string') throw new InputError(`${file}:${lineOf(record)}: "user" must be a name or null`);
+      checkFields(record, file, [['source', 'string'], ['user', 'string?'], ['firstBytes', 'string']]);
+      if (!/^([0-9a-f]{2})+$/i.test(record.firstBytes)) throw new InputError(`${file}:${lineOf(record)}: "firstBytes" must be hex`);
     }
   } catch (error) {
     await starting.then((auth) => auth.close(), () => undefined);

@@ -11,6 +11,8 @@ import type { Relay } from '../tap/relay.js';
 import { EXIT_OK, log, out, stdoutColors, stopRequested, type ServerHooks } from './io.js';
 
 export interface TapFlags {
+  /** Header names whose values are credentials too (besides Authorization, Cookie, X-Api-Key). */
+  secretHeader: string[];
   record?: string;
   recordSecrets?: boolean;
   showSecrets?: boolean;
@@ -28,6 +30,7 @@ export function tapOptions(command: Command): Command {
     .option('--record <file>', 'write one JSON line per exchange (credentials masked unless --record-secrets)')
     .option('--record-secrets', 'keep credentials in the recording, so that it can be replayed (keep the file private)')
     .option('--show-secrets', 'print credentials in clear (masked by default)')
+    .option('--secret-header <name>', 'a header whose value is a credential too, masked like Authorization (repeatable; e.g. a token header the proxy config adds)', (value: string, all: string[]) => [...all, value], [] as string[])
     .option('--json', 'print each exchange as a JSON line on stdout (the recording\'s format), and the totals as JSON at the end')
     .option('--quiet', 'print nothing per exchange, only the totals');
 }

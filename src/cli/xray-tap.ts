@@ -56,7 +56,7 @@ function xrayTap(flags: XrayTapFlags, hooks: TapHooks): Promise<number> {
   const keepBytes = flags.keepBytes === undefined ? undefined : parseByteSize(flags.keepBytes, '--keep-bytes');
   return runTap({
     name: 'xray-tap', flags, hooks,
-    record: (exchange: TappedExchange, keepSecrets: boolean) => xrayRecord(exchange, dialect.name, keepSecrets),
+    record: (exchange: TappedExchange, keepSecrets: boolean) => xrayRecord(exchange, dialect.name, keepSecrets, flags.secretHeader),
     line: xrayLine,
     tally: (r) => ({ event: r.event ?? 'not-an-event', verdict: r.verdict, cls: r.class, latencyMs: r.latencyMs, violations: r.violations.map((v) => v.id) }),
     start: (callbacks) => startXrayTap({

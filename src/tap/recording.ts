@@ -48,10 +48,51 @@ export function readRecording<T extends RecordBase>(path: string, protocol: Reco
     }
     if (typeof record.offsetMs !== 'number' || !Number.isFinite(record.offsetMs) || record.offsetMs < 0) throw new InputError(`${where}: "offsetMs" must be a number >= 0`);
     if (typeof record.secrets !== 'boolean') throw new InputError(`${where}: "secrets" must be true or false`);
+    const previous = records[records.length - 1];
+    if (previous && record.offsetMs < previous.offsetMs) throw new InputError(`${where}: "offsetMs" goes back (${record.offsetMs} after ${previous.offsetMs}): one recording per file`);
     records.push(Object.assign(value as T, { line: i + 1 }));
   }
   if (records.length === 0) throw new InputError(`${path}: an empty recording`);
   return records;
+}
+
+/** What a field of a record must be. `pairs`: [[string, string], ...]; `headers`: [{name, value}, ...]. */
+export type FieldKind = 'string' | 'string?' | 'number' | 'object' | 'object?' | 'pairs' | 'headers';
+
+/**
+ * Checks the fields a replay reads (dotted paths), so that a line of the right protocol with a
+ * field missing or of another type is one InputError with its line, not a TypeError later.
+ */
+export function checkFields(record: RecordBase, file: string, fields: readonly (readonly [string, FieldKind])[]): void {
+  for (const [path, kind] of fields) {
+    const value = path.split('.').reduce<unknown>((at, key) => (at && typeof at === 'object' ? (at as Record<string, unknown>)[key] : undefined), record);
+    if (!fits(value, kind)) throw new InputError(`${file}:${lineOf(record)}: "${path}" must be ${DESCRIBED[kind]}`);
+  }
+}
+
+const DESCRIBED: Record<FieldKind, string> = {
+  string: 'a string', 'string?': 'a string or null', number: 'a number', object: 'an object', 'object?': 'an object or null',
+  pairs: 'a list of [name, value] strings', headers: 'a list of {"name", "value"} strings',
+};
+
+function fits(value: unknown, kind: FieldKind): boolean {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  switch (kind) {
+    case 'string':
+      return typeof value === 'string';
+    case 'string?':
+      return typeof value === 'string' || value === null;
+    case 'number':
+      return typeof value === 'number' && Number.isFinite(value);
+    case 'object':
+      return isObject(value);
+    case 'object?':
+      return value === null || isObject(value);
+    case 'pairs':
+      return Array.isArray(value) && value.every((p) => Array.isArray(p) && p.length === 2 && typeof p[0] === 'string' && typeof p[1] === 'string');
+    case 'headers':
+      return Array.isArray(value) && value.every((h) => isObject(h) && typeof h.name === 'string' && typeof h.value === 'string');
+  }
 }
 
 /** Where a record came from in its file (added by readRecording). */

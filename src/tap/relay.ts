@@ -17,11 +17,14 @@ export interface RelayedConnection {
   onClientBytes(chunk: Buffer): void;
   /** Bytes from the upstream (the backend), as they pass. */
   onUpstreamBytes(chunk: Buffer): void;
-  /** The client stopped sending (its end, or the connection closed). */
-  onClientEnd(): void;
-  onUpstreamEnd(): void;
+  /** The client stopped sending: its FIN, or its connection closed (`reset`: by an error or a reset). */
+  onClientEnd(reset: boolean): void;
+  /** The same for the upstream: after a reset, a body read until close is not whole. */
+  onUpstreamEnd(reset: boolean): void;
   /** Both sides are closed. */
   onClosed(): void;
+  /** The tap is stopping: what is in flight is not the proxy's or the backend's doing. */
+  onStop(): void;
 }
 
 export interface RelayOptions {
@@ -43,6 +46,7 @@ export interface Relay {
 
 export async function startRelay(options: RelayOptions): Promise<Relay> {
   const sockets = new Set<net.Socket>();
+  const watchers = new Set<RelayedConnection>();
   let nextId = 1;
   // Paused until the upstream answers: no byte is read from a client that cannot be relayed.
   // Half-open both ways: a FIN from one side is passed on (pipe), and the other side's reply still
@@ -64,7 +68,9 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     });
     upstream.once('connect', () => {
       relaying = true;
-      relay(client, upstream, options.watch(id));
+      const watcher = options.watch(id);
+      watchers.add(watcher);
+      relay(client, upstream, watcher, () => watchers.delete(watcher));
     });
     // A client that leaves before the upstream answers takes its upstream attempt with it.
     client.once('close', () => {
@@ -85,17 +91,21 @@ export async function startRelay(options: RelayOptions): Promise<Relay> {
     get open() {
       return sockets.size;
     },
-    close: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
+    // Resolves once every connection has closed, so no watcher reports after the tap's totals.
+    close: async () => {
+      for (const watcher of watchers) watcher.onStop();
+      const closed = [...sockets].map((socket) => new Promise<void>((resolve) => (socket.destroyed && socket.closed ? resolve() : socket.once('close', () => resolve()))));
+      const listening = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const socket of sockets) socket.destroy();
-    }),
+      await Promise.all([listening, ...closed]);
+    },
   };
 }
 
 /** After one side closes, how long the other may take to finish sending what it has. */
 const CLOSE_GRACE_MS = 5000;
 
-function relay(client: net.Socket, upstream: net.Socket, watcher: RelayedConnection): void {
+function relay(client: net.Socket, upstream: net.Socket, watcher: RelayedConnection, done: () => void): void {
   upstream.on('error', () => undefined);
   // pipe passes a half-close on (the source's end ends the destination's writing side). Its
   // listeners come first, so a chunk is written on before the watcher reads its copy.
@@ -103,21 +113,24 @@ function relay(client: net.Socket, upstream: net.Socket, watcher: RelayedConnect
   upstream.pipe(client);
   client.on('data', (chunk: Buffer) => watcher.onClientBytes(chunk));
   upstream.on('data', (chunk: Buffer) => watcher.onUpstreamBytes(chunk));
-  client.once('end', () => watcher.onClientEnd());
-  upstream.once('end', () => watcher.onUpstreamEnd());
+  client.once('end', () => watcher.onClientEnd(false));
+  upstream.once('end', () => watcher.onUpstreamEnd(false));
   let closed = 0;
-  const onClose = (other: net.Socket, ended: () => void) => (hadError: boolean): void => {
-    ended();
+  const onClose = (other: net.Socket, ended: (reset: boolean) => void) => (hadError: boolean): void => {
+    ended(hadError);
     // A reset is passed on as a reset; a clean close lets the other side flush, then closes it.
     if (hadError) reset(other);
     else if (!other.destroyed) {
       other.end();
       setTimeout(() => other.destroy(), CLOSE_GRACE_MS).unref();
     }
-    if (++closed === 2) watcher.onClosed();
+    if (++closed === 2) {
+      watcher.onClosed();
+      done();
+    }
   };
-  client.once('close', onClose(upstream, () => watcher.onClientEnd()));
-  upstream.once('close', onClose(client, () => watcher.onUpstreamEnd()));
+  client.once('close', onClose(upstream, (reset) => watcher.onClientEnd(reset)));
+  upstream.once('close', onClose(client, (reset) => watcher.onUpstreamEnd(reset)));
   client.resume();
 }
 

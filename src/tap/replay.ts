@@ -45,21 +45,28 @@ export function parseSpeed(text: string): number {
 }
 
 /**
- * Sends every record at its recorded offset divided by `speed` (Infinity: all at once, for a
- * question that has no timing), all in flight as recorded; compares.
+ * Sends every record at its recorded offset divided by `speed`, all in flight as recorded, and
+ * compares. Infinity: one after another, in the recorded order, for a question that has no
+ * timing (Snell's: which user, through one IP cache). A send that throws is that exchange's
+ * verdict (`error: ...`), never an unhandled rejection while the next one waits its turn.
  */
 export async function replay<R extends RecordBase>(records: readonly R[], target: ReplayTarget<R>, speed: number, signal?: AbortSignal): Promise<ReplayReport> {
   const started = performance.now();
   const origin = records[0]!.offsetMs;
   const outcomes: Promise<ReplayChange | undefined>[] = [];
+  const compare = (record: R): Promise<ReplayChange | undefined> => target.send(record).then(({ verdict, detail }) => {
+    const from = target.recorded(record);
+    return verdict === from ? undefined : { line: lineOf(record), what: target.describe(record), from, to: verdict, detail };
+  }, (error: unknown) => ({ line: lineOf(record), what: target.describe(record), from: target.recorded(record), to: `error: ${(error as Error).message}` }));
   for (const record of records) {
+    if (!Number.isFinite(speed)) {
+      outcomes.push(Promise.resolve(await compare(record)));
+      continue;
+    }
     const dueMs = (record.offsetMs - origin) / speed - (performance.now() - started);
     if (dueMs > 1) await sleep(dueMs, signal);
     if (signal?.aborted) break;
-    outcomes.push(target.send(record).then(({ verdict, detail }) => {
-      const from = target.recorded(record);
-      return verdict === from ? undefined : { line: lineOf(record), what: target.describe(record), from, to: verdict, detail };
-    }));
+    outcomes.push(compare(record));
   }
   const settled = await Promise.all(outcomes);
   const changes = settled.filter((c): c is ReplayChange => c !== undefined);
@@ -119,8 +126,6 @@ export class ReplayArrivals<R extends RecordBase, Op> implements ArrivalSource<O
   private readonly records = new Map<Op, R>();
   readonly changes: ReplayChange[] = [];
   same = 0;
-  /** Arrivals the engine dropped (no slot, or the run ended): not compared. */
-  notSent = 0;
 
   constructor(
     private readonly all: readonly R[],
@@ -131,7 +136,7 @@ export class ReplayArrivals<R extends RecordBase, Op> implements ArrivalSource<O
     this.origin = all[0]!.offsetMs;
   }
 
-  /** How long the recording lasts at this speed. */
+  /** How long the recording lasts at this speed (its offsets never go back: readRecording). */
   get spanMs(): number {
     return (this.all[this.all.length - 1]!.offsetMs - this.origin) / this.speed;
   }
@@ -159,9 +164,17 @@ export class ReplayArrivals<R extends RecordBase, Op> implements ArrivalSource<O
     else this.changes.push({ line: lineOf(record), what: this.target.describe(record), from, to: outcome });
   }
 
+  /** An arrival the engine dropped (no slot, or the run ended): not compared (notCompared). */
   dropped(op: Op): void {
     this.records.delete(op);
-    this.notSent++;
+  }
+
+  /**
+   * Records that were never compared: never taken (past --duration), dropped by the engine, or
+   * still in flight when the run ended. A replay with any is incomplete.
+   */
+  get notCompared(): number {
+    return this.all.length - this.same - this.changes.length;
   }
 
   /** The comparison as a replay report (changes in recording order). */

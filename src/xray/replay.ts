@@ -6,12 +6,12 @@
  */
 import { InputError } from '../shared/errors.js';
 import type { ReplayTarget } from '../tap/replay.js';
-import { lineOf } from '../tap/recording.js';
+import { checkFields, lineOf } from '../tap/recording.js';
 import { sendEvent } from './client.js';
 import type { GoTransport, TlsTrust } from './transport.js';
 import { dialectNamed } from './wire/dialects/index.js';
 import type { XrayRecord } from './tap/record.js';
-import { redactText } from './redact.js';
+import { maskCredential, redactText } from './redact.js';
 
 export interface XrayReplayOptions {
   url: string;
@@ -28,6 +28,11 @@ export interface XrayReplayOptions {
   showSecrets: boolean;
 }
 
+/** The headers the proxy's config added to a recorded request (not those Go's client writes itself). */
+export function recordedHeaders(record: XrayRecord): [string, string][] {
+  return record.request.headers.filter(([n]) => !TRANSPORT_HEADERS.has(n.toLowerCase()));
+}
+
 /** Headers Go's client writes itself: the recorded values are not resent. */
 const TRANSPORT_HEADERS = new Set(['host', 'user-agent', 'content-length', 'content-type', 'accept-encoding', 'authorization', 'transfer-encoding', 'connection']);
 
@@ -41,12 +46,13 @@ export function checkXrayReplayable(records: readonly XrayRecord[], file: string
     throw new InputError(`${file}:${lineOf(masked)}: recorded without --record-secrets: the credentials are masked and the backend decides on them, so it cannot be replayed (record again with xray-tap --record-secrets)`);
   }
   for (const record of records) {
+    checkFields(record, file, [['dialect', 'string']]);
     try {
       dialectNamed(record.dialect);
     } catch {
       throw new InputError(`${file}:${lineOf(record)}: an unknown dialect ${JSON.stringify(record.dialect)}`);
     }
-    if (typeof record.request?.body !== 'string' || typeof record.class !== 'string') throw new InputError(`${file}:${lineOf(record)}: not an xray-tap record (no request body or class)`);
+    checkFields(record, file, [['dialect', 'string'], ['event', 'string?'], ['credential', 'string?'], ['request', 'object'], ['request.headers', 'pairs'], ['request.body', 'string'], ['class', 'string'], ['user', 'object?']]);
   }
 }
 
@@ -59,18 +65,18 @@ export function xrayReplayTarget(options: XrayReplayOptions): ReplayTarget<XrayR
   const mask = (record: XrayRecord, text: string): string => (options.showSecrets || !record.credential ? text : redactText(text, [record.credential]));
   return {
     recorded: (record) => verdictWord(record.class, record.user),
-    describe: (record) => `${record.event ?? 'not-an-event'} ${record.credential === null ? '' : mask(record, record.credential)}`.trim(),
+    describe: (record) => `${record.event ?? 'not-an-event'} ${record.credential === null ? '' : options.showSecrets ? record.credential : maskCredential(record.credential)}`.trim(),
     async send(record) {
       const dialect = dialectNamed(record.dialect);
       const bearer = record.request.headers.find(([n]) => n.toLowerCase() === 'authorization')?.[1].replace(/^Bearer\s+/i, '');
-      const recordedHeaders = record.request.headers.filter(([n]) => !TRANSPORT_HEADERS.has(n.toLowerCase()));
+
       const exchange = await sendEvent({
         url: options.url, unixSocket: options.unixSocket, tls: options.tls, transport: options.transport, dialect,
         type: record.event ?? 'authorization',
         facts: { credential: record.credential ?? '', connectionId: '', protocol: '', sourceIp: '', sourcePort: 0, localIp: '', localPort: 0 },
         rawBody: withTimestampNow(record, dialect.body.find((f) => f.fact === 'timestamp')?.key),
         secret: options.secret ?? bearer,
-        headers: options.headers ?? recordedHeaders,
+        headers: options.headers ?? recordedHeaders(record),
         timeoutSeconds: options.timeoutSeconds ?? dialect.timeout.default,
         kickOnDeny: options.kickOnDeny,
       });

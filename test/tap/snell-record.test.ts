@@ -54,11 +54,13 @@ describe('snell-serve --record, snell-auth --replay', () => {
   it('refuses bad input in one line: a recording of another protocol, bad hex, --obfs in a replay, --record without --users', async () => {
     writeFileSync(join(dir, 'users.txt'), 'a:b\n');
     writeFileSync(join(dir, 'xray.jsonl'), `${JSON.stringify({ protocol: 'xray', offsetMs: 0, secrets: true })}\n`);
-    writeFileSync(join(dir, 'bad-hex.jsonl'), `${JSON.stringify({ protocol: 'snell', offsetMs: 0, secrets: false, user: null, firstBytes: 'xyz' })}\n`);
+    writeFileSync(join(dir, 'no-source.jsonl'), `${JSON.stringify({ protocol: 'snell', offsetMs: 0, secrets: false, user: null, firstBytes: 'ab' })}\n`);
+    writeFileSync(join(dir, 'bad-hex.jsonl'), `${JSON.stringify({ protocol: 'snell', offsetMs: 0, secrets: false, source: '10.0.0.1:5', user: null, firstBytes: 'xyz' })}\n`);
     for (const [args, message] of [
       [['--replay', join(dir, 'xray.jsonl')], /xray\.jsonl:1: a recording of xray, not snell/],
       [['--replay', join(dir, 'bad-hex.jsonl')], /bad-hex\.jsonl:1: "firstBytes" must be hex/],
       [['--replay', join(dir, 'xray.jsonl'), '--obfs', 'http'], /--obfs belongs to/],
+      [['--replay', join(dir, 'no-source.jsonl')], /no-source\.jsonl:1: "source" must be a string/],
     ] as const) {
       const result = await runMain(['snell-auth', '--users', join(dir, 'users.txt'), ...args]);
       expect(result.code).toBe(2);

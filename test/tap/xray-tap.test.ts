@@ -77,7 +77,8 @@ describe('xray-tap', () => {
     // A backend that answers three pipelined requests with fixed bytes: chunked, with a length, then closes.
     const replies = [
       'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nX-Case: KeEp\r\n\r\n9\r\n{"user":{\r\n1e\r\n"email":"a@example.com","level\r\n4\r\n":0}\r\n2\r\n}}\r\n0\r\n\r\n',
-      'HTTP/1.1 204 No Content\r\nServer: odd  \r\n\r\n',
+      // Bare-LF lines and a CRLF blank line: Go reads it, and so must the tap.
+      'HTTP/1.1 204 No Content\nServer: odd  \n\r\n',
       'HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\nConnection: close\r\n\r\ndenied',
     ];
     const seen: Buffer[] = [];
@@ -169,6 +170,10 @@ describe('xray-tap', () => {
     const breached = await runMain(['xray-sim', '--url', changed.url, '--replay', record, '--speed', '20', '--load', '--threshold', 'requests{allow}>=1']);
     expect(breached.code).toBe(3);
     expect((await runMain(['xray-sim', '--url', b.url, '--replay', record, '--speed', '20', '--load'])).code).toBe(0);
+    // Cut short by --duration: the records never sent are not a pass.
+    const cut = await runMain(['xray-sim', '--url', b.url, '--replay', record, '--speed', '1', '--load', '--duration', '1ms']);
+    expect(cut.code).toBe(1);
+    expect(cut.stderr).toMatch(/INCOMPLETE: \d+ recorded exchanges were not compared/);
   });
 
   it('bad recordings are one line and exit 2: not JSON (its line), cut off, another protocol, masked credentials; flags a replay does not use', async () => {
@@ -179,6 +184,8 @@ describe('xray-tap', () => {
       ['capnp.jsonl', `${JSON.stringify({ protocol: 'capnp', offsetMs: 0, secrets: true })}\n`, /capnp\.jsonl:1: a recording of capnp, not xray/],
       ['masked.jsonl', `${good.replace('"secrets":true', '"secrets":false')}\n`, /masked\.jsonl:1: recorded without --record-secrets/],
       ['empty.jsonl', '\n', /an empty recording/],
+      ['no-headers.jsonl', `${good.replace('"headers":[],', '')}\n`, /no-headers\.jsonl:1: "request\.headers" must be a list of \[name, value\] strings/],
+      ['back.jsonl', `${good.replace('"offsetMs":0', '"offsetMs":50')}\n${good}\n`, /back\.jsonl:2: "offsetMs" goes back/],
     ];
     for (const [name, text, message] of cases) {
       writeFileSync(join(dir, name), text);
@@ -191,6 +198,37 @@ describe('xray-tap', () => {
     expect(await runMain(['xray-sim', '--url', 'http://127.0.0.1:9/auth', '--replay', join(dir, 'good.jsonl'), '--load', '--rate', '10'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--rate belongs to load mode; this is a replay-load run/) });
     expect(await runMain(['xray-sim', '--url', 'http://127.0.0.1:9/auth', '--replay', join(dir, 'good.jsonl'), '--credential', ALICE])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--credential belongs to/) });
     expect(await runMain(['xray-sim', '--url', 'http://127.0.0.1:9/auth', '--replay', join(dir, 'good.jsonl'), '--speed', '0'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--speed/) });
+  });
+
+  it('a reply before the request is whole (a 413 that does not read the body) is paired with it; a tap stopped mid-exchange reports nothing', async () => {
+    const refusing = await rawServer((socket) => socket.once('data', () => socket.end('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')));
+    stops.push(() => refusing.close());
+    const t = await tap(refusing.url);
+    const port = (t.relay.address as net.AddressInfo).port;
+    const big = net.connect({ host: '127.0.0.1', port }, () => big.write(`POST /auth HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n{"type":"authorization","credential":"${ALICE}"`));
+    big.on('error', () => undefined);
+    await until(() => t.exchanges.length === 1);
+    big.destroy();
+    expect(t.exchanges[0]!.reply?.head.status).toBe(413);
+    expect(t.exchanges[0]!.request.truncated).toBe(true);
+
+    const silent = await rawServer(() => undefined);
+    stops.push(() => silent.close());
+    const record = join(dir, 'stopped.jsonl');
+    const stop = new AbortController();
+    let listening: Relay | undefined;
+    const out: string[] = [];
+    const running = xrayTapCommand({ signal: stop.signal, onListening: (r) => (listening = r), log: (l) => out.push(l) }).exitOverride()
+      .parseAsync(['node', 'xray-tap', '--listen', '127.0.0.1:0', '--upstream', silent.url, '--record', record, '--record-secrets', '--quiet']);
+    await until(() => listening !== undefined);
+    const waiting = sendEvent({ url: `http://127.0.0.1:${(listening!.address as net.AddressInfo).port}/auth`, dialect: wiki, type: 'authorization', facts: facts(ALICE), timeoutSeconds: 30 });
+    await until(() => listening!.open >= 2);
+    stop.abort();
+    await running;
+    await waiting;
+    expect(readFileSync(record, 'utf8')).toBe('');
+    expect(out.join('\n')).toMatch(/1 exchange\(s\) in flight when the tap stopped: not reported/);
+    expect(out.join('\n')).toMatch(/0 exchanges on 1 connections/);
   });
 
   it('a backend that is down: the proxy\'s connection is reset (a network error, as without the tap), and the tap says so', async () => {

@@ -37,8 +37,9 @@ export function capnpVerdict(decision: AuthDecision | undefined | null, failure:
   }
 }
 
-export function capnpRecord(check: TappedCheck, keepSecrets: boolean): CapnpRecord {
-  const headers = keepSecrets ? check.request.headers : check.request.headers.map((h) => ({ name: h.name, value: isSecretHeader(h.name) ? maskHeaderValue(h.value) : h.value }));
+/** `secretHeaders`: more header names whose values are credentials (--secret-header). */
+export function capnpRecord(check: TappedCheck, keepSecrets: boolean, secretHeaders: readonly string[] = []): CapnpRecord {
+  const headers = keepSecrets ? check.request.headers : check.request.headers.map((h) => ({ name: h.name, value: isSecretHeader(h.name, secretHeaders) ? maskHeaderValue(h.value) : h.value }));
   const decision = check.decision ? { action: check.decision.action, statusCode: check.decision.statusCode, upstreamValue: check.decision.upstreamValue, redirectLocation: check.decision.redirectLocation, responseBody: check.decision.responseBody } : null;
   // The client's query may carry a token: its values are masked with the credential headers.
   const query = keepSecrets ? check.request.query : check.request.query.split('&').map((pair) => (pair.includes('=') ? `${pair.slice(0, pair.indexOf('='))}=redacted` : pair)).join('&');

@@ -22,7 +22,7 @@ export interface CapnpTapOptions {
 }
 
 /** How a check ended when no decision came: as capnp-check names a failed call. */
-export type CheckFailure = 'exception' | 'timeout' | 'disconnected' | 'protocol';
+export type CheckFailure = 'exception' | 'timeout' | 'cancelled' | 'disconnected' | 'protocol';
 
 export interface TappedCheck {
   connection: number;
@@ -61,17 +61,34 @@ export async function startCapnpTap(options: CapnpTapOptions): Promise<Relay> {
           ...end, latencyMs: Math.round((performance.now() - call.sentAt) * 100) / 100, proksi: outcome.proksi, warnings: outcome.warnings,
         });
       };
-      const fromProksi = frameWatcher(id, 'Proksi', options.log, (message) => {
+      // Both directions are read or neither: a Return is only understood with its Call.
+      const state = { reading: true };
+      const stopReading = (): void => {
+        state.reading = false;
+        if (pending.size > 0) options.log(`connection ${id}: ${pending.size} call(s) in flight no longer read: not reported`);
+        pending.clear();
+      };
+      const fromProksi = frameWatcher(id, 'Proksi', options.log, state, stopReading, (message) => {
         if (message.type === 'call' && message.interfaceId === EXTERNAL_AUTH_INTERFACE_ID && message.methodId === CHECK_METHOD_ID) {
           const params = message.content?.struct(0);
-          if (params) pending.set(message.questionId, { request: readAuthRequest(params), at: new Date(), sentAt: performance.now() });
+          if (!params) return;
+          if (pending.has(message.questionId)) options.log(`connection ${id}: question ${message.questionId} asked again before its Return: the earlier call is not reported`);
+          pending.set(message.questionId, { request: readAuthRequest(params), at: new Date(), sentAt: performance.now() });
         } else if (message.type === 'finish') {
-          // A Finish before the Return: Proksi gave up on the call (its timeout_ms).
+          // A Finish before the Return: Proksi gave up on the call, at its timeout_ms (within 5 %)
+          // or because its client went away.
           const call = pending.get(message.questionId);
-          if (call) emit(message.questionId, call, { failure: { kind: 'timeout', message: `Proksi cancelled the call after ${Math.round(performance.now() - call.sentAt)} ms (its timeout_ms is ${options.proksi.timeoutMs})` } });
+          if (!call) return;
+          const waited = performance.now() - call.sentAt;
+          const timedOut = waited >= options.proksi.timeoutMs * 0.95;
+          emit(message.questionId, call, {
+            failure: timedOut
+              ? { kind: 'timeout', message: `Proksi gave up after ${Math.round(waited)} ms (its timeout_ms is ${options.proksi.timeoutMs})` }
+              : { kind: 'cancelled', message: `Proksi cancelled the call after ${Math.round(waited)} ms, before its timeout_ms (${options.proksi.timeoutMs}): its client went away` },
+          });
         }
       });
-      const fromService = frameWatcher(id, 'the service', options.log, (message) => {
+      const fromService = frameWatcher(id, 'the service', options.log, state, stopReading, (message) => {
         if (message.type !== 'return') return;
         const call = pending.get(message.answerId);
         if (!call) return;
@@ -92,25 +109,29 @@ export async function startCapnpTap(options: CapnpTapOptions): Promise<Relay> {
         onClientBytes: fromProksi,
         onUpstreamBytes: fromService,
         onClientEnd: () => endAll('Proksi closed the connection before the Return'),
-        onUpstreamEnd: () => endAll('the service closed the connection before the Return'),
+        onUpstreamEnd: (reset) => endAll(reset ? 'the service reset the connection before the Return' : 'the service closed the connection before the Return'),
         onClosed: () => endAll('the connection closed before the Return'),
+        // The tap stopping is neither side's doing: calls in flight are not reported.
+        onStop: () => {
+          if (pending.size > 0) options.log(`connection ${id}: ${pending.size} call(s) in flight when the tap stopped: not reported`);
+          pending.clear();
+        },
       };
     },
   });
 }
 
-/** Frames of one direction, decoded; a direction that stops making sense is no longer read. */
-function frameWatcher(id: number, who: string, log: (line: string) => void, onMessage: (message: RpcMessage) => void): (chunk: Buffer) => void {
+/** Frames of one direction, decoded; a direction that stops making sense stops the reading of both. */
+function frameWatcher(id: number, who: string, log: (line: string) => void, state: { reading: boolean }, stop: () => void, onMessage: (message: RpcMessage) => void): (chunk: Buffer) => void {
   const frames = new FrameReader();
-  let reading = true;
   return (chunk) => {
-    if (!reading) return;
+    if (!state.reading) return;
     try {
       for (const segments of frames.push(chunk)) onMessage(readRpcMessage(segments));
     } catch (error) {
-      reading = false;
       frames.clear();
-      log(`connection ${id}: ${who}'s bytes are not Cap'n Proto RPC as authkit reads it (${(error as Error).message}): relayed, not read`);
+      log(`connection ${id}: ${who}'s bytes are not Cap'n Proto RPC as authkit reads it (${(error as Error).message}): relayed, no longer read`);
+      stop();
     }
   };
 }

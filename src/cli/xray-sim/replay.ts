@@ -1,6 +1,6 @@
 /** xray-sim --replay: an xray-tap recording sent to a backend, each new verdict set beside the recorded one. */
 import { readRecording } from '../../tap/recording.js';
-import { checkXrayReplayable, xrayReplayTarget } from '../../xray/replay.js';
+import { checkXrayReplayable, recordedHeaders, xrayReplayTarget } from '../../xray/replay.js';
 import type { XrayRecord } from '../../xray/tap/record.js';
 import { GoTransport } from '../../xray/transport.js';
 import { parseSpeed, ReplayArrivals } from '../../tap/replay.js';
@@ -68,11 +68,13 @@ export async function runXrayReplayLoad(flags: SimFlags & ReplayFlags): Promise<
   const spanMs = Math.max(source.spanMs, 1);
   const rate = Math.max(records.length / (spanMs / 1000), 0.001);
   const parsed = parseLoadFlags({ ...flags, duration: flags.duration ?? `${Math.ceil(spanMs) + 1}ms` }, rate);
+  // The proxy's secret and headers now, or as recorded (the first exchange's: one proxy's config).
   const secret = prepared.secret ?? records[0]!.request.headers.find(([n]) => n.toLowerCase() === 'authorization')?.[1].replace(/^Bearer\s+/i, '');
+  const headers = prepared.headers.length > 0 ? prepared.headers : recordedHeaders(records[0]!);
   const timeoutSeconds = flags.timeout ?? dialect.timeout.default;
   const { connections, pipelining } = connectionsFor(parsed);
   const target = new XrayLoadTarget({
-    url: prepared.url, unixSocket: flags.unixSocket, tls: prepared.tls, dialect, secret, headers: prepared.headers,
+    url: prepared.url, unixSocket: flags.unixSocket, tls: prepared.tls, dialect, secret, headers,
     timeoutSeconds, kickOnDeny: flags.kickOnDeny ?? dialect.kickOnDenyDefault, base: ops[0]!.facts, credentials: [ops[0]!.facts.credential], ipsPerUser: 1,
     maxConnections: connections, pipelining,
   });

@@ -69,6 +69,11 @@ export class Http1Reader {
     return this.message !== undefined || this.pending.length > 0;
   }
 
+  /** The message whose head is read and whose body is still coming, as far as it has come. */
+  get partial(): Started | undefined {
+    return this.message;
+  }
+
   private step(): boolean {
     if (!this.message) return this.readHead();
     const body = this.message.body!;
@@ -163,12 +168,24 @@ export class Http1Reader {
   }
 }
 
-/** Where the head ends, blank line included (CRLF or bare LF, as Go accepts), or -1. */
+/**
+ * Where the head ends, its blank line included, or -1: the first empty line, each line ending in
+ * LF with or without a CR before it, as Go's textproto reads them (so `\n\r\n` ends a head too).
+ */
 function headEnd(bytes: Buffer): number {
-  const crlf = bytes.indexOf('\r\n\r\n', 0, 'latin1');
-  const lf = bytes.indexOf('\n\n', 0, 'latin1');
-  const at = [crlf < 0 ? -1 : crlf + 4, lf < 0 ? -1 : lf + 2].filter((n) => n >= 0);
-  return at.length === 0 ? -1 : Math.min(...at);
+  for (let lf = bytes.indexOf(0x0a); lf >= 0; lf = bytes.indexOf(0x0a, lf + 1)) {
+    if (bytes[lf + 1] === 0x0a) return lf + 2;
+    if (bytes[lf + 1] === 0x0d && bytes[lf + 2] === 0x0a) return lf + 3;
+  }
+  return -1;
+}
+
+/** A request whose body is still coming (a reply came first: a 413 that does not read it), as far as it came. */
+export function partialRequest(reader: Http1Reader): SeenRequest | undefined {
+  const m = reader.partial;
+  if (!m) return undefined;
+  const [method, target] = m.firstLine.split(' ') as [string, string];
+  return { method, target, headers: m.headers, body: Buffer.concat(m.kept, m.keptBytes), truncated: true };
 }
 
 /** Requests: the request line and the body's framing (no length: no body). */

@@ -50,7 +50,8 @@ export function xrayRecord(exchange: TappedExchange, dialect: string, keepSecret
     credential: credential === '' ? null : keepSecrets ? credential : maskCredential(credential),
     request: {
       method: exchange.request.method, target: keepSecrets ? exchange.request.target : maskQuery(text(exchange.request.target)), headers: headers(exchange.request.headers),
-      body: keepSecrets ? body : redactBody(body, credential, texts), truncated: exchange.request.truncated,
+      body: keepSecrets ? body : 'type' in exchange.event ? redactBody(body, credential, texts) : `<${exchange.request.body.length} bytes, not read as a ${dialect} event: masked, as they may hold a credential>`,
+      truncated: exchange.request.truncated,
     },
     reply: reply ? { status: reply.head.status, headers: headers(reply.rawHeaders), body: text(goUtf8Text(reply.body)), truncated: reply.truncated } : null,
     latencyMs: exchange.latencyMs,

@@ -9,7 +9,7 @@ import { describeNetworkError } from '../client.js';
 import type { Dialect } from '../wire/dialect.js';
 import { startRelay, type Relay, type RelayedConnection, type UpstreamAt } from '../../tap/relay.js';
 import type { ListenAt } from '../../shared/listen.js';
-import { replyReader, requestReader, type SeenReply, type SeenRequest } from './passive-http.js';
+import { partialRequest, replyReader, requestReader, type SeenReply, type SeenRequest } from './passive-http.js';
 import { GoProtocolError } from '../wire/go-reply.js';
 import { eventOf, verdictOf, violationsOf, type SeenEvent, type Violation } from './verdict.js';
 
@@ -95,13 +95,30 @@ function watchConnection(id: number, options: XrayTapOptions, keep: number, star
   const stop = (who: string, error: unknown): void => {
     if (!reading) return;
     unanswered((type) => failedRequestVerdict(dialect, type, 'network-error', describeNetworkError(error)));
-    options.log(`connection ${id}: ${who}'s bytes are not HTTP/1.1 as Go reads it (${(error as Error).message}): relayed, no longer read`);
+    // The reason without the bytes it quotes (a request line or header may carry a token).
+    const reason = (error as Error).message.replace(/[:"].*$/s, '').trim();
+    options.log(`connection ${id}: ${who}'s bytes are not HTTP/1.1 as Go reads it (${reason}): relayed, no longer read`);
   };
+  /** A reply came while its request's body was still coming (a backend that refuses it unread). */
+  let answeredEarly = false;
   const requests = requestReader(keep, (request) => {
+    if (answeredEarly) {
+      answeredEarly = false;
+      return;
+    }
     asked.push({ request, event: eventOf(dialect, request), at: new Date(), sentAt: performance.now() });
   });
-  const replies = replyReader(keep, () => asked[0]?.request.method ?? 'POST', (reply) => {
+  /** The oldest question, or the request still coming in that the backend answered first. */
+  const nextQuestion = (): Asked | undefined => {
     const question = asked.shift();
+    if (question) return question;
+    const request = partialRequest(requests);
+    if (!request) return undefined;
+    answeredEarly = true;
+    return { request, event: eventOf(dialect, request), at: new Date(), sentAt: performance.now() };
+  };
+  const replies = replyReader(keep, () => asked[0]?.request.method ?? requests.partial?.firstLine.split(' ')[0] ?? 'POST', (reply) => {
+    const question = nextQuestion();
     if (!question) throw new GoProtocolError('a reply to no request');
     emit(question, reply, verdictOf(dialect, 'type' in question.event ? question.event.type : 'authorization', question.request, reply, options.kickOnDeny));
   });
@@ -128,18 +145,28 @@ function watchConnection(id: number, options: XrayTapOptions, keep: number, star
       if (reading && asked.length > 0) unanswered((type, waitedMs) => gaveUp(options, type, waitedMs));
       reading = false;
     },
-    onUpstreamEnd: () => {
+    onUpstreamEnd: (reset) => {
       if (!reading) return;
-      try {
-        replies.end();
-      } catch (error) {
-        stop('the backend', error);
+      // Only a clean end completes a body read until close: after a reset Go's read fails.
+      if (!reset) {
+        try {
+          replies.end();
+        } catch (error) {
+          stop('the backend', error);
+        }
       }
-      if (asked.length > 0) unanswered((type) => failedRequestVerdict(dialect, type, 'network-error', 'the backend closed the connection before the reply was complete (unexpected EOF)'));
+      const why = reset ? 'connection reset by the backend' : 'the backend closed the connection before the reply was complete (unexpected EOF)';
+      if (asked.length > 0) unanswered((type) => failedRequestVerdict(dialect, type, 'network-error', why));
       reading = false;
     },
     onClosed: () => {
       reading = false;
+    },
+    // The tap stopping is neither side giving up: what is in flight is not reported.
+    onStop: () => {
+      if (reading && asked.length > 0) options.log(`connection ${id}: ${asked.length} exchange(s) in flight when the tap stopped: not reported`);
+      reading = false;
+      asked.length = 0;
     },
   };
 }
