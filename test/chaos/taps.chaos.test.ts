@@ -72,10 +72,12 @@ describe('the taps under attack', () => {
       attacks.cut(30, Buffer.from(`POST /auth HTTP/1.1\r\nContent-Length: 80\r\n\r\n${JSON.stringify({ type: 'authorization', credential: ALICE })}`));
     }, { port }, async () => expect(await status(port)).toBe(200));
 
-    // A backend that answers garbage: relayed as it is, the tap says it could not read it.
+    // A backend that answers garbage: relayed as it is (the client gets a network error, as it
+    // would without the tap), and the tap says it could not read it.
     const garbage = net.createServer((socket) => {
       socket.on('error', () => undefined);
-      socket.once('data', () => socket.end(randomBytes(4096)));
+      // A head that ends but is not HTTP, then random bytes: the tap must give up reading it.
+      socket.once('data', () => socket.end(Buffer.concat([Buffer.from('NOT-HTTP garbage\r\n\r\n'), randomBytes(4096)])));
     });
     await new Promise<void>((resolve) => garbage.listen(0, '127.0.0.1', resolve));
     closers.push(() => garbage.close());

@@ -2,9 +2,9 @@
  * report merge on the wall clock, end to end: two generators started 2 s apart load one server
  * that stalls every fourth wall-clock second. The merged per-second rows must follow what the
  * server wrote in each wall second. The server answers in bursts at the middle of each second (a
- * stalled second has none: its requests wait for the next burst), so a reply is read in the
- * second it was written, or (a burst running past the second's end on a busy machine, as CI saw
- * once) the next: the test holds the merge to that, not to exact equality.
+ * stalled second has none: its requests wait for the next burst), so a reply is counted in the
+ * second it was written, or on a busy machine (as CI saw once) the one next to it: the test
+ * holds the merge to that and to the exact total, not to exact equality per second.
  */
 import http from 'node:http';
 import type net from 'node:net';
@@ -87,22 +87,20 @@ describe('report merge on the wall clock', () => {
     expect(a.requests + b.requests).toBe(total);
     expect(merged.rows.reduce((n, r) => n + r.requests, 0)).toBe(total);
     // Each merged row is one wall second: a reply is counted in the second the server wrote it,
-    // or, when a burst straddles a second's end on a busy machine, in the next one, never
-    // earlier and never a second later. So by the end of each second the merge has counted no
-    // more than the server wrote by then, and at least what it wrote by the end of the one before.
+    // or, on a busy machine, the one next to it (a burst running past a second's end; an interval
+    // cut late by a starved timer), never further. So by the end of each second the merge has
+    // counted at least what the server wrote by the end of the second before, and at most what
+    // it wrote by the end of the second after.
     const rows = new Map(merged.rows.map((r) => [r.startEpochS, r.requests]));
     const seconds = [...new Set([...rows.keys(), ...served.keys()])].sort((a, b) => a - b);
+    const servedBy = (second: number): number => [...served].filter(([s]) => s <= second).reduce((n, [, c]) => n + c, 0);
     let countedSoFar = 0;
-    let servedSoFar = 0;
     for (const second of seconds) {
-      const servedBefore = servedSoFar;
       countedSoFar += rows.get(second) ?? 0;
-      servedSoFar += served.get(second) ?? 0;
-      expect(countedSoFar, `by the end of second ${second}`).toBeLessThanOrEqual(servedSoFar);
-      expect(countedSoFar, `by the end of second ${second}`).toBeGreaterThanOrEqual(servedBefore);
+      expect(countedSoFar, `by the end of second ${second}`).toBeLessThanOrEqual(servedBy(second + 1));
+      expect(countedSoFar, `by the end of second ${second}`).toBeGreaterThanOrEqual(servedBy(second - 1));
     }
-    // The stalled seconds the run covered: the server wrote nothing in them, and the merge holds
-    // at most the spill of the burst before (a generator's second mixed in would hold hundreds).
+    // The run covered stalled seconds, in which the server wrote nothing: the schedule above held.
     const stalled = merged.rows.filter((r) => STALL(r.startEpochS));
     expect(stalled.length).toBeGreaterThanOrEqual(2);
     for (const row of stalled) expect(served.get(row.startEpochS) ?? 0).toBe(0);

@@ -212,7 +212,10 @@ describe('xray-tap', () => {
     expect(t.exchanges[0]!.reply?.head.status).toBe(413);
     expect(t.exchanges[0]!.request.truncated).toBe(true);
 
-    const silent = await rawServer(() => undefined);
+    // A backend that reads the request and never answers: once it has the bytes, the tap has read
+    // them too (it reads its copy in the same turn as it writes them on).
+    let received = '';
+    const silent = await rawServer((socket) => socket.on('data', (c: Buffer) => (received += c.toString('latin1'))));
     stops.push(() => silent.close());
     const record = join(dir, 'stopped.jsonl');
     const stop = new AbortController();
@@ -222,7 +225,8 @@ describe('xray-tap', () => {
       .parseAsync(['node', 'xray-tap', '--listen', '127.0.0.1:0', '--upstream', silent.url, '--record', record, '--record-secrets', '--quiet']);
     await until(() => listening !== undefined);
     const waiting = sendEvent({ url: `http://127.0.0.1:${(listening!.address as net.AddressInfo).port}/auth`, dialect: wiki, type: 'authorization', facts: facts(ALICE), timeoutSeconds: 30 });
-    await until(() => listening!.open >= 2);
+    // The whole request: its JSON body is the last thing sent.
+    await until(() => received.endsWith('}'));
     stop.abort();
     await running;
     await waiting;
@@ -246,8 +250,11 @@ describe('xray-tap', () => {
   it('a proxy that gives up before the reply: recorded as its timeout, and the tap keeps relaying', async () => {
     const silent = await rawServer(() => undefined);
     stops.push(() => silent.close());
+    // The tap is told the proxy's timeout is 0.3 s; the proxy here gives up at 0.6 s. The tap times
+    // the wait from the request's last byte, later than the proxy's own clock starts, so a proxy
+    // that waited its configured timeout exactly could look a little short of it on a busy machine.
     const t = await tap(silent.url, { timeoutSeconds: 0.3 });
-    const through = await sendEvent({ url: t.url, dialect: wiki, type: 'authorization', facts: facts(ALICE), timeoutSeconds: 0.3 });
+    const through = await sendEvent({ url: t.url, dialect: wiki, type: 'authorization', facts: facts(ALICE), timeoutSeconds: 0.6 });
     expect(through.verdict.class).toBe('timeout');
     await until(() => t.exchanges.length === 1);
     expect(t.exchanges[0]!.verdict).toMatchObject({ verdict: 'deny', class: 'timeout' });
