@@ -8,7 +8,7 @@ import { parseLoadFlags, type LoadFlags } from './load.js';
 import { runLoadCli } from './load-run.js';
 import { capnpReplayTarget, checkCapnpReplayable } from '../capnp/replay.js';
 import type { CapnpRecord } from '../capnp/tap/record.js';
-import { finishReplayLoad, runReplay, type ReplayFlags } from './replay-run.js';
+import { finishReplayLoad, REPLAY_TAIL_MS, runReplay, type ReplayFlags } from './replay-run.js';
 
 export async function runCapnpReplay(flags: ReplayFlags & { socket?: string; timeoutMs: number }): Promise<number> {
   if (flags.socket === undefined) throw new InputError('--socket PATH is required (the service\'s Unix socket)');
@@ -42,7 +42,7 @@ export async function runCapnpReplayLoad(flags: ReplayFlags & LoadFlags & { sock
     describe: (record) => `${record.request.method} ${record.request.host}${record.request.path} from ${record.request.clientIp}`,
   });
   const spanMs = Math.max(source.spanMs, 1);
-  const parsed = parseLoadFlags({ ...flags, duration: flags.duration ?? `${Math.ceil(spanMs) + 1}ms` }, Math.max(records.length / (spanMs / 1000), 0.001));
+  const parsed = parseLoadFlags({ ...flags, duration: flags.duration ?? `${Math.ceil(spanMs) + REPLAY_TAIL_MS}ms` }, Math.max(records.length / (spanMs / 1000), 0.001));
   const target = new CapnpLoadTarget({ socketPath: flags.socket, request: records[0]!.request, timeoutMs: flags.timeoutMs, connections: flags.connections });
   const started = performance.now();
   const code = await runLoadCli({

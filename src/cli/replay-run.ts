@@ -17,6 +17,12 @@ export interface ReplayFlags {
 /** The replay flags, for a command's mode table (--json and --junit are shared with other modes). */
 export const REPLAY_FLAGS = ['--replay', '--speed', '--allow-changes'] as const;
 
+/**
+ * A load replay runs the recording's span and this much more by default, so that the last
+ * record, due at the very end, is taken however late the engine's timer fires.
+ */
+export const REPLAY_TAIL_MS = 100;
+
 /** Load flags a replay through the load engine does not take: the recording sets the arrivals. */
 export const REPLAY_SETS: readonly string[] = ['--rate', '--concurrency', '--pipelining', '--stages', '--requests', '--arrivals'];
 

@@ -170,8 +170,11 @@ describe('xray-tap', () => {
     const breached = await runMain(['xray-sim', '--url', changed.url, '--replay', record, '--speed', '20', '--load', '--threshold', 'requests{allow}>=1']);
     expect(breached.code).toBe(3);
     expect((await runMain(['xray-sim', '--url', b.url, '--replay', record, '--speed', '20', '--load'])).code).toBe(0);
-    // Cut short by --duration: the records never sent are not a pass.
-    const cut = await runMain(['xray-sim', '--url', b.url, '--replay', record, '--speed', '1', '--load', '--duration', '1ms']);
+    // Cut short by --duration: the records never sent are not a pass. (The recording respaced 10 s
+    // apart, so what --duration 100ms leaves out does not depend on how fast the run starts.)
+    const spaced = join(dir, 'spaced.jsonl');
+    writeFileSync(spaced, recorded.map((r, i) => `${JSON.stringify({ ...r, offsetMs: i * 10_000 })}\n`).join(''));
+    const cut = await runMain(['xray-sim', '--url', b.url, '--replay', spaced, '--load', '--duration', '100ms']);
     expect(cut.code).toBe(1);
     expect(cut.stderr).toMatch(/INCOMPLETE: \d+ recorded exchanges were not compared/);
   });
