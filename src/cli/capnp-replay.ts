@@ -4,11 +4,11 @@ import { readRecording } from '../tap/recording.js';
 import { parseSpeed, ReplayArrivals } from '../tap/replay.js';
 import type { AuthRequest } from '../capnp/wire/schema.js';
 import { CapnpLoadTarget } from '../capnp/load.js';
-import { parseLoadFlags, type LoadFlags } from './load.js';
+import type { LoadFlags } from './load.js';
 import { runLoadCli } from './load-run.js';
 import { capnpReplayTarget, checkCapnpReplayable } from '../capnp/replay.js';
 import type { CapnpRecord } from '../capnp/tap/record.js';
-import { finishReplayLoad, REPLAY_TAIL_MS, runReplay, type ReplayFlags } from './replay-run.js';
+import { finishReplayLoad, replayLoadFlags, runReplay, type ReplayFlags } from './replay-run.js';
 
 export async function runCapnpReplay(flags: ReplayFlags & { socket?: string; timeoutMs: number }): Promise<number> {
   if (flags.socket === undefined) throw new InputError('--socket PATH is required (the service\'s Unix socket)');
@@ -41,8 +41,7 @@ export async function runCapnpReplayLoad(flags: ReplayFlags & LoadFlags & { sock
     recordedClass: (record) => (record.decision ? (typeof record.decision.action === 'number' ? 'unknown-action' : record.decision.action) : record.error?.kind ?? 'disconnected'),
     describe: (record) => `${record.request.method} ${record.request.host}${record.request.path} from ${record.request.clientIp}`,
   });
-  const spanMs = Math.max(source.spanMs, 1);
-  const parsed = parseLoadFlags({ ...flags, duration: flags.duration ?? `${Math.ceil(spanMs) + REPLAY_TAIL_MS}ms` }, Math.max(records.length / (spanMs / 1000), 0.001));
+  const parsed = replayLoadFlags(flags, source, records.length);
   const target = new CapnpLoadTarget({ socketPath: flags.socket, request: records[0]!.request, timeoutMs: flags.timeoutMs, connections: flags.connections });
   const started = performance.now();
   const code = await runLoadCli({

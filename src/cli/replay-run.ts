@@ -5,6 +5,7 @@ import { openForWrite } from '../shared/files.js';
 import type { RecordBase } from '../tap/recording.js';
 import { parseSpeed, replay, replayJunit, replayText, type ReplayArrivals, type ReplayTarget } from '../tap/replay.js';
 import { EXIT_FAILED, EXIT_OK, log, out } from './io.js';
+import { parseLoadFlags, type LoadFlags, type ParsedLoad } from './load.js';
 
 export interface ReplayFlags {
   replay?: string;
@@ -21,7 +22,16 @@ export const REPLAY_FLAGS = ['--replay', '--speed', '--allow-changes'] as const;
  * A load replay runs the recording's span and this much more by default, so that the last
  * record, due at the very end, is taken however late the engine's timer fires.
  */
-export const REPLAY_TAIL_MS = 100;
+const REPLAY_TAIL_MS = 100;
+
+/**
+ * The load options of a replay through the load engine: the recording's span (plus the tail)
+ * unless --duration cuts it, its mean rate as the label of the intervals.
+ */
+export function replayLoadFlags(flags: LoadFlags, source: Pick<ReplayArrivals<RecordBase, unknown>, 'spanMs'>, records: number): ParsedLoad {
+  const spanMs = Math.max(source.spanMs, 1);
+  return parseLoadFlags({ ...flags, duration: flags.duration ?? `${Math.ceil(spanMs) + REPLAY_TAIL_MS}ms` }, Math.max(records / (spanMs / 1000), 0.001));
+}
 
 /** Load flags a replay through the load engine does not take: the recording sets the arrivals. */
 export const REPLAY_SETS: readonly string[] = ['--rate', '--concurrency', '--pipelining', '--stages', '--requests', '--arrivals'];

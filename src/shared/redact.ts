@@ -21,3 +21,8 @@ export function maskHeaderValue(value: string): string {
 export function redactHeaderPairs(headers: readonly (readonly [string, string])[], extra: readonly string[] = []): [string, string][] {
   return headers.map(([name, value]) => [name, isSecretHeader(name, extra) ? maskHeaderValue(value) : value]);
 }
+
+/** `a=1&b&c=2` -> `a=redacted&b&c=redacted`: query values may be tokens (Hysteria users put them there). */
+export function maskQueryValues(query: string): string {
+  return query.split('&').map((pair) => (pair.includes('=') ? `${pair.slice(0, pair.indexOf('='))}=redacted` : pair)).join('&');
+}

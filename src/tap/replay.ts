@@ -70,12 +70,14 @@ export async function replay<R extends RecordBase>(records: readonly R[], target
   }
   const settled = await Promise.all(outcomes);
   const changes = settled.filter((c): c is ReplayChange => c !== undefined);
+  return reportOf(settled.length - changes.length, changes, Math.round(performance.now() - started), speed);
+}
+
+/** The report from its counts: `changes` in recording order, and how many of each transition. */
+function reportOf(same: number, changes: ReplayChange[], durationMs: number, speed: number): ReplayReport {
   const transitions: Record<string, number> = {};
   for (const change of changes) transitions[`${change.from} -> ${change.to}`] = (transitions[`${change.from} -> ${change.to}`] ?? 0) + 1;
-  return {
-    exchanges: settled.length, same: settled.length - changes.length, changed: changes.length, changes, transitions,
-    durationMs: Math.round(performance.now() - started), speed,
-  };
+  return { exchanges: same + changes.length, same, changed: changes.length, changes, transitions, durationMs, speed };
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -179,9 +181,6 @@ export class ReplayArrivals<R extends RecordBase, Op> implements ArrivalSource<O
 
   /** The comparison as a replay report (changes in recording order). */
   report(durationMs: number): ReplayReport {
-    const changes = [...this.changes].sort((a, b) => a.line - b.line);
-    const transitions: Record<string, number> = {};
-    for (const change of changes) transitions[`${change.from} -> ${change.to}`] = (transitions[`${change.from} -> ${change.to}`] ?? 0) + 1;
-    return { exchanges: this.same + changes.length, same: this.same, changed: changes.length, changes, transitions, durationMs, speed: this.speed };
+    return reportOf(this.same, [...this.changes].sort((a, b) => a.line - b.line), durationMs, this.speed);
   }
 }

@@ -4,7 +4,7 @@
  * --record-secrets.
  */
 import type { RecordBase } from '../../tap/recording.js';
-import { isSecretHeader, maskHeaderValue } from '../../shared/redact.js';
+import { isSecretHeader, maskHeaderValue, maskQueryValues } from '../../shared/redact.js';
 import type { AuthDecision, AuthRequest } from '../wire/schema.js';
 import type { ProksiOutcomeKind } from '../model.js';
 import type { TappedCheck } from './tap.js';
@@ -42,7 +42,7 @@ export function capnpRecord(check: TappedCheck, keepSecrets: boolean, secretHead
   const headers = keepSecrets ? check.request.headers : check.request.headers.map((h) => ({ name: h.name, value: isSecretHeader(h.name, secretHeaders) ? maskHeaderValue(h.value) : h.value }));
   const decision = check.decision ? { action: check.decision.action, statusCode: check.decision.statusCode, upstreamValue: check.decision.upstreamValue, redirectLocation: check.decision.redirectLocation, responseBody: check.decision.responseBody } : null;
   // The client's query may carry a token: its values are masked with the credential headers.
-  const query = keepSecrets ? check.request.query : check.request.query.split('&').map((pair) => (pair.includes('=') ? `${pair.slice(0, pair.indexOf('='))}=redacted` : pair)).join('&');
+  const query = keepSecrets ? check.request.query : maskQueryValues(check.request.query);
   return {
     protocol: 'capnp', at: check.at.toISOString(), offsetMs: check.offsetMs, secrets: keepSecrets, connection: check.connection,
     request: { ...check.request, query, headers }, decision, error: check.failure ?? null, latencyMs: check.latencyMs,

@@ -10,9 +10,9 @@ import { dialectNamed } from '../../xray/wire/dialects/index.js';
 import { BadEventError, parseEventBody, type ConnectionFacts } from '../../xray/wire/dialect.js';
 import { XrayLoadTarget, type XrayOp } from '../../xray/load.js';
 import { maskCredential, redactUrl } from '../../xray/redact.js';
-import { connectionsFor, parseLoadFlags } from '../load.js';
+import { connectionsFor } from '../load.js';
 import { runLoadCli } from '../load-run.js';
-import { finishReplayLoad, REPLAY_TAIL_MS, runReplay, type ReplayFlags } from '../replay-run.js';
+import { finishReplayLoad, replayLoadFlags, runReplay, type ReplayFlags } from '../replay-run.js';
 import { prepareEvent, type SimFlags } from './options.js';
 
 export type { ReplayFlags };
@@ -65,9 +65,7 @@ export async function runXrayReplayLoad(flags: SimFlags & ReplayFlags): Promise<
     describe: (record) => `${record.event ?? 'not-an-event'} ${record.credential === null ? '' : maskCredential(record.credential)}`.trim(),
   });
   // The recording sets the arrivals: its mean rate labels the intervals, its span is the run.
-  const spanMs = Math.max(source.spanMs, 1);
-  const rate = Math.max(records.length / (spanMs / 1000), 0.001);
-  const parsed = parseLoadFlags({ ...flags, duration: flags.duration ?? `${Math.ceil(spanMs) + REPLAY_TAIL_MS}ms` }, rate);
+  const parsed = replayLoadFlags(flags, source, records.length);
   // The proxy's secret and headers now, or as recorded (the first exchange's: one proxy's config).
   const secret = prepared.secret ?? records[0]!.request.headers.find(([n]) => n.toLowerCase() === 'authorization')?.[1].replace(/^Bearer\s+/i, '');
   const headers = prepared.headers.length > 0 ? prepared.headers : recordedHeaders(records[0]!);

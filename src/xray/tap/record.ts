@@ -7,7 +7,7 @@ import type { RecordBase } from '../../tap/recording.js';
 import type { VerdictClass } from '../contract.js';
 import type { EventType } from '../wire/dialect.js';
 import { maskCredential, redactBody, redactText } from '../redact.js';
-import { isSecretHeader, maskHeaderValue } from '../../shared/redact.js';
+import { isSecretHeader, maskHeaderValue, maskQueryValues } from '../../shared/redact.js';
 import { goUtf8Text } from '../wire/go-json-stream.js';
 import type { TappedExchange } from './tap.js';
 import type { Violation } from './verdict.js';
@@ -61,12 +61,10 @@ export function xrayRecord(exchange: TappedExchange, dialect: string, keepSecret
   };
 }
 
-/** A request target with its query values masked (Hysteria users put tokens there). */
+/** A request target with its query values masked. */
 function maskQuery(target: string): string {
   const question = target.indexOf('?');
-  if (question < 0) return target;
-  const query = target.slice(question + 1).split('&').map((pair) => (pair.includes('=') ? `${pair.slice(0, pair.indexOf('='))}=redacted` : pair));
-  return `${target.slice(0, question)}?${query.join('&')}`;
+  return question < 0 ? target : `${target.slice(0, question)}?${maskQueryValues(target.slice(question + 1))}`;
 }
 
 /** One line: time, event, credential, status, latency, verdict, class, violations. */

@@ -122,23 +122,18 @@ function watchConnection(id: number, options: XrayTapOptions, keep: number, star
     if (!question) throw new GoProtocolError('a reply to no request');
     emit(question, reply, verdictOf(dialect, 'type' in question.event ? question.event.type : 'authorization', question.request, reply, options.kickOnDeny));
   });
+  /** A chunk into one direction's reader; bytes it cannot read stop the reading, not the relay. */
+  const feed = (reader: typeof requests, who: string) => (chunk: Buffer): void => {
+    if (!reading) return;
+    try {
+      reader.push(chunk);
+    } catch (error) {
+      stop(who, error);
+    }
+  };
   return {
-    onClientBytes: (chunk) => {
-      if (!reading) return;
-      try {
-        requests.push(chunk);
-      } catch (error) {
-        stop('the proxy', error);
-      }
-    },
-    onUpstreamBytes: (chunk) => {
-      if (!reading) return;
-      try {
-        replies.push(chunk);
-      } catch (error) {
-        stop('the backend', error);
-      }
-    },
+    onClientBytes: feed(requests, 'the proxy'),
+    onUpstreamBytes: feed(replies, 'the backend'),
     // Go's client never half-closes while it waits: a FIN from the proxy then is it giving up
     // (its timeout, a cancel), recorded when it happens; the relay goes on as before.
     onClientEnd: () => {
