@@ -1,12 +1,12 @@
 /**
- * `authkit snell-auth`'s work, loaded once the scan workers are booting (snell-auth.ts): the
- * captures, the users file and the trial scan.
+ * `authkit snell-auth`'s work, loaded once the scan pool is booting (snell-auth.ts): the
+ * captures, the users file and the trial scan. A replay (snell-auth-replay.ts) and the bench
+ * (snell-auth-bench.ts) load only when asked for: start-up to the first trial is measured.
  */
-import { availableKdfs, parseKdfChoice, selectKdf, type KdfBackend } from '../snell/wire/kdf.js';
+import type { KdfBackend } from '../snell/wire/kdf.js';
 import { authenticateCapture, capturesFromPcap, parseCapturesJsonl, type Capture, type CaptureOutcome } from '../snell/captures.js';
 import { TrialAuthenticator } from '../snell/model.js';
 import type { ScanPool } from '../snell/scan/pool.js';
-import { benchTrialAuth, type TrialBenchRow } from '../snell/scan/bench.js';
 import { loadUserStore } from '../snell/users.js';
 import { parseHex } from '../shared/bytes.js';
 import { InputError } from '../shared/errors.js';
@@ -14,9 +14,6 @@ import { maxFileSizeLimits, type ReadLimits } from '../shared/files.js';
 import { EXIT_FAILED, EXIT_OK, log, out, readBinaryFile, stdoutColors } from './io.js';
 import { isIP } from 'node:net';
 import type { ObfsChoice } from '../snell/wire/obfs.js';
-import { checkFields, lineOf, readRecording } from '../tap/recording.js';
-import { replay, replayText, type ReplayTarget } from '../tap/replay.js';
-import type { SnellRecord } from '../snell/record.js';
 
 export interface AuthFlags {
   users?: string;
@@ -42,7 +39,7 @@ export interface BenchFlags {
 }
 
 /** --max-file-size as the one file loader's cap. */
-function fileLimits(flags: { maxFileSize?: string }): ReadLimits {
+export function fileLimits(flags: { maxFileSize?: string }): ReadLimits {
   return maxFileSizeLimits(flags.maxFileSize);
 }
 
@@ -69,7 +66,7 @@ export async function runSnellAuth(flags: AuthFlags & { users: string }, kdf: Kd
   });
   // A replay matches as snell-serve did when it recorded: no legacy diagnosis.
   const starting = TrialAuthenticator.create(store, { kdf, detectLegacy: flags.replay === undefined && flags.legacy, pool });
-  if (flags.replay !== undefined) return replaySnell(flags, flags.replay, starting);
+  if (flags.replay !== undefined) return (await import('./snell-auth-replay.js')).replaySnell(flags, flags.replay, starting);
   let captures: Capture[];
   try {
     captures = readCaptures(flags);
@@ -127,64 +124,3 @@ function humanLine(outcome: CaptureOutcome, capture: Capture, count: number): st
   }
 }
 
-export async function runSnellAuthBench(flags: BenchFlags): Promise<number> {
-  const kdfs = flags.kdf === undefined ? await availableKdfs() : [await selectKdf(parseKdfChoice(flags.kdf))];
-  const rows = await benchTrialAuth({ users: flags.users, kdfs, seconds: flags.seconds, progress: (m) => log(`measuring ${m}`) });
-  if (flags.json) {
-    out(JSON.stringify(rows));
-    return EXIT_OK;
-  }
-  out(benchTable(rows));
-  return EXIT_OK;
-}
-
-function benchTable(rows: TrialBenchRow[]): string {
-  const fmt = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
-  const header = ['kdf', 'derivations/s (1 thread)', `cold: user-trials/s`, 'cold: ms/conn', 'serial conn/s', 'parallel conn/s', 'cache-hit conn/s'];
-  const body = rows.map((r) => [
-    r.kdf, fmt(r.derivationsPerSec), fmt(r.cold.userTrialsPerSec), r.cold.msPerConnection.toFixed(2),
-    fmt(r.serial.connectionsPerSec), r.parallel ? fmt(r.parallel.connectionsPerSec) : 'n/a', fmt(r.cacheHit.connectionsPerSec),
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]): string => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
-  const users = rows[0] ? `${rows[0].users} users (cold and parallel), ${rows[0].serial.users} (serial); a cache hit costs ${rows[0].cacheHit.trials} derivation` : '';
-  return [line(header), ...body.map(line), users].join('\n');
-}
-
-/**
- * snell-auth --replay: each connection snell-serve recorded, matched again under --users, in the
- * recorded order through one IP cache as the server had it; a connection whose user changes
- * (another user, or none) is listed. The question before rotating PSKs or editing the file.
- */
-async function replaySnell(flags: AuthFlags, file: string, starting: Promise<TrialAuthenticator>): Promise<number> {
-  let records: SnellRecord[];
-  try {
-    records = readRecording<SnellRecord>(file, 'snell', fileLimits(flags));
-    for (const record of records) {
-      checkFields(record, file, [['source', 'string'], ['user', 'string?'], ['firstBytes', 'string']]);
-      if (!/^([0-9a-f]{2})+$/i.test(record.firstBytes)) throw new InputError(`${file}:${lineOf(record)}: "firstBytes" must be hex`);
-    }
-  } catch (error) {
-    await starting.then((auth) => auth.close(), () => undefined);
-    throw error;
-  }
-  const auth = await starting;
-  const target: ReplayTarget<SnellRecord> = {
-    recorded: (record) => record.user ?? 'no user',
-    describe: (record) => record.source,
-    async send(record) {
-      const ip = record.source.replace(/:\d+$/, '').replace(/^\[(.*)\]$/, '$1');
-      const outcome = await auth.authenticate(Buffer.from(record.firstBytes, 'hex'), isIP(ip) ? ip : undefined);
-      return { verdict: outcome.ok ? outcome.user : 'no user', detail: outcome.ok ? `${outcome.path}, ${outcome.trials} trials` : `${outcome.reason}, ${outcome.trials} trials` };
-    },
-  };
-  try {
-    // No timing to keep: the question is who, not when.
-    const report = await replay(records, target, Infinity);
-    if (flags.json) out(JSON.stringify(report));
-    else out(replayText(report, file, 'connections'));
-    return report.changed === 0 ? EXIT_OK : EXIT_FAILED;
-  } finally {
-    await auth.close();
-  }
-}

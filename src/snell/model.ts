@@ -126,7 +126,7 @@ export class TrialAuthenticator {
   }
 
   private startPool(): ScanPool {
-    this.pool ??= new ScanPool(this.kdf.name, this.options.workers);
+    this.pool ??= new ScanPool(this.kdf.name, { size: this.options.workers });
     return this.pool;
   }
 

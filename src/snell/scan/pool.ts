@@ -1,15 +1,15 @@
 /**
- * A persistent pool of scan workers (one per core, at least two, as OpenSnell uses
- * max(2, GOMAXPROCS)). Each scan splits the users into contiguous slices, one per worker;
- * the first worker to report a match wins and the others stop at their next user.
+ * A persistent pool of scanners: scan workers, one per core, at least two (as OpenSnell uses
+ * max(2, GOMAXPROCS)), one of which may be the calling thread itself (`inThread`: snell-auth,
+ * which has nothing else to do meanwhile and then boots one worker fewer). Each scan splits the
+ * users into contiguous slices, one per scanner; the first to report a match wins and the
+ * others stop at their next user.
  */
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { compiledWasmSimd, type KdfBackendName } from '../wire/kdf.js';
+import { compiledWasmSimd, type KdfBackend, type KdfBackendName } from '../wire/kdf.js';
 import type { FirstBytes, LegacyFind, ScanTest, SliceResult } from './trial-match.js';
 import type { UserStore } from '../user-store.js';
+import { defaultScanners, takeWorker } from './workers.js';
+import { ScanHost, warmUpScan } from './scan-host.js';
 
 /** Snapshots the workers keep; a panel swapping users keeps the old one while scans finish. */
 const STORES_KEPT = 4;
@@ -19,11 +19,10 @@ export type PoolMessage =
   | { type: 'forget'; storeId: number }
   | ScanRequest;
 
-export interface ScanWorkerData {
-  kdf: KdfBackendName;
-  /** The main thread's compiled libargon2 module, when it uses wasm-simd. */
-  wasm?: object;
-}
+/** What a worker is sent: first the KDF (a worker boots without one), then the pool's messages. */
+export type WorkerMessage =
+  | { type: 'kdf'; kdf: KdfBackendName; /** The main thread's compiled libargon2, when it uses wasm-simd. */ wasm?: object }
+  | PoolMessage;
 
 /**
  * One slice of a scan. The first bytes go as one array (FirstBytes.bytes), not three: each
@@ -45,22 +44,48 @@ export interface ScanReply extends SliceResult {
   error?: string;
 }
 
-function workerFile(): URL {
-  const compiled = new URL('./worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(compiled))) return compiled;
-  // Under vitest this module runs from src/ as TypeScript, and the worker runs compiled from
-  // dist/: refuse a dist/ older than the sources rather than test stale code.
-  const worker = new URL('../../../dist/snell/scan/worker.js', import.meta.url);
-  const src = fileURLToPath(new URL('../../', import.meta.url));
-  const newestSource = Math.max(...readdirSync(src, { recursive: true, encoding: 'utf8' }).map((f) => statSync(`${src}/${f}`).mtimeMs));
-  if (!existsSync(fileURLToPath(worker)) || statSync(fileURLToPath(worker)).mtimeMs < newestSource) {
-    throw new Error('dist/ is older than src/: run `npm run build` (npm test does)');
+export interface ScanPoolOptions {
+  /** Scanners in all, this thread included when it scans: one per core by default, at least two. */
+  size?: number;
+  /** This thread is one of the scanners, with this KDF: for a caller that only waits for scans. */
+  inThread?: KdfBackend;
+}
+
+/** What the pool needs of a scanner, a worker or this thread. */
+interface Scanner {
+  postMessage(message: PoolMessage): void;
+  ref(): void;
+  unref(): void;
+  terminate(): Promise<unknown>;
+}
+
+/**
+ * This thread as a scanner: the same host a worker runs, its messages taken one event-loop turn
+ * later as a worker's would be. The first bytes are copied, as postMessage would; the shared
+ * stop flag and the store's arrays are shared, as they are with a worker.
+ */
+class InThreadScanner implements Scanner {
+  private readonly host: ScanHost;
+
+  constructor(kdf: KdfBackend, reply: (reply: ScanReply) => void) {
+    this.host = new ScanHost(kdf, (r) => setImmediate(() => reply(r)));
   }
-  return worker;
+
+  postMessage(message: PoolMessage): void {
+    const own = message.type === 'scan' ? { ...message, first: message.first.slice() } : message;
+    setImmediate(() => this.host.handle(own));
+  }
+
+  ref(): void {}
+  unref(): void {}
+
+  async terminate(): Promise<void> {
+    this.host.stop();
+  }
 }
 
 export class ScanPool {
-  private readonly workers: Worker[];
+  private readonly scanners: Scanner[];
   private readonly pending = new Map<number, (reply: ScanReply) => void>();
   private readonly storeIds = new WeakMap<UserStore, number>();
   /** Store ids the workers hold, oldest first. */
@@ -69,34 +94,40 @@ export class ScanPool {
   private nextScanId = 1;
   private active = 0;
   private failure: Error | undefined;
-  /** Settles when every worker has loaded its KDF and run one trial. */
+  /** Settles when every scanner has loaded its KDF and run one trial. */
   readonly ready: Promise<void>;
 
-  constructor(kdf: KdfBackendName, size = Math.max(2, availableParallelism())) {
-    const file = workerFile();
+  constructor(kdf: KdfBackendName, options: ScanPoolOptions = {}) {
+    const size = Math.max(1, options.size ?? defaultScanners());
     const started: Promise<void>[] = [];
-    this.workers = Array.from({ length: size }, () => {
-      const worker = new Worker(file, { workerData: { kdf, wasm: kdf === 'wasm-simd' ? compiledWasmSimd() : undefined } satisfies ScanWorkerData });
+    const onReply = (reply: ScanReply): void => this.pending.get(reply.scanId)?.(reply);
+    const workers = Array.from({ length: options.inThread ? size - 1 : size }, () => {
+      const { worker, failed } = takeWorker();
       started.push(new Promise((resolve, reject) => {
+        if (failed) reject(failed);
         worker.once('message', () => resolve());
         worker.once('error', reject);
       }));
       worker.on('message', (reply: ScanReply | { ready: true }) => {
-        if ('scanId' in reply) this.pending.get(reply.scanId)?.(reply);
+        if ('scanId' in reply) onReply(reply);
       });
       worker.on('error', (error) => this.fail(error));
       worker.on('exit', (code) => this.fail(new Error(`scan worker exited (code ${code})`)));
+      if (failed) this.fail(failed);
+      worker.postMessage({ type: 'kdf', kdf, wasm: kdf === 'wasm-simd' ? compiledWasmSimd() : undefined } satisfies WorkerMessage);
       return worker;
     });
+    this.scanners = options.inThread ? [...workers, new InThreadScanner(options.inThread, onReply)] : workers;
+    if (options.inThread) started.push(warmUpScan(options.inThread));
     this.ready = Promise.all(started).then(() => {
-      if (this.active === 0) for (const worker of this.workers) worker.unref();
+      if (this.active === 0) for (const scanner of this.scanners) scanner.unref();
     });
     // A worker that fails to start rejects the next scan; until then the rejection is not unhandled.
     this.ready.catch(() => undefined);
   }
 
   get size(): number {
-    return this.workers.length;
+    return this.scanners.length;
   }
 
   /** Settles every pending scan with an error; later scans reject at once. */
@@ -120,14 +151,14 @@ export class ScanPool {
   }
 
   private post(message: PoolMessage): void {
-    for (const worker of this.workers) worker.postMessage(message);
+    for (const scanner of this.scanners) scanner.postMessage(message);
   }
 
   async scan(store: UserStore, first: FirstBytes, test: ScanTest): Promise<SliceResult> {
     await this.ready;
     if (this.failure) throw this.failure;
     const storeId = this.storeId(store);
-    const slices = Math.min(this.workers.length, store.size);
+    const slices = Math.min(this.scanners.length, store.size);
     const chunk = Math.ceil(store.size / slices);
     const stop = new Int32Array(new SharedArrayBuffer(4));
     const scanIds: number[] = [];
@@ -146,10 +177,10 @@ export class ScanPool {
         type: 'scan', scanId, storeId, first: first.bytes, test, stop,
         start: w * chunk, end: Math.min(store.size, (w + 1) * chunk),
       };
-      this.workers[w]!.postMessage(request);
+      this.scanners[w]!.postMessage(request);
       return done;
     });
-    if (this.active++ === 0) for (const worker of this.workers) worker.ref();
+    if (this.active++ === 0) for (const scanner of this.scanners) scanner.ref();
     try {
       await Promise.all(replies);
       const error = arrived.find((r) => r.error);
@@ -157,13 +188,13 @@ export class ScanPool {
       return mergeSlices(arrived);
     } finally {
       for (const id of scanIds) this.pending.delete(id);
-      if (--this.active === 0) for (const worker of this.workers) worker.unref();
+      if (--this.active === 0) for (const scanner of this.scanners) scanner.unref();
     }
   }
 
   async close(): Promise<void> {
     this.fail(new Error('scan pool closed'));
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await Promise.all(this.scanners.map((s) => s.terminate()));
   }
 }
 
