@@ -121,6 +121,7 @@ try {
     spawnSync(process.execPath, ['-e', '0']);
     whole.nodeAlone.push(performance.now() - nodeStarted);
     whole.startup.push(await startupToFirstTrial());
+    say(`start-up sample ${whole.startup.at(-1).toFixed(0)} ms`);
     const many = snellAuth(['--captures', join(dir, 'captures.jsonl')]);
     if (many.outcomes.some((o) => o.trials !== USERS)) throw new Error('a capture was not scanned over every user');
     whole.process.push((CAPTURES * USERS) / many.seconds);
