@@ -45,6 +45,9 @@ function bootWorker(): BootingWorker {
 }
 
 function workerFile(): URL {
+  // Next to the bundled command line (dist/bundle/, rolldown.config.mjs): the worker as one file.
+  const bundled = new URL('./scan-worker.cjs', import.meta.url);
+  if (existsSync(fileURLToPath(bundled))) return bundled;
   const compiled = new URL('./worker.js', import.meta.url);
   if (existsSync(fileURLToPath(compiled))) return compiled;
   // Under vitest this module runs from src/ as TypeScript, and the worker runs compiled from
