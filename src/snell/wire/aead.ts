@@ -2,16 +2,8 @@
  * The two AEADs Snell uses, through node:crypto (about 3 µs per open, several times faster
  * than a JavaScript implementation; the tests check it against @noble/ciphers).
  */
-import type * as Crypto from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { concatBytes } from '../../shared/bytes.js';
-
-/**
- * node:crypto, loaded on first use: a scan worker opens a frame only for a user whose quick test
- * passed (trial-match.ts), and loading it costs ~15 ms of the worker's boot, on the path to
- * snell-auth's first trial.
- */
-let cryptoModule: typeof Crypto | undefined;
-const crypto = (): typeof Crypto => (cryptoModule ??= process.getBuiltinModule('node:crypto'));
 
 export type AeadName = 'aes-128-gcm' | 'chacha20-poly1305';
 export const TAG_BYTES = 16;
@@ -39,7 +31,7 @@ function nonceFor(counter: number): Buffer {
 /** Returns ciphertext || 16-byte tag. */
 export function seal(aead: AeadName, key: Uint8Array, counter: number, plaintext: Uint8Array): Uint8Array {
   // Both AEADs expose the tag API; the cast only narrows the overload node's typings pick.
-  const cipher = crypto().createCipheriv(aead, key, nonceFor(counter), { authTagLength: TAG_BYTES } as Crypto.CipherGCMOptions) as Crypto.CipherGCM;
+  const cipher = crypto.createCipheriv(aead, key, nonceFor(counter), { authTagLength: TAG_BYTES } as crypto.CipherGCMOptions) as crypto.CipherGCM;
   const head = cipher.update(plaintext);
   const tail = cipher.final();
   return concatBytes(head, tail, cipher.getAuthTag());
@@ -49,7 +41,7 @@ export function seal(aead: AeadName, key: Uint8Array, counter: number, plaintext
 export function open(aead: AeadName, key: Uint8Array, counter: number, sealed: Uint8Array): Uint8Array | undefined {
   if (sealed.length < TAG_BYTES) return undefined;
   const body = sealed.subarray(0, sealed.length - TAG_BYTES);
-  const decipher = crypto().createDecipheriv(aead, key, nonceFor(counter), { authTagLength: TAG_BYTES } as Crypto.CipherGCMOptions) as Crypto.DecipherGCM;
+  const decipher = crypto.createDecipheriv(aead, key, nonceFor(counter), { authTagLength: TAG_BYTES } as crypto.CipherGCMOptions) as crypto.DecipherGCM;
   decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
   const head = decipher.update(body);
   try {

@@ -13,6 +13,7 @@
  *   wasm         hash-wasm: ~700 µs, it instantiates WebAssembly on every call
  * All are synchronous except hash-wasm.
  */
+import * as crypto from 'node:crypto';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
 import { InputError } from '../../shared/errors.js';
@@ -34,8 +35,7 @@ export interface KdfBackend {
 type Argon2Sync = (algorithm: string, parameters: Record<string, unknown>) => Buffer;
 
 function loadNodeCrypto(): KdfBackend | undefined {
-  // Loaded here, not imported: a scan worker on another backend boots without node:crypto (aead.ts).
-  const argon2Sync = (process.getBuiltinModule('node:crypto') as unknown as { argon2Sync?: Argon2Sync }).argon2Sync;
+  const argon2Sync = (crypto as unknown as { argon2Sync?: Argon2Sync }).argon2Sync;
   if (typeof argon2Sync !== 'function') return undefined;
   const deriveSync = (psk: Uint8Array, salt: Uint8Array): Uint8Array =>
     argon2Sync('argon2id', {
