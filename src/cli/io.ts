@@ -1,6 +1,6 @@
 /** What every subcommand shares: exit codes, colours, secrets, files and flag parsers. */
 import { FileReadError, readBoundedFileSync, type ReadLimits } from '../shared/files.js';
-import { Chalk, type ChalkInstance } from 'chalk';
+import type { ChalkInstance } from 'chalk';
 import { InvalidArgumentError } from 'commander';
 import { parseTime, type TimeUnit } from '../shared/duration.js';
 import { describeFsError, InputError } from '../shared/errors.js';
@@ -15,9 +15,31 @@ export const EXIT_USAGE = 2;
 export const EXIT_INTERNAL = 70;
 
 /** Colours only on a terminal, and never when NO_COLOR is set (no-color.org). */
-export function stdoutColors(): ChalkInstance {
+function colorsWanted(): boolean {
   const noColor = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '';
-  return new Chalk({ level: process.stdout.isTTY && !noColor ? 1 : 0 });
+  return process.stdout.isTTY === true && !noColor;
+}
+
+/**
+ * chalk, loaded by main() only when stdout will be coloured: piped output (CI, scripts, the
+ * bench) never needs it, and loading it is ~10 ms of every command's start-up.
+ */
+let chalk: typeof import('chalk') | undefined;
+
+export async function loadColors(): Promise<void> {
+  if (colorsWanted()) chalk ??= await import('chalk');
+}
+
+/** What chalk is at level 0, without chalk: every style, chained or called, gives the text back. */
+const PLAIN: ChalkInstance = new Proxy(() => undefined, {
+  get: (_target, key) => (key === 'level' ? 0 : PLAIN),
+  apply: (_target, _this, texts: unknown[]) => texts.join(' '),
+}) as unknown as ChalkInstance;
+
+export function stdoutColors(): ChalkInstance {
+  if (!colorsWanted()) return PLAIN;
+  if (!chalk) throw new Error('stdoutColors() before loadColors()');
+  return new chalk.Chalk({ level: 1 });
 }
 
 export function out(line: string): void {

@@ -1,7 +1,7 @@
 /** The authkit command line: subcommands, and one place that turns errors into exit codes. */
 import { Command, CommanderError } from 'commander';
 import { DecodeError, InputError } from '../shared/errors.js';
-import { EXIT_INTERNAL, EXIT_USAGE, log } from './io.js';
+import { EXIT_INTERNAL, EXIT_USAGE, loadColors, log } from './io.js';
 import { packageVersion } from '../shared/version.js';
 
 /**
@@ -46,6 +46,7 @@ export async function buildProgram(only?: string): Promise<Command> {
 export async function main(argv: string[]): Promise<number> {
   process.exitCode = 0;
   try {
+    await loadColors();
     await (await buildProgram(argv[2])).parseAsync(argv);
     return Number(process.exitCode ?? 0);
   } catch (error) {
