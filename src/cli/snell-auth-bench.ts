@@ -3,6 +3,7 @@ import { availableKdfs, parseKdfChoice, selectKdf } from '../snell/wire/kdf.js';
 import { benchTrialAuth, type TrialBenchRow } from '../snell/scan/bench.js';
 import { EXIT_OK, log, out } from './io.js';
 import type { BenchFlags } from './snell-auth-run.js';
+import { groupDigits } from '../shared/text.js';
 
 export async function runSnellAuthBench(flags: BenchFlags): Promise<number> {
   const kdfs = flags.kdf === undefined ? await availableKdfs() : [await selectKdf(parseKdfChoice(flags.kdf))];
@@ -16,7 +17,7 @@ export async function runSnellAuthBench(flags: BenchFlags): Promise<number> {
 }
 
 function benchTable(rows: TrialBenchRow[]): string {
-  const fmt = (n: number): string => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1));
+  const fmt = (n: number): string => (n >= 100 ? groupDigits(n) : n.toFixed(1));
   const header = ['kdf', 'derivations/s (1 thread)', `cold: user-trials/s`, 'cold: ms/conn', 'serial conn/s', 'parallel conn/s', 'cache-hit conn/s'];
   const body = rows.map((r) => [
     r.kdf, fmt(r.derivationsPerSec), fmt(r.cold.userTrialsPerSec), r.cold.msPerConnection.toFixed(2),

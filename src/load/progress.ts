@@ -4,6 +4,7 @@
  */
 import { valueOrZero } from './histogram.js';
 import type { Interval } from './intervals.js';
+import { groupDigits } from '../shared/text.js';
 
 export interface ProgressOptions {
   totalMs: number;
@@ -35,7 +36,7 @@ export class ProgressLine {
     const p99 = valueOrZero(interval.response, 99);
     const elapsedS = interval.endMs / 1000;
     const totalS = this.options.totalMs / 1000;
-    const stats = `${elapsedS.toFixed(0)}/${totalS.toFixed(0)} s  ${Math.round(rate).toLocaleString('en-US')} req/s  p99 ${formatUs(p99)}  errors ${this.errors}${interval.dropped > 0 ? `  dropped ${interval.dropped}` : ''}`;
+    const stats = `${elapsedS.toFixed(0)}/${totalS.toFixed(0)} s  ${groupDigits(rate)} req/s  p99 ${formatUs(p99)}  errors ${this.errors}${interval.dropped > 0 ? `  dropped ${interval.dropped}` : ''}`;
     if (this.options.tty) {
       const width = 24;
       const filled = Math.max(0, Math.min(width, Math.round((elapsedS / Math.max(totalS, 0.001)) * width)));

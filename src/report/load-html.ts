@@ -10,6 +10,7 @@ import { formatUs } from '../load/progress.js';
 import type { IntervalRow } from './load-series.js';
 import { columns, formatThresholdValue } from './load-text.js';
 import { type Percentiles } from '../load/histogram.js';
+import { groupDigits } from '../shared/text.js';
 
 const escape = (text: string): string => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const W = 720;
@@ -71,7 +72,7 @@ export interface HtmlReportInput {
 
 export function renderLoadHtml(input: HtmlReportInput): string {
   const { summary, rows, curve } = input;
-  const count = (n: number): string => Math.round(n).toLocaleString('en-US');
+  const count = groupDigits;
   const span = rows.length > 1 ? rows[rows.length - 1]!.t - rows[0]!.t : 0;
   const seconds = (x: number): string => `${span < 10 ? x.toFixed(1) : Math.round(x)} s`;
   const throughput = lineChart(

@@ -4,8 +4,9 @@ import type { LoadSummary } from '../load/summary.js';
 import type { ThresholdOutcome } from '../load/thresholds.js';
 import { formatUs } from '../load/progress.js';
 import { percentileKey, type Percentiles } from '../load/histogram.js';
+import { groupDigits } from '../shared/text.js';
 
-const count = (n: number): string => Math.round(n).toLocaleString('en-US');
+const count = groupDigits;
 
 /** The latency table's columns: min, the percentiles asked (--percentiles), max, mean, stddev. */
 export function columns(percentiles: readonly number[]): { head: string; key: string }[] {
