@@ -3,20 +3,20 @@ import { isIP } from 'node:net';
 import type { TrialAuthenticator } from '../snell/model.js';
 import type { SnellRecord } from '../snell/record.js';
 import { InputError } from '../shared/errors.js';
+import type { ReadLimits } from '../shared/files.js';
 import { checkFields, lineOf, readRecording } from '../tap/recording.js';
 import { replay, replayText, type ReplayTarget } from '../tap/replay.js';
 import { EXIT_FAILED, EXIT_OK, out } from './io.js';
-import { fileLimits, type AuthFlags } from './snell-auth-run.js';
 
 /**
  * snell-auth --replay: each connection snell-serve recorded, matched again under --users, in the
  * recorded order through one IP cache as the server had it; a connection whose user changes
  * (another user, or none) is listed. The question before rotating PSKs or editing the file.
  */
-export async function replaySnell(flags: AuthFlags, file: string, starting: Promise<TrialAuthenticator>): Promise<number> {
+export async function replaySnell(options: { json?: boolean; limits: ReadLimits }, file: string, starting: Promise<TrialAuthenticator>): Promise<number> {
   let records: SnellRecord[];
   try {
-    records = readRecording<SnellRecord>(file, 'snell', fileLimits(flags));
+    records = readRecording<SnellRecord>(file, 'snell', options.limits);
     for (const record of records) {
       checkFields(record, file, [['source', 'string'], ['user', 'string?'], ['firstBytes', 'string']]);
       if (!/^([0-9a-f]{2})+$/i.test(record.firstBytes)) throw new InputError(`${file}:${lineOf(record)}: "firstBytes" must be hex`);
@@ -38,7 +38,7 @@ export async function replaySnell(flags: AuthFlags, file: string, starting: Prom
   try {
     // No timing to keep: the question is who, not when.
     const report = await replay(records, target, Infinity);
-    if (flags.json) out(JSON.stringify(report));
+    if (options.json) out(JSON.stringify(report));
     else out(replayText(report, file, 'connections'));
     return report.changed === 0 ? EXIT_OK : EXIT_FAILED;
   } finally {

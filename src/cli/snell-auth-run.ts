@@ -39,7 +39,7 @@ export interface BenchFlags {
 }
 
 /** --max-file-size as the one file loader's cap. */
-export function fileLimits(flags: { maxFileSize?: string }): ReadLimits {
+function fileLimits(flags: { maxFileSize?: string }): ReadLimits {
   return maxFileSizeLimits(flags.maxFileSize);
 }
 
@@ -66,7 +66,7 @@ export async function runSnellAuth(flags: AuthFlags & { users: string }, kdf: Kd
   });
   // A replay matches as snell-serve did when it recorded: no legacy diagnosis.
   const starting = TrialAuthenticator.create(store, { kdf, detectLegacy: flags.replay === undefined && flags.legacy, pool });
-  if (flags.replay !== undefined) return (await import('./snell-auth-replay.js')).replaySnell(flags, flags.replay, starting);
+  if (flags.replay !== undefined) return (await import('./snell-auth-replay.js')).replaySnell({ json: flags.json, limits: fileLimits(flags) }, flags.replay, starting);
   let captures: Capture[];
   try {
     captures = readCaptures(flags);

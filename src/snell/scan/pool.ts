@@ -9,40 +9,10 @@ import { compiledWasmSimd, type KdfBackend, type KdfBackendName } from '../wire/
 import type { FirstBytes, LegacyFind, ScanTest, SliceResult } from './trial-match.js';
 import type { UserStore } from '../user-store.js';
 import { defaultScanners, takeWorker } from './workers.js';
-import { ScanHost, warmUpScan } from './scan-host.js';
+import { ScanHost, warmUpScan, type PoolMessage, type ScanReply, type ScanRequest, type WorkerMessage } from './scan-host.js';
 
 /** Snapshots the workers keep; a panel swapping users keeps the old one while scans finish. */
 const STORES_KEPT = 4;
-
-export type PoolMessage =
-  | { type: 'store'; storeId: number; pskBytes: Uint8Array; pskOffsets: Uint32Array }
-  | { type: 'forget'; storeId: number }
-  | ScanRequest;
-
-/** What a worker is sent: first the KDF (a worker boots without one), then the pool's messages. */
-export type WorkerMessage =
-  | { type: 'kdf'; kdf: KdfBackendName; /** The main thread's compiled libargon2, when it uses wasm-simd. */ wasm?: object }
-  | PoolMessage;
-
-/**
- * One slice of a scan. The first bytes go as one array (FirstBytes.bytes), not three: each
- * typed array is cloned on its own, and three made a message cost ~15 µs instead of ~5.
- */
-export interface ScanRequest {
-  type: 'scan';
-  first: Uint8Array;
-  scanId: number;
-  storeId: number;
-  test: ScanTest;
-  start: number;
-  end: number;
-  stop: Int32Array;
-}
-
-export interface ScanReply extends SliceResult {
-  scanId: number;
-  error?: string;
-}
 
 export interface ScanPoolOptions {
   /** Scanners in all, this thread included when it scans: one per core by default, at least two. */

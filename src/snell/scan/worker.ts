@@ -6,8 +6,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { adoptCompiledWasmSimd, selectKdf } from '../wire/kdf.js';
-import { ScanHost, warmUpScan } from './scan-host.js';
-import type { PoolMessage, WorkerMessage } from './pool.js';
+import { ScanHost, warmUpScan, type PoolMessage, type WorkerMessage } from './scan-host.js';
 
 let host: ScanHost | undefined;
 
