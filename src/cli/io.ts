@@ -30,10 +30,14 @@ export async function loadColors(): Promise<void> {
   if (colorsWanted()) chalk ??= await import('chalk');
 }
 
-/** What chalk is at level 0, without chalk: every style, chained or called, gives the text back. */
+/**
+ * What chalk is at level 0, without chalk: every style, chained or called, gives the text back
+ * as chalk does (one argument as String() makes it, several joined by spaces). Only styles by
+ * name: no hex(), rgb() or ansi256(), which the code does not use. Not a thenable.
+ */
 const PLAIN: ChalkInstance = new Proxy(() => undefined, {
-  get: (_target, key) => (key === 'level' ? 0 : PLAIN),
-  apply: (_target, _this, texts: unknown[]) => texts.join(' '),
+  get: (_target, key) => (key === 'level' ? 0 : key === 'then' ? undefined : PLAIN),
+  apply: (_target, _this, texts: unknown[]) => (texts.length === 1 ? String(texts[0]) : texts.join(' ')),
 }) as unknown as ChalkInstance;
 
 export function stdoutColors(): ChalkInstance {

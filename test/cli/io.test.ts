@@ -22,6 +22,8 @@ describe('stdoutColors on output that is not a terminal (chalk is then never loa
       [plain.bold.yellow('warn'), chalkAtZero.bold.yellow('warn')],
       [plain.dim('a', 'b', 3), chalkAtZero.dim('a', 'b', 3)],
       [plain.green(), chalkAtZero.green()],
+      [plain.cyan(undefined), chalkAtZero.cyan(undefined)],
+      [plain.gray(7), chalkAtZero.gray(7)],
     ]) expect(ours).toBe(theirs);
     expect(plain.level).toBe(0);
   });
@@ -37,7 +39,8 @@ describe('colours on a terminal', () => {
       return false;
     }
   })();
-  const onTerminal = (env: Record<string, string>): string => execFileSync('script', ['-qec', `"${process.execPath}" "${BIN}" snell-auth --users "${USERS}" --blob ${vectors.trial_auth[0].blob_hex}`, '/dev/null'], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+  const { NO_COLOR: _, ...withoutNoColor } = process.env;
+  const onTerminal = (env: Record<string, string>): string => execFileSync('script', ['-qec', `"${process.execPath}" "${BIN}" snell-auth --users "${USERS}" --blob ${vectors.trial_auth[0].blob_hex}`, '/dev/null'], { encoding: 'utf8', env: { ...withoutNoColor, ...env }, timeout: 30_000 });
 
   it.skipIf(!hasScript)('are on, with chalk loaded, and off with NO_COLOR', () => {
     expect(onTerminal({})).toMatch(/\u001b\[32m✔\u001b\[39m user \u001b\[1mpanel-user-2\u001b\[22m/);

@@ -73,6 +73,8 @@ export class ScanPool {
     const onReply = (reply: ScanReply): void => this.pending.get(reply.scanId)?.(reply);
     const workers = Array.from({ length: options.inThread ? size - 1 : size }, () => {
       const { worker, failed } = takeWorker();
+      // Held open while it boots (a prestarted worker is not), let go once the pool is ready.
+      worker.ref();
       started.push(new Promise((resolve, reject) => {
         if (failed) reject(failed);
         worker.once('message', () => resolve());
@@ -89,11 +91,13 @@ export class ScanPool {
     });
     this.scanners = options.inThread ? [...workers, new InThreadScanner(options.inThread, onReply)] : workers;
     if (options.inThread) started.push(warmUpScan(options.inThread));
-    this.ready = Promise.all(started).then(() => {
+    this.ready = Promise.all(started).then(() => undefined);
+    // Ready or failed, an idle pool holds nothing open. A worker that fails to start rejects the
+    // next scan; until then the rejection is not unhandled.
+    const letGo = (): void => {
       if (this.active === 0) for (const scanner of this.scanners) scanner.unref();
-    });
-    // A worker that fails to start rejects the next scan; until then the rejection is not unhandled.
-    this.ready.catch(() => undefined);
+    };
+    this.ready.then(letGo, letGo);
   }
 
   get size(): number {

@@ -45,11 +45,15 @@ function bootWorker(): BootingWorker {
 }
 
 function workerFile(): URL {
-  // Next to the bundled command line (dist/bundle/, rolldown.config.mjs): the worker as one file.
-  const bundled = new URL('./scan-worker.cjs', import.meta.url);
-  if (existsSync(fileURLToPath(bundled))) return bundled;
-  const compiled = new URL('./worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(compiled))) return compiled;
+  if (!import.meta.url.endsWith('.ts')) {
+    // Next to the bundled command line (dist/bundle/, rolldown.config.mjs): the worker as one
+    // file; next to tsc's output (dist/snell/scan/, the library): its module.
+    for (const name of ['./scan-worker.cjs', './worker.js']) {
+      const file = new URL(name, import.meta.url);
+      if (existsSync(fileURLToPath(file))) return file;
+    }
+    throw new Error(`no scan worker next to ${fileURLToPath(import.meta.url)}: run \`npm run build\``);
+  }
   // Under vitest this module runs from src/ as TypeScript, and the worker runs compiled from
   // dist/: refuse a dist/ older than the sources rather than test stale code.
   const worker = new URL('../../../dist/snell/scan/worker.js', import.meta.url);

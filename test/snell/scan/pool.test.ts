@@ -40,9 +40,12 @@ describe('a scan pool with this thread as one of its scanners (snell-auth)', () 
   });
 
   it('scans the bytes as they were when the scan began, as a worker gets a copy', async () => {
-    const frame = await frameFor(users[75]!.psk);
-    const scanning = pool.scan(store, splitFirstBytes(frame), 'v4');
-    frame.fill(0);
+    const first = splitFirstBytes(await frameFor(users[75]!.psk));
+    const scanning = pool.scan(store, first, 'v4');
+    // The slices are posted a microtask later; this runs after that and before this thread's
+    // scanner takes its message (a later setImmediate), so without its copy it would scan zeros.
+    await new Promise((resolve) => setImmediate(resolve));
+    first.bytes.fill(0);
     expect(await scanning).toMatchObject({ index: 75 });
   });
 });
