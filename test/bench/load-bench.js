@@ -30,10 +30,17 @@ const SELF = new URL(import.meta.url).pathname;
 /** Issue 16: authkit's whole-process client CPU per request at most this share of autocannon's, at a rate at least autocannon's. */
 const CPU_TARGET = 0.8;
 
+/**
+ * The interpreter itself, not a launcher: getrusage(RUSAGE_CHILDREN) also counts what a launcher
+ * that execs Python ran before it (a pyenv shim: ~200 ms of helper processes), which would be
+ * charged to every client measured.
+ */
+const PYTHON = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
+
 /** Runs a client to completion; returns its stdout and the CPU seconds it and its children used. */
 function measured(command, args) {
   const wrapper = 'import json,resource,subprocess,sys\np=subprocess.run(sys.argv[1:],capture_output=True,text=True)\nr=resource.getrusage(resource.RUSAGE_CHILDREN)\nprint(json.dumps({"code":p.returncode,"cpu":r.ru_utime+r.ru_stime,"out":p.stdout,"err":p.stderr[-2000:]}))';
-  const result = JSON.parse(execFileSync('python3', ['-c', wrapper, command, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 }));
+  const result = JSON.parse(execFileSync(PYTHON, ['-c', wrapper, command, ...args], { encoding: 'utf8', maxBuffer: 64 << 20 }));
   if (result.code !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.code}: ${result.err}`);
   return result;
 }
