@@ -11,4 +11,14 @@ process.stdout.on('error', (error) => {
   throw error;
 });
 
+// A process that ends before main() has settled (nothing left holding the event loop open while
+// it waits) would leave with whatever exit code was last set, 0 even: that is authkit's bug, not a
+// verdict, and says so.
+let settled = false;
+process.on('exit', () => {
+  if (settled) return;
+  process.stderr.write('authkit: internal error: the process ended before the command finished\n');
+  process.exitCode = 70;
+});
 process.exitCode = await main(process.argv);
+settled = true;

@@ -73,12 +73,13 @@ export class ScanPool {
     const onReply = (reply: ScanReply): void => this.pending.get(reply.scanId)?.(reply);
     const workers = Array.from({ length: options.inThread ? size - 1 : size }, () => {
       const { worker, failed } = takeWorker();
-      // Held open while it boots (a prestarted worker is not), let go once the pool is ready.
       worker.ref();
+      // Ready at its first message; failed at an error or an exit first (terminated while it boots).
       started.push(new Promise((resolve, reject) => {
         if (failed) reject(failed);
         worker.once('message', () => resolve());
         worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`scan worker exited (code ${code})`)));
       }));
       worker.on('message', (reply: ScanReply | { ready: true }) => {
         if ('scanId' in reply) onReply(reply);
@@ -92,9 +93,13 @@ export class ScanPool {
     this.scanners = options.inThread ? [...workers, new InThreadScanner(options.inThread, onReply)] : workers;
     if (options.inThread) started.push(warmUpScan(options.inThread));
     this.ready = Promise.all(started).then(() => undefined);
-    // Ready or failed, an idle pool holds nothing open. A worker that fails to start rejects the
-    // next scan; until then the rejection is not unhandled.
+    // A booting worker does not reliably hold the event loop open (seen: a process that ended
+    // while its pool was closing), so a timer does, until the pool is ready or failed. Then an
+    // idle pool holds nothing open. A worker that fails to start rejects the next scan; until
+    // then the rejection is not unhandled.
+    const holding = setInterval(() => undefined, 60_000);
     const letGo = (): void => {
+      clearInterval(holding);
       if (this.active === 0) for (const scanner of this.scanners) scanner.unref();
     };
     this.ready.then(letGo, letGo);
@@ -168,7 +173,15 @@ export class ScanPool {
 
   async close(): Promise<void> {
     this.fail(new Error('scan pool closed'));
-    await Promise.all(this.scanners.map((s) => s.terminate()));
+    // Held open until each worker has stopped: a worker being terminated does not reliably hold
+    // the event loop, and the process ended before close() returned (a command's exit code with
+    // it) about once in 30 runs of snell-auth with a missing users file.
+    const holding = setInterval(() => undefined, 60_000);
+    try {
+      await Promise.all(this.scanners.map((s) => s.terminate()));
+    } finally {
+      clearInterval(holding);
+    }
   }
 }
 
