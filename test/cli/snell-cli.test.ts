@@ -283,12 +283,15 @@ describe('authkit snell-auth', () => {
 
   // bin/authkit.js boots snell-auth's scan worker before the command line is parsed (cli/prestart.ts).
   it('as its own process, matches with the worker it started early and its own thread, and stops cleanly before any scan', async () => {
+    // 40 users, the vector's at 30: in the second slice, this thread's (the worker has 0-19).
+    const forty = Array.from({ length: 40 }, (_, i) => (i === 30 ? 'panel-user-2:user-2-random-psk' : `filler-${i}:filler-psk-${i}`));
+    writeFileSync(join(dir, 'forty.txt'), `${forty.join('\n')}\n`);
     writeFileSync(join(dir, 'two.jsonl'), [JSON.stringify({ blob: match.blob_hex }), JSON.stringify({ blob: '00'.repeat(64) })].join('\n'));
-    const result = await runCli(['snell-auth', '--users', fixture('users-10k.csv'), '--captures', join(dir, 'two.jsonl'), '--json']);
+    const result = await runCli(['snell-auth', '--users', join(dir, 'forty.txt'), '--captures', join(dir, 'two.jsonl'), '--json']);
     expect(result.code).toBe(1);
     const [found, missed] = result.stdout.trim().split('\n').map((line) => JSON.parse(line));
-    expect(found).toMatchObject({ ok: true, user: 'panel-user-2', index: 7311, path: 'parallel' });
-    expect(missed).toMatchObject({ ok: false, reason: 'no-match', trials: 10_000 });
+    expect(found).toMatchObject({ ok: true, user: 'panel-user-2', index: 30, path: 'parallel' });
+    expect(missed).toMatchObject({ ok: false, reason: 'no-match', trials: 40 });
     const missing = await runCli(['snell-auth', '--users', join(dir, 'no-such-users.txt'), '--blob', match.blob_hex]);
     expect(missing.code).toBe(2);
     expect(expectOneLineError(missing)).toMatch(/no-such-users\.txt/);
