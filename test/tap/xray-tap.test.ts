@@ -58,6 +58,24 @@ async function tap(upstreamUrl: string, extra: { timeoutSeconds?: number } = {})
 }
 
 /** Every byte a raw client receives for `bytes` sent, until the server closes (the client, like Go's, never half-closes). */
+/** `xray-tap` as the command runs, in this process, recording with secrets to `record`: stop() ends it as SIGTERM would. */
+async function tapCommand(upstreamUrl: string, record: string): Promise<{ url: string; log: string[]; stop: () => Promise<unknown> }> {
+  const abort = new AbortController();
+  let listening: Relay | undefined;
+  const log: string[] = [];
+  const running = xrayTapCommand({ signal: abort.signal, onListening: (r) => (listening = r), log: (l) => log.push(l) }).exitOverride()
+    .parseAsync(['node', 'xray-tap', '--listen', '127.0.0.1:0', '--upstream', upstreamUrl, '--record', record, '--record-secrets', '--quiet']);
+  await until(() => listening !== undefined);
+  return {
+    url: `http://127.0.0.1:${(listening!.address as net.AddressInfo).port}/auth`,
+    log,
+    stop: () => {
+      abort.abort();
+      return running;
+    },
+  };
+}
+
 function rawExchange(port: number, bytes: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: '127.0.0.1', port }, () => socket.write(bytes));
@@ -127,18 +145,11 @@ describe('xray-tap', () => {
   it('records with --record-secrets; a replay against changed users lists exactly the changed verdicts (exit 1, --allow-changes 0, --junit)', async () => {
     const b = await backend();
     const record = join(dir, 'auth.jsonl');
-    const stop = new AbortController();
-    let listening: Relay | undefined;
-    const lines: string[] = [];
-    const running = xrayTapCommand({ signal: stop.signal, onListening: (r) => (listening = r), log: (l) => lines.push(l) }).exitOverride()
-      .parseAsync(['node', 'xray-tap', '--listen', '127.0.0.1:0', '--upstream', b.url, '--record', record, '--record-secrets', '--quiet']);
-    await until(() => listening !== undefined);
-    const url = `http://127.0.0.1:${(listening!.address as net.AddressInfo).port}/auth`;
+    const tapped = await tapCommand(b.url, record);
     for (const [credential, type] of [[ALICE, 'authorization'], [BOB, 'authorization'], [ALICE, 'heartbeat']] as const) {
-      await sendEvent({ url, dialect: wiki, type, facts: facts(credential), timeoutSeconds: 5 });
+      await sendEvent({ url: tapped.url, dialect: wiki, type, facts: facts(credential), timeoutSeconds: 5 });
     }
-    stop.abort();
-    await running;
+    await tapped.stop();
     const recorded = readFileSync(record, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(recorded.map((r) => [r.event, r.class, r.credential])).toEqual([['authorization', 'allow', ALICE], ['authorization', 'policy-deny', BOB], ['heartbeat', 'allow', ALICE]]);
 
@@ -221,21 +232,15 @@ describe('xray-tap', () => {
     const silent = await rawServer((socket) => socket.on('data', (c: Buffer) => (received += c.toString('latin1'))));
     stops.push(() => silent.close());
     const record = join(dir, 'stopped.jsonl');
-    const stop = new AbortController();
-    let listening: Relay | undefined;
-    const out: string[] = [];
-    const running = xrayTapCommand({ signal: stop.signal, onListening: (r) => (listening = r), log: (l) => out.push(l) }).exitOverride()
-      .parseAsync(['node', 'xray-tap', '--listen', '127.0.0.1:0', '--upstream', silent.url, '--record', record, '--record-secrets', '--quiet']);
-    await until(() => listening !== undefined);
-    const waiting = sendEvent({ url: `http://127.0.0.1:${(listening!.address as net.AddressInfo).port}/auth`, dialect: wiki, type: 'authorization', facts: facts(ALICE), timeoutSeconds: 30 });
+    const tapped = await tapCommand(silent.url, record);
+    const waiting = sendEvent({ url: tapped.url, dialect: wiki, type: 'authorization', facts: facts(ALICE), timeoutSeconds: 30 });
     // The whole request: its JSON body is the last thing sent.
     await until(() => received.endsWith('}'));
-    stop.abort();
-    await running;
+    await tapped.stop();
     await waiting;
     expect(readFileSync(record, 'utf8')).toBe('');
-    expect(out.join('\n')).toMatch(/1 exchange\(s\) in flight when the tap stopped: not reported/);
-    expect(out.join('\n')).toMatch(/0 exchanges on 1 connections/);
+    expect(tapped.log.join('\n')).toMatch(/1 exchange\(s\) in flight when the tap stopped: not reported/);
+    expect(tapped.log.join('\n')).toMatch(/0 exchanges on 1 connections/);
   });
 
   it('a backend that is down: the proxy\'s connection is reset (a network error, as without the tap), and the tap says so', async () => {

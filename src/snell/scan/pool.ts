@@ -73,7 +73,6 @@ export class ScanPool {
     const onReply = (reply: ScanReply): void => this.pending.get(reply.scanId)?.(reply);
     const workers = Array.from({ length: options.inThread ? size - 1 : size }, () => {
       const { worker, failed } = takeWorker();
-      worker.ref();
       // Ready at its first message; failed at an error or an exit first (terminated while it boots).
       started.push(new Promise((resolve, reject) => {
         if (failed) reject(failed);
@@ -92,14 +91,10 @@ export class ScanPool {
     });
     this.scanners = options.inThread ? [...workers, new InThreadScanner(options.inThread, onReply)] : workers;
     if (options.inThread) started.push(warmUpScan(options.inThread));
-    this.ready = Promise.all(started).then(() => undefined);
-    // A booting worker does not reliably hold the event loop open (seen: a process that ended
-    // while its pool was closing), so a timer does, until the pool is ready or failed. Then an
-    // idle pool holds nothing open. A worker that fails to start rejects the next scan; until
-    // then the rejection is not unhandled.
-    const holding = setInterval(() => undefined, 60_000);
+    this.ready = holdingOpen(Promise.all(started).then(() => undefined));
+    // Ready or failed, an idle pool holds nothing open. A worker that fails to start rejects the
+    // next scan; until then the rejection is not unhandled.
     const letGo = (): void => {
-      clearInterval(holding);
       if (this.active === 0) for (const scanner of this.scanners) scanner.unref();
     };
     this.ready.then(letGo, letGo);
@@ -173,16 +168,19 @@ export class ScanPool {
 
   async close(): Promise<void> {
     this.fail(new Error('scan pool closed'));
-    // Held open until each worker has stopped: a worker being terminated does not reliably hold
-    // the event loop, and the process ended before close() returned (a command's exit code with
-    // it) about once in 30 runs of snell-auth with a missing users file.
-    const holding = setInterval(() => undefined, 60_000);
-    try {
-      await Promise.all(this.scanners.map((s) => s.terminate()));
-    } finally {
-      clearInterval(holding);
-    }
+    await holdingOpen(Promise.all(this.scanners.map((s) => s.terminate())));
   }
+}
+
+/**
+ * `work`, with the event loop held open until it settles. A worker that is booting or being
+ * terminated does not reliably hold it: a process ended while its pool was closing, before
+ * close() returned (a command's exit code with it), about once in 30 runs of snell-auth with a
+ * missing users file.
+ */
+function holdingOpen<T>(work: Promise<T>): Promise<T> {
+  const holding = setInterval(() => undefined, 60_000);
+  return work.finally(() => clearInterval(holding));
 }
 
 /**
