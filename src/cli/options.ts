@@ -3,6 +3,10 @@
  * help everywhere: where a secret comes from, the conformance flags.
  */
 import type { Command } from 'commander';
+import { InputError } from '../shared/errors.js';
+import { byteSizeText, parseByteSize } from '../shared/files.js';
+import { groupDigits } from '../shared/text.js';
+import type { RecordingBounds, RecordingWriter } from '../tap/recording.js';
 
 /**
  * `--NAME-env`, `--NAME-file` and `--NAME` for one secret (read by io.ts `readSecret`). The flag
@@ -33,4 +37,33 @@ export function conformanceOptions(command: Command, help: ConformanceHelp): Com
     .option('--only <ids>', `--conformance: run only these checks, e.g. ${help.example}`)
     .option('--junit <file>', '--conformance or --replay: also write a JUnit XML report')
     .option('--allow-skips', '--conformance: pass although MUST checks did not run (by default such a run is INCOMPLETE, exit 1)');
+}
+
+export interface RecordingFlags {
+  record?: string;
+  recordBatch?: string;
+  recordBacklog?: string;
+}
+
+/** The bounds of a `--record` file (tap/recording.ts), for the taps and snell-serve. */
+export function recordingBoundOptions(command: Command): Command {
+  return command
+    .option('--record-batch <size>', '--record: lines are written once this many bytes are waiting, or every 10 ms (default 64k)')
+    .option('--record-backlog <size>', '--record: bytes waiting for the disk past which records are dropped, and counted at exit, so that relaying never waits (default 64M)');
+}
+
+/** `--record-batch` and `--record-backlog`, each of which needs `--record`. */
+export function recordingBounds(flags: RecordingFlags): RecordingBounds {
+  for (const [given, flag] of [[flags.recordBatch, '--record-batch'], [flags.recordBacklog, '--record-backlog']] as const) {
+    if (given !== undefined && flags.record === undefined) throw new InputError(`${flag} needs --record FILE`);
+  }
+  return {
+    batchBytes: flags.recordBatch === undefined ? undefined : parseByteSize(flags.recordBatch, '--record-batch'),
+    backlogBytes: flags.recordBacklog === undefined ? undefined : parseByteSize(flags.recordBacklog, '--record-backlog'),
+  };
+}
+
+/** The line a command prints at exit when its recording dropped records. */
+export function droppedRecordsLine(name: string, writer: RecordingWriter): string {
+  return `${name}: ${groupDigits(writer.dropped)} records dropped: the disk fell ${byteSizeText(writer.backlogBytes)} behind (--record-backlog)`;
 }

@@ -1,6 +1,6 @@
 /** `authkit snell-serve`: a multi-user (or single-PSK) Snell server that behaves like OpenSnell's. */
 import { writeFileSync } from 'node:fs';
-import { secretOptions } from './options.js';
+import { droppedRecordsLine, recordingBoundOptions, recordingBounds, secretOptions, type RecordingFlags } from './options.js';
 import { Command } from 'commander';
 import { parseHostPort } from '../shared/listen.js';
 import { parseKdfChoice, selectKdf } from '../snell/wire/kdf.js';
@@ -17,7 +17,7 @@ import { RecordingWriter } from '../tap/recording.js';
 import { snellRecord } from '../snell/record.js';
 import { choiceOption, EXIT_OK, exitsWith, integerOption, log, out, readSecret, secretOnCommandLine, stopRequested, timeParser, type ServerHooks } from './io.js';
 
-interface ServeFlags {
+interface ServeFlags extends RecordingFlags {
   listen?: string;
   users?: string;
   psk?: string;
@@ -35,7 +35,6 @@ interface ServeFlags {
   authQueue?: number;
   ipv6: boolean;
   statsJson?: string;
-  record?: string;
   quiet?: boolean;
   maxFileSize?: string;
   kdf?: string;
@@ -45,7 +44,7 @@ interface ServeFlags {
 export type SnellServeHooks = ServerHooks<number>;
 
 export function snellServeCommand(hooks: SnellServeHooks = {}): Command {
-  return secretOptions(new Command('snell-serve')
+  return recordingBoundOptions(secretOptions(new Command('snell-serve')
     .description('run a multi-user Snell server (OpenSnell\'s behaviour: trial authentication, IP cache, 50 ms no-match delay)')
     .option('--listen <host:port>', 'where to listen, e.g. 127.0.0.1:8388 (port 0: any free port)')
     .option('--users <file>', 'users file (multi-user), reloaded as a whole when it changes'), 'psk', 'single-user: the PSK')
@@ -64,7 +63,7 @@ export function snellServeCommand(hooks: SnellServeHooks = {}): Command {
     .option('--record <file>', '--users: one JSON line per connection (source, matched user or miss, path, trials, micros, the first bytes) for snell-auth --replay')
     .option('--quiet', 'no line per connection')
     .option('--max-file-size <size>', 'refuse a users file (at start or on reload) larger than this (default 1G; e.g. 4G)')
-    .option('--kdf <backend>', 'Argon2id backend (or AUTHKIT_KDF)')
+    .option('--kdf <backend>', 'Argon2id backend (or AUTHKIT_KDF)'))
     .addHelpText('after', '\nExample:\n  authkit snell-serve --listen 127.0.0.1:8388 --users fixtures/snell/users.txt --echo --obfs http')
     .action(exitsWith((flags: ServeFlags) => snellServe(flags, hooks)));
 }
@@ -99,7 +98,8 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
   }
   if (flags.psk !== undefined) log(`note: ${secretOnCommandLine('psk')}`);
   if (flags.record !== undefined && flags.users === undefined) throw new InputError('--record needs --users: a single PSK has no trial authentication to record');
-  const recording = flags.record === undefined ? undefined : new RecordingWriter(flags.record, '--record', (error) => log(`snell-serve: cannot write ${flags.record} (${error.message}): recording stopped, serving goes on`));
+  const bounds = recordingBounds(flags);
+  const recording = flags.record === undefined ? undefined : new RecordingWriter(flags.record, '--record', (error) => log(`snell-serve: cannot write ${flags.record} (${error.message}): recording stopped, serving goes on`), bounds);
   const recordingStarted = performance.now();
   const server = await startSnellServer({
     onAuthenticated: recording && ((entry) => recording.write(snellRecord(entry, new Date(), performance.now() - recordingStarted))),
@@ -125,6 +125,7 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
   const stats = server.stats();
   await server.close();
   await recording?.close();
+  if (recording && recording.dropped > 0) log(droppedRecordsLine('snell-serve', recording));
   out(renderTotals(stats));
   if (flags.statsJson) {
     try {

@@ -8,12 +8,12 @@ import { InputError } from '../shared/errors.js';
 import { RecordingWriter, type RecordBase } from '../tap/recording.js';
 import { TapTally } from '../tap/tally.js';
 import type { Relay } from '../tap/relay.js';
+import { droppedRecordsLine, recordingBoundOptions, recordingBounds, type RecordingFlags } from './options.js';
 import { EXIT_OK, log, out, stdoutColors, stopRequested, type ServerHooks } from './io.js';
 
-export interface TapFlags {
+export interface TapFlags extends RecordingFlags {
   /** Header names whose values are credentials too (besides Authorization, Cookie, X-Api-Key). */
   secretHeader: string[];
-  record?: string;
   recordSecrets?: boolean;
   showSecrets?: boolean;
   json?: boolean;
@@ -26,9 +26,9 @@ export type Colors = ReturnType<typeof stdoutColors>;
 
 /** The flags every tap has. */
 export function tapOptions(command: Command): Command {
-  return command
+  return recordingBoundOptions(command
     .option('--record <file>', 'write one JSON line per exchange (credentials masked unless --record-secrets)')
-    .option('--record-secrets', 'keep credentials in the recording, so that it can be replayed (keep the file private)')
+    .option('--record-secrets', 'keep credentials in the recording, so that it can be replayed (keep the file private)'))
     .option('--show-secrets', 'print credentials in clear (masked by default)')
     .option('--secret-header <name>', 'a header whose value is a credential too, masked like Authorization (repeatable; e.g. a token header the proxy config adds)', (value: string, all: string[]) => [...all, value], [] as string[])
     .option('--json', 'print each exchange as a JSON line on stdout (the recording\'s format), and the totals as JSON at the end')
@@ -62,7 +62,8 @@ export async function runTap<E, R extends RecordBase>(run: TapRun<E, R>): Promis
   const say = hooks.log ?? log;
   if (flags.json && flags.quiet) throw new InputError('--json and --quiet exclude each other');
   if (flags.recordSecrets && flags.record === undefined) throw new InputError('--record-secrets needs --record FILE');
-  const writer = flags.record === undefined ? undefined : new RecordingWriter(flags.record, '--record', (error) => say(`${name}: cannot write ${flags.record} (${error.message}): recording stopped, relaying goes on`));
+  const bounds = recordingBounds(flags);
+  const writer = flags.record === undefined ? undefined : new RecordingWriter(flags.record, '--record', (error) => say(`${name}: cannot write ${flags.record} (${error.message}): recording stopped, relaying goes on`), bounds);
   const tally = new TapTally();
   const colors = stdoutColors();
   let relay: Relay;
@@ -97,7 +98,7 @@ export async function runTap<E, R extends RecordBase>(run: TapRun<E, R>): Promis
   await stopRequested(hooks.signal);
   await relay.close();
   await writer?.close();
-  if (writer && writer.dropped > 0) say(`${name}: ${writer.dropped} records dropped: the disk fell 64 MiB behind the exchanges`);
+  if (writer && writer.dropped > 0) say(droppedRecordsLine(name, writer));
   if (flags.json) out(JSON.stringify({ totals: tally.json() }));
   else say(`${name}: stopped\n${tally.text()}`);
   return EXIT_OK;

@@ -135,6 +135,14 @@ export function parseByteSize(text: string, flag: string): number {
   return value;
 }
 
+/** `bytes` as parseByteSize reads it back: 64M, 512k, or a plain count. */
+export function byteSizeText(bytes: number): string {
+  for (const [unit, size] of [['G', 1 << 30], ['M', 1 << 20], ['k', 1 << 10]] as const) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  }
+  return `${bytes} bytes`;
+}
+
 /** A file a flag names, opened for writing now (before a run), or one line naming the flag. */
 export function openForWrite(path: string, flag: string): number {
   try {

@@ -101,17 +101,24 @@ export function lineOf(record: RecordBase): number {
 }
 
 /** Lines are written in batches of about this many bytes, or every FLUSH_MS, whichever comes first. */
-const BATCH_BYTES = 64 * 1024;
+export const DEFAULT_RECORD_BATCH_BYTES = 64 * 1024;
 const FLUSH_MS = 10;
 /** Bytes waiting for the disk past which new records are dropped (and counted), not queued. */
-const MAX_BEHIND_BYTES = 64 << 20;
+export const DEFAULT_RECORD_BACKLOG_BYTES = 64 << 20;
+
+export interface RecordingBounds {
+  /** A batch is written once it holds this many bytes (or after 10 ms): `--record-batch`. */
+  batchBytes?: number;
+  /** Bytes waiting for the disk past which records are dropped and counted: `--record-backlog`. */
+  backlogBytes?: number;
+}
 
 /**
  * Appends one line per record, in batches (one write per 64 KiB or 10 ms instead of one per
  * exchange: a write per exchange cost the tap a thread-pool round trip each). A write error (a full
  * disk, a removed directory) is reported once through `onError` and later records are dropped; a
- * disk that falls 64 MiB behind drops records too, counted in `dropped`: the tap goes on relaying
- * whatever happens to its recording.
+ * disk that falls the backlog (64 MiB) behind drops records too, counted in `dropped`: the tap goes
+ * on relaying whatever happens to its recording.
  */
 export class RecordingWriter {
   private readonly stream: WriteStream;
@@ -119,11 +126,15 @@ export class RecordingWriter {
   private batch: string[] = [];
   private batchBytes = 0;
   private timer: NodeJS.Timeout | undefined;
+  readonly maxBatchBytes: number;
+  readonly backlogBytes: number;
   written = 0;
   dropped = 0;
 
   /** Opens (and empties) the file now: one that cannot be written is an InputError naming `flag`. */
-  constructor(path: string, flag: string, onError: (error: Error) => void) {
+  constructor(path: string, flag: string, onError: (error: Error) => void, bounds: RecordingBounds = {}) {
+    this.maxBatchBytes = bounds.batchBytes ?? DEFAULT_RECORD_BATCH_BYTES;
+    this.backlogBytes = bounds.backlogBytes ?? DEFAULT_RECORD_BACKLOG_BYTES;
     this.stream = createWriteStream('', { fd: openForWrite(path, flag) });
     this.stream.on('error', (error) => {
       if (!this.failed) onError(error);
@@ -133,7 +144,7 @@ export class RecordingWriter {
 
   write(record: RecordBase): void {
     if (this.failed) return;
-    if (this.stream.writableLength > MAX_BEHIND_BYTES) {
+    if (this.stream.writableLength > this.backlogBytes) {
       this.dropped++;
       return;
     }
@@ -141,7 +152,7 @@ export class RecordingWriter {
     this.batch.push(line);
     this.batchBytes += line.length;
     this.written++;
-    if (this.batchBytes >= BATCH_BYTES) this.flush();
+    if (this.batchBytes >= this.maxBatchBytes) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
   }
 

@@ -3,14 +3,16 @@
  * tokens, secret headers, query values), in clear with --record-secrets; and what a replay then
  * refuses.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { xrayRecord } from '../../src/xray/tap/record.js';
 import { capnpRecord } from '../../src/capnp/tap/record.js';
 import { checkCapnpReplayable } from '../../src/capnp/replay.js';
-import { readRecording } from '../../src/tap/recording.js';
+import { readRecording, RecordingWriter } from '../../src/tap/recording.js';
+import { droppedRecordsLine } from '../../src/cli/options.js';
+import { runMain } from '../cli/run.js';
 import type { TappedExchange } from '../../src/xray/tap/tap.js';
 import type { TappedCheck } from '../../src/capnp/tap/tap.js';
 import type { CapnpRecord } from '../../src/capnp/tap/record.js';
@@ -56,5 +58,41 @@ describe('recordings', () => {
     writeFileSync(join(dir, 'plain.jsonl'), `${JSON.stringify(plain)}\n`);
     expect(() => checkCapnpReplayable(readRecording<CapnpRecord>(join(dir, 'plain.jsonl'), 'capnp'), 'plain.jsonl')).not.toThrow();
     expect(capnpRecord(check, true).request).toMatchObject({ query: 'session=abc123', headers: [{ name: 'cookie', value: 'sid=abc123' }, { name: 'accept', value: '*/*' }] });
+  });
+
+  it('the recording\'s bounds: a batch goes out at --record-batch bytes; past --record-backlog bytes waiting for the disk, records are dropped and counted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'authkit-records-'));
+    const file = join(dir, 'bounded.jsonl');
+    // A one-byte batch writes each record at once; the first write is still pending in this turn,
+    // so with a one-byte backlog every later record is dropped.
+    const writer = new RecordingWriter(file, '--record', (error) => { throw error; }, { batchBytes: 1, backlogBytes: 1 });
+    for (let i = 0; i < 10; i++) writer.write({ protocol: 'xray', offsetMs: i, secrets: false });
+    expect({ written: writer.written, dropped: writer.dropped }).toEqual({ written: 1, dropped: 9 });
+    await writer.close();
+    expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(1);
+    expect(droppedRecordsLine('xray-tap', writer)).toBe('xray-tap: 9 records dropped: the disk fell 1 bytes behind (--record-backlog)');
+
+    // The defaults: 64k batches, a 64M backlog; ten small records wait for the 10 ms timer.
+    const defaults = new RecordingWriter(join(dir, 'defaults.jsonl'), '--record', (error) => { throw error; });
+    for (let i = 0; i < 10; i++) defaults.write({ protocol: 'xray', offsetMs: i, secrets: false });
+    expect({ batch: defaults.maxBatchBytes, backlog: defaults.backlogBytes, dropped: defaults.dropped }).toEqual({ batch: 64 << 10, backlog: 64 << 20, dropped: 0 });
+    await defaults.close();
+    expect(readFileSync(join(dir, 'defaults.jsonl'), 'utf8').trim().split('\n')).toHaveLength(10);
+    expect(droppedRecordsLine('snell-serve', defaults)).toMatch(/the disk fell 64M behind/);
+  });
+
+  it('--record-batch and --record-backlog: sizes, and only with --record (one line, exit 2)', async () => {
+    const cases: [string[], RegExp][] = [
+      [['xray-tap', '--listen', '127.0.0.1:0', '--upstream', 'http://127.0.0.1:9', '--record-backlog', '1M'], /--record-backlog needs --record FILE/],
+      [['capnp-tap', '--listen', '/tmp/x.sock', '--upstream', '/tmp/y.sock', '--record-batch', '4k'], /--record-batch needs --record FILE/],
+      [['snell-serve', '--listen', '127.0.0.1:0', '--psk-env', 'AUTHKIT_TEST_PSK', '--record-batch', '4k'], /--record-batch needs --record FILE/],
+      [['xray-tap', '--listen', '127.0.0.1:0', '--upstream', 'http://127.0.0.1:9', '--record', '/dev/null', '--record-backlog', 'lots'], /--record-backlog: expected a size like/],
+    ];
+    for (const [args, message] of cases) {
+      const result = await runMain(args, { AUTHKIT_TEST_PSK: 'a-test-psk' });
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(result.stderr, args.join(' ')).toMatch(message);
+    }
   });
 });
