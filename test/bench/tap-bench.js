@@ -3,9 +3,11 @@
 //   - what the tap adds to p50 latency at 1000 req/s (open model);
 //   - the closed-model rate (50 connections) through the tap as a share of the direct rate;
 //   - both again through a bare Node pipe relay (pipe-relay.js): the floor for any relay on Node;
+//   - and through a native epoll relay (native-relay.c, built here with cc): the floor for any
+//     relay process on these cores, whatever it is written in;
 //   - the tap's memory (RSS) while it relays and records at 1000 req/s for BENCH_TAP_MINUTES (10).
 // The tap, the backend and the load generator are three processes on the same cores. Markdown on stdout.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +23,8 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
 /** A child that prints a line matching `ready` once it serves; resolves with the match. */
-async function start(args, ready) {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+async function start(args, ready, command = process.execPath) {
+  const child = spawn(command, command === process.execPath ? args : args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   const match = await new Promise((resolve, reject) => {
     const look = (chunk) => {
@@ -55,11 +57,16 @@ const tap = await start([AUTHKIT, 'xray-tap', '--listen', '127.0.0.1:0', '--upst
 const tapped = `http://127.0.0.1:${tap.match[1]}/auth`;
 const pipe = await start([join(ROOT, 'test', 'bench', 'pipe-relay.js'), backend.match[1]], /relaying 127\.0\.0\.1:(\d+)/);
 const piped = `http://127.0.0.1:${pipe.match[1]}/auth`;
-const rows = { open: { direct: [], tap: [], pipe: [] }, closed: { direct: [], tap: [], pipe: [] } };
+const nativeBinary = join(dir, 'native-relay');
+const built = spawnSync('cc', ['-O2', '-o', nativeBinary, join(ROOT, 'test', 'bench', 'native-relay.c')], { encoding: 'utf8' });
+if (built.status !== 0) say(`no native relay (cc: ${built.error?.message ?? built.stderr.trim()}): its column is left out`);
+const native = built.status === 0 ? await start([nativeBinary, backend.match[1]], /relaying 127\.0\.0\.1:(\d+)/, nativeBinary) : undefined;
+const paths = [['direct', direct], ['tap', tapped], ['pipe', piped], ...(native ? [['native', `http://127.0.0.1:${native.match[1]}/auth`]] : [])];
+const rows = { open: Object.fromEntries(paths.map(([name]) => [name, []])), closed: Object.fromEntries(paths.map(([name]) => [name, []])) };
 try {
   for (let round = 1; round <= ROUNDS; round++) {
-    say(`tap round ${round}/${ROUNDS}: 1000 req/s and 50 connections, direct, through the tap, through a bare pipe relay`);
-    for (const [name, url] of [['direct', direct], ['tap', tapped], ['pipe', piped]]) {
+    say(`tap round ${round}/${ROUNDS}: 1000 req/s and 50 connections, direct, through the tap, through a bare Node relay${native ? ', through a native relay' : ''}`);
+    for (const [name, url] of paths) {
       rows.open[name].push(load(url, ['--rate', '1000']).latencyUs.p50);
       rows.closed[name].push(load(url, ['--concurrency', '50']).achievedRate);
     }
@@ -82,10 +89,10 @@ try {
   const lines = [
     `**xray-tap** between \`xray-sim --load\` and the stand-in backend, median of ${ROUNDS} alternating rounds of ${SECONDS} s (tap, backend and load generator share the cores):`,
     '',
-    '| figure | direct | through xray-tap | tap | through a bare pipe relay (the floor) | pipe | target for the tap |',
-    '|---|---:|---:|---:|---:|---:|---:|',
-    `| p50 latency at 1000 req/s (open model) | ${fmt(median(rows.open.direct))} µs | ${fmt(median(rows.open.tap))} µs | +${fmt(added('tap'))} µs | ${fmt(median(rows.open.pipe))} µs | +${fmt(added('pipe'))} µs | <= +100 µs |`,
-    `| rate, closed model, 50 connections | ${fmt(median(rows.closed.direct))} req/s | ${fmt(median(rows.closed.tap))} req/s | ${ratio('tap').toFixed(2)}x | ${fmt(median(rows.closed.pipe))} req/s | ${ratio('pipe').toFixed(2)}x | >= 0.8x |`,
+    `| figure | direct | through xray-tap | tap | through a bare Node relay | Node relay |${native ? ' through a native relay (C, epoll) | native relay |' : ''} target for the tap |`,
+    `|---|---:|---:|---:|---:|---:|${native ? '---:|---:|' : ''}---:|`,
+    `| p50 latency at 1000 req/s (open model) | ${fmt(median(rows.open.direct))} µs | ${fmt(median(rows.open.tap))} µs | +${fmt(added('tap'))} µs | ${fmt(median(rows.open.pipe))} µs | +${fmt(added('pipe'))} µs |${native ? ` ${fmt(median(rows.open.native))} µs | +${fmt(added('native'))} µs |` : ''} <= +100 µs |`,
+    `| rate, closed model, 50 connections | ${fmt(median(rows.closed.direct))} req/s | ${fmt(median(rows.closed.tap))} req/s | ${ratio('tap').toFixed(2)}x | ${fmt(median(rows.closed.pipe))} req/s | ${ratio('pipe').toFixed(2)}x |${native ? ` ${fmt(median(rows.closed.native))} req/s | ${ratio('native').toFixed(2)}x |` : ''} >= 0.8x |`,
     '',
     `**Memory** of xray-tap relaying and recording (--record-secrets) 1000 req/s for ${MINUTES} min (RSS, MiB): ${memory.map((m) => `${m.minute} min: ${m.mib.toFixed(0)}`).join(', ')}; the recording grew to ${(recorded / 2 ** 20).toFixed(0)} MiB.`,
   ];
@@ -93,6 +100,7 @@ try {
 } finally {
   tap.stop();
   pipe.stop();
+  native?.stop();
   backend.stop();
   rmSync(dir, { recursive: true, force: true });
 }
