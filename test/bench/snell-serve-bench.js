@@ -2,10 +2,10 @@
 // through snell-serve (100 and 10,000 users, a random user each, no IP cache: every connection
 // is trial-authenticated) next to the trial authentication alone (snell-auth bench's parallel
 // match for the same user count) in alternating rounds; and one CONNECT stream's throughput.
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -23,6 +23,10 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 8);
 const say = (m) => process.stderr.write(`bench: ${m}\n`);
+const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+const CORES = availableParallelism();
+// snell-serve's scan workers: one per core, at least two (snell/scan/workers.ts defaultScanners).
+const SCANNERS = Math.max(2, CORES);
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -64,15 +68,40 @@ async function firstPackets(users) {
   return packets;
 }
 
-function serverCpuMs(serve) {
-  const fields = readFileSync(`/proc/${serve.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+/** CPU ms of each of a process's threads, by thread id (Linux /proc). */
+function threadCpuMs(pid) {
+  const threads = new Map();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      threads.set(tid, ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND);
+    } catch {
+      // A thread that ended between the listing and the read.
+    }
+  }
+  return threads;
+}
+
+/**
+ * Where snell-serve's CPU went between two readings, in µs per connection: its main thread (the
+ * network, replies, messaging), its scan workers (the busiest `SCANNERS` other threads: Node
+ * does not name its worker threads) and the rest (V8's and libuv's helper threads).
+ */
+function serverCpuSplit(pid, before, after, connections) {
+  const spent = [...after].map(([tid, ms]) => ({ tid, ms: ms - (before.get(tid) ?? 0) }));
+  const main = spent.find((t) => t.tid === String(pid))?.ms ?? 0;
+  const others = spent.filter((t) => t.tid !== String(pid)).sort((a, b) => b.ms - a.ms);
+  const scan = others.slice(0, SCANNERS).reduce((sum, t) => sum + t.ms, 0);
+  const rest = others.slice(SCANNERS).reduce((sum, t) => sum + t.ms, 0);
+  const per = (ms) => (ms * 1000) / connections;
+  return { main: per(main), scan: per(scan), rest: per(rest) };
 }
 
 /** Connections answered per second: connect, first packet, wait for the server's reply and close. */
 async function serveRate({ serve, port }, packets) {
   const cpu0 = process.cpuUsage();
-  const server0 = serverCpuMs(serve);
+  const threads0 = threadCpuMs(serve.pid);
   let answered = 0;
   let next = 0;
   const started = performance.now();
@@ -91,9 +120,12 @@ async function serveRate({ serve, port }, packets) {
     }
   };
   await Promise.all(Array.from({ length: IN_FLIGHT }, lane));
+  const rate = (answered * 1000) / (performance.now() - started);
   const cpu = process.cpuUsage(cpu0);
-  say(`client CPU ${((cpu.user + cpu.system) / answered).toFixed(0)} µs/connection, snell-serve CPU ${(((serverCpuMs(serve) - server0) * 1000) / answered).toFixed(0)} µs/connection`);
-  return (answered * 1000) / (performance.now() - started);
+  const client = (cpu.user + cpu.system) / answered;
+  const server = serverCpuSplit(serve.pid, threads0, threadCpuMs(serve.pid), answered);
+  say(`CPU µs/connection: client ${client.toFixed(0)}, snell-serve main thread ${server.main.toFixed(0)}, scan workers ${server.scan.toFixed(0)}, other threads ${server.rest.toFixed(0)}`);
+  return { rate, client, ...server };
 }
 
 async function referenceRate(count) {
@@ -143,7 +175,15 @@ try {
     } finally {
       server.serve.kill('SIGTERM');
     }
-    rows.push({ count, serve: median(figures.serve), reference: median(figures.reference), ratios: figures.serve.map((s, i) => s / figures.reference[i]) });
+    // What the cores allow even if snell-serve's main thread and helper threads cost nothing: the
+    // scans' own CPU and the bench client's, per connection, on CORES cores.
+    const ceilings = figures.serve.map((f) => (CORES * 1e6) / (f.scan + f.client));
+    rows.push({
+      count, serve: median(figures.serve.map((f) => f.rate)), reference: median(figures.reference),
+      ratios: figures.serve.map((f, i) => f.rate / figures.reference[i]),
+      ceilingRatios: ceilings.map((c, i) => c / figures.reference[i]),
+      cpu: Object.fromEntries(['client', 'main', 'scan', 'rest'].map((k) => [k, median(figures.serve.map((f) => f[k]))])),
+    });
   }
 } finally {
   sink.close();
@@ -155,6 +195,12 @@ const lines = [
   '| users | trial authentication alone, conn/s | new connections through snell-serve (TCP, first packet, PONG, close), conn/s | ratio | target |',
   '|---:|---:|---:|---:|---:|',
   ...rows.map((r) => `| ${fmt(r.count)} | ${fmt(r.reference)} | ${fmt(r.serve)} | ${median(r.ratios).toFixed(2)} | 1.0 |`),
+  '',
+  `Where the CPU goes, µs per connection through snell-serve (medians), and the most ${CORES} cores allow if snell-serve's main thread and helper threads cost nothing: ${CORES} cores over the scan workers' CPU and the bench client's:`,
+  '',
+  '| users | bench client | snell-serve main thread | scan workers | other threads | that ceiling, against the reference |',
+  '|---:|---:|---:|---:|---:|---:|',
+  ...rows.map((r) => `| ${fmt(r.count)} | ${fmt(r.cpu.client)} | ${fmt(r.cpu.main)} | ${fmt(r.cpu.scan)} | ${fmt(r.cpu.rest)} | ${median(r.ceilingRatios).toFixed(2)} |`),
 ];
 if (mbps.length > 0) lines.push('', `One CONNECT stream through snell-serve on loopback (client encrypts, snell-serve decrypts and forwards): ${mbps.map((m) => `${Math.round(m)}`).join(', ')} MB/s (target 200).`);
 console.log(lines.join('\n'));
