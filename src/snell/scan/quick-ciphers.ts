@@ -57,9 +57,12 @@ function be32(bytes: Uint8Array, at: number): number {
   return (bytes[at]! << 24) | (bytes[at + 1]! << 16) | (bytes[at + 2]! << 8) | bytes[at + 3]!;
 }
 
-/** An AES-128 key schedule: 44 round-key words, big-endian, as int32. */
-export function aes128Schedule(key: Uint8Array, w: Int32Array = new Int32Array(44)): Int32Array {
-  for (let i = 0; i < 4; i++) w[i] = be32(key, 4 * i);
+/**
+ * An AES-128 key schedule: 44 round-key words, big-endian, as int32. The key is the 16 bytes
+ * at `at` (a view per user costs more than the schedule's first words).
+ */
+export function aes128Schedule(key: Uint8Array, w: Int32Array = new Int32Array(44), at = 0): Int32Array {
+  for (let i = 0; i < 4; i++) w[i] = be32(key, at + 4 * i);
   for (let i = 4; i < 44; i++) {
     let t = w[i - 1]!;
     if (i % 4 === 0) {
@@ -182,12 +185,12 @@ function le32(bytes: Uint8Array, at: number): number {
 }
 
 /**
- * One ChaCha20 block (RFC 8439 §2.3) for a 32-byte key, the all-zero nonce and `counter`,
- * into chachaOut as little-endian words; `words` limits how many output words are finished.
+ * One ChaCha20 block (RFC 8439 §2.3) for the 32-byte key at `at`, the all-zero nonce and
+ * `counter`, into chachaOut as little-endian words; `words` limits how many output words are finished.
  */
-function chachaBlock(key: Uint8Array, counter: number, words: number): Uint32Array {
-  const k0 = le32(key, 0), k1 = le32(key, 4), k2 = le32(key, 8), k3 = le32(key, 12);
-  const k4 = le32(key, 16), k5 = le32(key, 20), k6 = le32(key, 24), k7 = le32(key, 28);
+function chachaBlock(key: Uint8Array, counter: number, words: number, at: number): Uint32Array {
+  const k0 = le32(key, at), k1 = le32(key, at + 4), k2 = le32(key, at + 8), k3 = le32(key, at + 12);
+  const k4 = le32(key, at + 16), k5 = le32(key, at + 20), k6 = le32(key, at + 24), k7 = le32(key, at + 28);
   let x0 = 0x61707865, x1 = 0x3320646e, x2 = 0x79622d32, x3 = 0x6b206574;
   let x4 = k0, x5 = k1, x6 = k2, x7 = k3, x8 = k4, x9 = k5, x10 = k6, x11 = k7;
   let x12 = counter, x13 = 0, x14 = 0, x15 = 0;
@@ -211,8 +214,8 @@ function chachaBlock(key: Uint8Array, counter: number, words: number): Uint32Arr
 }
 
 /** The first keystream word (little-endian) that encrypts a ChaCha20-Poly1305 message: block counter 1. */
-export function chachaFirstKeystreamWord(key: Uint8Array): number {
-  return chachaBlock(key, 1, 1)[0]!;
+export function chachaFirstKeystreamWord(key: Uint8Array, at = 0): number {
+  return chachaBlock(key, 1, 1, at)[0]!;
 }
 
 const P1305 = (1n << 130n) - 5n;
@@ -225,10 +228,10 @@ function le128(words: Uint32Array, at: number): bigint {
 
 /**
  * Does `sealed` (a 2-byte ciphertext and its 16-byte tag) verify under ChaCha20-Poly1305
- * (RFC 8439 §2.8) with the all-zero nonce and no associated data?
+ * (RFC 8439 §2.8) with the key at `at`, the all-zero nonce and no associated data?
  */
-export function chachaPolyTwoByteTagMatches(key: Uint8Array, sealed: Uint8Array): boolean {
-  const block0 = chachaBlock(key, 0, 8);
+export function chachaPolyTwoByteTagMatches(key: Uint8Array, sealed: Uint8Array, at = 0): boolean {
+  const block0 = chachaBlock(key, 0, 8, at);
   const r = le128(block0, 0) & R_CLAMP;
   const s = le128(block0, 4);
   // Two 16-byte blocks, each with the 2^128 bit: the padded ciphertext, then le64(0) || le64(2).

@@ -80,9 +80,9 @@ export class SliceScan {
     // Another worker matched: the slice was not scanned to its end, and no diagnosis is wanted.
     if (!kept || stopped) return { index: -1, trials: this.trials, v4EndedAt };
     for (let j = 0; j < kept.count; j++) {
-      const derived = kept.keys.subarray(KDF_OUTPUT_BYTES * j, KDF_OUTPUT_BYTES * (j + 1));
-      const kind = matchesLegacy(derived, first, kept.keystreams[j]);
-      if (kind) return { index: -1, trials: this.trials, v4EndedAt, legacy: { index: this.start + j, kind, derived: derived.slice() } };
+      const at = KDF_OUTPUT_BYTES * j;
+      const kind = matchesLegacy(kept.keys, first, kept.keystreams[j], at);
+      if (kind) return { index: -1, trials: this.trials, v4EndedAt, legacy: { index: this.start + j, kind, derived: kept.keys.slice(at, at + KDF_OUTPUT_BYTES) } };
     }
     return { index: -1, trials: this.trials, v4EndedAt };
   }

@@ -53,9 +53,12 @@ export function viewFirstBytes(bytes: Uint8Array): FirstBytes {
 const schedule = new Int32Array(44);
 const block = new Int32Array(4);
 
-/** GCM with a 96-bit nonce encrypts its first block with counter block nonce || 00000002. */
-export function gcmFirstKeystreamWord(kdfOutput: Uint8Array): number {
-  aes128CounterBlock(aes128Schedule(aeadKey(kdfOutput, 'aes-128-gcm'), schedule), 2, block);
+/**
+ * GCM with a 96-bit nonce encrypts its first block with counter block nonce || 00000002. The
+ * AES-128 key is the first 16 bytes of the derivation at `at` (aeadKey's, without its view).
+ */
+export function gcmFirstKeystreamWord(kdfOutput: Uint8Array, at = 0): number {
+  aes128CounterBlock(aes128Schedule(kdfOutput, schedule, at), 2, block);
   return block[0]!;
 }
 
@@ -75,15 +78,19 @@ export function matchesV4(kdfOutput: Uint8Array, first: FirstBytes, keystream = 
   return plain !== undefined && plain.length === HEADER_PLAIN_BYTES && plain[0] === FRAME_MARKER;
 }
 
-/** authkit's own test: does the same derivation open a legacy v1-v3 length chunk? */
-export function matchesLegacy(kdfOutput: Uint8Array, first: FirstBytes, keystream = gcmFirstKeystreamWord(kdfOutput)): LegacyFind['kind'] | undefined {
+/**
+ * authkit's own test: does the same derivation open a legacy v1-v3 length chunk? The derivation
+ * is the KDF_OUTPUT_BYTES at `at` of `kdfOutput` (a scan's kept derivations, without a view per
+ * user): AES-128-GCM keys with its first 16 bytes, ChaCha20-Poly1305 with all 32 (aeadKey).
+ */
+export function matchesLegacy(kdfOutput: Uint8Array, first: FirstBytes, keystream?: number, at = 0): LegacyFind['kind'] | undefined {
   const sealed = first.legacyLength;
-  if (plausibleLegacyLength(sealed, keystream >>> 24, (keystream >>> 16) & 255)) {
-    if (gcmTwoByteTagMatches(aes128Schedule(aeadKey(kdfOutput, 'aes-128-gcm'), schedule), sealed)) return 'legacy-aes';
+  const aesWord = keystream ?? gcmFirstKeystreamWord(kdfOutput, at);
+  if (plausibleLegacyLength(sealed, aesWord >>> 24, (aesWord >>> 16) & 255)) {
+    if (gcmTwoByteTagMatches(aes128Schedule(kdfOutput, schedule, at), sealed)) return 'legacy-aes';
   }
-  const chachaKey = aeadKey(kdfOutput, 'chacha20-poly1305');
-  const chacha = chachaFirstKeystreamWord(chachaKey);
-  if (plausibleLegacyLength(sealed, chacha & 255, (chacha >>> 8) & 255) && chachaPolyTwoByteTagMatches(chachaKey, sealed)) return 'legacy-chacha';
+  const chacha = chachaFirstKeystreamWord(kdfOutput, at);
+  if (plausibleLegacyLength(sealed, chacha & 255, (chacha >>> 8) & 255) && chachaPolyTwoByteTagMatches(kdfOutput, sealed, at)) return 'legacy-chacha';
   return undefined;
 }
 

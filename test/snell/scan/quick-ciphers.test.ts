@@ -96,4 +96,30 @@ describe('the legacy test', () => {
     }
     expect([...seen].sort()).toEqual(['legacy-aes', 'legacy-chacha', 'undefined']);
   });
+
+  it('reads each derivation in place, at its offset in one packed buffer as a scan keeps them, with the same verdicts', () => {
+    const users = 300;
+    const packed = new Uint8Array(32 * users);
+    const blob = new Uint8Array(64);
+    const chunkFor = (derived: Uint8Array, n: number): Uint8Array =>
+      n % 3 === 0 ? gcm(derived.subarray(0, 16), zeroNonce).encrypt(Uint8Array.of(0, 9)) : n % 3 === 1 ? chacha20poly1305(derived, zeroNonce).encrypt(Uint8Array.of(1, 2)) : randomBytes(18);
+    for (let n = 0; n < 30; n++) {
+      packed.set(randomBytes(packed.length));
+      const user = (n * 37) % users;
+      const at = 32 * user;
+      // The same blob object each time, its bytes changed in place: nothing kept from the last
+      // scan's bytes may be reused.
+      blob.set(chunkFor(packed.subarray(at, at + 32), n), 16);
+      const first = splitFirstBytes(blob);
+      const expected = legacyByOpen(packed.subarray(at, at + 32), first.legacyLength);
+      expect(expected).toBe(n % 3 === 0 ? 'legacy-aes' : n % 3 === 1 ? 'legacy-chacha' : expected);
+      expect(matchesLegacy(packed, first, undefined, at)).toBe(expected);
+      // Every other user of the buffer: the verdict of its own copy.
+      for (const other of [0, users - 1, (user + 1) % users]) {
+        if (other === user) continue;
+        expect(matchesLegacy(packed, first, undefined, 32 * other)).toBe(matchesLegacy(packed.slice(32 * other, 32 * other + 32), first));
+      }
+    }
+  });
+
 });
