@@ -140,7 +140,7 @@ export function byteSizeText(bytes: number): string {
   for (const [unit, size] of [['G', 1 << 30], ['M', 1 << 20], ['k', 1 << 10]] as const) {
     if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
   }
-  return `${bytes} bytes`;
+  return bytes === 1 ? '1 byte' : `${bytes} bytes`;
 }
 
 /** A file a flag names, opened for writing now (before a run), or one line naming the flag. */

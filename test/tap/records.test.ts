@@ -70,7 +70,7 @@ describe('recordings', () => {
     expect({ written: writer.written, dropped: writer.dropped }).toEqual({ written: 1, dropped: 9 });
     await writer.close();
     expect(readFileSync(file, 'utf8').trim().split('\n')).toHaveLength(1);
-    expect(droppedRecordsLine('xray-tap', writer)).toBe('xray-tap: 9 records dropped: the disk fell 1 bytes behind (--record-backlog)');
+    expect(droppedRecordsLine('xray-tap', writer)).toBe('xray-tap: 9 records dropped: the disk fell 1 byte behind (--record-backlog)');
 
     // The defaults: 64k batches, a 64M backlog; ten small records wait for the 10 ms timer.
     const defaults = new RecordingWriter(join(dir, 'defaults.jsonl'), '--record', (error) => { throw error; });
