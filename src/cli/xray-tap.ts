@@ -4,10 +4,10 @@ import { InputError } from '../shared/errors.js';
 import { parseHostPort } from '../shared/listen.js';
 import { parseByteSize } from '../shared/files.js';
 import { DIALECTS, dialectNamed } from '../xray/wire/dialects/index.js';
-import { startXrayTap, type TappedExchange } from '../xray/tap/tap.js';
+import { DEFAULT_XRAY_TAP_MAX_PENDING, startXrayTap, type TappedExchange } from '../xray/tap/tap.js';
 import { xrayLine, xrayRecord } from '../xray/tap/record.js';
 import type { UpstreamAt } from '../tap/relay.js';
-import { choiceOption, exitsWith, timeParser } from './io.js';
+import { choiceOption, exitsWith, integerOption, timeParser } from './io.js';
 import { runTap, tapOptions, type TapFlags, type TapHooks } from './tap-run.js';
 
 export interface XrayTapFlags extends TapFlags {
@@ -18,6 +18,7 @@ export interface XrayTapFlags extends TapFlags {
   timeout?: number;
   kickOnDeny?: boolean;
   keepBytes?: string;
+  maxPending?: number;
 }
 
 export function xrayTapCommand(hooks: TapHooks = {}): Command {
@@ -30,7 +31,8 @@ export function xrayTapCommand(hooks: TapHooks = {}): Command {
     .option('--timeout <seconds>', 'the proxy\'s timeout (default the dialect\'s: 5 s, hysteria2 10 s): a reply that never came within it is a timeout; a duration like 500ms, or seconds', timeParser('s', 0, 3600))
     .option('--kick-on-deny', 'a 401/403 on a heartbeat ends the connection (default on for wiki)')
     .option('--no-kick-on-deny', 'a 401/403 on a heartbeat only deletes the cache entry')
-    .option('--keep-bytes <size>', 'bytes of each body kept for the verdict and the recording (default 1M; a longer body is marked truncated)'))
+    .option('--keep-bytes <size>', 'bytes of each body kept for the verdict and the recording (default 1M; a longer body is marked truncated)')
+    .option('--max-pending <n>', `requests one connection may have waiting for their replies, each holding up to --keep-bytes; past it the connection is relayed and no longer read (default ${DEFAULT_XRAY_TAP_MAX_PENDING}: Go's client sends one at a time)`, integerOption(1, 1_000_000)))
     .addHelpText('after', '\nExample:\n  authkit xray-tap --listen 127.0.0.1:8081 --upstream http://127.0.0.1:8080 --record auth.jsonl --record-secrets\n  (point the proxy\'s auth URL at http://127.0.0.1:8081/...; Ctrl-C prints the totals)')
     .action(exitsWith((flags: XrayTapFlags) => xrayTap(flags, hooks)));
 }
@@ -60,7 +62,7 @@ function xrayTap(flags: XrayTapFlags, hooks: TapHooks): Promise<number> {
     line: xrayLine,
     tally: (r) => ({ event: r.event ?? 'not-an-event', verdict: r.verdict, cls: r.class, latencyMs: r.latencyMs, violations: r.violations.map((v) => v.id) }),
     start: (callbacks) => startXrayTap({
-      ...callbacks, listen, upstream, dialect, keepBytes,
+      ...callbacks, listen, upstream, dialect, keepBytes, maxPending: flags.maxPending,
       kickOnDeny: flags.kickOnDeny ?? dialect.kickOnDenyDefault,
       timeoutSeconds: flags.timeout ?? dialect.timeout.default,
     }),

@@ -214,6 +214,35 @@ describe('xray-tap', () => {
     expect(await runMain(['xray-sim', '--url', 'http://127.0.0.1:9/auth', '--replay', join(dir, 'good.jsonl'), '--speed', '0'])).toMatchObject({ code: 2, stderr: expect.stringMatching(/--speed/) });
   });
 
+  it('--max-pending: a connection with more requests waiting for replies is relayed and no longer read (one line); the flag takes a count', async () => {
+    let received = '';
+    const silent = await rawServer((socket) => socket.on('data', (c: Buffer) => (received += c.toString('latin1'))));
+    stops.push(() => silent.close());
+    const upstream = new URL(silent.url);
+    const log: string[] = [];
+    const exchanges: TappedExchange[] = [];
+    const relay = await startXrayTap({
+      listen: { host: '127.0.0.1', port: 0 }, upstream: { host: upstream.hostname, port: Number(upstream.port) },
+      dialect: wiki, kickOnDeny: true, timeoutSeconds: 5, maxPending: 3,
+      onExchange: (e) => exchanges.push(e), log: (line) => log.push(line),
+    });
+    stops.push(() => relay.close());
+    const request = (n: number): string => `POST /auth HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nX-N: ${n}\r\n\r\n{}`;
+    const client = net.connect({ host: '127.0.0.1', port: (relay.address as net.AddressInfo).port }, () => client.write([1, 2, 3, 4, 5].map(request).join('')));
+    client.on('error', () => undefined);
+    stops.push(async () => void client.destroy());
+    // Every byte reaches the backend all the same.
+    await until(() => received.includes('X-N: 5'));
+    expect(received).toBe([1, 2, 3, 4, 5].map(request).join(''));
+    await until(() => log.length > 0);
+    expect(log).toEqual([expect.stringMatching(/^connection 1: more than 3 requests waiting for their replies \(--max-pending\): relayed, no longer read$/)]);
+    expect(exchanges).toEqual([]);
+
+    const bad = await runMain(['xray-tap', '--listen', '127.0.0.1:0', '--upstream', 'http://127.0.0.1:9', '--max-pending', '0']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--max-pending/);
+  });
+
   it('a reply before the request is whole (a 413 that does not read the body) is paired with it; a tap stopped mid-exchange reports nothing', async () => {
     const refusing = await rawServer((socket) => socket.once('data', () => socket.end('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')));
     stops.push(() => refusing.close());

@@ -19,7 +19,12 @@ export interface CapnpTapOptions {
   log: (line: string) => void;
   onConnection?: (id: number) => void;
   onUpstreamDown?: (id: number, reason: string) => void;
+  /** Calls one connection may have waiting for their Returns; past it the connection is no longer read. */
+  maxPending?: number;
 }
+
+/** As capnp-serve's --max-answers: Proksi sends every check() on one connection, many at a time. */
+export const DEFAULT_CAPNP_TAP_MAX_PENDING = 65_536;
 
 /** How a check ended when no decision came: as capnp-check names a failed call. */
 export type CheckFailure = 'exception' | 'timeout' | 'cancelled' | 'disconnected' | 'protocol';
@@ -45,6 +50,7 @@ interface PendingCall {
 
 export async function startCapnpTap(options: CapnpTapOptions): Promise<Relay> {
   const started = performance.now();
+  const maxPending = options.maxPending ?? DEFAULT_CAPNP_TAP_MAX_PENDING;
   return startRelay({
     listen: { path: options.listen },
     upstream: { path: options.upstream },
@@ -73,6 +79,11 @@ export async function startCapnpTap(options: CapnpTapOptions): Promise<Relay> {
           const params = message.content?.struct(0);
           if (!params) return;
           if (pending.has(message.questionId)) options.log(`connection ${id}: question ${message.questionId} asked again before its Return: the earlier call is not reported`);
+          else if (pending.size >= maxPending) {
+            options.log(`connection ${id}: more than ${maxPending} calls waiting for their Returns (--max-pending): relayed, no longer read`);
+            stopReading();
+            return;
+          }
           pending.set(message.questionId, { request: readAuthRequest(params), at: new Date(), sentAt: performance.now() });
         } else if (message.type === 'finish') {
           // A Finish before the Return: Proksi gave up on the call, at its timeout_ms (within 5 %)
@@ -127,7 +138,14 @@ function frameWatcher(id: number, who: string, log: (line: string) => void, stat
   return (chunk) => {
     if (!state.reading) return;
     try {
-      for (const segments of frames.push(chunk)) onMessage(readRpcMessage(segments));
+      for (const segments of frames.push(chunk)) {
+        onMessage(readRpcMessage(segments));
+        // A message that stopped the reading (a bound passed): the rest is relayed unread.
+        if (!state.reading) {
+          frames.clear();
+          return;
+        }
+      }
     } catch (error) {
       frames.clear();
       log(`connection ${id}: ${who}'s bytes are not Cap'n Proto RPC as authkit reads it (${(error as Error).message}): relayed, no longer read`);

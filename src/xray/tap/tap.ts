@@ -22,6 +22,8 @@ export interface XrayTapOptions {
   timeoutSeconds: number;
   /** Bytes of each body kept for the verdict and the record (default 1 MiB). */
   keepBytes?: number;
+  /** Requests one connection may have waiting for their replies; past it the connection is no longer read. */
+  maxPending?: number;
   onExchange: (exchange: TappedExchange) => void;
   /** A connection the tap could not read: one line. */
   log: (line: string) => void;
@@ -45,6 +47,8 @@ export interface TappedExchange {
 }
 
 export const DEFAULT_KEEP_BYTES = 1 << 20;
+/** Go's client sends one request at a time on a connection: more than this waiting is no proxy. */
+export const DEFAULT_XRAY_TAP_MAX_PENDING = 64;
 
 export async function startXrayTap(options: XrayTapOptions): Promise<Relay> {
   const started = performance.now();
@@ -101,9 +105,18 @@ function watchConnection(id: number, options: XrayTapOptions, keep: number, star
   };
   /** A reply came while its request's body was still coming (a backend that refuses it unread). */
   let answeredEarly = false;
+  const maxPending = options.maxPending ?? DEFAULT_XRAY_TAP_MAX_PENDING;
   const requests = requestReader(keep, (request) => {
+    if (!reading) return;
     if (answeredEarly) {
       answeredEarly = false;
+      return;
+    }
+    if (asked.length >= maxPending) {
+      // Each waiting request holds up to --keep-bytes of body: the bound on what one connection holds.
+      reading = false;
+      asked.length = 0;
+      options.log(`connection ${id}: more than ${maxPending} requests waiting for their replies (--max-pending): relayed, no longer read`);
       return;
     }
     asked.push({ request, event: eventOf(dialect, request), at: new Date(), sentAt: performance.now() });
@@ -118,6 +131,7 @@ function watchConnection(id: number, options: XrayTapOptions, keep: number, star
     return { request, event: eventOf(dialect, request), at: new Date(), sentAt: performance.now() };
   };
   const replies = replyReader(keep, () => asked[0]?.request.method ?? requests.partial?.firstLine.split(' ')[0] ?? 'POST', (reply) => {
+    if (!reading) return;
     const question = nextQuestion();
     if (!question) throw new GoProtocolError('a reply to no request');
     emit(question, reply, verdictOf(dialect, 'type' in question.event ? question.event.type : 'authorization', question.request, reply, options.kickOnDeny));
