@@ -49,7 +49,7 @@ export interface RecordingFlags {
 export function recordingBoundOptions(command: Command): Command {
   return command
     .option('--record-batch <size>', '--record: lines are written once this many bytes are waiting, or every 10 ms (default 64k)')
-    .option('--record-backlog <size>', '--record: bytes waiting for the disk past which records are dropped, and counted at exit, so that relaying never waits (default 64M)');
+    .option('--record-backlog <size>', '--record: bytes waiting for the disk past which records are dropped, and counted at exit, so that the command never waits for the disk (default 64M)');
 }
 
 /** `--record-batch` and `--record-backlog`, each of which needs `--record`. */

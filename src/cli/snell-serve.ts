@@ -76,6 +76,8 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
   if (psk !== undefined && (flags.maxPendingAuth !== undefined || flags.authQueue !== undefined)) {
     throw new InputError(`${flags.maxPendingAuth !== undefined ? '--max-pending-auth' : '--auth-queue'} applies to --users: a single PSK has no trial authentication to bound`);
   }
+  if (flags.record !== undefined && flags.users === undefined) throw new InputError('--record needs --users: a single PSK has no trial authentication to record');
+  const bounds = recordingBounds(flags);
   const targets = parseTargetPolicy(flags.allowTarget, flags.echo ?? false);
   if (flags.authorizeUrl !== undefined) {
     let url: URL | undefined;
@@ -97,8 +99,6 @@ async function snellServe(flags: ServeFlags, hooks: SnellServeHooks): Promise<nu
     digest = parsed.digest!;
   }
   if (flags.psk !== undefined) log(`note: ${secretOnCommandLine('psk')}`);
-  if (flags.record !== undefined && flags.users === undefined) throw new InputError('--record needs --users: a single PSK has no trial authentication to record');
-  const bounds = recordingBounds(flags);
   const recording = flags.record === undefined ? undefined : new RecordingWriter(flags.record, '--record', (error) => log(`snell-serve: cannot write ${flags.record} (${error.message}): recording stopped, serving goes on`), bounds);
   const recordingStarted = performance.now();
   const server = await startSnellServer({

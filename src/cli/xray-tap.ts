@@ -32,7 +32,7 @@ export function xrayTapCommand(hooks: TapHooks = {}): Command {
     .option('--kick-on-deny', 'a 401/403 on a heartbeat ends the connection (default on for wiki)')
     .option('--no-kick-on-deny', 'a 401/403 on a heartbeat only deletes the cache entry')
     .option('--keep-bytes <size>', 'bytes of each body kept for the verdict and the recording (default 1M; a longer body is marked truncated)')
-    .option('--max-pending <n>', `requests one connection may have waiting for their replies, each holding up to --keep-bytes; past it the connection is relayed and no longer read (default ${DEFAULT_XRAY_TAP_MAX_PENDING}: Go's client sends one at a time)`, integerOption(1, 1_000_000)))
+    .option('--max-pending <n>', `requests one connection may have waiting for their replies, each holding its head and up to --keep-bytes of body; past it the connection is relayed and no longer read (default ${DEFAULT_XRAY_TAP_MAX_PENDING}: Go's client sends one at a time)`, integerOption(1, 10_000_000)))
     .addHelpText('after', '\nExample:\n  authkit xray-tap --listen 127.0.0.1:8081 --upstream http://127.0.0.1:8080 --record auth.jsonl --record-secrets\n  (point the proxy\'s auth URL at http://127.0.0.1:8081/...; Ctrl-C prints the totals)')
     .action(exitsWith((flags: XrayTapFlags) => xrayTap(flags, hooks)));
 }

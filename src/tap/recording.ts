@@ -150,7 +150,7 @@ export class RecordingWriter {
     }
     const line = `${JSON.stringify(record)}\n`;
     this.batch.push(line);
-    this.batchBytes += line.length;
+    this.batchBytes += Buffer.byteLength(line);
     this.written++;
     if (this.batchBytes >= this.maxBatchBytes) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);

@@ -103,7 +103,10 @@ int main(int argc, char **argv) {
         continue;
       }
       if (peer[fd] < 0) continue;
-      ssize_t got = read(fd, buffer, sizeof buffer);
+      // Without waiting: an event left from a descriptor closed earlier in this batch may name a
+      // new connection that reused its number and has nothing to read yet.
+      ssize_t got = recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) continue;
       if (got <= 0 || write_all(peer[fd], buffer, got) < 0) drop(epoll, fd);
     }
   }

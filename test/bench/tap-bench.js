@@ -23,8 +23,12 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
 /** A child that prints a line matching `ready` once it serves; resolves with the match. */
+/** Every child started, stopped at the end whatever happened. */
+const children = [];
+
 async function start(args, ready, command = process.execPath) {
   const child = spawn(command, command === process.execPath ? args : args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
   let text = '';
   const match = await new Promise((resolve, reject) => {
     const look = (chunk) => {
@@ -37,7 +41,7 @@ async function start(args, ready, command = process.execPath) {
     child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}: ${text}`)));
   });
   child.removeAllListeners('exit');
-  return { child, match, stop: () => child.kill('SIGTERM') };
+  return { child, match };
 }
 
 function load(url, args) {
@@ -51,19 +55,19 @@ function rssMiB(pid) {
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'authkit-tap-bench-'));
-const backend = await start([join(ROOT, 'test', 'bench', 'json-server.js'), '0'], /^(\d+)$/m);
-const direct = `http://127.0.0.1:${backend.match[1]}/auth`;
-const tap = await start([AUTHKIT, 'xray-tap', '--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${backend.match[1]}`, '--record', join(dir, 'bench.jsonl'), '--record-secrets', '--quiet'], /listening on 127\.0\.0\.1:(\d+)/);
-const tapped = `http://127.0.0.1:${tap.match[1]}/auth`;
-const pipe = await start([join(ROOT, 'test', 'bench', 'pipe-relay.js'), backend.match[1]], /relaying 127\.0\.0\.1:(\d+)/);
-const piped = `http://127.0.0.1:${pipe.match[1]}/auth`;
-const nativeBinary = join(dir, 'native-relay');
-const built = spawnSync('cc', ['-O2', '-o', nativeBinary, join(ROOT, 'test', 'bench', 'native-relay.c')], { encoding: 'utf8' });
-if (built.status !== 0) say(`no native relay (cc: ${built.error?.message ?? built.stderr.trim()}): its column is left out`);
-const native = built.status === 0 ? await start([nativeBinary, backend.match[1]], /relaying 127\.0\.0\.1:(\d+)/, nativeBinary) : undefined;
-const paths = [['direct', direct], ['tap', tapped], ['pipe', piped], ...(native ? [['native', `http://127.0.0.1:${native.match[1]}/auth`]] : [])];
-const rows = { open: Object.fromEntries(paths.map(([name]) => [name, []])), closed: Object.fromEntries(paths.map(([name]) => [name, []])) };
 try {
+  const backend = await start([join(ROOT, 'test', 'bench', 'json-server.js'), '0'], /^(\d+)$/m);
+  const direct = `http://127.0.0.1:${backend.match[1]}/auth`;
+  const tap = await start([AUTHKIT, 'xray-tap', '--listen', '127.0.0.1:0', '--upstream', `http://127.0.0.1:${backend.match[1]}`, '--record', join(dir, 'bench.jsonl'), '--record-secrets', '--quiet'], /listening on 127\.0\.0\.1:(\d+)/);
+  const tapped = `http://127.0.0.1:${tap.match[1]}/auth`;
+  const pipe = await start([join(ROOT, 'test', 'bench', 'pipe-relay.js'), backend.match[1]], /relaying 127\.0\.0\.1:(\d+)/);
+  const piped = `http://127.0.0.1:${pipe.match[1]}/auth`;
+  const nativeBinary = join(dir, 'native-relay');
+  const built = spawnSync('cc', ['-O2', '-o', nativeBinary, join(ROOT, 'test', 'bench', 'native-relay.c')], { encoding: 'utf8' });
+  if (built.status !== 0) say(`no native relay (cc: ${built.error?.message ?? built.stderr.trim()}): its column is left out`);
+  const native = built.status === 0 ? await start([nativeBinary, backend.match[1]], /relaying 127\.0\.0\.1:(\d+)/, nativeBinary) : undefined;
+  const paths = [['direct', direct], ['tap', tapped], ['pipe', piped], ...(native ? [['native', `http://127.0.0.1:${native.match[1]}/auth`]] : [])];
+  const rows = { open: Object.fromEntries(paths.map(([name]) => [name, []])), closed: Object.fromEntries(paths.map(([name]) => [name, []])) };
   for (let round = 1; round <= ROUNDS; round++) {
     say(`tap round ${round}/${ROUNDS}: 1000 req/s and 50 connections, direct, through the tap, through a bare Node relay${native ? ', through a native relay' : ''}`);
     for (const [name, url] of paths) {
@@ -98,9 +102,6 @@ try {
   ];
   console.log(lines.join('\n'));
 } finally {
-  tap.stop();
-  pipe.stop();
-  native?.stop();
-  backend.stop();
+  for (const child of children) child.kill('SIGTERM');
   rmSync(dir, { recursive: true, force: true });
 }

@@ -232,10 +232,10 @@ describe('xray-tap', () => {
     client.on('error', () => undefined);
     stops.push(async () => void client.destroy());
     // Every byte reaches the backend all the same.
-    await until(() => received.includes('X-N: 5'));
-    expect(received).toBe([1, 2, 3, 4, 5].map(request).join(''));
-    await until(() => log.length > 0);
-    expect(log).toEqual([expect.stringMatching(/^connection 1: more than 3 requests waiting for their replies \(--max-pending\): relayed, no longer read$/)]);
+    const sent = [1, 2, 3, 4, 5].map(request).join('');
+    await until(() => received.length >= sent.length && log.length > 0);
+    expect(received).toBe(sent);
+    expect(log).toEqual(['connection 1: more than 3 requests waiting for their replies (--max-pending): relayed, no longer read; 3 waiting not reported']);
     expect(exchanges).toEqual([]);
 
     const bad = await runMain(['xray-tap', '--listen', '127.0.0.1:0', '--upstream', 'http://127.0.0.1:9', '--max-pending', '0']);

@@ -113,10 +113,10 @@ function watchConnection(id: number, options: XrayTapOptions, keep: number, star
       return;
     }
     if (asked.length >= maxPending) {
-      // Each waiting request holds up to --keep-bytes of body: the bound on what one connection holds.
+      // Each waiting request holds its head and up to --keep-bytes of body: the bound on what one connection holds.
       reading = false;
+      options.log(`connection ${id}: more than ${maxPending} requests waiting for their replies (--max-pending): relayed, no longer read; ${asked.length} waiting not reported`);
       asked.length = 0;
-      options.log(`connection ${id}: more than ${maxPending} requests waiting for their replies (--max-pending): relayed, no longer read`);
       return;
     }
     asked.push({ request, event: eventOf(dialect, request), at: new Date(), sentAt: performance.now() });
