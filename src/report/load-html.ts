@@ -72,7 +72,6 @@ export interface HtmlReportInput {
 
 export function renderLoadHtml(input: HtmlReportInput): string {
   const { summary, rows, curve } = input;
-  const count = groupDigits;
   const span = rows.length > 1 ? rows[rows.length - 1]!.t - rows[0]!.t : 0;
   const seconds = (x: number): string => `${span < 10 ? x.toFixed(1) : Math.round(x)} s`;
   const throughput = lineChart(
@@ -83,7 +82,7 @@ export function renderLoadHtml(input: HtmlReportInput): string {
       { name: 'errors', color: '#d62728', points: rows.map((r) => [r.t, r.requests > 0 ? (r.achievedRate * r.errors) / r.requests : 0]) },
       ...(summary.dropped > 0 ? [{ name: 'dropped', color: '#8c564b', dashed: true, points: rows.map((r): [number, number] => [r.t, r.dropped / Math.max(0.001, r.seconds)]) }] : []),
     ],
-    seconds, (y) => count(y),
+    seconds, (y) => groupDigits(y),
   );
   const latency = lineChart(
     `Latency over time${summary.model === 'open' ? ' (from the intended send time)' : ' (service time)'}`,
@@ -110,12 +109,12 @@ export function renderLoadHtml(input: HtmlReportInput): string {
     `<tr><th>${escape(label)}</th>${keys.map((k) => `<td>${escape(formatUs(p[k] ?? 0))}</td>`).join('')}${extra}</tr>`;
   const latencyHead = (label: string, extra = ''): string => `<tr><th>${escape(label)}</th>${heads.map((h) => `<th>${escape(h)}</th>`).join('')}${extra}</tr>`;
   const share = (n: number): string => `${((n / Math.max(1, summary.requests)) * 100).toFixed(1)} %`;
-  const outcomes = Object.entries(summary.outcomes).map(([o, n]) => `<tr><th>${escape(o)}</th><td>${count(n)}</td><td>${share(n)}</td></tr>`).join('');
+  const outcomes = Object.entries(summary.outcomes).map(([o, n]) => `<tr><th>${escape(o)}</th><td>${groupDigits(n)}</td><td>${share(n)}</td></tr>`).join('');
   // One class is the answers row again: the table is for telling classes apart.
   const classes = Object.entries(summary.latencyUsByClass);
   const byClass = classes.length > 1 ? classes.map(([o, p]) => latencyRow(o, p)).join('') : '';
   const kinds = Object.entries(summary.kinds ?? {}).map(([kind, k]) =>
-    latencyRow(kind, k.latencyUs, `<td>${count(k.requests)}</td><td>${escape(Object.entries(k.outcomes).map(([o, n]) => `${o} ${n}`).join(', '))}</td>`)).join('');
+    latencyRow(kind, k.latencyUs, `<td>${groupDigits(k.requests)}</td><td>${escape(Object.entries(k.outcomes).map(([o, n]) => `${o} ${n}`).join(', '))}</td>`)).join('');
   const thresholds = input.thresholds.map((t) =>
     `<tr class="${t.ok ? 'ok' : 'fail'}"><th>${escape(t.threshold)}</th><td>${t.ok ? 'pass' : 'FAIL'}</td><td>${escape(formatThresholdValue(t, t.actual))}</td><td>${escape(formatThresholdValue(t, t.limit))}</td></tr>`).join('');
   const settings = (input.settings ?? []).map(([k, v]) => `<tr><th>${escape(k)}</th><td class="left">${escape(v)}</td></tr>`).join('');
@@ -146,11 +145,11 @@ h2 { font-size: 16px; } td.left { text-align: left; }
 <h1>${escape(input.title)}</h1>
 ${banners}
 <p>${summary.model} model, ${summary.durationS.toFixed(1)} s measured, generated ${escape(input.generatedAt.toISOString())}.
-${summary.model === 'open' ? `Target ${count(summary.targetRate ?? 0)} req/s, achieved ${count(summary.achievedRate)} req/s.` : `Achieved ${count(summary.achievedRate)} req/s.`}</p>
-<table><tr><th>requests (replies)</th><td>${count(summary.requests)}</td></tr>
-<tr><th>errors</th><td>${count(summary.errors)} (${(summary.errorRate * 100).toFixed(2)} %)</td></tr>
-<tr><th>dropped (never sent)</th><td>${count(summary.dropped)}</td></tr>
-<tr><th>unfinished (no reply by the end)</th><td>${count(summary.unfinished)}</td></tr></table>
+${summary.model === 'open' ? `Target ${groupDigits(summary.targetRate ?? 0)} req/s, achieved ${groupDigits(summary.achievedRate)} req/s.` : `Achieved ${groupDigits(summary.achievedRate)} req/s.`}</p>
+<table><tr><th>requests (replies)</th><td>${groupDigits(summary.requests)}</td></tr>
+<tr><th>errors</th><td>${groupDigits(summary.errors)} (${(summary.errorRate * 100).toFixed(2)} %)</td></tr>
+<tr><th>dropped (never sent)</th><td>${groupDigits(summary.dropped)}</td></tr>
+<tr><th>unfinished (no reply by the end)</th><td>${groupDigits(summary.unfinished)}</td></tr></table>
 ${thresholds ? `<table><tr><th>threshold</th><th>result</th><th>actual</th><th>limit</th></tr>${thresholds}</table>` : ''}
 <table>${latencyHead(summary.model === 'open' ? 'latency (from intended)' : 'latency (from send)')}
 ${latencyRow('answers', summary.latencyUs)}${summary.errors > 0 ? latencyRow('all replies', summary.latencyUsAll) : ''}${summary.model === 'open' ? latencyRow('service (from send)', summary.serviceUs) : ''}</table>

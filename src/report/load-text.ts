@@ -6,8 +6,6 @@ import { formatUs } from '../load/progress.js';
 import { percentileKey, type Percentiles } from '../load/histogram.js';
 import { groupDigits } from '../shared/text.js';
 
-const count = groupDigits;
-
 /** The latency table's columns: min, the percentiles asked (--percentiles), max, mean, stddev. */
 export function columns(percentiles: readonly number[]): { head: string; key: string }[] {
   return [
@@ -29,14 +27,14 @@ export function renderLoadText(summary: LoadSummary, thresholds: readonly Thresh
   const lines: string[] = [];
   lines.push(colors.bold(title));
   const rate = summary.model === 'open'
-    ? `target ${count(summary.targetRate ?? 0)} req/s, achieved ${count(summary.achievedRate)} req/s`
-    : `achieved ${count(summary.achievedRate)} req/s (closed model)`;
+    ? `target ${groupDigits(summary.targetRate ?? 0)} req/s, achieved ${groupDigits(summary.achievedRate)} req/s`
+    : `achieved ${groupDigits(summary.achievedRate)} req/s (closed model)`;
   lines.push(`${summary.model} model, ${summary.durationS.toFixed(1)} s measured: ${rate}`);
-  lines.push(`requests ${count(summary.requests)}, errors ${count(summary.errors)} (${(summary.errorRate * 100).toFixed(2)} %), dropped ${count(summary.dropped)}${summary.unfinished > 0 ? `, unfinished ${summary.unfinished}` : ''}`);
+  lines.push(`requests ${groupDigits(summary.requests)}, errors ${groupDigits(summary.errors)} (${(summary.errorRate * 100).toFixed(2)} %), dropped ${groupDigits(summary.dropped)}${summary.unfinished > 0 ? `, unfinished ${summary.unfinished}` : ''}`);
   lines.push('');
   lines.push('outcome'.padEnd(22) + 'count'.padStart(10) + 'share'.padStart(10));
   for (const [outcome, n] of Object.entries(summary.outcomes)) {
-    lines.push(outcome.padEnd(22) + count(n).padStart(10) + `${((n / Math.max(1, summary.requests)) * 100).toFixed(1)} %`.padStart(10));
+    lines.push(outcome.padEnd(22) + groupDigits(n).padStart(10) + `${((n / Math.max(1, summary.requests)) * 100).toFixed(1)} %`.padStart(10));
   }
   lines.push('');
   const spectrum = summary.percentiles;
@@ -55,7 +53,7 @@ export function renderLoadText(summary: LoadSummary, thresholds: readonly Thresh
     lines.push(`${headerRow('per kind', spectrum)}  requests  outcomes`);
     for (const [kind, stats] of Object.entries(summary.kinds)) {
       const outcomes = Object.entries(stats.outcomes).map(([o, n]) => `${o} ${n}`).join(', ');
-      lines.push(`${percentileRow(kind, stats.latencyUs, spectrum)}  ${count(stats.requests).padStart(8)}  ${outcomes}`);
+      lines.push(`${percentileRow(kind, stats.latencyUs, spectrum)}  ${groupDigits(stats.requests).padStart(8)}  ${outcomes}`);
     }
   }
   lines.push('percentiles count the replies only: dropped and unfinished requests are counted above, not in them');

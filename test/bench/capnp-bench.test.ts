@@ -9,11 +9,12 @@
  * Excluded from `npm test` (see package.json).
  */
 import { it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildPeers, capnpAvailable, parseClientOutput, runClient, startServer, tempSocketPath } from '../interop/capnp/peers.js';
 import { ROOT } from '../helpers.js';
+import { cpuSecondsOf } from './proc-cpu.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -24,17 +25,6 @@ interface Figure {
   /** CPU microseconds per call of the side a row is about (client or server). */
   clientCpuUs: number;
   serverCpuUs?: number;
-}
-
-const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
-/** A process's CPU seconds (user + system) from /proc, or undefined off Linux. */
-function cpuSecondsOf(pid: number): number | undefined {
-  const stat = `/proc/${pid}/stat`;
-  if (!existsSync(stat)) return undefined;
-  const text = readFileSync(stat, 'utf8');
-  // After "pid (name) ": state is field 0, utime field 11, stime field 12.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
 /** Runs one client measurement; the server's CPU is read around it. */

@@ -2,8 +2,8 @@
 // through snell-serve (100 and 10,000 users, a random user each, no IP cache: every connection
 // is trial-authenticated) next to the trial authentication alone (snell-auth bench's parallel
 // match for the same user count) in alternating rounds; and one CONNECT stream's throughput.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,8 @@ import { performance } from 'node:perf_hooks';
 import { buildFirstPacket } from '../../dist/index.js';
 import { selectKdf } from '../../dist/snell/wire/kdf.js';
 import { benchTrialAuth, syntheticUsers } from '../../dist/snell/scan/bench.js';
+import { defaultScanners } from '../../dist/snell/scan/workers.js';
+import { threadCpuSeconds } from './proc-cpu.js';
 import { AeadDirection, aeadKey } from '../../dist/snell/wire/aead.js';
 import { deriveSnellKey } from '../../dist/snell/wire/kdf.js';
 import { SnellStreamWriter } from '../../dist/snell/wire/stream.js';
@@ -23,10 +25,9 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 8);
 const say = (m) => process.stderr.write(`bench: ${m}\n`);
-const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
 const CORES = availableParallelism();
-// snell-serve's scan workers: one per core, at least two (snell/scan/workers.ts defaultScanners).
-const SCANNERS = Math.max(2, CORES);
+// snell-serve's scan workers.
+const SCANNERS = defaultScanners();
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -68,28 +69,13 @@ async function firstPackets(users) {
   return packets;
 }
 
-/** CPU ms of each of a process's threads, by thread id (Linux /proc). */
-function threadCpuMs(pid) {
-  const threads = new Map();
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      threads.set(tid, ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND);
-    } catch {
-      // A thread that ended between the listing and the read.
-    }
-  }
-  return threads;
-}
-
 /**
  * Where snell-serve's CPU went between two readings, in µs per connection: its main thread (the
  * network, replies, messaging), its scan workers (the busiest `SCANNERS` other threads: Node
  * does not name its worker threads) and the rest (V8's and libuv's helper threads).
  */
 function serverCpuSplit(pid, before, after, connections) {
-  const spent = [...after].map(([tid, ms]) => ({ tid, ms: ms - (before.get(tid) ?? 0) }));
+  const spent = [...after].map(([tid, seconds]) => ({ tid, ms: (seconds - (before.get(tid) ?? 0)) * 1000 }));
   const main = spent.find((t) => t.tid === String(pid))?.ms ?? 0;
   const others = spent.filter((t) => t.tid !== String(pid)).sort((a, b) => b.ms - a.ms);
   const scan = others.slice(0, SCANNERS).reduce((sum, t) => sum + t.ms, 0);
@@ -101,7 +87,7 @@ function serverCpuSplit(pid, before, after, connections) {
 /** Connections answered per second: connect, first packet, wait for the server's reply and close. */
 async function serveRate({ serve, port }, packets) {
   const cpu0 = process.cpuUsage();
-  const threads0 = threadCpuMs(serve.pid);
+  const threads0 = threadCpuSeconds(serve.pid);
   let answered = 0;
   let next = 0;
   const started = performance.now();
@@ -123,7 +109,7 @@ async function serveRate({ serve, port }, packets) {
   const rate = (answered * 1000) / (performance.now() - started);
   const cpu = process.cpuUsage(cpu0);
   const client = (cpu.user + cpu.system) / answered;
-  const server = serverCpuSplit(serve.pid, threads0, threadCpuMs(serve.pid), answered);
+  const server = serverCpuSplit(serve.pid, threads0, threadCpuSeconds(serve.pid), answered);
   say(`CPU µs/connection: client ${client.toFixed(0)}, snell-serve main thread ${server.main.toFixed(0)}, scan workers ${server.scan.toFixed(0)}, other threads ${server.rest.toFixed(0)}`);
   return { rate, client, ...server };
 }

@@ -27,7 +27,7 @@ const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const children = [];
 
 async function start(args, ready, command = process.execPath) {
-  const child = spawn(command, command === process.execPath ? args : args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   let text = '';
   const match = await new Promise((resolve, reject) => {
@@ -65,7 +65,7 @@ try {
   const nativeBinary = join(dir, 'native-relay');
   const built = spawnSync('cc', ['-O2', '-o', nativeBinary, join(ROOT, 'test', 'bench', 'native-relay.c')], { encoding: 'utf8' });
   if (built.status !== 0) say(`no native relay (cc: ${built.error?.message ?? built.stderr.trim()}): its column is left out`);
-  const native = built.status === 0 ? await start([nativeBinary, backend.match[1]], /relaying 127\.0\.0\.1:(\d+)/, nativeBinary) : undefined;
+  const native = built.status === 0 ? await start([backend.match[1]], /relaying 127\.0\.0\.1:(\d+)/, nativeBinary) : undefined;
   const paths = [['direct', direct], ['tap', tapped], ['pipe', piped], ...(native ? [['native', `http://127.0.0.1:${native.match[1]}/auth`]] : [])];
   const rows = { open: Object.fromEntries(paths.map(([name]) => [name, []])), closed: Object.fromEntries(paths.map(([name]) => [name, []])) };
   for (let round = 1; round <= ROUNDS; round++) {
