@@ -54,8 +54,17 @@ function checkStats(path: string, stats: Stats, limits: ReadLimits): number {
   return max;
 }
 
+export interface ReadInto {
+  /**
+   * Into a SharedArrayBuffer, for bytes that worker threads will read where they lie (a users
+   * file's PSKs). Only a file read in one piece is: one that grew while it was read is joined
+   * into an ordinary buffer, and the caller copies from it.
+   */
+  shared?: boolean;
+}
+
 /** The whole file, asynchronously (a reload never holds the event loop). */
-export async function readBoundedFile(path: string, limits: ReadLimits = {}): Promise<Buffer> {
+export async function readBoundedFile(path: string, limits: ReadLimits = {}, into: ReadInto = {}): Promise<Buffer> {
   let handle;
   try {
     handle = await open(path, OPEN_FLAGS);
@@ -64,7 +73,7 @@ export async function readBoundedFile(path: string, limits: ReadLimits = {}): Pr
   }
   try {
     const stats = await handle.stat();
-    const chunks = new CappedChunks(path, checkStats(path, stats, limits), limits, stats.size);
+    const chunks = new CappedChunks(path, checkStats(path, stats, limits), limits, stats.size, into.shared);
     for (let buffer = chunks.next(); chunks.add((await handle.read(buffer, 0, buffer.length, null)).bytesRead); buffer = chunks.next());
     return chunks.whole();
   } finally {
@@ -75,17 +84,18 @@ export async function readBoundedFile(path: string, limits: ReadLimits = {}): Pr
 /** The chunks of one read, held to the cap: a file that grows while it is read is held to it too. */
 class CappedChunks {
   private readonly chunks: Buffer[] = [];
-  private buffer = Buffer.alloc(0);
+  private buffer: Buffer = Buffer.alloc(0);
   private total = 0;
 
-  constructor(private readonly path: string, private readonly max: number, private readonly limits: ReadLimits, private readonly expected = 0) {}
+  constructor(private readonly path: string, private readonly max: number, private readonly limits: ReadLimits, private readonly expected = 0, private readonly shared = false) {}
 
   /**
    * A buffer for the next read. The first one holds the whole file as stat saw it, and a byte
    * more to see its end, so a file is read in one call with no copy (a 50 MB users file included).
    */
   next(): Buffer {
-    this.buffer = Buffer.allocUnsafe(this.total === 0 && this.expected > 0 ? Math.min(this.expected, this.max) + 1 : CHUNK);
+    const size = this.total === 0 && this.expected > 0 ? Math.min(this.expected, this.max) + 1 : CHUNK;
+    this.buffer = this.total === 0 && this.shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafe(size);
     return this.buffer;
   }
 

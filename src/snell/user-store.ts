@@ -12,7 +12,10 @@ export interface SnellUser {
 /** The four users-file formats, told apart by their content (users.ts). */
 export type UsersFormat = 'json' | 'jsonl' | 'csv' | 'colon';
 
-/** Byte strings packed end to end: string i is bytes[offsets[i] .. offsets[i + 1]). */
+/**
+ * Byte strings in one buffer: string i is bytes[offsets[2i] .. offsets[2i + 1]). A pair per string,
+ * not a running offset, so the strings can stay where a users file's bytes put them (in place).
+ */
 interface Packed {
   bytes: Uint8Array;
   offsets: Uint32Array;
@@ -30,7 +33,7 @@ export class UserStore {
   private constructor(
     private readonly names: Packed,
     readonly pskBytes: Uint8Array,
-    /** PSK i is pskBytes[pskOffsets[i] .. pskOffsets[i + 1]). */
+    /** PSK i is pskBytes[pskOffsets[2i] .. pskOffsets[2i + 1]). */
     readonly pskOffsets: Uint32Array,
     /** FNV-1a of each PSK's bytes, for the duplicate check (absent in a worker). */
     private readonly pskHashes?: Int32Array,
@@ -49,19 +52,19 @@ export class UserStore {
 
   /** Rebuilds a store from the shared buffers (in a worker thread). Names are not needed there. */
   static fromShared(pskBytes: Uint8Array, pskOffsets: Uint32Array): UserStore {
-    return new UserStore({ bytes: new Uint8Array(0), offsets: new Uint32Array(1) }, pskBytes, pskOffsets);
+    return new UserStore({ bytes: new Uint8Array(0), offsets: new Uint32Array(0) }, pskBytes, pskOffsets);
   }
 
   get size(): number {
-    return this.pskOffsets.length - 1;
+    return this.pskOffsets.length >>> 1;
   }
 
   psk(index: number): Uint8Array {
-    return this.pskBytes.subarray(this.pskOffsets[index]!, this.pskOffsets[index + 1]!);
+    return this.pskBytes.subarray(this.pskOffsets[2 * index]!, this.pskOffsets[2 * index + 1]!);
   }
 
   name(index: number): string {
-    return utf8Decoder.decode(this.names.bytes.subarray(this.names.offsets[index]!, this.names.offsets[index + 1]!));
+    return utf8Decoder.decode(this.names.bytes.subarray(this.names.offsets[2 * index]!, this.names.offsets[2 * index + 1]!));
   }
 
   /**
@@ -94,10 +97,10 @@ export class UserStore {
   }
 
   private samePsk(i: number, j: number): boolean {
-    const a = this.pskOffsets[i]!;
-    const b = this.pskOffsets[j]!;
-    const length = this.pskOffsets[i + 1]! - a;
-    if (this.pskOffsets[j + 1]! - b !== length) return false;
+    const a = this.pskOffsets[2 * i]!;
+    const b = this.pskOffsets[2 * j]!;
+    const length = this.pskOffsets[2 * i + 1]! - a;
+    if (this.pskOffsets[2 * j + 1]! - b !== length) return false;
     for (let k = 0; k < length; k++) if (this.pskBytes[a + k] !== this.pskBytes[b + k]) return false;
     return true;
   }
@@ -109,38 +112,60 @@ function hashBytes(bytes: Uint8Array, start: number, end: number): number {
   return hash;
 }
 
-/** A growable packed list of byte strings. */
+/**
+ * A growable list of byte strings: written into its own buffer (`write`, `copy`), or, over a
+ * users file's bytes, pointed at where they lie (`point`).
+ */
 class PackedBuilder {
   bytes: Uint8Array;
   used = 0;
   offsets: Uint32Array;
   count = 0;
 
-  constructor(capacityBytes: number, capacityCount: number, private readonly shared: boolean) {
-    this.bytes = allocate(Uint8Array, Math.max(capacityBytes, 64), shared);
-    this.offsets = allocate(Uint32Array, Math.max(capacityCount, 16) + 1, shared);
+  /** `over`: the bytes the strings are pointed at (nothing is written); otherwise a buffer of its own. */
+  constructor(capacityBytes: number, capacityCount: number, private readonly shared: boolean, private readonly over?: Uint8Array) {
+    this.bytes = over ?? allocate(Uint8Array, Math.max(capacityBytes, 64), shared);
+    this.offsets = allocate(Uint32Array, 2 * Math.max(capacityCount, 16), shared);
   }
 
   /** Room for `bytes` more bytes and one more string. */
   reserve(bytes: number): void {
     if (this.used + bytes > this.bytes.length) this.bytes = grown(this.bytes, this.used + bytes, this.shared);
-    if (this.count + 2 > this.offsets.length) this.offsets = grown(this.offsets, this.count + 2, this.shared);
+    this.reserveString();
+  }
+
+  reserveString(): void {
+    if (2 * this.count + 2 > this.offsets.length) this.offsets = grown(this.offsets, 2 * this.count + 2, this.shared);
   }
 
   /** Ends the string written since the last one. */
   close(): void {
-    this.offsets[++this.count] = this.used;
+    this.point(this.count === 0 ? 0 : this.offsets[2 * this.count - 1]!, this.used);
+  }
+
+  /** Adds the string bytes[start..end) (after reserveString). */
+  point(start: number, end: number): void {
+    this.offsets[2 * this.count] = start;
+    this.offsets[2 * this.count + 1] = end;
+    this.count++;
+  }
+
+  /** Forgets the strings after the first `count`. */
+  rollBack(count: number): void {
+    this.count = Math.min(count, this.count);
+    this.used = this.count === 0 ? 0 : this.offsets[2 * this.count - 1]!;
   }
 
   packed(): Packed {
-    return { bytes: this.bytes.subarray(0, this.used), offsets: this.offsets.subarray(0, this.count + 1) };
+    return { bytes: this.over ?? this.bytes.subarray(0, this.used), offsets: this.offsets.subarray(0, 2 * this.count) };
   }
 }
 
 /**
- * Builds a store one user at a time, names and PSKs written straight into packed buffers as
- * UTF-8, the PSKs' into shared memory the scan workers read: no object and no kept string per
- * user, so a million users load in well under a second and ~150 MiB.
+ * Builds a store one user at a time, with no object and no kept string per user, so a million
+ * users load in well under a second. Either the names and PSKs are written into packed buffers
+ * as UTF-8, the PSKs' into shared memory the scan workers read; or (`inPlace`) the users file's
+ * bytes, already in shared memory, are the buffer, and each user is where the file has it.
  */
 export class UserStoreBuilder {
   private readonly names: PackedBuilder;
@@ -149,10 +174,20 @@ export class UserStoreBuilder {
   private readonly encoder = new TextEncoder();
 
   /** `expectedBytes`: the file's length, so that a file's users need no growing (PSKs are part of it). */
-  constructor(expectedBytes = 0, expectedUsers = 0) {
-    this.names = new PackedBuilder(expectedBytes / 2, expectedUsers, false);
-    this.psks = new PackedBuilder(expectedBytes, expectedUsers, true);
+  constructor(expectedBytes = 0, expectedUsers = 0, private readonly source?: Uint8Array) {
+    this.names = new PackedBuilder(expectedBytes / 2, expectedUsers, false, source);
+    this.psks = new PackedBuilder(expectedBytes, expectedUsers, true, source);
     this.hashes = new Int32Array(Math.max(expectedUsers, 16));
+  }
+
+  /**
+   * A builder whose users are ranges of `file` (in a SharedArrayBuffer: the workers read the PSKs
+   * there), added with addBytes(file, ...). Room for as many users as the file could hold (4 bytes
+   * each, "a:b" and a newline) is reserved, not touched: memory is only paid for as it is used,
+   * and nothing is copied to grow.
+   */
+  static inPlace(file: Uint8Array): UserStoreBuilder {
+    return new UserStoreBuilder(0, Math.floor((file.length + 1) / 4) + 1, file);
   }
 
   get size(): number {
@@ -168,26 +203,39 @@ export class UserStoreBuilder {
    * characters are copied from the text they were read in, without a string of their own.
    */
   addRange(nameText: string, nameStart: number, nameEnd: number, pskText: string, pskStart: number, pskEnd: number): void {
+    if (this.source) throw new Error('UserStoreBuilder: a builder in place takes ranges of its file only');
     this.write(this.names, nameText, nameStart, nameEnd);
     const pskAt = this.psks.used;
     this.write(this.psks, pskText, pskStart, pskEnd);
-    this.endUser(pskAt);
+    this.psks.close();
+    this.names.close();
+    this.endUser(this.psks.bytes, pskAt, this.psks.used);
   }
 
-  /** A user whose name and PSK are bytes of `source` (UTF-8 already), copied once. */
+  /** A user whose name and PSK are bytes of `source` (UTF-8 already): pointed at in place, or copied once. */
   addBytes(source: Uint8Array, nameStart: number, nameEnd: number, pskStart: number, pskEnd: number): void {
+    if (this.source) {
+      if (source !== this.source) throw new Error('UserStoreBuilder: a builder in place takes ranges of its file only');
+      this.names.reserveString();
+      this.psks.reserveString();
+      this.names.point(nameStart, nameEnd);
+      this.psks.point(pskStart, pskEnd);
+      this.endUser(source, pskStart, pskEnd);
+      return;
+    }
     this.copy(this.names, source, nameStart, nameEnd);
     const pskAt = this.psks.used;
     this.copy(this.psks, source, pskStart, pskEnd);
-    this.endUser(pskAt);
+    this.psks.close();
+    this.names.close();
+    this.endUser(this.psks.bytes, pskAt, this.psks.used);
   }
 
-  /** The user whose PSK was written from `pskAt` is whole: its hash, and both strings closed. */
-  private endUser(pskAt: number): void {
-    if (this.size >= this.hashes.length) this.hashes = grown(this.hashes, this.size + 1, false);
-    this.hashes[this.size] = hashBytes(this.psks.bytes, pskAt, this.psks.used);
-    this.names.close();
-    this.psks.close();
+  /** The user just added, whose PSK is psk[start..end): its hash, for the duplicate check. */
+  private endUser(psk: Uint8Array, start: number, end: number): void {
+    const index = this.size - 1;
+    if (index >= this.hashes.length) this.hashes = grown(this.hashes, index + 1, false);
+    this.hashes[index] = hashBytes(psk, start, end);
   }
 
   private copy(into: PackedBuilder, source: Uint8Array, start: number, end: number): void {
@@ -216,10 +264,8 @@ export class UserStoreBuilder {
 
   /** Forgets the users added after the first `size`. */
   rollBack(size: number): void {
-    for (const packed of [this.names, this.psks]) {
-      packed.count = Math.min(size, packed.count);
-      packed.used = packed.offsets[packed.count]!;
-    }
+    this.names.rollBack(size);
+    this.psks.rollBack(size);
   }
 
   finish(): UserStore {

@@ -92,31 +92,25 @@ function separatedRow(bytes: Uint8Array, start: number, end: number, separator: 
   builder.addBytes(bytes, start, nameEnd, at + 1, end);
 }
 
-// The reader's position in the JSON, and the newlines passed: module state rather than an
-// object per user (a million users, a million small objects for the collector).
-let at = 0;
+// The newlines passed in the JSON: module state, touched only at a newline. The reader's
+// position is a local passed from function to function (a module variable is a memory slot
+// the compiled loop reads and writes at every byte; a local stays in a register).
 let line = 1;
-let fieldStart = 0;
-let fieldEnd = 0;
 
 /** A JSON array of plain {"name": "...", "psk": "..."} objects; every newline is in whitespace. */
 function jsonArray(bytes: Uint8Array, builder: UserStoreBuilder): number[] {
   const lines: number[] = [];
-  at = 0;
   line = 1;
-  skipSpace(bytes);
-  expect(bytes, 0x5b);
+  let at = expect(bytes, skipSpace(bytes, 0), 0x5b);
   for (;;) {
-    skipSpace(bytes);
+    at = skipSpace(bytes, at);
     lines.push(line);
-    jsonObject(bytes, bytes.length, builder, false);
-    skipSpace(bytes);
+    at = skipSpace(bytes, jsonObject(bytes, at, bytes.length, builder));
     const next = bytes[at++];
     if (next === 0x5d) break;
     if (next !== 0x2c) throw notPlain;
   }
-  skipSpace(bytes);
-  if (at !== bytes.length) throw notPlain;
+  if (skipSpace(bytes, at) !== bytes.length) throw notPlain;
   return lines;
 }
 
@@ -125,67 +119,62 @@ const PSK_KEY = [0x22, 0x70, 0x73, 0x6b, 0x22]; // "psk"
 
 /** A JSON Lines row [start, end): one plain object, then only spaces. */
 function jsonRow(bytes: Uint8Array, start: number, end: number, builder: UserStoreBuilder): void {
-  at = start;
-  jsonObject(bytes, end, builder, true);
+  for (let i = jsonObject(bytes, start, end, builder); i < end; i++) if (bytes[i] !== SPACE && bytes[i] !== TAB && bytes[i] !== CR) throw notPlain;
 }
 
 /**
- * One plain object at `at`: {"name": "...", "psk": "..."} in that order, with JSON whitespace
- * anywhere between tokens, ending by `end`. `whole`: only spaces may follow it before `end`.
+ * One plain object from `at`: {"name": "...", "psk": "..."} in that order, with JSON whitespace
+ * anywhere between tokens, ending by `end`. Returns the position after it.
  */
-function jsonObject(bytes: Uint8Array, end: number, builder: UserStoreBuilder, whole: boolean): void {
-  expect(bytes, 0x7b);
-  skipSpace(bytes);
-  expectAll(bytes, NAME_KEY);
-  skipSpace(bytes);
-  expect(bytes, 0x3a);
-  skipSpace(bytes);
-  plainString(bytes);
-  const nameStart = fieldStart;
-  const nameEnd = fieldEnd;
-  skipSpace(bytes);
-  expect(bytes, 0x2c);
-  skipSpace(bytes);
-  expectAll(bytes, PSK_KEY);
-  skipSpace(bytes);
-  expect(bytes, 0x3a);
-  skipSpace(bytes);
-  plainString(bytes);
-  skipSpace(bytes);
-  expect(bytes, 0x7d);
+function jsonObject(bytes: Uint8Array, from: number, end: number, builder: UserStoreBuilder): number {
+  let at = skipSpace(bytes, expect(bytes, from, 0x7b));
+  at = skipSpace(bytes, expect(bytes, skipSpace(bytes, expectAll(bytes, at, NAME_KEY)), 0x3a));
+  const nameStart = at + 1;
+  const nameEnd = plainString(bytes, at);
+  at = skipSpace(bytes, expect(bytes, skipSpace(bytes, nameEnd + 1), 0x2c));
+  at = skipSpace(bytes, expect(bytes, skipSpace(bytes, expectAll(bytes, at, PSK_KEY)), 0x3a));
+  const pskStart = at + 1;
+  const pskEnd = plainString(bytes, at);
+  at = expect(bytes, skipSpace(bytes, pskEnd + 1), 0x7d);
   if (at > end) throw notPlain;
-  if (whole) for (let i = at; i < end; i++) if (bytes[i] !== SPACE && bytes[i] !== TAB && bytes[i] !== CR) throw notPlain;
-  builder.addBytes(bytes, nameStart, nameEnd, fieldStart, fieldEnd);
+  builder.addBytes(bytes, nameStart, nameEnd, pskStart, pskEnd);
+  return at;
 }
 
-function skipSpace(bytes: Uint8Array): void {
+/** The position of the first byte from `at` that is not JSON whitespace. */
+function skipSpace(bytes: Uint8Array, at: number): number {
   for (;;) {
     const b = bytes[at];
     if (b === NEWLINE) line++;
-    else if (b !== SPACE && b !== CR && b !== TAB) return;
+    else if (b !== SPACE && b !== CR && b !== TAB) return at;
     at++;
   }
 }
 
-function expect(bytes: Uint8Array, b: number): void {
+/** The position after `b`, which must be at `at`. */
+function expect(bytes: Uint8Array, at: number, b: number): number {
   if (bytes[at] !== b) throw notPlain;
-  at++;
+  return at + 1;
 }
 
-function expectAll(bytes: Uint8Array, expected: number[]): void {
-  for (const b of expected) expect(bytes, b);
+function expectAll(bytes: Uint8Array, at: number, expected: number[]): number {
+  for (const b of expected) at = expect(bytes, at, b);
+  return at;
 }
 
-/** A non-empty string with no escape, no control character and no byte above 0x7f, into fieldStart..fieldEnd. */
-function plainString(bytes: Uint8Array): void {
-  expect(bytes, 0x22);
-  fieldStart = at;
+/**
+ * A non-empty string at `at` (its opening quote) with no escape, no control character and no
+ * byte above 0x7f: returns the position of its closing quote.
+ */
+function plainString(bytes: Uint8Array, at: number): number {
+  at = expect(bytes, at, 0x22);
+  const start = at;
   for (;;) {
     const b = bytes[at];
     if (b === undefined || b < SPACE || b >= 0x80 || b === 0x5c) throw notPlain;
     if (b === 0x22) break;
     at++;
   }
-  if (at === fieldStart) throw notPlain;
-  fieldEnd = at++;
+  if (at === start) throw notPlain;
+  return at;
 }

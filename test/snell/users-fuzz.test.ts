@@ -62,9 +62,15 @@ function fileOf(format: string, next: () => number): string {
   return lines.join(eol) + (next() < 0.5 ? eol : '');
 }
 
-/** The byte reader's way in, as loadUserStore takes a file, with its users as objects. */
-function fromBytes(text: string): ParsedUsers {
-  const { store, ...rest } = parseUserStoreBytes(Buffer.from(text, 'utf8'), 'users');
+/**
+ * The byte reader's way in, with the users as objects: from an ordinary buffer (copied into the
+ * store, as a reload takes a file) or from one in shared memory (kept in place, as loadUserStore).
+ */
+function fromBytes(text: string, shared: boolean): ParsedUsers {
+  const ordinary = Buffer.from(text, 'utf8');
+  const bytes = shared ? Buffer.from(new SharedArrayBuffer(ordinary.length)) : ordinary;
+  if (shared) ordinary.copy(bytes);
+  const { store, ...rest } = parseUserStoreBytes(bytes, 'users');
   const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
   return { ...rest, users: Array.from({ length: store.size }, (_, i) => ({ name: store.name(i), psk: decoder.decode(store.psk(i)) })) };
 }
@@ -78,14 +84,14 @@ function outcome(parse: () => unknown): unknown {
 }
 
 describe('the fast users-file parser against the parser before it', () => {
-  it.each(['colon', 'csv', 'jsonl', 'json'])('reaches the same outcome on 3000 generated %s files, from text and from bytes', (format) => {
+  it.each(['colon', 'csv', 'jsonl', 'json'])('reaches the same outcome on 3000 generated %s files, from text, from bytes and from bytes in place', (format) => {
     let readAsBytes = 0;
     for (let seed = 1; seed <= 3000; seed++) {
       pieces = seed % 2 === 0 ? ASCII_PIECES : PIECES;
       const text = fileOf(format, random(seed * 7919 + format.length));
       if (readPlainBytes(Buffer.from(text, 'utf8'), new UserStoreBuilder())) readAsBytes++;
       const expected = outcome(() => referenceParseUsers(text, 'users'));
-      for (const [path, parse] of [['text', () => parseUsers(text, 'users')], ['bytes', () => fromBytes(text)]] as const) {
+      for (const [path, parse] of [['text', () => parseUsers(text, 'users')], ['bytes', () => fromBytes(text, false)], ['in place', () => fromBytes(text, true)]] as const) {
         const actual = outcome(parse);
         if (!isDeepStrictEqual(actual, expected)) {
           if (process.env.FUZZ_DEBUG) console.log(JSON.stringify({ format, path, seed, text, actual, expected }));

@@ -1,7 +1,10 @@
 import { thrownBy } from '../helpers.js';
 import { describe, expect, it } from 'vitest';
 import { InputError } from '../../src/shared/errors.js';
-import { parseUsers } from '../../src/snell/users.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadUserStore, parseUsers } from '../../src/snell/users.js';
 import { UserStore } from '../../src/snell/user-store.js';
 
 const expected = [
@@ -65,5 +68,27 @@ describe('users files', () => {
     expect(store.pskBytes.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect(Buffer.from(store.psk(1)).toString('utf8')).toBe('pässwörd-密码');
     expect([store.name(0), store.name(1)]).toEqual(['alice', 'bob']);
+  });
+
+  it('keeps a plain file\'s names and PSKs where the file has them, in shared memory, and copies a file it reads as text', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'authkit-users-'));
+    try {
+      writeFileSync(join(dir, 'plain.json'), '[\n  {"name": "alice", "psk": "one"},\n  {"name": "bob", "psk": "two"}\n]\n');
+      const plain = (await loadUserStore(join(dir, 'plain.json'))).store;
+      expect(plain.pskBytes.buffer).toBeInstanceOf(SharedArrayBuffer);
+      // The store's PSK buffer is the file: PSK 1 sits at its offset in the file's text.
+      expect(plain.pskBytes.length).toBe(Buffer.byteLength('[\n  {"name": "alice", "psk": "one"},\n  {"name": "bob", "psk": "two"}\n]\n'));
+      expect(Buffer.from(plain.psk(1)).toString()).toBe('two');
+      expect(plain.psk(1).byteOffset).toBe('[\n  {"name": "alice", "psk": "one"},\n  {"name": "bob", "psk": "'.length);
+      expect([plain.name(0), plain.name(1)]).toEqual(['alice', 'bob']);
+      // Not plain (a byte above 0x7f): read as text, written into the store's own buffer.
+      writeFileSync(join(dir, 'text.txt'), 'alice:pässwörd\nbob:two\n');
+      const text = (await loadUserStore(join(dir, 'text.txt'))).store;
+      expect(text.pskBytes.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect(text.pskBytes.length).toBe(Buffer.byteLength('pässwördtwo'));
+      expect([Buffer.from(text.psk(0)).toString(), text.name(1)]).toEqual(['pässwörd', 'bob']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
