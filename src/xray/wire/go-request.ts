@@ -17,9 +17,22 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
  * rest lower-cased; a name with a byte outside the token set is returned as it is.
  */
 export function canonicalHeaderKey(name: string): string {
-  if (!TOKEN.test(name)) return name;
+  // One pass: most names a tap or a client reads are canonical already and come back as they
+  // are, with no regular expression and no new string (a tap reads every header of every reply).
+  let canonical = name.length > 0;
+  let wordStart = true;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 0x80 || TOKEN_BYTES[c] === 0) return name;
+    if (wordStart ? c >= 0x61 && c <= 0x7a : c >= 0x41 && c <= 0x5a) canonical = false;
+    wordStart = c === 0x2d;
+  }
+  if (canonical || name.length === 0) return name;
   return name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, dash: string, letter: string) => dash + letter.toUpperCase());
 }
+
+/** 1 for each tchar (TOKEN's set), by byte. */
+const TOKEN_BYTES = Uint8Array.from({ length: 128 }, (_, c) => (TOKEN.test(String.fromCharCode(c)) ? 1 : 0));
 
 export class GoRequestError extends Error {}
 
