@@ -1,8 +1,9 @@
 /**
  * The users file read from its bytes, for the common case of a big file: ASCII throughout, in
  * one of the four formats' plain shapes. Decoding 50 MB to a string costs ~150 ms here (every
- * fresh page of memory is a fault on these VMs), so the bytes are parsed where they lie and
- * each name and PSK copied once into the store. At the first thing outside the plain shape (a
+ * fresh page of memory is a fault on these VMs), so the bytes are parsed where they lie, and
+ * each name and PSK is pointed at there (bytes in shared memory: user-store.ts's builder in
+ * place) or copied once into the store. At the first thing outside the plain shape (a
  * byte above 0x7f, a quote, an escape, odd whitespace, an empty field, any error) it gives up
  * and returns undefined: the text parser (users-parse.ts) then reads the file and decides and
  * words everything, so this path changes speed, never a verdict (test/snell/users-fuzz.test.ts).

@@ -102,7 +102,7 @@ it.skipIf(!capnpAvailable())('measures calls per second', async () => {
     row('bare Node ping-pong -> C++ server, 1 at a time', 'pingpong cpp-server 1', ''),
     row('bare Node ping-pong -> C++ server, 64 in flight', 'pingpong cpp-server 64', ''),
     '',
-    'The reference is the official C++ client (`EzRpcClient`, Debian libcapnp) against the official C++ server (`EzRpcServer`), in the same round; the ratio is the median of the rounds\' ratios. The bare ping-pong (test/bench/capnp-pingpong.js) sends pre-encoded calls as soon as Returns come, reading nothing of them but the answer ID: the floor for a Node client.',
+    'The reference is the official C++ client (`EzRpcClient`, Debian libcapnp) against the official C++ server (`EzRpcServer`), in the same round; the ratio is the median of the rounds\' ratios. The bare ping-pong (test/bench/capnp-pingpong.js) sends pre-encoded calls as soon as Returns come, reading nothing of them but the answer ID: a Node client with nothing else to do.',
     '',
     '| CPU µs per call (median) | authkit | C++ |',
     '|---|---:|---:|',
