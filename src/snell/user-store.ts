@@ -182,12 +182,12 @@ export class UserStoreBuilder {
 
   /**
    * A builder whose users are ranges of `file` (in a SharedArrayBuffer: the workers read the PSKs
-   * there), added with addBytes(file, ...). Room for as many users as the file could hold (4 bytes
-   * each, "a:b" and a newline) is reserved, not touched: memory is only paid for as it is used,
-   * and nothing is copied to grow.
+   * there), added with addBytes(file, ...). Room for a user per 16 bytes of the file is reserved,
+   * not touched (memory is only paid for as it is used): a real row, a name and a PSK, is longer,
+   * so nothing is copied to grow; a file of shorter rows grows its offsets as it needs to.
    */
   static inPlace(file: Uint8Array): UserStoreBuilder {
-    return new UserStoreBuilder(0, Math.floor((file.length + 1) / 4) + 1, file);
+    return new UserStoreBuilder(0, Math.ceil(file.length / 16), file);
   }
 
   get size(): number {

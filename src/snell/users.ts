@@ -104,16 +104,17 @@ export function decodeUtf8(bytes: Buffer, label: string): string {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-async function readUsersFile(path: string, limits: ReadLimits): Promise<Buffer> {
+/** `shared`: into a SharedArrayBuffer, for a store that keeps the file's bytes (parseUserStoreBytes). */
+async function readUsersFile(path: string, limits: ReadLimits, shared: boolean): Promise<Buffer> {
   try {
-    return await readBoundedFile(path, limits, { shared: true });
+    return await readBoundedFile(path, limits, { shared });
   } catch (error) {
     throw new InputError(`users file ${path}: ${error instanceof FileReadError ? error.why : describeFsError(error)}`);
   }
 }
 
 export async function loadUsersFile(path: string, limits: ReadLimits = {}): Promise<ParsedUsers & { digest: string }> {
-  const bytes = await readUsersFile(path, limits);
+  const bytes = await readUsersFile(path, limits, false);
   return { ...parseUsers(decodeUtf8(bytes, path), path), digest: sha256(bytes) };
 }
 
@@ -122,6 +123,6 @@ export async function loadUsersFile(path: string, limits: ReadLimits = {}): Prom
  * watcher that reloads on change) only when asked: hashing 50 MB costs ~30 ms.
  */
 export async function loadUserStore(path: string, limits: ReadLimits = {}, digest = false): Promise<ParsedUserStore & { digest?: string }> {
-  const bytes = await readUsersFile(path, limits);
+  const bytes = await readUsersFile(path, limits, true);
   return { ...parseUserStoreBytes(bytes, path), digest: digest ? sha256(bytes) : undefined };
 }

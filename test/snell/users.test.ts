@@ -87,6 +87,12 @@ describe('users files', () => {
       expect(text.pskBytes.buffer).toBeInstanceOf(SharedArrayBuffer);
       expect(text.pskBytes.length).toBe(Buffer.byteLength('pässwördtwo'));
       expect([Buffer.from(text.psk(0)).toString(), text.name(1)]).toEqual(['pässwörd', 'bob']);
+      // Rows shorter than the room reserved per user (16 bytes): the offsets grow, in place still.
+      writeFileSync(join(dir, 'short.txt'), Array.from({ length: 500 }, (_, i) => `u${i}:${i}`).join('\n'));
+      const short = (await loadUserStore(join(dir, 'short.txt'))).store;
+      expect(short.size).toBe(500);
+      expect(short.pskBytes.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect([short.name(0), Buffer.from(short.psk(0)).toString(), short.name(499), Buffer.from(short.psk(499)).toString()]).toEqual(['u0', '0', 'u499', '499']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
