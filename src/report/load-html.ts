@@ -82,7 +82,7 @@ export function renderLoadHtml(input: HtmlReportInput): string {
       { name: 'errors', color: '#d62728', points: rows.map((r) => [r.t, r.requests > 0 ? (r.achievedRate * r.errors) / r.requests : 0]) },
       ...(summary.dropped > 0 ? [{ name: 'dropped', color: '#8c564b', dashed: true, points: rows.map((r): [number, number] => [r.t, r.dropped / Math.max(0.001, r.seconds)]) }] : []),
     ],
-    seconds, (y) => groupDigits(y),
+    seconds, groupDigits,
   );
   const latency = lineChart(
     `Latency over time${summary.model === 'open' ? ' (from the intended send time)' : ' (service time)'}`,

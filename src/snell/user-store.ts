@@ -128,13 +128,12 @@ class PackedBuilder {
     this.offsets = allocate(Uint32Array, 2 * Math.max(capacityCount, 16), shared);
   }
 
-  /** Room for `bytes` more bytes and one more string. */
+  /** Room for `bytes` more bytes (a string's room in the offsets is point's to make). */
   reserve(bytes: number): void {
     if (this.used + bytes > this.bytes.length) this.bytes = grown(this.bytes, this.used + bytes, this.shared);
-    this.reserveString();
   }
 
-  reserveString(): void {
+  private reserveString(): void {
     if (2 * this.count + 2 > this.offsets.length) this.offsets = grown(this.offsets, 2 * this.count + 2, this.shared);
   }
 
@@ -143,8 +142,9 @@ class PackedBuilder {
     this.point(this.count === 0 ? 0 : this.offsets[2 * this.count - 1]!, this.used);
   }
 
-  /** Adds the string bytes[start..end) (after reserveString). */
+  /** Adds the string bytes[start..end). */
   point(start: number, end: number): void {
+    this.reserveString();
     this.offsets[2 * this.count] = start;
     this.offsets[2 * this.count + 1] = end;
     this.count++;
@@ -207,17 +207,13 @@ export class UserStoreBuilder {
     this.write(this.names, nameText, nameStart, nameEnd);
     const pskAt = this.psks.used;
     this.write(this.psks, pskText, pskStart, pskEnd);
-    this.psks.close();
-    this.names.close();
-    this.endUser(this.psks.bytes, pskAt, this.psks.used);
+    this.closeWritten(pskAt);
   }
 
   /** A user whose name and PSK are bytes of `source` (UTF-8 already): pointed at in place, or copied once. */
   addBytes(source: Uint8Array, nameStart: number, nameEnd: number, pskStart: number, pskEnd: number): void {
     if (this.source) {
       if (source !== this.source) throw new Error('UserStoreBuilder: a builder in place takes ranges of its file only');
-      this.names.reserveString();
-      this.psks.reserveString();
       this.names.point(nameStart, nameEnd);
       this.psks.point(pskStart, pskEnd);
       this.endUser(source, pskStart, pskEnd);
@@ -226,6 +222,11 @@ export class UserStoreBuilder {
     this.copy(this.names, source, nameStart, nameEnd);
     const pskAt = this.psks.used;
     this.copy(this.psks, source, pskStart, pskEnd);
+    this.closeWritten(pskAt);
+  }
+
+  /** The user just written into the builder's own buffers (its PSK from `pskAt`): both strings closed. */
+  private closeWritten(pskAt: number): void {
     this.psks.close();
     this.names.close();
     this.endUser(this.psks.bytes, pskAt, this.psks.used);

@@ -1,7 +1,8 @@
 // `npm run bench`, snell-serve part (issues 6 and 16): new multi-user connections per second
-// through snell-serve (100 and 10,000 users, 16 users spread over the store in turn, no IP cache: every connection
-// is trial-authenticated) next to the trial authentication alone (snell-auth bench's parallel
-// match for the same user count) in alternating rounds; and one CONNECT stream's throughput.
+// through snell-serve (100 and 10,000 users, 16 of them spread over the store in turn, no IP
+// cache: every connection is trial-authenticated) next to the trial authentication alone
+// (snell-auth bench's parallel match of the same positions) in alternating rounds; and one
+// CONNECT stream's throughput.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';

@@ -22,10 +22,10 @@ const say = (m) => process.stderr.write(`bench: ${m}\n`);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (n) => Math.round(n).toLocaleString('en-US');
 
-/** A child that prints a line matching `ready` once it serves; resolves with the match. */
 /** Every child started, stopped at the end whatever happened. */
 const children = [];
 
+/** A child that prints a line matching `ready` once it serves; resolves with the match. */
 async function start(args, ready, command = process.execPath) {
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);

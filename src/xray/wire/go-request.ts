@@ -19,7 +19,7 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 export function canonicalHeaderKey(name: string): string {
   // One pass: most names a tap or a client reads are canonical already and come back as they
   // are, with no regular expression and no new string (a tap reads every header of every reply).
-  let canonical = name.length > 0;
+  let canonical = true;
   let wordStart = true;
   for (let i = 0; i < name.length; i++) {
     const c = name.charCodeAt(i);
@@ -27,7 +27,7 @@ export function canonicalHeaderKey(name: string): string {
     if (wordStart ? c >= 0x61 && c <= 0x7a : c >= 0x41 && c <= 0x5a) canonical = false;
     wordStart = c === 0x2d;
   }
-  if (canonical || name.length === 0) return name;
+  if (canonical) return name;
   return name.toLowerCase().replace(/(^|-)([a-z])/g, (_m, dash: string, letter: string) => dash + letter.toUpperCase());
 }
 
