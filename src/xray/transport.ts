@@ -5,13 +5,23 @@
  * with Go's tolerances (wire/go-reply.ts). Redirects and the body's meaning are the client's
  * business (client.ts).
  */
-import http2 from 'node:http2';
+import { createRequire } from 'node:module';
+import type http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import { ByteReader } from './wire/byte-reader.js';
 import { goHeaderLines, goRequestBytes, GO_USER_AGENT, type GoRequest } from './wire/go-request.js';
 import { keepsAlive, readReplyBody, readReplyHead, replyFraming, type Framing, type ReplyHead } from './wire/go-reply.js';
 import { requestUri } from './wire/go-url.js';
+
+/**
+ * node:http2 loads only when a backend picks h2: importing it (with node:http under it) costs
+ * ~18 ms of CPU at every start, which a load run's client CPU per request pays (issue 16), and
+ * plain http never needs it.
+ */
+const require = createRequire(import.meta.url);
+let loadedHttp2: typeof http2 | undefined;
+const h2 = (): typeof http2 => (loadedHttp2 ??= require('node:http2') as typeof http2);
 
 const MAX_IDLE_PER_HOST = 2;
 const IDLE_TIMEOUT_MS = 90_000;
@@ -124,7 +134,7 @@ export class GoTransport {
       socket.once(secure ? 'secureConnect' : 'connect', () => {
         signal?.removeEventListener('abort', onAbort);
         if (secure && (socket as tls.TLSSocket).alpnProtocol === 'h2') {
-          const session = http2.connect(`https://${url.host}`, { createConnection: () => socket });
+          const session = h2().connect(`https://${url.host}`, { createConnection: () => socket });
           session.on('error', () => undefined);
           session.on('close', () => this.sessions.delete(key));
           this.sessions.set(key, session);
@@ -201,7 +211,7 @@ export class GoTransport {
       proto: 'HTTP/2.0', status: Number(reply[':status']), headers: replyHeaders,
       body: stream as AsyncIterable<Buffer>,
       release: () => {
-        if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        if (!stream.closed) stream.close(h2().constants.NGHTTP2_CANCEL);
       },
     };
   }
