@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { InputError } from '../shared/errors.js';
 import { byteSizeText, parseByteSize } from '../shared/files.js';
 import { groupDigits } from '../shared/text.js';
-import type { RecordingBounds, RecordingWriter } from '../tap/recording.js';
+import { DEFAULT_RECORD_BACKLOG_BYTES, DEFAULT_RECORD_BATCH_BYTES, type RecordingBounds, type RecordingWriter } from '../tap/recording.js';
 
 /**
  * `--NAME-env`, `--NAME-file` and `--NAME` for one secret (read by io.ts `readSecret`). The flag
@@ -48,8 +48,8 @@ export interface RecordingFlags {
 /** The bounds of a `--record` file (tap/recording.ts), for the taps and snell-serve. */
 export function recordingBoundOptions(command: Command): Command {
   return command
-    .option('--record-batch <size>', '--record: lines are written once this many bytes are waiting, or every 10 ms (default 64k)')
-    .option('--record-backlog <size>', '--record: bytes waiting for the disk past which records are dropped, and counted at exit, so that the command never waits for the disk (default 64M)');
+    .option('--record-batch <size>', `--record: lines are written once this many bytes are waiting, or every 10 ms (default ${byteSizeText(DEFAULT_RECORD_BATCH_BYTES)})`)
+    .option('--record-backlog <size>', `--record: bytes waiting for the disk past which records are dropped, and counted at exit, so that the command never waits for the disk (default ${byteSizeText(DEFAULT_RECORD_BACKLOG_BYTES)})`);
 }
 
 /** `--record-batch` and `--record-backlog`, each of which needs `--record`. */

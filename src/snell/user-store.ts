@@ -112,6 +112,11 @@ function hashBytes(bytes: Uint8Array, start: number, end: number): number {
   return hash;
 }
 
+/** A builder in place was given bytes other than its file's: a bug of the caller's, not bad input. */
+function notItsFile(): Error {
+  return new Error('UserStoreBuilder: a builder in place takes ranges of its file only');
+}
+
 /**
  * A growable list of byte strings: written into its own buffer (`write`, `copy`), or, over a
  * users file's bytes, pointed at where they lie (`point`).
@@ -203,7 +208,7 @@ export class UserStoreBuilder {
    * characters are copied from the text they were read in, without a string of their own.
    */
   addRange(nameText: string, nameStart: number, nameEnd: number, pskText: string, pskStart: number, pskEnd: number): void {
-    if (this.source) throw new Error('UserStoreBuilder: a builder in place takes ranges of its file only');
+    if (this.source) throw notItsFile();
     this.write(this.names, nameText, nameStart, nameEnd);
     const pskAt = this.psks.used;
     this.write(this.psks, pskText, pskStart, pskEnd);
@@ -213,7 +218,7 @@ export class UserStoreBuilder {
   /** A user whose name and PSK are bytes of `source` (UTF-8 already): pointed at in place, or copied once. */
   addBytes(source: Uint8Array, nameStart: number, nameEnd: number, pskStart: number, pskEnd: number): void {
     if (this.source) {
-      if (source !== this.source) throw new Error('UserStoreBuilder: a builder in place takes ranges of its file only');
+      if (source !== this.source) throw notItsFile();
       this.names.point(nameStart, nameEnd);
       this.psks.point(pskStart, pskEnd);
       this.endUser(source, pskStart, pskEnd);
